@@ -1,0 +1,1 @@
+"""Subcommands of the ``nnstudio`` CLI, one module each."""

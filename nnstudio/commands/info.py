@@ -1,0 +1,58 @@
+"""``nnstudio info FILE``: a per-node summary table, like torchinfo's."""
+
+from __future__ import annotations
+
+import argparse
+
+from nnstudio.commands._common import human_bytes, human_count, load_or_report
+from nnstudio.core.layers import format_shape
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("info", help="show every layer's shape, parameters and cost")
+    parser.add_argument("file", help="a .nnstudio project")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    graph = load_or_report(args.file)
+    if graph is None:
+        return 2
+    analysis = graph.analyze()
+    header = ("Name", "Type", "Output shape", "Params", "Mult-adds", "Activations")
+    rows = []
+    for node_id in analysis.order or list(graph.nodes):
+        node = graph.nodes[node_id]
+        fig = analysis.figures.get(node_id)
+        rows.append((
+            node.name,
+            node.type,
+            format_shape(analysis.shapes.get(node_id)),
+            f"{fig.parameters:,}" if fig else "?",
+            human_count(fig.macs) if fig else "?",
+            human_bytes(fig.activation_bytes) if fig else "?",
+        ))
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
+
+    def line(row) -> str:
+        cells = [str(c).ljust(w) if i < 3 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        return "  ".join(cells)
+
+    print(f"{graph.name}" + (f": {graph.description.splitlines()[0]}" if graph.description else ""))
+    print(rule)
+    print(line(header))
+    print(rule)
+    for row in rows:
+        print(line(row))
+    print(rule)
+    figures = analysis.figures.values()
+    params = sum(f.parameters for f in figures)
+    print(f"Total parameters: {params:,} ({human_bytes(4 * params)} as float32)")
+    print(f"Mult-adds per sample: {human_count(sum(f.macs for f in figures))}")
+    print(f"Activations per sample (forward): {human_bytes(sum(f.activation_bytes for f in figures))}")
+    errors = [d for d in analysis.diagnostics if d.is_error]
+    if errors:
+        print(f"\n{len(errors)} problem(s); run 'nnstudio validate {args.file}' for details.")
+        return 1
+    return 0

@@ -1,0 +1,170 @@
+"""The ``.nnstudio`` project file: versioned JSON, parsed as data, saved atomically.
+
+Loading never executes anything from the file: the JSON is checked against a
+schema (pydantic) and migrated to the current version before any live object
+is built. Every failure is a FormatError naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nnstudio.core.errors import FormatError, GraphError, UnsupportedFormatVersionError
+from nnstudio.core.graph import GraphModel
+
+SUFFIX = ".nnstudio"
+FORMAT_VERSION = 2
+APP_TAG = "nnstudio"
+
+_Id = Field(min_length=1, max_length=64)
+
+
+class NodeRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = _Id
+    type: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64)
+    params: dict[str, Any] = {}
+    position: tuple[float, float] = (0.0, 0.0)
+
+
+class EdgeRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = _Id
+    target: str = _Id
+    port: int = Field(0, ge=0, le=1024)
+
+
+class ProjectRecord(BaseModel):
+    """The whole file. ``training`` holds settings; ``runs`` the history of runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    app: str = APP_TAG
+    format_version: int
+    name: str = Field("Untitled", max_length=200)
+    description: str = Field("", max_length=20_000)
+    nodes: list[NodeRecord]
+    edges: list[EdgeRecord]
+    training: dict[str, Any] = {}
+    runs: list[dict[str, Any]] = []
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 added the training settings and the run history."""
+    return {**data, "format_version": 2, "training": {}, "runs": []}
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+def to_record(graph: GraphModel) -> dict[str, Any]:
+    data = graph.to_dict()
+    return {
+        "app": APP_TAG,
+        "format_version": FORMAT_VERSION,
+        "name": data["name"],
+        "description": data["description"],
+        "nodes": data["nodes"],
+        "edges": data["edges"],
+        "training": graph.training,
+        "runs": graph.runs,
+    }
+
+
+def dumps(graph: GraphModel) -> str:
+    return json.dumps(to_record(graph), indent=2, ensure_ascii=False) + "\n"
+
+
+def save(graph: GraphModel, path: str | Path) -> None:
+    """Write the project atomically: a crash mid-save leaves the old file intact."""
+    write_atomic(Path(path), dumps(graph))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, fsync, then replace."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable; not possible on every platform
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def parse(text: str, source: str = "<project>") -> ProjectRecord:
+    """Parse and migrate project JSON; raises FormatError naming ``source``."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FormatError(
+            f"{source}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg}); "
+            "the file may be truncated or corrupt."
+        ) from None
+    if not isinstance(data, dict) or "format_version" not in data:
+        raise FormatError(f"{source} is not an nnstudio project (it has no 'format_version').")
+    if data.get("app", APP_TAG) != APP_TAG:
+        raise FormatError(f"{source} was written by '{data.get('app')}', not nnstudio.")
+    version = data["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise FormatError(f"{source}: 'format_version' must be a positive whole number, not {version!r}.")
+    if version > FORMAT_VERSION:
+        raise UnsupportedFormatVersionError(
+            f"{source} was written by a newer nnstudio (format {version}; this version reads up "
+            f"to {FORMAT_VERSION}). Update nnstudio to open it."
+        )
+    while version < FORMAT_VERSION:
+        data = MIGRATIONS[version](data)
+        version = data["format_version"]
+    try:
+        return ProjectRecord.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "top level"
+        raise FormatError(f"{source}: at '{where}': {first['msg']}.") from None
+
+
+def loads(text: str, source: str = "<project>", graph_class: type[GraphModel] = GraphModel) -> GraphModel:
+    record = parse(text, source)
+    try:
+        graph = graph_class.from_dict(record.model_dump(), training=record.training)
+    except GraphError as exc:
+        raise FormatError(f"{source}: {exc}") from None
+    return graph
+
+
+def load(path: str | Path, graph_class: type[GraphModel] = GraphModel) -> GraphModel:
+    """Read a project file; any problem raises FormatError naming the file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FormatError(f"Cannot open {path}: {exc.strerror or exc}.") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError(f"{path} is not a text file, so it cannot be an nnstudio project.") from None
+    return loads(text, str(path), graph_class)

@@ -1,0 +1,267 @@
+"""What is wrong with a graph, and the shape of every tensor in it.
+
+networkx answers the topology questions (loops, reachability); the catalog's
+shape rules run in topological order. ``check_connect`` raises a typed error
+for an edit that cannot be valid; ``can_connect`` answers yes or no for drag
+feedback; ``analyze`` never raises and returns diagnostics a user can act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import networkx as nx
+
+from nnstudio.core.errors import (
+    CycleError,
+    DuplicateEdgeError,
+    GraphError,
+    NodeNotFoundError,
+    PortError,
+    ShapeError,
+)
+from nnstudio.core.layers import LayerFigures, Shape, layer_figures
+
+if TYPE_CHECKING:
+    from nnstudio.core.graph import GraphModel, Node
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem: on ``node`` (an id, or None for the whole graph)."""
+
+    node: str | None
+    severity: str  # ERROR or WARNING
+    message: str
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+
+@dataclass
+class Analysis:
+    """The result of ``analyze``: diagnostics, shapes and per-node figures."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    shapes: dict[str, Shape] = field(default_factory=dict)
+    figures: dict[str, LayerFigures] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)  # topological order of acyclic nodes
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+    def for_node(self, node_id: str) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.node == node_id]
+
+
+def _label(node: Node) -> str:
+    return f"{node.type} '{node.name}'"
+
+
+# --- connecting ----------------------------------------------------------------------------
+
+
+def check_connect(graph: GraphModel, source: str, target: str, port: int) -> None:
+    """Raise the typed error that refuses this connection, or return None."""
+    src, dst = graph.node(source), graph.node(target)
+    if source == target:
+        raise CycleError(f"{_label(src)} cannot be connected to itself.")
+    if not src.spec.has_output:
+        raise PortError(f"{_label(src)} ends the network; it has no output to connect from.")
+    max_inputs = dst.spec.max_inputs
+    if max_inputs == 0:
+        raise PortError(f"{_label(dst)} is where data enters; it takes no inputs.")
+    if port < 0 or (max_inputs is not None and port >= max_inputs):
+        raise PortError(
+            f"{_label(dst)} has {max_inputs} input{'s' if max_inputs != 1 else ''}; "
+            f"input {port} does not exist."
+        )
+    nxg = graph.nx_graph
+    if nxg.has_edge(source, target, key=port):
+        raise DuplicateEdgeError(f"{_label(src)} is already connected to {_label(dst)}.")
+    for other, _, key in nxg.in_edges(target, keys=True):
+        if key == port:
+            occupant = graph.node(other)
+            where = f"input {port} of {_label(dst)}" if max_inputs != 1 else f"the input of {_label(dst)}"
+            raise PortError(f"{where[0].upper()}{where[1:]} is already fed by {_label(occupant)}; "
+                            "disconnect it first.")
+    if nx.has_path(nxg, target, source):
+        raise CycleError(
+            f"Connecting {_label(src)} to {_label(dst)} would make a loop: "
+            f"'{dst.name}' already feeds '{src.name}'."
+        )
+
+
+def can_connect(graph: GraphModel, source: str, target: str, port: int) -> bool:
+    """Whether ``check_connect`` would accept the connection (for drag feedback)."""
+    try:
+        check_connect(graph, source, target, port)
+    except GraphError:
+        return False
+    return True
+
+
+def first_free_port(graph: GraphModel, target: str) -> int:
+    """The lowest unwired input of ``target``; raises PortError when all are wired."""
+    node = graph.node(target)
+    used = {key for _, _, key in graph.nx_graph.in_edges(target, keys=True)}
+    limit = node.spec.max_inputs
+    port = 0
+    while port in used:
+        port += 1
+    if limit is not None and port >= limit:
+        if limit == 0:
+            raise PortError(f"{_label(node)} is where data enters; it takes no inputs.")
+        raise PortError(f"Every input of {_label(node)} is already connected; disconnect one first.")
+    return port
+
+
+# --- analysis ------------------------------------------------------------------------------
+
+
+def analyze(graph: GraphModel) -> Analysis:
+    """Diagnostics, shapes and figures of the whole graph. Never raises."""
+    result = Analysis()
+    report = result.diagnostics.append
+    nodes = graph.nodes
+    nxg = graph.nx_graph
+    inputs = [n.id for n in nodes.values() if n.spec.role == "input"]
+    outputs = [n.id for n in nodes.values() if n.spec.role == "output"]
+
+    if nodes and not inputs:
+        report(Diagnostic(None, ERROR, "The graph has no Input node; add one to say what data goes in."))
+    if nodes and not outputs:
+        report(Diagnostic(None, ERROR, "The graph has no Output node; add one after the layer "
+                                       "whose result the model should return."))
+
+    cyclic = _report_cycles(graph, report)
+    wired = _report_ports(graph, report)
+    _report_unreachable(graph, inputs, outputs, wired, report)
+    _report_dtypes(graph, report)
+
+    acyclic = nxg.subgraph(n for n in nxg if n not in cyclic)
+    result.order = list(nx.topological_sort(acyclic))
+    for node_id in result.order:
+        node = nodes[node_id]
+        if node_id not in wired:
+            continue
+        in_shapes = [result.shapes.get(e.source) for e in graph.inputs_of(node_id)]
+        if any(s is None for s in in_shapes):
+            continue  # the problem upstream has already been reported
+        try:
+            figures = layer_figures(node.spec, node.params, in_shapes)
+        except ShapeError as exc:
+            report(Diagnostic(node_id, ERROR, f"{_label(node)}: {exc}"))
+            continue
+        except (ArithmeticError, IndexError, ValueError, TypeError) as exc:
+            report(Diagnostic(node_id, ERROR, f"{_label(node)}: cannot work out its output shape ({exc})."))
+            continue
+        result.shapes[node_id] = figures.output_shape
+        result.figures[node_id] = figures
+    return result
+
+
+def _report_cycles(graph: GraphModel, report) -> set[str]:
+    """Report every loop, naming its nodes; return the ids of nodes on loops."""
+    nxg = graph.nx_graph
+    if nx.is_directed_acyclic_graph(nxg):
+        return set()
+    cyclic: set[str] = set()
+    for component in nx.strongly_connected_components(nxg):
+        if len(component) == 1:
+            continue  # self-loops are refused by check_connect
+        cyclic |= component
+        loop = [u for u, _, *_ in nx.find_cycle(nxg.subgraph(component))]
+        names = " -> ".join(f"'{graph.nodes[n].name}'" for n in [*loop, loop[0]])
+        message = f"These layers form a loop ({names}); a network must flow one way. Remove one of these connections."
+        for node_id in loop:
+            report(Diagnostic(node_id, ERROR, message))
+    return cyclic
+
+
+def _report_ports(graph: GraphModel, report) -> set[str]:
+    """Report missing, extra and doubled inputs; return ids whose inputs are complete."""
+    complete: set[str] = set()
+    for node in graph.nodes.values():
+        spec = node.spec
+        edges = graph.inputs_of(node.id)
+        ports = [e.port for e in edges]
+        ok = True
+        if spec.max_inputs == 0 and edges:
+            report(Diagnostic(node.id, ERROR, f"{_label(node)} is where data enters; remove the "
+                                              "connections into it."))
+            ok = False
+        elif spec.max_inputs is not None and any(p >= spec.max_inputs for p in ports):
+            report(Diagnostic(node.id, ERROR, f"{_label(node)} takes {spec.max_inputs} input(s) but "
+                                              f"{len(edges)} are connected; remove the extra ones."))
+            ok = False
+        doubled = sorted({p for p in ports if ports.count(p) > 1})
+        if doubled:
+            report(Diagnostic(node.id, ERROR, f"Input {doubled[0]} of {_label(node)} has more than "
+                                              "one connection; keep one."))
+            ok = False
+        if len(edges) < spec.min_inputs:
+            if spec.min_inputs == 1:
+                message = (f"{_label(node)} has no input, so no data reaches it; connect a layer "
+                           "into it or delete it.")
+            else:
+                message = (f"{_label(node)} needs at least {spec.min_inputs} inputs but has "
+                           f"{len(edges)}; connect another layer into it.")
+            report(Diagnostic(node.id, ERROR, message))
+            ok = False
+        if not spec.has_output and graph.nx_graph.out_degree(node.id):
+            report(Diagnostic(node.id, ERROR, f"{_label(node)} ends the network; it cannot feed "
+                                              "other layers. Remove its outgoing connections."))
+        if ok:
+            complete.add(node.id)
+    return complete
+
+
+def _report_unreachable(graph: GraphModel, inputs, outputs, wired: set[str], report) -> None:
+    nxg = graph.nx_graph
+    fed = set(inputs)
+    for input_id in inputs:
+        fed |= nx.descendants(nxg, input_id)
+    for node_id in wired - fed:
+        report(Diagnostic(node_id, ERROR, f"{_label(graph.nodes[node_id])} is not connected to any "
+                                          "Input; connect its branch to the network's input."))
+    if not outputs:
+        return
+    useful = set(outputs)
+    for output_id in outputs:
+        useful |= nx.ancestors(nxg, output_id)
+    for node_id in graph.nodes.keys() - useful:
+        report(Diagnostic(node_id, WARNING, f"{_label(graph.nodes[node_id])} does not lead to any "
+                                            "Output, so it is not part of the model; connect it "
+                                            "onward or delete it."))
+
+
+def _report_dtypes(graph: GraphModel, report) -> None:
+    """Token ids (int64) may only flow from an Input straight into an Embedding."""
+    for edge in graph.edges:
+        src, dst = graph.nodes[edge.source], graph.nodes[edge.target]
+        ids_in = src.spec.role == "input" and src.params.get("dtype") == "int64"
+        if dst.type == "Embedding" and not ids_in:
+            report(Diagnostic(dst.id, ERROR, f"{_label(dst)} looks up token ids; connect it directly "
+                                             "to an Input whose dtype is int64."))
+        elif ids_in and dst.type != "Embedding" and dst.spec.role != "output":
+            report(Diagnostic(dst.id, ERROR, f"{_label(dst)} receives token ids from "
+                                             f"{_label(src)}; put an Embedding between them or "
+                                             "make the Input float32."))
+
+
+def require_valid(graph: GraphModel) -> Analysis:
+    """The analysis of a graph that must compile; raises GraphError listing the errors."""
+    analysis = graph.analyze()
+    errors = [d.message for d in analysis.diagnostics if d.is_error]
+    if errors:
+        raise GraphError("The graph cannot be compiled yet:\n- " + "\n- ".join(errors))
+    if not graph.nodes:
+        raise NodeNotFoundError("The graph is empty.")
+    return analysis
