@@ -8,6 +8,9 @@ feedback; ``analyze`` never raises and returns diagnostics a user can act on.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -91,11 +94,13 @@ def check_connect(graph: GraphModel, source: str, target: str, port: int) -> Non
             where = f"input {port} of {_label(dst)}" if max_inputs != 1 else f"the input of {_label(dst)}"
             raise PortError(f"{where[0].upper()}{where[1:]} is already fed by {_label(occupant)}; "
                             "disconnect it first.")
-    if nx.has_path(nxg, target, source):
-        raise CycleError(
-            f"Connecting {_label(src)} to {_label(dst)} would make a loop: "
-            f"'{dst.name}' already feeds '{src.name}'."
-        )
+    try:
+        path = nx.shortest_path(nxg, target, source)
+    except nx.NetworkXNoPath:
+        return
+    loop = " -> ".join(f"'{graph.node(n).name}'" for n in [*path, target])
+    raise CycleError(f"Connecting {_label(src)} to {_label(dst)} would make a loop ({loop}); "
+                     "a network must flow one way.")
 
 
 def can_connect(graph: GraphModel, source: str, target: str, port: int) -> bool:
@@ -124,13 +129,40 @@ def first_free_port(graph: GraphModel, target: str) -> int:
 
 # --- analysis ------------------------------------------------------------------------------
 
+# The analysis runs after every edit, on graphs of a thousand nodes, so it reads
+# the topology once into plain dicts and walks those: networkx's views are
+# convenient for one question but slow when asked a thousand times.
+
+
+@dataclass
+class _Wiring:
+    """The edges of a graph as plain lists: what feeds each node, and where each goes."""
+
+    feeds: dict[str, list[tuple[int, str]]]  # target -> [(port, source)], by port
+    targets: dict[str, list[str]]  # source -> targets, one entry per edge
+
+    @classmethod
+    def of(cls, graph: GraphModel) -> _Wiring:
+        feeds: dict[str, list[tuple[int, str]]] = {node_id: [] for node_id in graph.nodes}
+        targets: dict[str, list[str]] = {node_id: [] for node_id in graph.nodes}
+        for source, target, port in graph.nx_graph.edges(keys=True):
+            feeds[target].append((port, source))
+            targets[source].append(target)
+        for edges in feeds.values():
+            if len(edges) > 1:
+                edges.sort()
+        return cls(feeds, targets)
+
+    def sources(self, node_id: str) -> list[str]:
+        return [source for _, source in self.feeds[node_id]]
+
 
 def analyze(graph: GraphModel) -> Analysis:
     """Diagnostics, shapes and figures of the whole graph. Never raises."""
     result = Analysis()
     report = result.diagnostics.append
     nodes = graph.nodes
-    nxg = graph.nx_graph
+    wiring = _Wiring.of(graph)
     inputs = [n.id for n in nodes.values() if n.spec.role == "input"]
     outputs = [n.id for n in nodes.values() if n.spec.role == "output"]
 
@@ -140,20 +172,22 @@ def analyze(graph: GraphModel) -> Analysis:
         report(Diagnostic(None, ERROR, "The graph has no Output node; add one after the layer "
                                        "whose result the model should return."))
 
-    cyclic = _report_cycles(graph, report)
-    wired = _report_ports(graph, report)
-    _report_unreachable(graph, inputs, outputs, wired, report)
-    _report_dtypes(graph, report)
+    result.order = _topological_order(nodes, wiring)
+    if len(result.order) < len(nodes):
+        cyclic = _report_cycles(graph, set(nodes) - set(result.order), report)
+        result.order = _topological_order(nodes, wiring, skip=cyclic)
+    wired = _report_ports(graph, wiring, report)
+    _report_unreachable(graph, wiring, inputs, outputs, wired, report)
+    _report_dtypes(graph, wiring, report)
 
-    acyclic = nxg.subgraph(n for n in nxg if n not in cyclic)
-    result.order = list(nx.topological_sort(acyclic))
+    shapes = result.shapes
     for node_id in result.order:
-        node = nodes[node_id]
         if node_id not in wired:
             continue
-        in_shapes = [result.shapes.get(e.source) for e in graph.inputs_of(node_id)]
-        if any(s is None for s in in_shapes):
+        in_shapes = [shapes.get(source) for _, source in wiring.feeds[node_id]]
+        if None in in_shapes:
             continue  # the problem upstream has already been reported
+        node = nodes[node_id]
         try:
             figures = layer_figures(node.spec, node.params, in_shapes)
         except ShapeError as exc:
@@ -162,60 +196,89 @@ def analyze(graph: GraphModel) -> Analysis:
         except (ArithmeticError, IndexError, ValueError, TypeError) as exc:
             report(Diagnostic(node_id, ERROR, f"{_label(node)}: cannot work out its output shape ({exc})."))
             continue
-        result.shapes[node_id] = figures.output_shape
+        shapes[node_id] = figures.output_shape
         result.figures[node_id] = figures
     return result
 
 
-def _report_cycles(graph: GraphModel, report) -> set[str]:
-    """Report every loop, naming its nodes; return the ids of nodes on loops."""
-    nxg = graph.nx_graph
-    if nx.is_directed_acyclic_graph(nxg):
-        return set()
+def _topological_order(nodes, wiring: _Wiring, skip: AbstractSet[str] = frozenset()) -> list[str]:
+    """Kahn's algorithm, ready nodes taken in insertion order so the result is stable.
+
+    Nodes on a loop, and everything downstream of one, never become ready and are
+    left out; ``skip`` removes nodes (the loops) so that what lies after them is ordered.
+    """
+    missing = {
+        node_id: sum(source not in skip for _, source in wiring.feeds[node_id])
+        for node_id in nodes
+        if node_id not in skip
+    }
+    ready = deque(node_id for node_id, count in missing.items() if count == 0)
+    order = []
+    while ready:
+        node_id = ready.popleft()
+        order.append(node_id)
+        for target in wiring.targets[node_id]:
+            missing[target] -= 1
+            if missing[target] == 0:
+                ready.append(target)
+    return order
+
+
+def _report_cycles(graph: GraphModel, suspects: set[str], report) -> set[str]:
+    """Report every loop among ``suspects``, naming its nodes; return the ids on loops.
+
+    ``connect`` refuses loops, so this only sees graphs edited behind its back.
+    """
+    nxg = graph.nx_graph.subgraph(suspects)
     cyclic: set[str] = set()
     for component in nx.strongly_connected_components(nxg):
-        if len(component) == 1:
-            continue  # self-loops are refused by check_connect
+        member = next(iter(component))
+        if len(component) == 1 and not nxg.has_edge(member, member):
+            continue  # downstream of a loop, not on one
         cyclic |= component
-        loop = [u for u, _, *_ in nx.find_cycle(nxg.subgraph(component))]
+        loop = [u for u, *_ in nx.find_cycle(nxg.subgraph(component), source=member)]
         names = " -> ".join(f"'{graph.nodes[n].name}'" for n in [*loop, loop[0]])
-        message = f"These layers form a loop ({names}); a network must flow one way. Remove one of these connections."
+        message = (f"These layers form a loop ({names}); a network must flow one way. "
+                   "Remove one of these connections.")
         for node_id in loop:
             report(Diagnostic(node_id, ERROR, message))
     return cyclic
 
 
-def _report_ports(graph: GraphModel, report) -> set[str]:
+def _inputs(count: int | None) -> str:
+    return f"{count} input" + ("" if count == 1 else "s")
+
+
+def _report_ports(graph: GraphModel, wiring: _Wiring, report) -> set[str]:
     """Report missing, extra and doubled inputs; return ids whose inputs are complete."""
     complete: set[str] = set()
     for node in graph.nodes.values():
         spec = node.spec
-        edges = graph.inputs_of(node.id)
-        ports = [e.port for e in edges]
+        ports = [port for port, _ in wiring.feeds[node.id]]
         ok = True
-        if spec.max_inputs == 0 and edges:
+        if spec.max_inputs == 0 and ports:
             report(Diagnostic(node.id, ERROR, f"{_label(node)} is where data enters; remove the "
                                               "connections into it."))
             ok = False
         elif spec.max_inputs is not None and any(p >= spec.max_inputs for p in ports):
-            report(Diagnostic(node.id, ERROR, f"{_label(node)} takes {spec.max_inputs} input(s) but "
-                                              f"{len(edges)} are connected; remove the extra ones."))
+            report(Diagnostic(node.id, ERROR, f"{_label(node)} takes {_inputs(spec.max_inputs)} but "
+                                              f"{len(ports)} are connected; remove the extra ones."))
             ok = False
         doubled = sorted({p for p in ports if ports.count(p) > 1})
         if doubled:
             report(Diagnostic(node.id, ERROR, f"Input {doubled[0]} of {_label(node)} has more than "
                                               "one connection; keep one."))
             ok = False
-        if len(edges) < spec.min_inputs:
+        if len(ports) < spec.min_inputs:
             if spec.min_inputs == 1:
                 message = (f"{_label(node)} has no input, so no data reaches it; connect a layer "
                            "into it or delete it.")
             else:
-                message = (f"{_label(node)} needs at least {spec.min_inputs} inputs but has "
-                           f"{len(edges)}; connect another layer into it.")
+                message = (f"{_label(node)} needs at least {_inputs(spec.min_inputs)} but has "
+                           f"{len(ports)}; connect another layer into it.")
             report(Diagnostic(node.id, ERROR, message))
             ok = False
-        if not spec.has_output and graph.nx_graph.out_degree(node.id):
+        if not spec.has_output and wiring.targets[node.id]:
             report(Diagnostic(node.id, ERROR, f"{_label(node)} ends the network; it cannot feed "
                                               "other layers. Remove its outgoing connections."))
         if ok:
@@ -223,37 +286,50 @@ def _report_ports(graph: GraphModel, report) -> set[str]:
     return complete
 
 
-def _report_unreachable(graph: GraphModel, inputs, outputs, wired: set[str], report) -> None:
-    nxg = graph.nx_graph
-    fed = set(inputs)
-    for input_id in inputs:
-        fed |= nx.descendants(nxg, input_id)
-    for node_id in wired - fed:
-        report(Diagnostic(node_id, ERROR, f"{_label(graph.nodes[node_id])} is not connected to any "
-                                          "Input; connect its branch to the network's input."))
+def _reach(starts: list[str], step: Callable[[str], Iterable[str]]) -> set[str]:
+    """Every node reachable from ``starts`` (included) by following ``step``."""
+    seen = set(starts)
+    todo = list(starts)
+    while todo:
+        for neighbour in step(todo.pop()):
+            if neighbour not in seen:
+                seen.add(neighbour)
+                todo.append(neighbour)
+    return seen
+
+
+def _report_unreachable(graph: GraphModel, wiring: _Wiring, inputs, outputs, wired: set[str],
+                        report) -> None:
+    fed = _reach(inputs, wiring.targets.__getitem__)
+    for node_id in graph.nodes:
+        if node_id in wired and node_id not in fed:
+            report(Diagnostic(node_id, ERROR, f"{_label(graph.nodes[node_id])} is not connected to "
+                                              "any Input; connect its branch to the network's input."))
     if not outputs:
         return
-    useful = set(outputs)
-    for output_id in outputs:
-        useful |= nx.ancestors(nxg, output_id)
-    for node_id in graph.nodes.keys() - useful:
-        report(Diagnostic(node_id, WARNING, f"{_label(graph.nodes[node_id])} does not lead to any "
-                                            "Output, so it is not part of the model; connect it "
-                                            "onward or delete it."))
+    useful = _reach(outputs, wiring.sources)
+    for node_id, node in graph.nodes.items():
+        if node_id not in useful:
+            report(Diagnostic(node_id, WARNING, f"{_label(node)} does not lead to any Output, so it "
+                                                "is not part of the model; connect it onward or "
+                                                "delete it."))
 
 
-def _report_dtypes(graph: GraphModel, report) -> None:
+def _report_dtypes(graph: GraphModel, wiring: _Wiring, report) -> None:
     """Token ids (int64) may only flow from an Input straight into an Embedding."""
-    for edge in graph.edges:
-        src, dst = graph.nodes[edge.source], graph.nodes[edge.target]
-        ids_in = src.spec.role == "input" and src.params.get("dtype") == "int64"
-        if dst.type == "Embedding" and not ids_in:
-            report(Diagnostic(dst.id, ERROR, f"{_label(dst)} looks up token ids; connect it directly "
-                                             "to an Input whose dtype is int64."))
-        elif ids_in and dst.type != "Embedding" and dst.spec.role != "output":
-            report(Diagnostic(dst.id, ERROR, f"{_label(dst)} receives token ids from "
-                                             f"{_label(src)}; put an Embedding between them or "
-                                             "make the Input float32."))
+    nodes = graph.nodes
+    for target, feeds in wiring.feeds.items():
+        dst = nodes[target]
+        for _, source in feeds:
+            src = nodes[source]
+            ids_in = src.spec.role == "input" and src.params.get("dtype") == "int64"
+            if dst.type == "Embedding" and not ids_in:
+                report(Diagnostic(target, ERROR, f"{_label(dst)} looks up token ids; connect it "
+                                                 "directly to an Input whose dtype is int64."))
+            elif ids_in and dst.type != "Embedding" and dst.spec.role != "output":
+                report(Diagnostic(target, ERROR, f"{_label(dst)} receives token ids from "
+                                                 f"{_label(src)}; put an Embedding between them or "
+                                                 "make the Input float32."))
 
 
 def require_valid(graph: GraphModel) -> Analysis:
