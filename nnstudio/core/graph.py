@@ -7,6 +7,7 @@ The editor calls them through undo commands and redraws from the events.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,6 +22,17 @@ from nnstudio.core.events import GraphEvents
 from nnstudio.core.layers import LayerSpec, Shape, get_spec
 
 _NAME_MAX = 64
+
+
+def _check_position(position: Iterable[Any]) -> tuple[float, float]:
+    """(x, y) as finite floats; raises ParamError for anything else."""
+    try:
+        x, y = (float(v) for v in position)
+    except (TypeError, ValueError):
+        raise ParamError(f"A position must be two numbers (x, y), not {position!r}.") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise ParamError(f"A position must be two finite numbers, not ({x}, {y}).")
+    return (x, y)
 
 
 @dataclass
@@ -90,9 +102,10 @@ class GraphModel:
         raise NodeNotFoundError(f"There is no node named '{name}'.")
 
     def inputs_of(self, node_id: str) -> list[Edge]:
-        """The edges into ``node_id``, ordered by port."""
+        """The edges into ``node_id``, ordered by port (the order a merge receives them)."""
         self.node(node_id)
-        return sorted(Edge(u, node_id, k) for u, _, k in self._nx.in_edges(node_id, keys=True))
+        edges = [Edge(u, node_id, k) for u, _, k in self._nx.in_edges(node_id, keys=True)]
+        return sorted(edges, key=lambda e: e.port)
 
     def outputs_of(self, node_id: str) -> list[Edge]:
         self.node(node_id)
@@ -137,15 +150,30 @@ class GraphModel:
         **params: Any,
     ) -> str:
         """Add a layer and return its id. Unknown types and bad values raise."""
+        return self._insert(type_name, name, position, node_id, params)
+
+    def _insert(
+        self,
+        type_name: str,
+        name: str | None,
+        position: tuple[float, float] | None,
+        node_id: str | None,
+        params: dict[str, Any],
+    ) -> str:
+        # Separate from ``add`` so that parameters read from a file are never
+        # mistaken for add's own keywords (a param called 'name' or 'node_id').
         spec = get_spec(type_name)
-        values = spec.complete_params(params)
-        if node_id is None:
-            node_id = self._new_id()
-        elif node_id in self.nodes:
+        if node_id is not None and node_id in self.nodes:
             raise ParamError(f"A node with id '{node_id}' already exists.")
         name = self._check_name(name, None) if name is not None else self._default_name(spec)
-        x, y = position if position is not None else (0.0, 0.0)
-        node = Node(node_id, spec.type, name, values, (float(x), float(y)))
+        try:
+            values = spec.complete_params(params)
+        except ParamError as exc:
+            raise ParamError(f"{spec.type} '{name}': {exc}") from None
+        position = _check_position(position if position is not None else (0.0, 0.0))
+        if node_id is None:
+            node_id = self._new_id()
+        node = Node(node_id, spec.type, name, values, position)
         self.nodes[node_id] = node
         self._nx.add_node(node_id)
         self._bump_next_id(node_id)
@@ -199,15 +227,16 @@ class GraphModel:
 
     def rename(self, node_id: str, name: str) -> None:
         node = self.node(node_id)
+        name = self._check_name(name, node_id)
         if node.name == name:
             return
-        node.name = self._check_name(name, node_id)
+        node.name = name
         self.events.node_renamed.emit(node_id, node.name)
         self.events.changed.emit()
 
     def move(self, node_id: str, x: float, y: float) -> None:
         node = self.node(node_id)
-        position = (float(x), float(y))
+        position = _check_position((x, y))
         if node.position == position:
             return
         node.position = position
@@ -251,12 +280,12 @@ class GraphModel:
         graph.training = dict(training or {})
         graph.runs = list(data.get("runs", []))
         for record in data["nodes"]:
-            graph.add(
+            graph._insert(
                 record["type"],
-                name=record["name"],
-                position=tuple(record.get("position", (0.0, 0.0))),
-                node_id=record["id"],
-                **record.get("params", {}),
+                record["name"],
+                tuple(record.get("position", (0.0, 0.0))),
+                record["id"],
+                record.get("params", {}),
             )
         for record in data["edges"]:
             graph.connect(record["source"], record["target"], record.get("port", 0))
@@ -297,8 +326,12 @@ class GraphModel:
         if not isinstance(name, str) or not name.strip():
             raise ParamError("A node's name cannot be empty.")
         name = name.strip()
-        if len(name) > _NAME_MAX or "\n" in name:
-            raise ParamError(f"A node's name must be one line of at most {_NAME_MAX} characters.")
+        # Names appear in tables, messages and generated comments: one printable line.
+        if len(name) > _NAME_MAX or not name.isprintable():
+            raise ParamError(
+                f"A node's name must be one line of at most {_NAME_MAX} printable characters, "
+                f"not {name!r}."
+            )
         for other in self.nodes.values():
             if other.name == name and other.id != node_id:
                 raise NameTakenError(f"Another node is already named '{name}'; pick another name.")

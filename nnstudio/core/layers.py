@@ -169,6 +169,12 @@ def _fmt(shape: Shape) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+def _fmt_all(shapes: Sequence[Shape]) -> str:
+    """'(1,), (2,) and (3,)': shapes listed as a sentence reads them."""
+    texts = [_fmt(s) for s in shapes]
+    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " and " + texts[-1]
+
+
 def _need_rank(shape: Shape, ranks: Sequence[int], what: str) -> None:
     if len(shape) not in ranks:
         wanted = " or ".join(str(r) for r in ranks)
@@ -839,10 +845,11 @@ def _concat_infer(p: Params, s: Sequence[Shape]) -> Shape:
     axis = _check_dim(p["dim"], first)
     for other in s[1:]:
         same_rank = len(other) == len(first)
-        if not same_rank or any(a != b for i, (a, b) in enumerate(zip(first, other)) if i != axis):
-            shapes = " and ".join(_fmt(x) for x in s)
+        if not same_rank or any(
+            a != b for i, (a, b) in enumerate(zip(first, other, strict=True)) if i != axis
+        ):
             raise ShapeError(
-                f"inputs have shapes {shapes}; all sizes except dim {p['dim']} must match."
+                f"inputs have shapes {_fmt_all(s)}; all sizes except dim {p['dim']} must match."
             )
     return (*first[:axis], sum(x[axis] for x in s), *first[axis + 1 :])
 
@@ -865,8 +872,7 @@ CONCAT = LayerSpec(
 
 def _add_infer(p: Params, s: Sequence[Shape]) -> Shape:
     if any(x != s[0] for x in s[1:]):
-        shapes = " and ".join(_fmt(x) for x in s)
-        raise ShapeError(f"inputs have shapes {shapes}; they must match.")
+        raise ShapeError(f"inputs have shapes {_fmt_all(s)}; they must match.")
     return s[0]
 
 

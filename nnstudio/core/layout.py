@@ -39,7 +39,7 @@ def layered_positions(graph: GraphModel, sweeps: int = 4) -> dict[str, tuple[flo
     for sweep in range(sweeps):
         forward = sweep % 2 == 0
         for col in keys[1:] if forward else keys[-2::-1]:
-            def barycentre(node_id: str) -> float:
+            def barycentre(node_id: str, forward: bool = forward) -> float:
                 near = nxg.predecessors(node_id) if forward else nxg.successors(node_id)
                 ranks = [order[n] for n in near if n in order]
                 return sum(ranks) / len(ranks) if ranks else order[node_id]

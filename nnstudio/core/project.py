@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError
 
 from nnstudio.core.errors import FormatError, GraphError, UnsupportedFormatVersionError
 from nnstudio.core.graph import GraphModel
@@ -33,7 +34,7 @@ class NodeRecord(BaseModel):
     type: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=64)
     params: dict[str, Any] = {}
-    position: tuple[float, float] = (0.0, 0.0)
+    position: tuple[FiniteFloat, FiniteFloat] = (0.0, 0.0)
 
 
 class EdgeRecord(BaseModel):
@@ -93,8 +94,12 @@ def save(graph: GraphModel, path: str | Path) -> None:
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, fsync, then replace."""
     path = Path(path)
+    mode = _file_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
+        # mkstemp makes the file private (0600); give it the mode the file had, or
+        # would get from a plain open(), so saving never changes who can read it.
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -113,6 +118,16 @@ def write_atomic(path: Path, text: str) -> None:
         pass
     finally:
         os.close(dir_fd)
+
+
+def _file_mode(path: Path) -> int:
+    """The permission bits ``path`` has, or would get if created by ``open``."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        umask = os.umask(0)  # the only way to read the umask is to set it
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def parse(text: str, source: str = "<project>") -> ProjectRecord:
@@ -164,7 +179,7 @@ def load(path: str | Path, graph_class: type[GraphModel] = GraphModel) -> GraphM
     except OSError as exc:
         raise FormatError(f"Cannot open {path}: {exc.strerror or exc}.") from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # tolerate the BOM some Windows editors add
     except UnicodeDecodeError:
         raise FormatError(f"{path} is not a text file, so it cannot be an nnstudio project.") from None
     return loads(text, str(path), graph_class)
