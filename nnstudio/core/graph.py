@@ -242,6 +242,17 @@ class GraphModel:
         node.position = position
         self.events.node_moved.emit(node_id, position)
 
+    def reorder(self, node_ids: Iterable[str]) -> None:
+        """Put the nodes in this order (it is the Outputs' order). Undoing a deletion
+        uses it to give a restored node back its place. Names every node exactly once."""
+        order = list(node_ids)
+        if len(order) != len(self.nodes) or set(order) != self.nodes.keys():
+            raise ParamError("reorder() needs every node id of the graph exactly once.")
+        if order == list(self.nodes):
+            return
+        self.nodes = {node_id: self.nodes[node_id] for node_id in order}
+        self.events.changed.emit()
+
     def clear(self) -> None:
         for node_id in list(self.nodes):
             self.remove(node_id)
@@ -288,6 +299,11 @@ class GraphModel:
                 record.get("params", {}),
             )
         for record in data["edges"]:
+            for end in ("source", "target"):
+                if record[end] not in graph.nodes:
+                    raise NodeNotFoundError(
+                        f"A connection refers to node '{record[end]}', which does not exist."
+                    )
             graph.connect(record["source"], record["target"], record.get("port", 0))
         return graph
 

@@ -93,10 +93,11 @@ class Param:
         raise AssertionError(f"unknown parameter kind {self.kind!r}")
 
     def _check_range(self, value: float) -> Any:
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
         if self.minimum is not None and value < self.minimum:
-            raise ParamError(f"'{self.name}' must be at least {self.minimum:g}, not {value:g}.")
+            raise ParamError(f"'{self.name}' must be at least {self.minimum:g}, not {shown}.")
         if self.maximum is not None and value > self.maximum:
-            raise ParamError(f"'{self.name}' must be at most {self.maximum:g}, not {value:g}.")
+            raise ParamError(f"'{self.name}' must be at most {self.maximum:g}, not {shown}.")
         return value
 
 

@@ -42,7 +42,7 @@ class EdgeRecord(BaseModel):
 
     source: str = _Id
     target: str = _Id
-    port: int = Field(0, ge=0, le=1024)
+    port: int = Field(0, ge=0, le=1024, strict=True)
 
 
 class ProjectRecord(BaseModel):
@@ -139,6 +139,14 @@ def parse(text: str, source: str = "<project>") -> ProjectRecord:
             f"{source}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg}); "
             "the file may be truncated or corrupt."
         ) from None
+    except RecursionError:
+        raise FormatError(f"{source} is nested too deeply to be an nnstudio project.") from None
+    try:
+        # JSON may spell lone surrogates ("\ud800") that no file can store; a
+        # project holding one would load but could never be saved again.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise FormatError(f"{source} contains text that is not valid Unicode.") from None
     if not isinstance(data, dict) or "format_version" not in data:
         raise FormatError(f"{source} is not an nnstudio project (it has no 'format_version').")
     if data.get("app", APP_TAG) != APP_TAG:

@@ -218,6 +218,8 @@ def _topological_order(nodes, wiring: _Wiring, skip: AbstractSet[str] = frozense
         node_id = ready.popleft()
         order.append(node_id)
         for target in wiring.targets[node_id]:
+            if target in skip:
+                continue
             missing[target] -= 1
             if missing[target] == 0:
                 ready.append(target)
