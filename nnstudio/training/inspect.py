@@ -1,0 +1,337 @@
+"""Looking inside a model: filters, feature maps, layer statistics, predictions.
+
+The GUI calls these from its training thread (through ``Trainer.submit``, so
+they run between two steps and see consistent weights) and sends the NumPy
+results to the main thread. Each function leaves the model as it found it:
+training mode restored, no hooks or trace functions left behind, no
+gradients recorded.
+
+Nodes are named by their graph id. A model built by nnstudio's compiler
+carries ``nnstudio_code``, whose ``attr_of`` maps nodes to submodules and
+whose ``var_of``/``line_of`` say where in ``forward`` each node's value is
+computed; that lets ``node_outputs`` read the value of *any* node, including
+those without a submodule (Add, Concat, Reshape). For a hand-written module,
+its direct children stand in for nodes, keyed by attribute name.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nnstudio.training.errors import InspectError
+from nnstudio.training.events import LayerStat
+
+if TYPE_CHECKING:
+    from nnstudio.training.data import Normalization, TrainingData
+
+_DEAD_TYPES = (nn.ReLU, nn.ReLU6)
+_CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)
+
+
+# --- nodes and their modules ----------------------------------------------------------------
+
+
+def node_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """The submodule implementing each node (nodes without one are absent)."""
+    code = getattr(model, "nnstudio_code", None)
+    if code is not None:
+        return {node_id: getattr(model, attr) for node_id, attr in code.attr_of.items()}
+    return dict(model.named_children())
+
+
+def node_label(model: nn.Module, node_id: str) -> str:
+    """"Conv2d 'conv1'" for messages."""
+    code = getattr(model, "nnstudio_code", None)
+    if code is not None and node_id in code.label_of:
+        layer, name = code.label_of[node_id]
+        return f"{layer} '{name}'"
+    return f"'{node_id}'"
+
+
+def model_device(model: nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and no gradients for the duration; the previous mode comes back after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def node_outputs(model: nn.Module, inputs: torch.Tensor, node_ids: Iterable[str]) -> dict[str, torch.Tensor]:
+    """Run ``model`` on ``inputs`` (a batch) and return the outputs of ``node_ids``.
+
+    Call it inside ``evaluating`` (or another no-grad context). For a
+    hand-written model, a child module returning a tuple (a recurrent layer)
+    gives its first element.
+    """
+    wanted = list(node_ids)
+    code = getattr(model, "nnstudio_code", None)
+    if code is None:
+        return _hooked_outputs(model, inputs, wanted)
+    # An Output's value is its source's; an Input's value is the model's input.
+    source = {n: (_output_source(code, n) if n in code.output_ids else n) for n in wanted}
+    for node_id, src in source.items():
+        if src not in code.line_of and src not in code.input_ids:
+            raise InspectError(f"The node '{node_id}' is not part of the trained model.")
+    values = _traced_outputs(model, code, inputs, [s for s in source.values() if s in code.line_of])
+    for src in code.input_ids:
+        values[src] = inputs
+    return {n: values[src] for n, src in source.items() if src in values}
+
+
+def _output_source(code: Any, output_id: str) -> str:
+    """The node whose value an Output returns: the last one assigned to its variable."""
+    var = code.var_of[output_id]
+    writers = [n for n, line in code.line_of.items() if code.var_of[n] == var]
+    if writers:
+        return max(writers, key=code.line_of.__getitem__)
+    return next(n for n in code.input_ids if code.var_of[n] == var)
+
+
+def _traced_outputs(model: nn.Module, code: Any, inputs: torch.Tensor, node_ids: list[str]):
+    """Read each node's variable in the generated ``forward`` right after its last line ran."""
+    forward_code = type(model).forward.__code__
+    at_line = {code.line_of[n]: n for n in node_ids}
+    values: dict[str, torch.Tensor] = {}
+    last_line: int | None = None
+
+    def watch(frame: FrameType, event: str, arg: Any) -> Callable | None:
+        nonlocal last_line
+        if event in ("line", "return") and last_line in at_line:
+            node_id = at_line[last_line]
+            value = frame.f_locals.get(code.var_of[node_id])
+            if isinstance(value, torch.Tensor):
+                values[node_id] = value
+        last_line = frame.f_lineno if event == "line" else None
+        return watch
+
+    def on_call(frame: FrameType, event: str, arg: Any) -> Callable | None:
+        return watch if frame.f_code is forward_code else None
+
+    previous = sys.gettrace()
+    sys.settrace(on_call)
+    try:
+        model(inputs)
+    finally:
+        sys.settrace(previous)
+    return values
+
+
+def _hooked_outputs(model: nn.Module, inputs: torch.Tensor, node_ids: list[str]):
+    modules = node_modules(model)
+    missing = [n for n in node_ids if n not in modules]
+    if missing:
+        raise InspectError(f"The model has no layer named '{missing[0]}'.")
+    values: dict[str, torch.Tensor] = {}
+
+    def keep(node_id: str):
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            values[node_id] = output[0] if isinstance(output, tuple) else output
+
+        return hook
+
+    handles = [modules[n].register_forward_hook(keep(n)) for n in node_ids]
+    try:
+        model(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return values
+
+
+# --- filters and feature maps -------------------------------------------------------------------
+
+
+def conv_kernels(model: nn.Module, node_id: str) -> np.ndarray:
+    """The filters of a convolution node as float32 (out, in, k, k) (or (out, in, k) for
+    Conv1d), scaled for display: each filter maps to 0..1 with 0.5 meaning zero weight,
+    so the sign of every weight stays visible."""
+    module = node_modules(model).get(node_id)
+    if not isinstance(module, _CONV_TYPES):
+        raise InspectError(f"{node_label(model, node_id)} is not a convolution, so it has no filters to show.")
+    weight = module.weight.detach().float()
+    if isinstance(module, nn.ConvTranspose2d):
+        weight = weight.transpose(0, 1)  # stored (in, out, k, k)
+    flat = weight.reshape(weight.shape[0], -1)
+    peak = flat.abs().amax(dim=1).clamp_min(1e-12).reshape(-1, *([1] * (weight.dim() - 1)))
+    return (0.5 + 0.5 * weight / peak).cpu().numpy().astype(np.float32)
+
+
+def first_conv(model: nn.Module) -> str | None:
+    """The id of the first convolution node in forward order, if any."""
+    code = getattr(model, "nnstudio_code", None)
+    modules = node_modules(model)
+    order = sorted(code.line_of, key=code.line_of.get) if code is not None else list(modules)
+    return next((n for n in order if isinstance(modules.get(n), _CONV_TYPES)), None)
+
+
+def first_layer_filters(model: nn.Module) -> tuple[str, np.ndarray] | None:
+    """(node id, kernels) of the first convolution, for the filter view; None without one."""
+    node_id = first_conv(model)
+    return None if node_id is None else (node_id, conv_kernels(model, node_id))
+
+
+def feature_maps(model: nn.Module, node_id: str, sample: torch.Tensor | np.ndarray, max_maps: int = 64) -> np.ndarray:
+    """The output of ``node_id`` for one sample (batch dimension removed) as float32.
+
+    ``sample`` is one input as the model takes it (already normalised, as the
+    samples of ``TrainingData`` are). Image-like outputs keep at most
+    ``max_maps`` channels: the view shows a grid, not hundreds of maps.
+    """
+    device = model_device(model)
+    x = torch.as_tensor(sample).to(device).unsqueeze(0)
+    with evaluating(model):
+        value = node_outputs(model, x, [node_id]).get(node_id)
+    if value is None:
+        raise InspectError(f"{node_label(model, node_id)} did not compute a tensor.")
+    out = value[0].detach().float()
+    if out.dim() >= 2 and out.shape[0] > max_maps:
+        out = out[:max_maps]
+    return out.cpu().numpy()
+
+
+# --- layer statistics ---------------------------------------------------------------------------------
+
+
+def layer_statistics(model: nn.Module, probe: torch.Tensor) -> dict[str, LayerStat]:
+    """Mean and spread of every node's output on ``probe`` (a batch on the model's device),
+    the gradient norm of its parameters from the last backward pass, and for ReLUs
+    the share of units that stay zero for every probe sample ("dead").
+
+    One forward pass in eval mode without gradients, and one read-back of all
+    numbers together: cheap enough to run every few dozen steps.
+    """
+    modules = node_modules(model)
+    code = getattr(model, "nnstudio_code", None)
+    node_ids = list(code.line_of) if code is not None else list(modules)
+    with evaluating(model):
+        outputs = node_outputs(model, probe, node_ids)
+    nan = torch.tensor(float("nan"), device=probe.device)
+    rows: list[torch.Tensor] = []
+    keys: list[str] = []
+    for node_id in node_ids:
+        value = outputs.get(node_id)
+        module = modules.get(node_id)
+        if value is None or not value.is_floating_point():
+            continue
+        value = value.detach().float()
+        grads = [p.grad.detach().float().norm() for p in (module.parameters() if module else ()) if p.grad is not None]
+        grad_norm = torch.stack(grads).norm().to(probe.device) if grads else nan
+        dead = _dead_fraction(value) if isinstance(module, _DEAD_TYPES) else nan
+        rows.append(torch.stack([value.mean(), value.std() if value.numel() > 1 else nan, grad_norm, dead]))
+        keys.append(node_id)
+    if not rows:
+        return {}
+    table = torch.stack(rows).cpu().tolist()  # the only read-back
+    return {k: LayerStat(*row) for k, row in zip(keys, table, strict=True)}
+
+
+def _dead_fraction(value: torch.Tensor) -> torch.Tensor:
+    """Share of units that are zero for every probe sample. A unit is a channel of an
+    image (batch, channels, height, width) and one value of anything else."""
+    active = value > 0
+    if value.dim() == 4:
+        alive = active.transpose(0, 1).reshape(value.shape[1], -1).any(dim=1)
+    else:
+        alive = active.reshape(value.shape[0], -1).any(dim=0)
+    return 1.0 - alive.float().mean()
+
+
+# --- predictions for the views ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GridPrediction:
+    """Predictions over a 2-D grid, for decision-boundary plots of 2-D data sets."""
+
+    xs: np.ndarray  # (resolution,) first input feature, in the data's own units
+    ys: np.ndarray  # (resolution,) second input feature
+    classes: np.ndarray  # (resolution, resolution) int64, indexed [y, x]
+    confidence: np.ndarray  # (resolution, resolution) float32: probability of that class
+
+
+def predict_grid(
+    model: nn.Module,
+    normalization: Normalization,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    resolution: int = 100,
+) -> GridPrediction:
+    """Classify every point of a ``resolution`` x ``resolution`` grid spanning the ranges
+    (in the data's units before normalisation). The model must take 2 features."""
+    xs = np.linspace(*x_range, resolution, dtype=np.float32)
+    ys = np.linspace(*y_range, resolution, dtype=np.float32)
+    gx, gy = np.meshgrid(xs, ys)
+    points = normalization.apply(np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32))
+    with evaluating(model):
+        logits = _first(model(torch.from_numpy(points).to(model_device(model)))).float()
+    if logits.dim() != 2:
+        raise InspectError("A decision boundary needs a model that outputs one score per class.")
+    if logits.shape[1] == 1:
+        p = torch.sigmoid(logits[:, 0])
+        classes, confidence = (p > 0.5).long(), torch.where(p > 0.5, p, 1 - p)
+    else:
+        probs = torch.softmax(logits, dim=1)
+        confidence, classes = probs.max(dim=1)
+    shape = (resolution, resolution)
+    return GridPrediction(
+        xs, ys, classes.cpu().numpy().reshape(shape), confidence.cpu().numpy().astype(np.float32).reshape(shape)
+    )
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """How the validation samples were classified."""
+
+    matrix: np.ndarray  # (classes, classes) int64: rows are true classes, columns predictions
+    predicted: np.ndarray  # (samples,) int64
+    misclassified: np.ndarray  # indices into the validation set, in order
+
+    @property
+    def accuracy(self) -> float:
+        total = self.matrix.sum()
+        return float(np.trace(self.matrix) / total) if total else float("nan")
+
+
+def confusion(model: nn.Module, data: TrainingData, batch_size: int = 512) -> Confusion:
+    """Classify the whole validation set of a classification task."""
+    if data.task != "classification" or not data.num_classes:
+        raise InspectError(f"A confusion matrix needs classes, but {data.name} is a {data.task} task.")
+    device = model_device(model)
+    loader = torch.utils.data.DataLoader(data.val, batch_size=batch_size, shuffle=False)
+    predicted, truth = [], []
+    with evaluating(model):
+        for xb, yb in loader:
+            out = _first(model(xb.to(device))).float()
+            predicted.append(out[:, 0].gt(0).long() if out.shape[1] == 1 else out.argmax(dim=1))
+            truth.append(yb.to(device).long().reshape(-1))
+    pred, true = torch.cat(predicted), torch.cat(truth)
+    k = data.num_classes
+    matrix = torch.bincount(true * k + pred, minlength=k * k).reshape(k, k)
+    wrong = torch.nonzero(pred != true).flatten()
+    return Confusion(matrix.cpu().numpy(), pred.cpu().numpy(), wrong.cpu().numpy())
+
+
+def _first(output: Any) -> torch.Tensor:
+    """The first Output of a model that may return several."""
+    return output[0] if isinstance(output, tuple | list) else output
