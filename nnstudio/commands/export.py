@@ -1,0 +1,61 @@
+"""``nnstudio export FILE -o DIR``: write the model as PyTorch code, with weights and ONNX."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nnstudio.commands._common import load_or_report
+from nnstudio.core.errors import GraphError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "export",
+        help="write the model as a standalone PyTorch file (and weights, ONNX)",
+        description="Write model.py; with --weights also weights.safetensors and predict.py; "
+        "with --onnx also model.onnx, checked against PyTorch with onnxruntime.",
+    )
+    parser.add_argument("file", help="a .nnstudio project")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write into")
+    parser.add_argument("--weights", metavar="FILE",
+                        help="trained weights: a .safetensors file or a .pt state dict")
+    parser.add_argument("--onnx", action="store_true", help="also write model.onnx (needs the onnx extra)")
+    parser.add_argument("--class-name", metavar="NAME", help="name of the model class (default: from the graph)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace files in DIR even if nnstudio did not write them")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    graph = load_or_report(args.file)
+    if graph is None:
+        return 2
+    errors = [d for d in graph.validate() if d.is_error]
+    if errors:
+        for d in errors:
+            where = f"{graph.nodes[d.node].name}: " if d.node in graph.nodes else ""
+            print(f"error: {where}{d.message}", file=sys.stderr)
+        print(f"{args.file}: cannot export, the graph has {len(errors)} error(s).", file=sys.stderr)
+        return 1
+
+    from nnstudio.compiler.export import export, load_weights
+
+    try:
+        weights = load_weights(args.weights) if args.weights else None
+        written = export(
+            graph,
+            args.output,
+            weights=weights,
+            onnx=args.onnx,
+            class_name=args.class_name,
+            overwrite=args.force,
+        )
+    except (GraphError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}")
+    if args.onnx and weights is None:
+        print("note: no --weights given, so model.onnx holds untrained random weights.")
+    return 0

@@ -1,0 +1,252 @@
+"""Write a graph out as files a PyTorch user can take anywhere.
+
+``model.py`` is ``generate(graph).src``, the very text the app executes to
+train. With trained weights the folder also gets ``weights.safetensors`` and a
+``predict.py`` that loads both; with ``onnx=True``, ``model.onnx``.
+
+Export never replaces a file nnstudio did not write: a folder that already
+holds someone's ``model.py`` is refused unless ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nnstudio.compiler.codegen import GENERATED_MARK, PythonCode, generate
+from nnstudio.core.errors import GraphError
+from nnstudio.core.project import write_atomic
+
+if TYPE_CHECKING:
+    import torch
+
+    from nnstudio.core.graph import GraphModel
+
+MODEL_FILE = "model.py"
+WEIGHTS_FILE = "weights.safetensors"
+PREDICT_FILE = "predict.py"
+ONNX_FILE = "model.onnx"
+
+
+class ExportError(GraphError):
+    """The export cannot be written: weights that do not fit, a folder in use."""
+
+
+def export(
+    graph: GraphModel,
+    folder: str | Path,
+    weights: Mapping[str, torch.Tensor] | torch.nn.Module | None = None,
+    onnx: bool = False,
+    class_name: str | None = None,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write ``model.py`` (plus weights, ``predict.py`` and ONNX when asked) into ``folder``.
+
+    ``weights`` is a state dict (or a module whose state dict to take) that
+    must fit the graph exactly. Returns the paths written, ``model.py`` first.
+    """
+    code = generate(graph, class_name=class_name)
+    folder = Path(folder)
+    names = [MODEL_FILE]
+    if weights is not None:
+        names += [WEIGHTS_FILE, PREDICT_FILE]
+    if onnx:
+        names.append(ONNX_FILE)
+    if not overwrite:
+        _refuse_foreign_files(folder, names)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    model = None
+    if weights is not None or onnx:
+        model = _model_with_weights(code, weights)
+
+    written = [_write_text(folder / MODEL_FILE, code.src)]
+    if weights is not None:
+        written.append(_write_weights(folder / WEIGHTS_FILE, model, code))
+        written.append(_write_text(folder / PREDICT_FILE, predict_source(code)))
+    if onnx:
+        from nnstudio.compiler.onnx_export import export_onnx
+
+        written.append(export_onnx(model, code, folder / ONNX_FILE))
+    return written
+
+
+def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from ``.safetensors``, or from ``.pt`` loaded with ``weights_only=True``.
+
+    A ``.pt`` checkpoint may also hold the state dict under ``"model"`` or
+    ``"state_dict"``, as training scripts often save it.
+    """
+    import torch
+
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(path)
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ExportError(f"There is no weights file {path}.") from None
+    except Exception as exc:
+        raise ExportError(f"{path} cannot be read as weights: {exc}") from None
+    for candidate in (loaded, *(loaded.get(k) for k in ("model", "state_dict") if isinstance(loaded, dict))):
+        if _is_state_dict(candidate):
+            return dict(candidate)
+    raise ExportError(f"{path} holds no state dict (a mapping of names to tensors).")
+
+
+def _is_state_dict(value: Any) -> bool:
+    import torch
+
+    return isinstance(value, Mapping) and bool(value) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items()
+    )
+
+
+def _refuse_foreign_files(folder: Path, names: list[str]) -> None:
+    """Refuse when the folder holds any target file that is not an earlier nnstudio export."""
+    existing = [name for name in names if (folder / name).exists()]
+    if not existing:
+        return
+    if _written_by_nnstudio(folder / MODEL_FILE):
+        # An earlier export: its weights and ONNX belong to it and are replaced together.
+        foreign = [n for n in existing if n.endswith(".py") and not _written_by_nnstudio(folder / n)]
+    else:
+        foreign = existing
+    if foreign:
+        raise ExportError(
+            f"{folder} already contains {', '.join(foreign)}, not written by nnstudio; "
+            "choose another folder, or overwrite them on purpose (--force)."
+        )
+
+
+def _written_by_nnstudio(path: Path) -> bool:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return any(line.startswith(GENERATED_MARK) for line in text.splitlines())
+
+
+def _write_text(path: Path, text: str) -> Path:
+    write_atomic(path, text)
+    _make_readable(path)
+    return path
+
+
+def _make_readable(path: Path) -> None:
+    """Temporary files are created private (0600); exports get the usual umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)
+
+
+def _model_with_weights(code: PythonCode, weights: Any) -> torch.nn.Module:
+    import torch
+
+    from nnstudio.compiler.build import instantiate
+
+    model = instantiate(code)
+    if weights is None:
+        return model
+    state = weights.state_dict() if isinstance(weights, torch.nn.Module) else weights
+    if not _is_state_dict(state):
+        raise ExportError("The weights must be a state dict: a mapping of parameter names to tensors.")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ExportError(f"The weights do not fit this graph. {exc}") from None
+    return model
+
+
+def _write_weights(path: Path, model: torch.nn.Module, code: PythonCode) -> Path:
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"generator": "nnstudio", "class": code.class_name})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _make_readable(path)
+    return path
+
+
+def predict_source(code: PythonCode) -> str:
+    """``predict.py``: load the exported model and weights and run it on .npy files."""
+    inputs = ", ".join(f"({i.name!r}, {i.dtype!r}, {i.shape!r})" for i in code.inputs)
+    outputs = ", ".join(repr(name) for name in code.output_names)
+    usage = " ".join(f"{i.name.upper()}.npy" for i in code.inputs)
+    described = "; ".join(f"{i.name}: {i.dtype} of shape (N, {', '.join(map(str, i.shape))})" for i in code.inputs)
+    return f'''"""Run the exported {code.class_name} on new data.
+
+    python predict.py [{usage}]
+
+{GENERATED_MARK}. Loads model.py and weights.safetensors from this folder.
+Without arguments it runs a random example batch; otherwise give one .npy
+file per input ({described}). A single sample without the batch dimension
+works too.
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from model import {code.class_name}, example_inputs
+
+HERE = Path(__file__).resolve().parent
+INPUTS = [{inputs}]  # (name, dtype, shape of one sample)
+OUTPUTS = [{outputs}]
+
+
+def load_model() -> {code.class_name}:
+    model = {code.class_name}()
+    model.load_state_dict(load_file(HERE / "weights.safetensors"))
+    return model.eval()
+
+
+def read_input(path: str, name: str, dtype: str, shape: tuple[int, ...]) -> torch.Tensor:
+    array = np.load(path)
+    if array.shape == shape:
+        array = array[np.newaxis]  # one sample: add the batch dimension
+    if array.shape[1:] != shape:
+        raise SystemExit(f"{{path}}: {{name}} needs shape (N, {{', '.join(map(str, shape))}}), "
+                         f"not {{array.shape}}.")
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=dtype))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the exported model on .npy files.")
+    parser.add_argument("inputs", nargs="*", help="one .npy file per input: "
+                        + ", ".join(name for name, _, _ in INPUTS))
+    args = parser.parse_args()
+    if args.inputs and len(args.inputs) != len(INPUTS):
+        parser.error(f"give {{len(INPUTS)}} .npy file(s), one per input, or none")
+    if args.inputs:
+        inputs = tuple(read_input(p, *spec) for p, spec in zip(args.inputs, INPUTS, strict=True))
+    else:
+        inputs = example_inputs()
+    model = load_model()
+    with torch.no_grad():
+        outputs = model(*inputs)
+    if not isinstance(outputs, tuple):
+        outputs = (outputs,)
+    torch.set_printoptions(precision=4, sci_mode=False)
+    for name, output in zip(OUTPUTS, outputs, strict=True):
+        print(f"{{name}}: shape {{tuple(output.shape)}}")
+        print(output)
+
+
+if __name__ == "__main__":
+    main()
+'''
