@@ -21,7 +21,10 @@ def run(args: argparse.Namespace) -> int:
     analysis = graph.analyze()
     header = ("Name", "Type", "Output shape", "Params", "Mult-adds", "Activations")
     rows = []
-    for node_id in analysis.order or list(graph.nodes):
+    # Data-flow order, then anything the order leaves out (layers on a loop).
+    placed = set(analysis.order)
+    ordered = analysis.order + [n for n in graph.nodes if n not in placed]
+    for node_id in ordered:
         node = graph.nodes[node_id]
         fig = analysis.figures.get(node_id)
         rows.append((
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
 
     def line(row) -> str:
-        cells = [str(c).ljust(w) if i < 3 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        cells = [str(c).ljust(w) if i < 3 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
         return "  ".join(cells)
 
     print(f"{graph.name}" + (f": {graph.description.splitlines()[0]}" if graph.description else ""))

@@ -17,10 +17,13 @@ def run(args: argparse.Namespace) -> int:
     graph = load_or_report(args.file)
     if graph is None:
         return 2
+    if not graph.nodes:
+        print("error: The project has no layers; add an Input, some layers and an Output.")
+        print(f"{args.file}: invalid (empty).")
+        return 1
     diagnostics = graph.validate()
-    for d in diagnostics:
-        where = f"{graph.nodes[d.node].name}: " if d.node in graph.nodes else ""
-        print(f"{d.severity}: {where}{d.message}")
+    for d in diagnostics:  # every message names its node already
+        print(f"{d.severity}: {d.message}")
     errors = sum(d.is_error for d in diagnostics)
     warnings = len(diagnostics) - errors
     if errors:
