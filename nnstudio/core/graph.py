@@ -17,7 +17,7 @@ from typing import Any
 import networkx as nx
 
 from nnstudio.core import validation
-from nnstudio.core.errors import NameTakenError, NodeNotFoundError, ParamError
+from nnstudio.core.errors import FormatError, GraphError, NameTakenError, NodeNotFoundError, ParamError
 from nnstudio.core.events import GraphEvents
 from nnstudio.core.layers import LayerSpec, Shape, get_spec
 
@@ -137,6 +137,9 @@ class GraphModel:
         return sum(f.parameters for f in self.analyze().figures.values())
 
     def _forget_analysis(self) -> None:
+        # Called by every edit before it emits anything, so a listener that raises
+        # cannot leave a stale analysis behind; 'changed' also calls it, so code that
+        # touched nx_graph directly can ask for a fresh analysis by emitting it.
         self._analysis = None
 
     # --- editing ---------------------------------------------------------------------
@@ -177,6 +180,7 @@ class GraphModel:
         self.nodes[node_id] = node
         self._nx.add_node(node_id)
         self._bump_next_id(node_id)
+        self._forget_analysis()
         self.events.node_added.emit(node_id)
         self.events.changed.emit()
         return node_id
@@ -185,6 +189,7 @@ class GraphModel:
         """Remove a node and every edge touching it (each edge emits edge_removed)."""
         self.node(node_id)
         touching = self.inputs_of(node_id) + self.outputs_of(node_id)
+        self._forget_analysis()
         for edge in touching:
             self._nx.remove_edge(edge.source, edge.target, key=edge.port)
             self.events.edge_removed.emit(edge)
@@ -199,6 +204,7 @@ class GraphModel:
             port = validation.first_free_port(self, target)
         validation.check_connect(self, source, target, port)
         self._nx.add_edge(source, target, key=port)
+        self._forget_analysis()
         edge = Edge(source, target, port)
         self.events.edge_added.emit(edge)
         self.events.changed.emit()
@@ -210,6 +216,7 @@ class GraphModel:
                 f"There is no connection from '{source}' to input {port} of '{target}'."
             )
         self._nx.remove_edge(source, target, key=port)
+        self._forget_analysis()
         self.events.edge_removed.emit(Edge(source, target, port))
         self.events.changed.emit()
 
@@ -222,6 +229,7 @@ class GraphModel:
         if node.params.get(name) == value:
             return
         node.params[name] = value
+        self._forget_analysis()
         self.events.param_changed.emit(node_id, name, value)
         self.events.changed.emit()
 
@@ -231,6 +239,7 @@ class GraphModel:
         if node.name == name:
             return
         node.name = name
+        self._forget_analysis()
         self.events.node_renamed.emit(node_id, node.name)
         self.events.changed.emit()
 
@@ -251,6 +260,7 @@ class GraphModel:
         if order == list(self.nodes):
             return
         self.nodes = {node_id: self.nodes[node_id] for node_id in order}
+        self._forget_analysis()
         self.events.changed.emit()
 
     def clear(self) -> None:
@@ -287,6 +297,19 @@ class GraphModel:
     @classmethod
     def from_dict(cls, data: dict[str, Any], training: dict[str, Any] | None = None) -> GraphModel:
         """Build a graph from ``to_dict`` records; bad records raise GraphError."""
+        # The records may come from a clipboard rather than a checked file, so a
+        # missing field or a wrong type is reported, not raised as a KeyError.
+        try:
+            return cls._from_records(data, training)
+        except GraphError:
+            raise
+        except KeyError as exc:
+            raise FormatError(f"A record in the graph data has no '{exc.args[0]}' field.") from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise FormatError(f"The graph data is malformed ({exc}).") from None
+
+    @classmethod
+    def _from_records(cls, data: dict[str, Any], training: dict[str, Any] | None) -> GraphModel:
         graph = cls(name=data.get("name", "Untitled"), description=data.get("description", ""))
         graph.training = dict(training or {})
         graph.runs = list(data.get("runs", []))
@@ -339,7 +362,9 @@ class GraphModel:
         return f"{stem}{index}"
 
     def _check_name(self, name: str, node_id: str | None) -> str:
-        if not isinstance(name, str) or not name.strip():
+        if not isinstance(name, str):
+            raise ParamError(f"A node's name must be text, not {name!r}.")
+        if not name.strip():
             raise ParamError("A node's name cannot be empty.")
         name = name.strip()
         # Names appear in tables, messages and generated comments: one printable line.

@@ -78,6 +78,8 @@ def check_connect(graph: GraphModel, source: str, target: str, port: int) -> Non
     if not src.spec.has_output:
         raise PortError(f"{_label(src)} ends the network; it has no output to connect from.")
     max_inputs = dst.spec.max_inputs
+    if not isinstance(port, int) or isinstance(port, bool):
+        raise PortError(f"Input {port!r} of {_label(dst)} does not exist; inputs are numbered 0, 1, ...")
     if max_inputs == 0:
         raise PortError(f"{_label(dst)} is where data enters; it takes no inputs.")
     if port < 0 or (max_inputs is not None and port >= max_inputs):

@@ -9,6 +9,7 @@ import pytest
 
 from nnstudio.core.errors import (
     CycleError,
+    FormatError,
     NameTakenError,
     NodeNotFoundError,
     ParamError,
@@ -16,6 +17,7 @@ from nnstudio.core.errors import (
     UnknownLayerError,
 )
 from nnstudio.core.graph import Edge, GraphModel
+from nnstudio.core.validation import can_connect
 
 EVENTS = ("node_added", "node_removed", "edge_added", "edge_removed", "param_changed",
           "node_renamed", "node_moved", "changed")
@@ -203,3 +205,56 @@ def test_from_dict_rebuilds_an_equal_graph(graph: GraphModel) -> None:
     assert copy.to_dict() == graph.to_dict()
     assert copy.shapes() == graph.shapes()
     assert copy.add("ReLU") == "n4"  # ids continue after the loaded ones
+
+
+def test_a_failing_listener_cannot_leave_a_stale_analysis(graph: GraphModel) -> None:
+    graph.analyze()
+
+    def broken_view(*_):
+        raise RuntimeError("a view failed to redraw")
+
+    graph.events.param_changed.connect(broken_view)
+    with pytest.raises(RuntimeError):
+        graph.set_param("n2", "out_features", 9)
+    assert graph.shapes()["n3"] == (9,)
+
+
+def test_reorder_changes_the_outputs_order_only_when_asked(graph: GraphModel, events: Recorder) -> None:
+    with events.expect():
+        graph.reorder(["n1", "n2", "n3"])
+    with events.expect(("changed",)):
+        graph.reorder(["n3", "n1", "n2"])
+    assert list(graph.nodes) == ["n3", "n1", "n2"]
+    with events.expect(), pytest.raises(ParamError, match="every node id of the graph exactly once"):
+        graph.reorder(["n1", "n2"])
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"nodes": [{"id": "n1", "name": "x"}], "edges": []}, r"A record in the graph data has no 'type' field\."),
+        ({"nodes": []}, r"has no 'edges' field"),
+        ({"nodes": [{"id": "n1", "type": "ReLU", "name": "r", "position": 5}], "edges": []}, r"malformed"),
+        ({"nodes": "n1", "edges": []}, r"malformed"),
+    ],
+)
+def test_from_dict_reports_malformed_records(data: dict, message: str) -> None:
+    """Pasted data is not checked by the file schema; it must still fail politely."""
+    with pytest.raises(FormatError, match=message):
+        GraphModel.from_dict(data)
+
+
+@pytest.mark.parametrize("port", ["0", 1.0, True, None])
+def test_a_port_that_is_not_a_number_is_refused(graph: GraphModel, port) -> None:
+    add = graph.add("Add", name="sum")
+    if port is None:
+        assert graph.connect("n2", add, port) == Edge("n2", add, 0)  # None: first free port
+        return
+    assert not can_connect(graph, "n2", add, port)
+    with pytest.raises(PortError, match=rf"^Input {port!r} of Add 'sum' does not exist"):
+        graph.connect("n2", add, port)
+
+
+def test_a_name_must_be_text(graph: GraphModel) -> None:
+    with pytest.raises(ParamError, match=r"A node's name must be text, not 42\."):
+        graph.rename("n2", 42)
