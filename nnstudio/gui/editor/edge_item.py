@@ -1,0 +1,132 @@
+"""A wire: a smooth curve from an output port to an input port, labelled with
+the shape of the tensor it carries."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QFont, QFontMetricsF, QPainter, QPainterPath, QPainterPathStroker, QPen, QPolygonF
+from PySide6.QtWidgets import QApplication, QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from nnstudio.core.graph import Edge
+from nnstudio.gui import theme
+from nnstudio.gui.editor.node_item import TEXT_LOD, NodeItem
+from nnstudio.gui.editor.port_item import PortItem
+
+ARROW = 7.0
+
+
+def wire_path(start: QPointF, end: QPointF) -> QPainterPath:
+    """A horizontal-tangent cubic curve; wires that run backwards loop out wide."""
+    dx = end.x() - start.x()
+    reach = max(abs(dx) * 0.5, 40.0) if dx >= 0 else max(80.0, abs(end.y() - start.y()) * 0.5 + 60)
+    path = QPainterPath(start)
+    path.cubicTo(QPointF(start.x() + reach, start.y()), QPointF(end.x() - reach, end.y()), end)
+    return path
+
+
+class EdgeItem(QGraphicsItem):
+    """The drawing of one Edge; it follows its two nodes as they move."""
+
+    _font: QFont | None = None
+    _metrics: QFontMetricsF | None = None
+
+    def __init__(self, edge: Edge, source: NodeItem, target: NodeItem) -> None:
+        super().__init__()
+        if EdgeItem._font is None:
+            EdgeItem._font = QFont(QApplication.font())
+            EdgeItem._font.setPointSizeF(7.5)
+            EdgeItem._metrics = QFontMetricsF(EdgeItem._font)
+        self.edge = edge
+        self.source = source
+        self.target = target
+        self.label = ""
+        self._path = QPainterPath()
+        self._label_rect = QRectF()
+        self._bounds = QRectF()
+        self._hover = False
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(0)
+        source.edges.add(self)
+        target.edges.add(self)
+        self.update_path()
+
+    def detach(self) -> None:
+        self.source.edges.discard(self)
+        self.target.edges.discard(self)
+
+    def set_label(self, label: str) -> None:
+        if label != self.label:
+            self.label = label
+            self.update_path()
+
+    def update_path(self) -> None:
+        start = self.source.output_anchor()
+        # End at the port's rim so the arrowhead shows beside the port, not under it.
+        end = self.target.input_anchor(self.edge.port) - QPointF(PortItem.RADIUS + 1, 0)
+        self.prepareGeometryChange()
+        self._path = wire_path(start, end - QPointF(ARROW, 0))
+        self._path.lineTo(end)
+        if self.label:
+            metrics = EdgeItem._metrics
+            width = metrics.horizontalAdvance(self.label) + 10
+            height = metrics.height() + 4
+            middle = self._path.pointAtPercent(0.5)
+            self._label_rect = QRectF(middle.x() - width / 2, middle.y() - height / 2, width, height)
+        else:
+            self._label_rect = QRectF()
+        self._bounds = self._path.boundingRect().adjusted(-ARROW, -ARROW, ARROW, ARROW)
+        if self.label:
+            self._bounds = self._bounds.united(self._label_rect)
+        self.update()
+
+    def path(self) -> QPainterPath:
+        return self._path
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        stroker = QPainterPathStroker()
+        stroker.setWidth(10)
+        outline = stroker.createStroke(self._path)
+        if self.label:
+            outline.addRect(self._label_rect)
+        return outline
+
+    def hoverEnterEvent(self, event) -> None:
+        self._hover = True
+        self.update()
+        super().hoverEnterEvent(event)
+
+    def hoverLeaveEvent(self, event) -> None:
+        self._hover = False
+        self.update()
+        super().hoverLeaveEvent(event)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        colours = theme.current()
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        selected = self.isSelected()
+        colour = colours.color("selection" if selected else "edge")
+        width = 2.6 if selected or self._hover else 1.7
+        if lod < TEXT_LOD:
+            painter.setPen(QPen(colour, 0))  # cosmetic hairline: cheap when far out
+            painter.drawPath(self._path)
+            return
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(colour, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(self._path)
+        end = self._path.currentPosition()
+        painter.setBrush(colour)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.drawPolygon(QPolygonF([end, end + QPointF(-ARROW - 2, -ARROW / 1.6),
+                                       end + QPointF(-ARROW - 2, ARROW / 1.6)]))
+        if self.label:
+            painter.setPen(QPen(colour, 1.0))
+            painter.setBrush(colours.color("label_bg"))
+            painter.drawRoundedRect(self._label_rect, 4, 4)
+            painter.setFont(EdgeItem._font)
+            painter.setPen(colours.color("label_text"))
+            painter.drawText(self._label_rect, Qt.AlignmentFlag.AlignCenter, self.label)

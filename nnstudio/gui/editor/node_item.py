@@ -1,0 +1,287 @@
+"""A node on the canvas: type, name, key parameters, output shape, parameter count.
+
+The item's origin is the middle of its left edge, so nodes laid out on one row
+line up by their centres whatever their heights, and wires between them run
+straight. Text is laid out when the node changes, not on every paint, and far
+out (level of detail) only the coloured box is drawn.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QApplication, QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from nnstudio.core.graph import Node
+from nnstudio.core.layers import LayerSpec, format_shape
+from nnstudio.core.validation import Diagnostic
+from nnstudio.gui import theme
+from nnstudio.gui.editor.port_item import PortItem
+from nnstudio.gui.text import param_text, short_count
+
+if TYPE_CHECKING:
+    from nnstudio.gui.editor.edge_item import EdgeItem
+
+WIDTH = 184.0
+HEADER = 24.0
+LINE = 16.0
+FOOTER = 22.0
+PAD = 8.0
+PORT_GAP = 18.0
+MAX_PARAM_LINES = 4
+TEXT_LOD = 0.45  # below this zoom, draw boxes without text
+
+
+class _Fonts:
+    """Fonts shared by every node, made once the application exists."""
+
+    title: QFont
+    small: QFont
+    body: QFont
+    ready = False
+
+    @classmethod
+    def ensure(cls) -> None:
+        if cls.ready:
+            return
+        base = QApplication.font()
+        cls.title = QFont(base)
+        cls.title.setPointSizeF(9.5)
+        cls.title.setBold(True)
+        cls.small = QFont(base)
+        cls.small.setPointSizeF(7.5)
+        cls.body = QFont(base)
+        cls.body.setPointSizeF(8.5)
+        cls.metrics = {
+            "title": QFontMetricsF(cls.title),
+            "small": QFontMetricsF(cls.small),
+            "body": QFontMetricsF(cls.body),
+        }
+        cls.ready = True
+
+
+def input_port_count(spec: LayerSpec, used: set[int]) -> int:
+    """Ports to draw: every fixed input, or for Concat/Add the wired ones plus a free one."""
+    if spec.max_inputs is not None:
+        return spec.max_inputs
+    return max(spec.min_inputs, max(used) + 2 if used else 0)
+
+
+class NodeItem(QGraphicsItem):
+    """The drawing of one graph node; it reads the model, never edits it."""
+
+    def __init__(self, node: Node) -> None:
+        super().__init__()
+        _Fonts.ensure()
+        self.node = node
+        self.spec = node.spec
+        self.category = self.spec.category
+        self.edges: set[EdgeItem] = set()
+        self.inputs: list[PortItem] = []
+        self.output: PortItem | None = PortItem(self, True) if self.spec.has_output else None
+        self.shape_value: tuple[int, ...] | None = None
+        self.parameters: int | None = None
+        self.diagnostics: tuple[Diagnostic, ...] = ()
+        self._used_ports: set[int] = set()
+        self._lines: list[tuple[str, str]] = []
+        self._rect = QRectF()
+        self.setFlags(
+            QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+            | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+            | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges
+        )
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(1)
+        self.setPos(QPointF(*node.position))
+        self.refresh()
+
+    @property
+    def node_id(self) -> str:
+        return self.node.id
+
+    # --- model -> item ---------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Re-read name and parameters (after a rename or a parameter change)."""
+        params = self.node.params
+        lines = [(name, param_text(params[name])) for name in self.spec.key_params if name in params]
+        if len(lines) > MAX_PARAM_LINES:
+            lines = [*lines[: MAX_PARAM_LINES - 1], ("…", f"{len(lines) - MAX_PARAM_LINES + 1} more")]
+        self._lines = lines
+        self._relayout()
+
+    def set_used_ports(self, used: set[int]) -> None:
+        """The input ports that have a wire; variadic nodes grow a free port."""
+        if used != self._used_ports or len(self.inputs) != input_port_count(self.spec, used):
+            self._used_ports = set(used)
+            self._relayout()
+        for port in self.inputs:
+            port.set_connected(port.index in used)
+
+    def set_output_connected(self, connected: bool) -> None:
+        if self.output is not None:
+            self.output.set_connected(connected)
+
+    def set_analysis(self, shape: tuple[int, ...] | None, parameters: int | None,
+                     diagnostics: tuple[Diagnostic, ...]) -> None:
+        self.shape_value, self.parameters, self.diagnostics = shape, parameters, diagnostics
+        tip = [f"{self.spec.type} '{self.node.name}': {self.spec.description}"]
+        tip += [f"{'Error' if d.is_error else 'Warning'}: {d.message}" for d in diagnostics]
+        self.setToolTip("\n\n".join(tip))
+        if self.output is not None:
+            self.output.setToolTip(f"Output of '{self.node.name}': {format_shape(shape)}")
+        self.update()
+
+    def severity(self) -> str | None:
+        if any(d.is_error for d in self.diagnostics):
+            return "error"
+        return "warning" if self.diagnostics else None
+
+    # --- geometry ----------------------------------------------------------------------------
+
+    def _relayout(self) -> None:
+        count = input_port_count(self.spec, self._used_ports)
+        body = max(len(self._lines), 0) * LINE
+        height = HEADER + 6 + body + FOOTER
+        height = max(height, count * PORT_GAP + 12)
+        self.prepareGeometryChange()
+        self._rect = QRectF(0, -height / 2, WIDTH, height)
+        while len(self.inputs) < count:
+            port = PortItem(self, False, len(self.inputs))
+            self.inputs.append(port)
+        while len(self.inputs) > count:
+            port = self.inputs.pop()
+            port.setParentItem(None)
+            if port.scene() is not None:
+                port.scene().removeItem(port)
+        top = -(count - 1) * PORT_GAP / 2
+        for i, port in enumerate(self.inputs):
+            port.setPos(0, top + i * PORT_GAP)
+            port.set_connected(i in self._used_ports)
+            label = f"input {i + 1} of '{self.node.name}'" if count > 1 else f"input of '{self.node.name}'"
+            port.setToolTip(label[0].upper() + label[1:])
+        if self.output is not None:
+            self.output.setPos(WIDTH, 0)
+        self._update_edges()
+        self.update()
+
+    def input_anchor(self, port: int) -> QPointF:
+        if not self.inputs:
+            return self.mapToScene(QPointF(0, 0))
+        return self.inputs[min(port, len(self.inputs) - 1)].anchor()
+
+    def output_anchor(self) -> QPointF:
+        return self.mapToScene(QPointF(WIDTH, 0))
+
+    def boundingRect(self) -> QRectF:
+        return self._rect.adjusted(-10, -10, 10, 10)  # selection halo, badge
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRoundedRect(self._rect, 6, 6)
+        return path
+
+    def _update_edges(self) -> None:
+        for edge in self.edges:
+            edge.update_path()
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange:
+            scene = self.scene()
+            if scene is not None and getattr(scene, "snapping_drag", False):
+                grid = scene.GRID
+                return QPointF(round(value.x() / grid) * grid, round(value.y() / grid) * grid)
+        elif change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+            self._update_edges()
+        return super().itemChange(change, value)
+
+    # --- painting -----------------------------------------------------------------------------
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        colours = theme.current()
+        rect = self._rect
+        accent = colours.category_color(self.category)
+        severity = self.severity()
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        if lod < TEXT_LOD:
+            painter.fillRect(rect, accent)
+            if severity or self.isSelected():
+                role = "selection" if self.isSelected() else severity
+                painter.setPen(QPen(colours.color(role), 3 / max(lod, 0.01)))
+                painter.drawRect(rect)
+            return
+
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if self.isSelected():
+            painter.setPen(QPen(colours.color("selection"), 2.5))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(rect.adjusted(-3, -3, 3, 3), 8, 8)
+        border = colours.color(severity) if severity else colours.color("node_border")
+        painter.setPen(QPen(border, 2.2 if severity else 1.0))
+        painter.setBrush(colours.color("node_body"))
+        painter.drawRoundedRect(rect, 6, 6)
+
+        header = QRectF(rect.left(), rect.top(), rect.width(), HEADER)
+        clip = QPainterPath()
+        clip.addRoundedRect(rect.adjusted(0.5, 0.5, -0.5, -0.5), 6, 6)
+        painter.save()
+        painter.setClipPath(clip)
+        painter.fillRect(header, accent)
+        painter.restore()
+
+        metrics = _Fonts.metrics
+        type_width = metrics["small"].horizontalAdvance(self.spec.type)
+        painter.setFont(_Fonts.small)
+        painter.setPen(QColor(255, 255, 255, 200))
+        type_rect = QRectF(rect.right() - PAD - type_width, header.top(), type_width, HEADER)
+        painter.drawText(type_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self.spec.type)
+        name_width = rect.width() - 3 * PAD - type_width
+        name = metrics["title"].elidedText(self.node.name, Qt.TextElideMode.ElideRight, name_width)
+        painter.setFont(_Fonts.title)
+        painter.setPen(colours.color("header_text"))
+        painter.drawText(QRectF(rect.left() + PAD, header.top(), name_width, HEADER),
+                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)
+
+        painter.setFont(_Fonts.body)
+        y = header.bottom() + 3
+        half = (rect.width() - 2 * PAD) / 2
+        for label, value in self._lines:
+            painter.setPen(colours.color("text_dim"))
+            painter.drawText(QRectF(rect.left() + PAD, y, half + 10, LINE),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
+            painter.setPen(colours.color("text"))
+            text = metrics["body"].elidedText(value, Qt.TextElideMode.ElideLeft, half - 12)
+            painter.drawText(QRectF(rect.left() + PAD + half + 10, y, half - 10, LINE),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
+            y += LINE
+
+        footer = QRectF(rect.left(), rect.bottom() - FOOTER, rect.width(), FOOTER)
+        painter.setPen(QPen(colours.color("node_border"), 0.6))
+        painter.drawLine(QPointF(footer.left() + 1, footer.top()), QPointF(footer.right() - 1, footer.top()))
+        shape_text = "→ " + format_shape(self.shape_value)
+        params_text = f"{short_count(self.parameters)} params" if self.parameters else ""
+        params_width = metrics["small"].horizontalAdvance(params_text) if params_text else 0
+        painter.setFont(_Fonts.body)
+        painter.setPen(colours.color("text") if self.shape_value else colours.color(severity or "text_dim"))
+        shape_width = rect.width() - 2 * PAD - params_width - 6
+        shape_text = metrics["body"].elidedText(shape_text, Qt.TextElideMode.ElideRight, shape_width)
+        painter.drawText(QRectF(footer.left() + PAD, footer.top(), shape_width, FOOTER),
+                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, shape_text)
+        if params_text:
+            painter.setFont(_Fonts.small)
+            painter.setPen(colours.color("text_dim"))
+            painter.drawText(QRectF(footer.right() - PAD - params_width, footer.top(), params_width, FOOTER),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, params_text)
+        if severity:
+            self._paint_badge(painter, rect, colours.color(severity))
+
+    def _paint_badge(self, painter: QPainter, rect: QRectF, colour: QColor) -> None:
+        centre = QPointF(rect.right(), rect.top())
+        painter.setPen(QPen(QColor("white"), 1.5))
+        painter.setBrush(colour)
+        painter.drawEllipse(centre, 8, 8)
+        painter.setFont(_Fonts.title)
+        painter.drawText(QRectF(centre.x() - 8, centre.y() - 8, 16, 16), Qt.AlignmentFlag.AlignCenter, "!")

@@ -1,0 +1,255 @@
+"""The canvas scene: one item per node and edge, kept in step with the GraphModel.
+
+The scene subscribes to the model's events and never edits the model itself;
+the only thing it sends back is a finished drag, as a MoveNodes command via
+the document. After each edit the document's ``analysis_changed`` arrives and
+only the items whose shape, parameter count or diagnostics changed repaint,
+which keeps edits on large graphs fast.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer
+from PySide6.QtGui import QPainter, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent
+
+from nnstudio.core.graph import Edge
+from nnstudio.core.layers import format_shape
+from nnstudio.core.validation import Analysis, Diagnostic
+from nnstudio.gui import theme
+from nnstudio.gui.document import Document
+from nnstudio.gui.editor.edge_item import EdgeItem
+from nnstudio.gui.editor.node_item import NodeItem
+from nnstudio.gui.editor.port_item import PortItem
+
+SCENE_MARGIN = 2000.0
+
+
+class GraphScene(QGraphicsScene):
+    """Items for the document's graph; see the module docstring."""
+
+    GRID = 20.0
+
+    def __init__(self, document: Document, parent=None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.graph = document.graph
+        self.node_items: dict[str, NodeItem] = {}
+        self.edge_items: dict[Edge, EdgeItem] = {}
+        self.snap_to_grid = False
+        self.snapping_drag = False  # read by NodeItem.itemChange while the mouse drags
+        self._press_positions: dict[str, tuple[float, float]] = {}
+        self._rect_timer = QTimer(self, singleShot=True, interval=0)
+        self._rect_timer.timeout.connect(self._update_scene_rect)
+
+        for node_id in self.graph.nodes:
+            self._add_node_item(node_id)
+        for edge in self.graph.edges:
+            self._add_edge_item(edge)
+        self._refresh_ports(self.graph.nodes)
+        self._update_scene_rect()
+
+        events = self.graph.events
+        self._subscriptions = [
+            (events.node_added, self._on_node_added),
+            (events.node_removed, self._on_node_removed),
+            (events.edge_added, self._on_edge_added),
+            (events.edge_removed, self._on_edge_removed),
+            (events.param_changed, self._on_param_changed),
+            (events.node_renamed, self._on_node_renamed),
+            (events.node_moved, self._on_node_moved),
+        ]
+        for signal, slot in self._subscriptions:
+            signal.connect(slot)
+        document.analysis_changed.connect(self._on_analysis_changed)
+        document.locked_changed.connect(self._on_locked_changed)
+        theme.manager().changed.connect(self._on_theme_changed)
+        self._on_analysis_changed(document.analysis())
+
+    def detach(self) -> None:
+        """Stop following the model (before the scene is thrown away)."""
+        for signal, slot in self._subscriptions:
+            signal.disconnect(slot)
+        self._subscriptions = []
+        self.document.analysis_changed.disconnect(self._on_analysis_changed)
+        self.document.locked_changed.disconnect(self._on_locked_changed)
+        theme.manager().changed.disconnect(self._on_theme_changed)
+
+    # --- queries --------------------------------------------------------------------------------
+
+    def selected_node_ids(self) -> list[str]:
+        return [i.node_id for i in self.selectedItems() if isinstance(i, NodeItem)]
+
+    def selected_edges(self) -> list[Edge]:
+        return [i.edge for i in self.selectedItems() if isinstance(i, EdgeItem)]
+
+    def select_nodes(self, node_ids) -> None:
+        wanted = set(node_ids)
+        self.clearSelection()
+        for node_id in wanted:
+            item = self.node_items.get(node_id)
+            if item is not None:
+                item.setSelected(True)
+
+    def port_at(self, pos: QPointF) -> PortItem | None:
+        for item in self.items(pos):
+            if isinstance(item, PortItem):
+                return item
+        return None
+
+    def node_at(self, pos: QPointF) -> NodeItem | None:
+        for item in self.items(pos):
+            if isinstance(item, NodeItem):
+                return item
+            if isinstance(item, PortItem):
+                return item.node_item
+        return None
+
+    def nodes_rect(self) -> QRectF:
+        rect = QRectF()
+        for item in self.node_items.values():
+            rect = rect.united(item.sceneBoundingRect())
+        return rect
+
+    # --- model events -> items ---------------------------------------------------------------------
+
+    def _add_node_item(self, node_id: str) -> NodeItem:
+        item = NodeItem(self.graph.nodes[node_id])
+        item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, not self.document.locked)
+        self.node_items[node_id] = item
+        self.addItem(item)
+        return item
+
+    def _add_edge_item(self, edge: Edge) -> EdgeItem:
+        item = EdgeItem(edge, self.node_items[edge.source], self.node_items[edge.target])
+        self.edge_items[edge] = item
+        self.addItem(item)
+        return item
+
+    def _refresh_ports(self, node_ids) -> None:
+        for node_id in node_ids:
+            item = self.node_items.get(node_id)
+            if item is None:
+                continue
+            item.set_used_ports({e.port for e in self.graph.inputs_of(node_id)})
+            item.set_output_connected(bool(self.graph.nx_graph.out_degree(node_id)))
+
+    def _on_node_added(self, node_id: str) -> None:
+        self._add_node_item(node_id)
+        self._rect_timer.start()
+
+    def _on_node_removed(self, node_id: str) -> None:
+        item = self.node_items.pop(node_id)
+        self.removeItem(item)
+
+    def _on_edge_added(self, edge: Edge) -> None:
+        self._add_edge_item(edge)
+        self._refresh_ports((edge.source, edge.target))
+
+    def _on_edge_removed(self, edge: Edge) -> None:
+        item = self.edge_items.pop(edge)
+        item.detach()
+        self.removeItem(item)
+        self._refresh_ports((edge.source, edge.target))
+
+    def _on_param_changed(self, node_id: str, name: str, value: object) -> None:
+        self.node_items[node_id].refresh()
+
+    def _on_node_renamed(self, node_id: str, name: str) -> None:
+        item = self.node_items[node_id]
+        item.refresh()
+        item.set_analysis(item.shape_value, item.parameters, item.diagnostics)  # tooltips name it
+
+    def _on_node_moved(self, node_id: str, position: tuple[float, float]) -> None:
+        item = self.node_items[node_id]
+        if (item.pos().x(), item.pos().y()) != position:
+            item.setPos(QPointF(*position))
+        self._rect_timer.start()
+
+    def _on_analysis_changed(self, analysis: Analysis) -> None:
+        """Push shapes, parameter counts and diagnostics to the items that changed."""
+        by_node: dict[str, list[Diagnostic]] = {}
+        for diagnostic in analysis.diagnostics:
+            if diagnostic.node is not None:
+                by_node.setdefault(diagnostic.node, []).append(diagnostic)
+        shapes, figures = analysis.shapes, analysis.figures
+        for node_id, item in self.node_items.items():
+            shape = shapes.get(node_id)
+            fig = figures.get(node_id)
+            params = fig.parameters if fig is not None else None
+            diags = tuple(by_node.get(node_id, ()))
+            if (shape, params, diags) != (item.shape_value, item.parameters, item.diagnostics):
+                item.set_analysis(shape, params, diags)
+        for edge, item in self.edge_items.items():
+            item.set_label(format_shape(shapes.get(edge.source)))
+
+    def _on_locked_changed(self, locked: bool) -> None:
+        for item in self.node_items.values():
+            item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, not locked)
+
+    def _on_theme_changed(self, _theme: object) -> None:
+        for item in self.items():
+            item.update()
+        self.invalidate(self.sceneRect(), QGraphicsScene.SceneLayer.BackgroundLayer)
+
+    def _update_scene_rect(self) -> None:
+        """Room to pan around the nodes; the rectangle only grows, so views never jump."""
+        bounds = self.itemsBoundingRect().adjusted(-SCENE_MARGIN, -SCENE_MARGIN, SCENE_MARGIN, SCENE_MARGIN)
+        if bounds.isEmpty():
+            bounds = QRectF(-SCENE_MARGIN, -SCENE_MARGIN, 2 * SCENE_MARGIN, 2 * SCENE_MARGIN)
+        current = self.sceneRect()
+        if not current.contains(bounds):
+            self.setSceneRect(current.united(bounds) if self.node_items else bounds)
+
+    # --- a drag of nodes becomes one MoveNodes command ------------------------------------------------
+
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        super().mousePressEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton and not self.document.locked:
+            self.snapping_drag = self.snap_to_grid
+            self._press_positions = {
+                i.node_id: (i.pos().x(), i.pos().y()) for i in self.selectedItems() if isinstance(i, NodeItem)
+            }
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        super().mouseReleaseEvent(event)
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        self.snapping_drag = False
+        before, self._press_positions = self._press_positions, {}
+        moves = {}
+        for node_id, old in before.items():
+            item = self.node_items.get(node_id)
+            if item is not None and (item.pos().x(), item.pos().y()) != old:
+                moves[node_id] = (old, (item.pos().x(), item.pos().y()))
+        if moves:
+            self.document.move_nodes(moves)
+
+    # --- background -----------------------------------------------------------------------------------
+
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
+        colours = theme.current()
+        painter.fillRect(rect, colours.color("canvas"))
+        scale = painter.worldTransform().m11()
+        step = self.GRID if scale >= 0.6 else self.GRID * 5
+        if scale * step < 6:
+            return  # too dense to be useful
+        left = math.floor(rect.left() / step) * step
+        top = math.floor(rect.top() / step) * step
+        minor, major = [], []
+        x = left
+        while x < rect.right():
+            (major if round(x / (self.GRID * 5)) * self.GRID * 5 == x else minor).append(
+                QLineF(x, rect.top(), x, rect.bottom()))
+            x += step
+        y = top
+        while y < rect.bottom():
+            (major if round(y / (self.GRID * 5)) * self.GRID * 5 == y else minor).append(
+                QLineF(rect.left(), y, rect.right(), y))
+            y += step
+        painter.setPen(QPen(colours.color("grid"), 0))
+        painter.drawLines(minor)
+        painter.setPen(QPen(colours.color("grid_major"), 0))
+        painter.drawLines(major)
