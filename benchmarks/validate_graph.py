@@ -93,7 +93,7 @@ class _Builder:
 
 
 def build_graph(nodes: int = 1000) -> GraphModel:
-    """A valid graph of exactly ``nodes`` layers (at least 50)."""
+    """A valid graph of exactly ``nodes`` layers (from about 100 up; smaller ones overshoot)."""
     return _Builder().build(nodes)
 
 
