@@ -596,14 +596,14 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.batch_size % WORLD_SIZE:
+        fail(f"--batch-size {args.batch_size} does not split evenly over {WORLD_SIZE} processes; "
+             f"use a multiple of {WORLD_SIZE}.")
     device = pick_device(args.device)
     if WORLD_SIZE > 1:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    if args.batch_size % WORLD_SIZE:
-        fail(f"--batch-size {args.batch_size} does not split evenly over {WORLD_SIZE} processes; "
-             f"use a multiple of {WORLD_SIZE}.")
 
     train, val, task, num_classes = load_data(args.data, args.seed)
     loss_kind = resolve_loss(task, num_classes)
