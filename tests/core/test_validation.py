@@ -178,6 +178,23 @@ def test_a_loop_that_got_in_behind_connects_back_is_still_reported() -> None:
     assert ids["out"] in g.analyze().order
 
 
+def test_wiring_that_got_in_behind_connects_back_is_still_reported() -> None:
+    """A file edited by hand or an old bug could hold wires connect refuses today."""
+    g, ids = _mlp()
+    other = g.add("Input", name="other", shape=[4])
+    g.nx_graph.add_edge(other, ids["fc"], key=1)  # a second input into a Linear
+    g.nx_graph.add_edge(ids["fc"], ids["x"], key=0)  # a wire into an Input
+    g.nx_graph.add_edge(ids["out"], g.add("ReLU", name="after"), key=0)  # a wire out of an Output
+    g.events.changed.emit()
+    by_node = {}
+    for d in g.validate():
+        by_node.setdefault(d.node, []).append(d.message)
+    assert "Linear 'fc' takes 1 input but 2 are connected; remove the extra ones." in by_node[ids["fc"]]
+    assert "Input 'x' is where data enters; remove the connections into it." in by_node[ids["x"]]
+    assert ("Output 'out' ends the network; it cannot feed other layers. "
+            "Remove its outgoing connections.") in by_node[ids["out"]]
+
+
 def test_layers_fed_by_no_input_are_errors() -> None:
     g, _ = _mlp()
     orphan = g.add("Linear", name="orphan")
