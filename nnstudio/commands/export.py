@@ -22,6 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="trained weights: a .safetensors file or a .pt state dict")
     parser.add_argument("--onnx", action="store_true", help="also write model.onnx (needs the onnx extra)")
     parser.add_argument("--class-name", metavar="NAME", help="name of the model class (default: from the graph)")
+    parser.add_argument("--train-script", action="store_true",
+                        help="also write train.py: the project's training as a plain PyTorch script "
+                        "that runs alone or under torchrun on many GPUs")
     parser.add_argument("--force", action="store_true",
                         help="replace files in DIR even if nnstudio did not write them")
     parser.set_defaults(run=run)
@@ -51,6 +54,12 @@ def run(args: argparse.Namespace) -> int:
             class_name=args.class_name,
             overwrite=args.force,
         )
+        if args.train_script:
+            from nnstudio.compiler.train_script import write_train_script
+
+            written.append(
+                write_train_script(graph, args.output, overwrite=args.force, class_name=args.class_name)
+            )
     except (GraphError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
