@@ -79,6 +79,8 @@ def make_window(qtbot):
         window.resize(1300, 850)
         window.show()
         qtbot.waitExposed(window)
+        window.activateWindow()  # so keyboard shortcuts reach it
+        qtbot.waitUntil(window.isActiveWindow, timeout=2000)
         made.append(window)
         return window
 

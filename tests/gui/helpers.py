@@ -79,3 +79,10 @@ def centre_of(item) -> QPointF:
 def port_pos(port) -> QPointF:
     return port.scenePos()
 
+
+
+def state(graph) -> dict:
+    """Everything that makes up a graph, edges as a set (their listing order carries no meaning)."""
+    data = graph.to_dict()
+    data["edges"] = sorted((e["source"], e["target"], e["port"]) for e in data["edges"])
+    return data
