@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
@@ -44,19 +44,22 @@ def drag(view: GraphView, start: QPointF, end: QPointF, steps: int = 5) -> None:
     release(view, end)
 
 
-def drop_from_palette(palette: PalettePanel, view: GraphView, type_name: str, scene_pos: QPointF) -> None:
-    """Drop the palette item's own drag data on the canvas, as a drag-and-drop would."""
-    item = palette.tree.item_for(type_name)
-    mime = palette.tree.mimeData([item])
+def drop_mime(view: GraphView, mime: QMimeData, scene_pos: QPointF) -> None:
+    """Drag ``mime`` in over the canvas and drop it at ``scene_pos``."""
     local = view_point(view, scene_pos)
     for event_type in (QDragEnterEvent, QDragMoveEvent):
         event = event_type(local, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                            Qt.KeyboardModifier.NoModifier)
         QApplication.sendEvent(view.viewport(), event)
-        assert event.isAccepted(), f"the canvas refused a {type_name} drag"
+        assert event.isAccepted(), f"the canvas refused a drag of {mime.formats()}"
     drop = QDropEvent(local, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                       Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(view.viewport(), drop)
+
+
+def drop_from_palette(palette: PalettePanel, view: GraphView, type_name: str, scene_pos: QPointF) -> None:
+    """Drop the palette item's own drag data on the canvas, as a drag-and-drop would."""
+    drop_mime(view, palette.tree.mimeData([palette.tree.item_for(type_name)]), scene_pos)
 
 
 def chain(*types: str, **shapes) -> Graph:
