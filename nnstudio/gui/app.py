@@ -83,9 +83,11 @@ def open_start_windows(files: Sequence[str]) -> list[MainWindow]:
     return windows
 
 
-def _probe(app: QApplication) -> None:
+def _probe(app: QApplication, windows: Sequence[MainWindow]) -> None:
     shown = time.perf_counter()
-    print(f"nnstudio-shown perf_counter={shown:.6f} torch_imported={'torch' in sys.modules}", flush=True)
+    names = ",".join(w.document.display_name for w in windows)
+    print(f"nnstudio-shown perf_counter={shown:.6f} torch_imported={'torch' in sys.modules} "
+          f"window={names}", flush=True)
     app.quit()
 
 
@@ -95,6 +97,5 @@ def run_app(argv: Sequence[str] = ()) -> int:
     files = [a for a in argv if not a.startswith("-")]
     windows = open_start_windows(files)
     if os.environ.get(PROBE_ENV):
-        QTimer.singleShot(0, lambda: _probe(app))
-    del windows  # the windows keep themselves alive until closed
+        QTimer.singleShot(0, lambda: _probe(app, windows))
     return app.exec()

@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import QThread
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
+from nnstudio import resources
 from nnstudio.gui import dialogs
 from nnstudio.gui.document import Document
 from nnstudio.gui.main_window import MainWindow, open_windows
@@ -95,3 +96,8 @@ def make_window(qtbot):
 @pytest.fixture
 def window(make_window) -> MainWindow:
     return make_window()
+
+
+@pytest.fixture
+def examples_lenet() -> Path:
+    return resources.examples_dir() / "lenet5.nnstudio"
