@@ -78,30 +78,46 @@ def example_inputs(code: PythonCode, batch: int = CHECK_BATCH, device: str | tor
 
 
 def check_output_shapes(code: PythonCode, model_class: type[nn.Module], model: nn.Module) -> None:
-    """Raise ShapeMismatchError unless every node's output has the catalog's shape."""
+    """Raise ShapeMismatchError unless every node's output has the catalog's shape.
+
+    The first node in forward order whose shape differs is named: it is the
+    cause, even when a later layer is the one PyTorch refuses to run.
+    """
+    observed: dict[str, torch.Size] = {}
     try:
         with torch.device("meta"):
             meta_model = model_class()
         _delegate_slow_layers(meta_model, model)
         with torch.no_grad():
-            observed = observe_outputs(meta_model.eval(), code, example_inputs(code, device="meta"))
+            observe_outputs(meta_model.eval(), code, example_inputs(code, device="meta"), observed)
     except Exception:
-        # An operator without a meta kernel (all of today's layers have one, a
-        # future layer may not): check with a tiny real batch instead.
-        observed = _observe_real(model, code)
-    for node_id, expected in code.shape_of.items():
-        if node_id not in code.line_of:
-            continue  # Inputs and Outputs compute nothing
+        _raise_first_mismatch(code, observed, complete=False)
+        # Nothing was wrong before the failure, so most likely an operator has
+        # no meta kernel (none of today's layers; a future one may not): check
+        # with a tiny real batch instead.
+        observed = {}
+        _observe_real(model, code, observed)
+    _raise_first_mismatch(code, observed, complete=True)
+
+
+def _raise_first_mismatch(code: PythonCode, observed: dict[str, torch.Size], complete: bool) -> None:
+    """Compare in forward order; with ``complete=False`` stop where a failed run stopped."""
+    for node_id in sorted(code.line_of, key=code.line_of.__getitem__):
         layer, name = code.label_of[node_id]
         value = observed.get(node_id)
-        if not isinstance(value, torch.Size):
+        if value is None:
+            if not complete:
+                return
             raise ShapeMismatchError(
                 f"{layer} '{name}' did not produce a tensor in the generated code; "
                 f"this is a bug in nnstudio's {layer} layer, please report it."
             )
+        expected = code.shape_of[node_id]
         if tuple(value) != (CHECK_BATCH, *expected):
-            actual = format_shape(tuple(value)[1:]) if value and value[0] == CHECK_BATCH else (
-                f"{format_shape(tuple(value))} including the batch"
+            actual = (
+                format_shape(tuple(value)[1:])
+                if value and value[0] == CHECK_BATCH
+                else f"{format_shape(tuple(value))} including the batch"
             )
             raise ShapeMismatchError(
                 f"The catalog's shape rule for {layer} is wrong: {layer} '{name}' outputs "
@@ -142,29 +158,36 @@ def _map_tensors(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     return value
 
 
-def _observe_real(model: nn.Module, code: PythonCode) -> dict[str, torch.Size]:
+def _observe_real(model: nn.Module, code: PythonCode, observed: dict[str, torch.Size]) -> None:
     """Output shapes from a real forward pass in eval mode (BatchNorm statistics untouched)."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            return observe_outputs(model, code, example_inputs(code))
+            observe_outputs(model, code, example_inputs(code), observed)
     except Exception as exc:
+        _raise_first_mismatch(code, observed, complete=False)
         raise ShapeMismatchError(_explain_failure(exc, code, type(model).forward.__code__)) from exc
     finally:
         model.train(was_training)
 
 
-def observe_outputs(model: nn.Module, code: PythonCode, inputs: tuple[torch.Tensor, ...]):
+def observe_outputs(
+    model: nn.Module,
+    code: PythonCode,
+    inputs: tuple[torch.Tensor, ...],
+    shapes: dict[str, torch.Size] | None = None,
+) -> dict[str, torch.Size]:
     """Run ``model`` once and return the shape of every node's output, keyed by node id.
 
     A trace function on the generated ``forward`` frame reads each node's
     variable right after the node's last line has run; the code is the very
-    code that trains, not an instrumented copy.
+    code that trains, not an instrumented copy. ``shapes`` (filled as the
+    forward runs) keeps what was seen when a layer raises.
     """
     forward_code: CodeType = type(model).forward.__code__
     node_at = {line: node_id for node_id, line in code.line_of.items()}
-    shapes: dict[str, torch.Size] = {}
+    shapes = {} if shapes is None else shapes
     last_line: int | None = None
 
     def watch_forward(frame: FrameType, event: str, arg: Any) -> Callable | None:

@@ -66,6 +66,11 @@ class PythonCode:
     def input_ids(self) -> tuple[str, ...]:
         return tuple(i.node_id for i in self.inputs)
 
+    @property
+    def node_ids(self) -> tuple[str, ...]:
+        """The nodes that are part of the model, in forward order; dead branches are left out."""
+        return tuple(self.shape_of)
+
     def build(self) -> torch.nn.Module:
         """A fresh, randomly initialised instance of the generated class."""
         from nnstudio.compiler.build import instantiate

@@ -102,7 +102,7 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
 def _is_state_dict(value: Any) -> bool:
     import torch
 
-    return isinstance(value, Mapping) and bool(value) and all(
+    return isinstance(value, Mapping) and all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items()
     )
 
