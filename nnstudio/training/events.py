@@ -10,7 +10,7 @@ progress bar and the GUI's worker thread are both thin listeners.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,16 +89,34 @@ class Smoother:
         return out
 
 
-@dataclass
 class History:
     """Everything a run has measured so far; checkpoints carry it so a resumed
     run continues the same curves."""
 
-    epochs: list[EpochRecord] = field(default_factory=list)
-    points: StepPoints = field(default_factory=StepPoints.empty)
+    def __init__(self, epochs: list[EpochRecord] | None = None, points: StepPoints | None = None) -> None:
+        self.epochs: list[EpochRecord] = list(epochs or [])
+        self._chunks: list[StepPoints] = [points] if points is not None and len(points) else []
+
+    @property
+    def points(self) -> StepPoints:
+        """All per-step points so far (joined on demand; reports only append)."""
+        if len(self._chunks) > 1:
+            joined = self._chunks[0]
+            for chunk in self._chunks[1:]:
+                joined = joined.concat(chunk)
+            self._chunks = [joined]
+        return self._chunks[0] if self._chunks else StepPoints.empty()
+
+    def add_points(self, points: StepPoints) -> None:
+        if len(points):
+            self._chunks.append(points)
+
+    def truncate(self, step: int) -> None:
+        """Forget the points after ``step`` (a resumed run repeats those steps)."""
+        self._chunks = [self.points.upto(step)]
 
     def copy(self) -> History:
-        return History(list(self.epochs), self.points)
+        return History(self.epochs, self.points)
 
     def to_state(self) -> dict[str, Any]:
         """Plain lists, loadable with ``torch.load(weights_only=True)``."""

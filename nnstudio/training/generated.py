@@ -67,12 +67,14 @@ _MAX_SEQUENCE_CLASSES = 8
 
 
 def sequences(shape: tuple[int, ...], classes: int | None, seed: int):
-    """Noisy sine waves to classify by frequency.
+    """Noisy random walks' steps, classified by their hidden drift.
 
-    Each sequence is a sine with a random phase and amplitude, buried in noise
-    about as strong as the signal, so no short window decides the class: a
-    recurrent network has to keep count of the oscillations across the whole
-    sequence. Class k completes about 2 + 2.5 k cycles (plus or minus 0.5).
+    Each sequence is ``drift + noise`` at every step, with noise (standard
+    deviation 1) several times larger than the drift, so no single step and
+    no short window tells the class: the network has to accumulate evidence
+    over the whole sequence, the sign (and size) of a long sum, which is what
+    an LSTM's memory is for. With two classes the drift is negative or
+    positive; with more, each class owns a band of drifts from -0.6 to 0.6.
     """
     length, features = (shape if len(shape) == 2 else (SEQUENCE_LENGTH, 1))
     classes = classes or 2
@@ -84,14 +86,14 @@ def sequences(shape: tuple[int, ...], classes: int | None, seed: int):
     rng = np.random.default_rng(seed)
     per_class = 1000
     y = np.repeat(np.arange(classes), per_class)
-    n = y.size
-    cycles = 2.0 + 2.5 * y + rng.uniform(-0.5, 0.5, n)
-    t = np.arange(length) / length
-    phase = rng.uniform(0, 2 * np.pi, (n, 1, features))
-    amplitude = rng.uniform(0.6, 1.2, (n, 1, features))
-    wave = amplitude * np.sin(2 * np.pi * cycles[:, None, None] * t[None, :, None] + phase)
-    x = wave + rng.normal(0.0, 0.6, (n, length, features))
-    names = tuple(f"{2 + 2.5 * k:g} cycles" for k in range(classes))
+    edges = np.linspace(-0.6, 0.6, classes + 1)
+    gap = 0.15 * (edges[1] - edges[0])  # a margin between bands keeps the classes apart
+    drift = rng.uniform(edges[y] + gap, edges[y + 1] - gap)
+    x = drift[:, None, None] + rng.normal(0.0, 1.0, (y.size, length, features))
+    if classes == 2:
+        names: tuple[str, ...] = ("falling", "rising")
+    else:
+        names = tuple(f"drift {(edges[k] + edges[k + 1]) / 2:+.2f}" for k in range(classes))
     return x.astype(np.float32), y.astype(np.int64), names
 
 
@@ -109,7 +111,7 @@ SHAPE_KINDS = (
     "triangle",
     "diagonal",
 )
-_SHAPES_PER_CLASS = 200
+_SHAPES_PER_CLASS = 500
 
 
 def _shape_mask(kind: int, dx: np.ndarray, dy: np.ndarray, r: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -1,0 +1,791 @@
+"""The trainer: a model, its data and a config in; a stream of small events out.
+
+``Trainer.run(listener)`` trains on the calling thread and reports through
+``listener`` (see events.py): the CLI's progress bar and the GUI's worker
+thread are both thin listeners. ``stop``, ``pause``, ``resume``, ``submit``
+and ``request_layer_stats`` may be called from any other thread; they take
+effect between two steps.
+
+The hot loop is kept lean, because small networks are limited by per-step
+overhead rather than arithmetic:
+
+- In-memory data sits on the device whole and is shuffled there; a batch is
+  one ``index_select``. No DataLoader, no host copies.
+- Each step's loss and correct count are copied into a device buffer; the
+  buffer is read back only when reporting (every ``report_every`` seconds and
+  at each epoch's end), never once per step.
+- Pause, stop and requests from other threads raise one flag that the loop
+  checks between steps.
+
+Faults end the run with a ``Failed`` event that says what to do (NaN loss,
+out of memory, a layer that fails, unreadable data); the process goes on and
+the last good checkpoint stays where it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import math
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from nnstudio.training import checkpoint, faults
+from nnstudio.training import inspect as inspection
+from nnstudio.training.config import TrainConfig
+from nnstudio.training.data import ModelIO, TrainingData, load_for_graph, resolve_loss
+from nnstudio.training.devices import describe, resolve_device
+from nnstudio.training.errors import TrainingError
+from nnstudio.training.events import (
+    CheckpointWritten,
+    EpochEnded,
+    EpochRecord,
+    Event,
+    Failed,
+    Finished,
+    History,
+    LayerStatsReady,
+    Notice,
+    PauseChanged,
+    Progress,
+    RunStarted,
+    Smoother,
+    StepPoints,
+)
+from nnstudio.training.fast import CudaGraphStep
+from nnstudio.training.objective import Objective
+
+if TYPE_CHECKING:
+    from nnstudio.core.graph import GraphModel
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Event], None]
+CHECKPOINT_NAME = "checkpoint.pt"
+_ON_DEVICE_LIMIT = 1 << 30  # bytes of data kept on a GPU whole; more goes through a DataLoader
+_PROBE_SAMPLES = 256  # validation samples the layer statistics are computed on
+_EVAL_BATCH = 1024
+
+
+class Trainer:
+    """Trains one model on one data set as ``config`` says. See the module docstring."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data: TrainingData,
+        config: TrainConfig,
+        *,
+        output_shape: tuple[int, ...] | None = None,
+        loss: str | None = None,
+        checkpoint_dir: str | Path | None = None,
+    ) -> None:
+        """``loss`` is the concrete loss; without it, cross-entropy for classes and MSE
+        otherwise (``for_graph`` resolves it against the graph's Output)."""
+        self.config = config
+        self.data = data
+        self.device = resolve_device(config.device)
+        self.model = model.to(self.device)
+        if loss is None:
+            loss = config.loss if config.loss != "auto" else (
+                "cross_entropy" if data.task == "classification" else "mse"
+            )
+        self.loss_name = loss
+        self.objective = Objective(loss, data, output_shape or ())
+        self.checkpoint_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
+        self.last_checkpoint: Path | None = None
+        self.graph_record: dict[str, Any] | None = None  # saved into checkpoints
+        self.history = History()
+        self.epochs_done = 0
+        self.step = 0
+        self._epoch_step = 0  # steps done in the epoch in progress
+        self._permutation: torch.Tensor | None = None  # that epoch's shuffle (in-memory data)
+        self._smoother = Smoother()
+        self._rng_state: dict[str, Any] | None = None  # from a checkpoint, applied when run starts
+        self._generator: torch.Generator | None = None  # shuffles in-memory data
+        self._notices: list[str] = []
+        self._fast_wanted = config.fast and self.device.type == "cuda"
+        self.optimizer = _build_optimizer(self.model, config, capturable=self._fast_wanted)
+        # Control from other threads: flags, and one "look up" event the loop checks per step.
+        self._stop = threading.Event()
+        self._pause = threading.Event()
+        self._wake = threading.Event()
+        self._attention = threading.Event()
+        self._requests: queue.SimpleQueue[tuple[Callable[[nn.Module], Any], Future]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._running = False
+        self._stats_every: int | None = None
+        self._emit: Listener = _ignore
+
+    # --- building -------------------------------------------------------------------------
+
+    @classmethod
+    def for_graph(
+        cls,
+        graph: GraphModel,
+        config: TrainConfig | None = None,
+        *,
+        checkpoint_dir: str | Path | None = None,
+        base_dir: Path | None = None,
+        resume_from: str | Path | None = None,
+    ) -> Trainer:
+        """Compile ``graph``, load its data and build a trainer; raises GraphError,
+        DataError, ConfigError or CheckpointError with a sentence when that fails."""
+        from nnstudio.compiler.codegen import compile_graph
+
+        config = config or TrainConfig.from_settings(graph.training)
+        data = load_for_graph(graph, config, base_dir=base_dir)
+        io = ModelIO.of(graph)
+        torch.manual_seed(config.seed)  # the same seed, the same initial weights
+        model = compile_graph(graph)
+        trainer = cls(
+            model, data, config,
+            output_shape=io.output_shape,
+            loss=resolve_loss(config.loss, data, io),
+            checkpoint_dir=checkpoint_dir,
+        )
+        trainer.graph_record = graph.to_dict()
+        if resume_from is not None:
+            trainer.restore(resume_from)
+        return trainer
+
+    # --- control from any thread ----------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Finish the current step, write a checkpoint and end the run."""
+        self._stop.set()
+        self._wake.set()
+        self._attention.set()
+
+    def pause(self) -> None:
+        self._pause.set()
+        self._attention.set()
+
+    def resume(self) -> None:
+        self._pause.clear()
+        self._wake.set()
+        self._attention.set()
+
+    @property
+    def paused(self) -> bool:
+        return self._pause.is_set()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def submit(self, fn: Callable[[nn.Module], Any]) -> Future:
+        """Run ``fn(model)`` between two steps on the training thread (at once when no run
+        is going on); its result or exception arrives through the returned Future."""
+        future: Future = Future()
+        with self._lock:
+            if self._running:
+                self._requests.put((fn, future))
+                self._attention.set()
+                self._wake.set()
+                return future
+        _fulfil(fn, self.model, future)
+        return future
+
+    def request_layer_stats(self, every: int | None) -> None:
+        """Send ``LayerStatsReady`` every ``every`` steps (None or 0: stop sending)."""
+        self._stats_every = every or None
+
+    # --- checkpoints -----------------------------------------------------------------------------
+
+    def restore(self, path: str | Path) -> None:
+        """Continue from a checkpoint: weights, optimizer, progress, history and RNG state."""
+        state = checkpoint.load(Path(path))
+        try:
+            self.model.load_state_dict(state["model"])
+        except (RuntimeError, KeyError) as exc:
+            raise checkpoint.CheckpointError(
+                f"{path} holds the weights of a different network, so it cannot be resumed here "
+                f"({str(exc).splitlines()[0]})."
+            ) from None
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (ValueError, KeyError):
+            self._notices.append("The checkpoint's optimizer state does not fit this optimizer; it starts afresh.")
+        self.history = History.from_state(state["history"])
+        self.epochs_done, self.step = int(state["epoch"]), int(state["step"])
+        self._epoch_step = int(state["epoch_step"])
+        self._permutation = state.get("permutation")
+        self._smoother = Smoother(value=float(state["smoother"][0]), count=int(state["smoother"][1]))
+        self._rng_state = state.get("rng")
+        saved = TrainConfig.from_settings(state.get("settings", {}))
+        if self._epoch_step and (saved.batch_size != self.config.batch_size or self._permutation is None):
+            # The interrupted epoch cannot continue where it stopped: repeat it from its start.
+            self.step -= self._epoch_step
+            self.history.truncate(self.step)
+            self._epoch_step, self._permutation = 0, None
+        self.last_checkpoint = Path(path)
+
+    def checkpoint_state(self, reason: str) -> dict[str, Any]:
+        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        if self._generator is not None:
+            rng["shuffle"] = self._generator.get_state()
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "settings": self.config.to_settings(),
+            "epoch": self.epochs_done,
+            "step": self.step,
+            "epoch_step": self._epoch_step,
+            "permutation": self._permutation.cpu() if self._epoch_step and self._permutation is not None else None,
+            "history": self.history.to_state(),
+            "smoother": [self._smoother.value, self._smoother.count],
+            "rng": rng,
+            "graph": self.graph_record,
+            "reason": reason,
+        }
+
+    def _write_checkpoint(self, reason: str) -> None:
+        if self.checkpoint_path is None:
+            return
+        self.last_checkpoint = checkpoint.save(self.checkpoint_state(reason), self.checkpoint_path)
+        self._emit(CheckpointWritten(self.last_checkpoint, self.epochs_done, self.step, reason))
+
+    # --- the run ----------------------------------------------------------------------------------
+
+    def run(self, listener: Listener | None = None) -> Finished | Failed:
+        """Train until the last epoch, a stop request or a fault; return the final event."""
+        self._emit = listener or _ignore
+        with self._lock:
+            self._running = True
+        started = time.perf_counter()
+        session: _Session | None = None
+        try:
+            session = self._start()
+            self._emit(RunStarted(
+                config=self.config,
+                device=describe(self.device),
+                data=str(self.data),
+                loss=self.loss_name,
+                steps_per_epoch=session.steps_per_epoch,
+                total_steps=session.total_steps,
+                start_epoch=self.epochs_done,
+                start_step=self.step,
+                history=self.history.copy(),
+                class_names=self.data.class_names,
+            ))
+            for message in self._notices:
+                self._emit(Notice(message))
+            self._notices.clear()
+            while self.epochs_done < self.config.epochs:
+                if not self._train_epoch(session):
+                    break
+                self._end_epoch(session)
+            stopped = self.epochs_done < self.config.epochs
+            if stopped:
+                self._report(session)
+                self._write_checkpoint("stop")
+            result: Finished | Failed = Finished(
+                self.history.copy(), stopped, self.last_checkpoint, time.perf_counter() - started
+            )
+        except Exception as exc:  # every fault becomes a Failed event; the process goes on
+            result = self._failure(exc, session)
+        finally:
+            with self._lock:
+                self._running = False
+            self._serve_requests()
+        try:
+            self._emit(result)
+        except Exception:
+            log.exception("A training listener failed on the final event")
+        return result
+
+    def _failure(self, exc: Exception, session: _Session | None) -> Failed:
+        kind, message = faults.describe(exc, self.model, self.step, self.config.batch_size, self.device)
+        if kind == "error":
+            log.debug("Training failed", exc_info=exc)
+        if session is not None:
+            session.release()
+        if isinstance(exc, torch.OutOfMemoryError):
+            gc.collect()
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+        return Failed(message, kind, self.step, self.last_checkpoint, self.history.copy())
+
+    def _start(self) -> _Session:
+        if self.epochs_done >= self.config.epochs:
+            self._notices.append(
+                f"All {self.config.epochs} epochs are already done; raise the number of epochs to train on."
+            )
+        if self._rng_state is None:
+            torch.manual_seed(self.config.seed)  # dropout draws the same numbers in every run
+        else:
+            torch.set_rng_state(self._rng_state["torch"])
+            if "cuda" in self._rng_state and self.device.type == "cuda":
+                torch.cuda.set_rng_state(self._rng_state["cuda"], self.device)
+        self._generator = torch.Generator(device=self.device if self.device.type != "mps" else "cpu")
+        self._generator.manual_seed(self.config.seed)
+        if self._rng_state is not None and "shuffle" in self._rng_state:
+            self._generator.set_state(self._rng_state["shuffle"])
+        self._rng_state = None
+        if self.config.fast and self.device.type != "cuda":
+            self._notices.append(
+                f"Fast mode needs a CUDA GPU; training on the {self.device.type.upper()} with ordinary steps."
+            )
+        if self.config.precision == "bf16" and self.device.type != "cuda":
+            self._notices.append("bf16 mixed precision is used on CUDA GPUs only; training in float32.")
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
+        session = _Session(self)
+        self._stop.clear()
+        if self._pause.is_set():
+            self._attention.set()
+        return session
+
+    # --- one epoch ------------------------------------------------------------------------------
+
+    def _train_epoch(self, s: _Session) -> bool:
+        """Train the rest of the current epoch; False when stopped."""
+        epoch = self.epochs_done
+        lr = self.config.lr_at(epoch)
+        s.set_lr(lr)
+        s.begin_epoch(self._epoch_step)
+        self.model.train()
+        if s.on_device:
+            if self._epoch_step == 0 or self._permutation is None:
+                self._permutation = torch.randperm(s.n_train, device=s.x.device, generator=self._generator)
+            batches: Iterator[Any] = self._index_batches(s, self._permutation)
+        else:
+            batches = iter(s.loader)
+        for batch in batches:
+            if self._attention.is_set() and not self._attend(s):
+                return False
+            i = self._epoch_step
+            if s.on_device:
+                loss, correct = s.step_by_index(batch)
+            else:
+                loss, correct = s.step_by_batch(*batch)
+            s.losses[i] = loss
+            if correct is not None:
+                s.corrects[i] = correct
+            self._epoch_step = i + 1
+            self.step += 1
+            if self._stats_every and self.step % self._stats_every == 0:
+                self._layer_stats(s)
+            if time.perf_counter() >= s.next_report:
+                self._report(s)
+        return True
+
+    def _index_batches(self, s: _Session, permutation: torch.Tensor) -> Iterator[torch.Tensor]:
+        bs = self.config.batch_size
+        for i in range(self._epoch_step, s.steps_per_epoch):
+            yield permutation[i * bs : (i + 1) * bs]
+
+    def _end_epoch(self, s: _Session) -> None:
+        self._report(s)
+        val_loss, val_acc = self._evaluate(s)
+        self.epochs_done += 1
+        record = EpochRecord(
+            epoch=self.epochs_done,
+            train_loss=s.epoch_loss / max(1, s.epoch_seen),
+            train_acc=s.epoch_correct / s.epoch_seen if self.objective.has_accuracy and s.epoch_seen else math.nan,
+            val_loss=val_loss,
+            val_acc=val_acc,
+            lr=s.lr,
+            seconds=time.perf_counter() - s.epoch_started,
+        )
+        self.history.epochs.append(record)
+        self._epoch_step = 0
+        self._permutation = None
+        self._emit(EpochEnded(record, self.config.epochs))
+        self._write_checkpoint("epoch")
+
+    def _evaluate(self, s: _Session) -> tuple[float, float]:
+        """Validation loss and accuracy, accumulated on the device and read once."""
+        total = torch.zeros((), device=self.device)
+        right = torch.zeros((), device=self.device)
+        count = 0
+        with inspection.evaluating(self.model), s.autocast(eval_mode=True):
+            for xb, yb in s.val_batches():
+                out = _first(self.model(xb))
+                total += self.objective.loss(out, yb).float() * len(xb)
+                correct = self.objective.correct(out, yb)
+                if correct is not None:
+                    right += correct
+                count += len(xb)
+        loss, acc = torch.stack([total, right]).tolist()
+        return loss / max(1, count), (acc / count if self.objective.has_accuracy and count else math.nan)
+
+    # --- reporting --------------------------------------------------------------------------------
+
+    def _report(self, s: _Session) -> None:
+        """Read back the steps since the last report, check them, send Progress."""
+        first, last = s.reported, self._epoch_step
+        now = time.perf_counter()
+        if last > first:
+            losses = s.losses[first:last].float().cpu().numpy()
+            sizes = s.batch_sizes[first:last]
+            bad = ~np.isfinite(losses)
+            if bad.any():
+                at = int(np.argmax(bad))
+                raise faults.NonFiniteLoss(
+                    s.epoch_start_step + first + at + 1, self.epochs_done + 1, float(losses[at]), s.lr
+                )
+            if self.objective.has_accuracy:
+                correct = s.corrects[first:last].float().cpu().numpy()
+                accuracy = (correct / sizes).astype(np.float32)
+                s.epoch_correct += float(correct.sum())
+            else:
+                accuracy = np.full(last - first, np.nan, np.float32)
+            s.epoch_loss += float((losses * sizes).sum())
+            s.epoch_seen += int(sizes.sum())
+            steps = np.arange(s.epoch_start_step + first + 1, s.epoch_start_step + last + 1, dtype=np.int64)
+            points = StepPoints(steps, losses, self._smoother(losses), accuracy)
+            self.history.add_points(points)
+            s.reported = last
+            s.samples_since += int(sizes.sum())
+        else:
+            points = StepPoints.empty()
+        elapsed = now - s.started - s.paused
+        window = now - s.last_report_time
+        rate = s.samples_since / window if window > 0 else 0.0
+        done = self.step - s.start_step
+        left = s.total_steps - self.step
+        eta = left * elapsed / done if done else math.nan
+        self._emit(Progress(
+            epoch=self.epochs_done + 1,
+            epochs=self.config.epochs,
+            step=self.step,
+            total_steps=s.total_steps,
+            points=points,
+            lr=s.lr,
+            samples_per_second=rate,
+            elapsed=elapsed,
+            eta=eta,
+        ))
+        s.last_report_time, s.samples_since = now, 0
+        s.next_report = time.perf_counter() + self.config.report_every
+
+    def _layer_stats(self, s: _Session) -> None:
+        stats = inspection.layer_statistics(self.model, s.probe)
+        self._emit(LayerStatsReady(self.step, stats))
+
+    # --- between steps ------------------------------------------------------------------------------
+
+    def _attend(self, s: _Session) -> bool:
+        """Serve requests and honour pause; False when the run must stop."""
+        self._attention.clear()
+        self._serve_requests()
+        if self._pause.is_set() and not self._stop.is_set():
+            self._report(s)
+            self._emit(PauseChanged(True, self.step))
+            began = time.perf_counter()
+            while self._pause.is_set() and not self._stop.is_set():
+                self._wake.wait(0.1)
+                self._wake.clear()
+                self._serve_requests()
+            s.paused += time.perf_counter() - began
+            s.last_report_time = time.perf_counter()
+            self._emit(PauseChanged(False, self.step))
+        return not self._stop.is_set()
+
+    def _serve_requests(self) -> None:
+        while True:
+            try:
+                fn, future = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            _fulfil(fn, self.model, future)
+
+
+# --- the per-run state -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Session:
+    """What one ``run`` sets up: data on the device, the step function, buffers, timers."""
+
+    trainer: Trainer
+    on_device: bool = False
+    x: torch.Tensor | None = None
+    y: torch.Tensor | None = None
+    loader: DataLoader | None = None
+    n_train: int = 0
+    steps_per_epoch: int = 0
+    total_steps: int = 0
+    start_step: int = 0
+    lr: float = 0.0
+    probe: torch.Tensor | None = None
+    losses: torch.Tensor | None = None
+    corrects: torch.Tensor | None = None
+    batch_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    graph_step: CudaGraphStep | None = None
+    train_model: nn.Module | None = None
+    # epoch accumulators (host side, filled by reports)
+    epoch_start_step: int = 0
+    epoch_started: float = 0.0
+    reported: int = 0
+    epoch_loss: float = 0.0
+    epoch_correct: float = 0.0
+    epoch_seen: int = 0
+    # timers
+    started: float = 0.0
+    paused: float = 0.0
+    last_report_time: float = 0.0
+    next_report: float = 0.0
+    samples_since: int = 0
+
+    def __post_init__(self) -> None:
+        t = self.trainer
+        config, data, device = t.config, t.data, t.device
+        fast = t._fast_wanted
+        self.n_train = len(data.train)
+        bs = config.batch_size
+        if fast and self.n_train < bs:
+            t._notices.append(
+                f"Fast mode needs at least one full batch; {self.n_train} samples are fewer than the "
+                f"batch size {bs}, so training uses ordinary steps."
+            )
+            fast = False
+        self.on_device = data.in_memory and (device.type == "cpu" or _nbytes(data) <= _ON_DEVICE_LIMIT)
+        if self.on_device:
+            x, y = data.train.tensors
+            self.x = x.to(device)
+            self.y = self.x if t.objective.reconstruct else t.objective.targets(y.to(device))
+            self.steps_per_epoch = self.n_train // bs if fast else math.ceil(self.n_train / bs)
+            sizes = [min(bs, self.n_train - i * bs) for i in range(self.steps_per_epoch)]
+        else:
+            workers = config.workers if config.workers is not None else _auto_workers(self.n_train)
+            self.loader = DataLoader(
+                data.train,
+                batch_size=bs,
+                shuffle=True,
+                drop_last=fast,
+                num_workers=workers,
+                pin_memory=device.type == "cuda",
+                persistent_workers=workers > 0,
+                generator=torch.Generator().manual_seed(config.seed + t.epochs_done),
+            )
+            self.steps_per_epoch = len(self.loader)
+            sizes = [min(bs, self.n_train - i * bs) for i in range(self.steps_per_epoch)]
+        self.batch_sizes = np.asarray(sizes, dtype=np.float32)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.start_step = t.step
+        self.losses = torch.zeros(self.steps_per_epoch, device=device)
+        self.corrects = torch.zeros(self.steps_per_epoch, device=device)
+        self.probe = _first_samples(data.val, _PROBE_SAMPLES).to(device)
+        self.train_model = t.model
+        if config.compile and not fast:
+            self.train_model = _compiled(t.model, device, t._notices)
+        elif config.compile:
+            t._notices.append("torch.compile is skipped in fast mode: the CUDA graph already removes the overhead.")
+        if fast:
+            self.graph_step = CudaGraphStep(
+                self._eager_step,
+                self.x if self.on_device else None,
+                self.y if self.on_device else None,
+                reconstruct=t.objective.reconstruct,
+            )
+        self.started = self.last_report_time = time.perf_counter()
+        self.next_report = self.started + config.report_every
+        if t._epoch_step:
+            self._restore_partial_epoch()
+
+    def _restore_partial_epoch(self) -> None:
+        """A run resumed mid-epoch: the epoch's sums so far come from the history."""
+        t = self.trainer
+        done = t._epoch_step
+        points = t.history.points
+        part = points.steps > t.step - done
+        sizes = self.batch_sizes[:done]
+        self.epoch_loss = float((points.loss[part] * sizes).sum())
+        self.epoch_correct = float(np.nansum(points.accuracy[part] * sizes))
+        self.epoch_seen = int(sizes.sum())
+        self.reported = done
+
+    # -- per epoch --
+
+    def begin_epoch(self, done: int) -> None:
+        self.epoch_start_step = self.trainer.step - done
+        self.epoch_started = time.perf_counter()
+        if done == 0:
+            self.reported, self.epoch_loss, self.epoch_correct, self.epoch_seen = 0, 0.0, 0.0, 0
+
+    def set_lr(self, lr: float) -> None:
+        if lr == self.lr:
+            return
+        self.lr = lr
+        for group in self.trainer.optimizer.param_groups:
+            group["lr"] = lr
+        if self.graph_step is not None:
+            self.graph_step.invalidate()  # the old rate is baked into the captured kernels
+
+    # -- steps --
+
+    def autocast(self, eval_mode: bool = False) -> contextlib.AbstractContextManager:
+        t = self.trainer
+        if t.config.precision == "bf16" and t.device.type == "cuda":
+            # Graph capture needs autocast's weight cache off.
+            return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=self.graph_step is None or eval_mode)
+        return contextlib.nullcontext()
+
+    def _eager_step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        t = self.trainer
+        t.optimizer.zero_grad(set_to_none=True)
+        with self.autocast():
+            out = _first(self.train_model(xb))
+            loss = t.objective.loss(out, yb)
+        loss.backward()
+        t.optimizer.step()
+        out = out.detach()
+        return loss.detach(), t.objective.correct(out, yb)
+
+    def step_by_index(self, index: torch.Tensor):
+        if self.graph_step is not None:
+            try:
+                return self.graph_step.by_index(index)
+            except torch.OutOfMemoryError:
+                raise
+            except Exception as exc:
+                self._leave_fast_mode(exc)
+        xb = self.x.index_select(0, index)
+        yb = xb if self.trainer.objective.reconstruct else self.y.index_select(0, index)
+        return self._checked_step(xb, yb)
+
+    def step_by_batch(self, xb: torch.Tensor, yb: torch.Tensor):
+        t = self.trainer
+        xb = xb.to(t.device, non_blocking=True)
+        yb = xb if t.objective.reconstruct else t.objective.targets(yb.to(t.device, non_blocking=True))
+        if self.graph_step is not None:
+            try:
+                return self.graph_step.by_batch(xb, yb)
+            except torch.OutOfMemoryError:
+                raise
+            except Exception as exc:
+                self._leave_fast_mode(exc)
+        return self._checked_step(xb, yb)
+
+    def _checked_step(self, xb: torch.Tensor, yb: torch.Tensor):
+        if self.train_model is self.trainer.model:
+            return self._eager_step(xb, yb)
+        try:  # torch.compile compiles on first use; any failure there falls back to eager
+            result = self._eager_step(xb, yb)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:
+            self.trainer._emit(Notice(f"torch.compile failed ({_short(exc)}); training without it."))
+            self.train_model = self.trainer.model
+            return self._eager_step(xb, yb)
+        return result
+
+    def _leave_fast_mode(self, exc: Exception) -> None:
+        self.graph_step = None
+        with contextlib.suppress(Exception):
+            torch.cuda.synchronize()
+        self.trainer._emit(Notice(f"Fast mode could not capture the training step ({_short(exc)}); "
+                                  "training continues with ordinary steps."))
+
+    # -- validation --
+
+    def val_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        t = self.trainer
+        val = t.data.val
+        size = max(_EVAL_BATCH, t.config.batch_size)
+        if self.on_device:
+            if not hasattr(self, "_val"):
+                x, y = val.tensors
+                x = x.to(t.device)
+                self._val = (x, x if t.objective.reconstruct else t.objective.targets(y.to(t.device)))
+            x, y = self._val
+            for a in range(0, len(x), size):
+                yield x[a : a + size], y[a : a + size]
+            return
+        loader = DataLoader(val, batch_size=size, num_workers=self.loader.num_workers,
+                            pin_memory=t.device.type == "cuda")
+        for xb, yb in loader:
+            xb = xb.to(t.device, non_blocking=True)
+            yield xb, (xb if t.objective.reconstruct else t.objective.targets(yb.to(t.device, non_blocking=True)))
+
+    def release(self) -> None:
+        """Drop device memory held by this session (after out-of-memory)."""
+        self.graph_step = None
+        self.x = self.y = self.probe = self.losses = self.corrects = None
+        self.__dict__.pop("_val", None)
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+
+def _build_optimizer(model: nn.Module, config: TrainConfig, capturable: bool) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise TrainingError("The network has no trainable parameters, so there is nothing to train.")
+    lr, wd = config.lr, config.weight_decay
+    name = config.optimizer
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, capturable=capturable)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, capturable=capturable)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=wd, capturable=capturable)
+    return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
+
+
+def _compiled(model: nn.Module, device: torch.device, notices: list[str]) -> nn.Module:
+    try:
+        mode = "reduce-overhead" if device.type == "cuda" else None
+        return torch.compile(model, mode=mode)
+    except Exception as exc:  # e.g. no C++ compiler, unsupported Python
+        notices.append(f"torch.compile is not available here ({_short(exc)}); training without it.")
+        return model
+
+
+def _first(output: Any) -> torch.Tensor:
+    return output[0] if isinstance(output, tuple | list) else output
+
+
+def _first_samples(dataset: Any, n: int) -> torch.Tensor:
+    if hasattr(dataset, "tensors"):
+        return dataset.tensors[0][:n]
+    return torch.stack([dataset[i][0] for i in range(min(n, len(dataset)))])
+
+
+def _nbytes(data: TrainingData) -> int:
+    return sum(t.numel() * t.element_size() for part in (data.train, data.val) for t in part.tensors)
+
+
+def _auto_workers(samples: int) -> int:
+    # Starting worker processes costs about a second; only worth it for real folders.
+    if samples < 2000:
+        return 0
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def _fulfil(fn: Callable[[nn.Module], Any], model: nn.Module, future: Future) -> None:
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        future.set_result(fn(model))
+    except Exception as exc:
+        future.set_exception(exc)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _ignore(event: Event) -> None:
+    pass
