@@ -156,11 +156,35 @@ def _model_with_weights(code: PythonCode, weights: Any) -> torch.nn.Module:
     state = weights.state_dict() if isinstance(weights, torch.nn.Module) else weights
     if not _is_state_dict(state):
         raise ExportError("The weights must be a state dict: a mapping of parameter names to tensors.")
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ExportError(f"The weights do not fit this graph. {exc}") from None
+    problems = _misfits(model.state_dict(), state)
+    if problems:
+        raise ExportError(f"The weights do not fit this graph: {'; '.join(problems)}.")
+    model.load_state_dict(state, strict=True)
     return model
+
+
+def _misfits(expected: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]:
+    """What keeps ``given`` from loading into a model whose state dict is ``expected``."""
+
+    def listing(names: list[str]) -> str:
+        shown = ", ".join(names[:5])
+        return shown + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    reshaped = [
+        f"{k} is {tuple(given[k].shape)} but the graph needs {tuple(expected[k].shape)}"
+        for k in expected
+        if k in given and given[k].shape != expected[k].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing {listing(missing)}")
+    if unexpected:
+        problems.append(f"not in the graph: {listing(unexpected)}")
+    if reshaped:
+        problems.append(listing(reshaped))
+    return problems
 
 
 def _write_weights(path: Path, model: torch.nn.Module, code: PythonCode) -> Path:

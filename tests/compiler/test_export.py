@@ -1,0 +1,151 @@
+"""Export to a folder: model.py, weights, predict.py; the CLI; never clobbering a user's files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from nnstudio import export as api_export
+from nnstudio.api import Graph
+from nnstudio.cli import main
+from nnstudio.compiler.export import ExportError, export, load_weights
+
+from .graphs import EXAMPLES_DIR
+
+LENET = EXAMPLES_DIR / "lenet5.nnstudio"
+
+
+def test_without_weights_only_model_py_is_written(tmp_path: Path) -> None:
+    graph = Graph.load(LENET)
+    written = api_export(graph, tmp_path / "new" / "folder")
+    assert written == [tmp_path / "new" / "folder" / "model.py"]
+    assert written[0].read_text() == graph.to_python()
+    assert written[0].stat().st_mode & 0o444 == 0o444  # readable like any file the user makes
+
+
+def test_weights_are_saved_with_safetensors_and_predict_py_uses_them(tmp_path: Path) -> None:
+    graph = Graph.load(LENET)
+    model = graph.compile()
+    written = export(graph, tmp_path, weights=model.state_dict())
+    assert [p.name for p in written] == ["model.py", "weights.safetensors", "predict.py"]
+    with safe_open(tmp_path / "weights.safetensors", framework="pt") as weights:
+        assert weights.metadata() == {"generator": "nnstudio", "class": "LeNet5"}
+        assert set(weights.keys()) == set(model.state_dict())
+
+    sample = np.random.default_rng(0).random((1, 32, 32))  # one sample, float64, no batch
+    np.save(tmp_path / "digit.npy", sample)
+    result = subprocess.run(
+        [sys.executable, "predict.py", "digit.npy"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "scores: shape (1, 10)"
+    model.eval()
+    with torch.no_grad():
+        expected = model(torch.from_numpy(sample.astype(np.float32))[None])
+    printed = " ".join(result.stdout.splitlines()[1:])
+    assert f"{expected[0, 0].item():.4f}" in printed
+
+    wrong = subprocess.run(
+        [sys.executable, "predict.py", "digit.npy", "digit.npy"], cwd=tmp_path, capture_output=True, text=True,
+        timeout=60,
+    )
+    assert wrong.returncode == 2 and "give 1 .npy file(s)" in wrong.stderr
+
+
+def test_weights_that_do_not_fit_the_graph_are_refused(tmp_path: Path) -> None:
+    other = Graph.load(EXAMPLES_DIR / "mlp_circles.nnstudio").compile()
+    with pytest.raises(ExportError, match=r"do not fit this graph: missing conv1\.weight, conv1\.bias"):
+        export(Graph.load(LENET), tmp_path, weights=other)
+    assert not (tmp_path / "weights.safetensors").exists()
+
+    graph = Graph.load(LENET)
+    trained = graph.compile().state_dict()
+    graph.set_param(graph.node_by_name("fc3").id, "out_features", 3)
+    with pytest.raises(ExportError, match=r"fc3\.weight is \(10, 84\) but the graph needs \(3, 84\)"):
+        export(graph, tmp_path, weights=trained)
+
+
+def test_a_folder_with_someone_elses_model_py_is_left_alone(tmp_path: Path) -> None:
+    mine = tmp_path / "model.py"
+    mine.write_text("# my own work\n")
+    with pytest.raises(ExportError, match="not written by nnstudio"):
+        export(Graph.load(LENET), tmp_path)
+    assert mine.read_text() == "# my own work\n"
+    export(Graph.load(LENET), tmp_path, overwrite=True)
+    assert "class LeNet5(nn.Module):" in mine.read_text()
+
+
+def test_an_earlier_export_is_replaced_whole(tmp_path: Path) -> None:
+    lenet = Graph.load(LENET)
+    export(lenet, tmp_path, weights=lenet.compile())
+    mlp = Graph.load(EXAMPLES_DIR / "mlp_circles.nnstudio")
+    export(mlp, tmp_path, weights=mlp.compile())
+    assert "class MLPOnTwoCircles" in (tmp_path / "model.py").read_text()
+    assert "from model import MLPOnTwoCircles" in (tmp_path / "predict.py").read_text()
+
+
+def test_weights_files_load_safely(tmp_path: Path) -> None:
+    state = Graph.load(LENET).compile().state_dict()
+    save_file(state, tmp_path / "w.safetensors")
+    torch.save({"model": state, "epoch": 3}, tmp_path / "checkpoint.pt")
+    torch.save(state, tmp_path / "plain.pt")
+    for name in ("w.safetensors", "checkpoint.pt", "plain.pt"):
+        loaded = load_weights(tmp_path / name)
+        assert loaded.keys() == state.keys()
+        assert all(torch.equal(loaded[k], state[k]) for k in state)
+
+
+class Payload:
+    """Unpickling this would run code; weights_only=True must refuse it."""
+
+    def __reduce__(self):
+        return (print, ("unpickled!",))
+
+
+def test_pickled_objects_in_a_weights_file_are_refused(tmp_path: Path, capsys) -> None:
+    torch.save({"conv1.weight": torch.zeros(1), "extra": Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(ExportError, match="cannot be read as weights"):
+        load_weights(tmp_path / "evil.pt")
+    assert "unpickled!" not in capsys.readouterr().out
+    with pytest.raises(ExportError, match="no weights file"):
+        load_weights(tmp_path / "missing.safetensors")
+
+
+# --- the command line -------------------------------------------------------------------------------
+
+
+def test_cli_exports_an_example_with_weights(tmp_path: Path, capsys) -> None:
+    state = Graph.load(LENET).compile().state_dict()
+    save_file(state, tmp_path / "trained.safetensors")
+    out = tmp_path / "out"
+    assert main(["export", str(LENET), "-o", str(out), "--weights", str(tmp_path / "trained.safetensors")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [f"wrote {out / name}" for name in ("model.py", "weights.safetensors", "predict.py")]
+    assert main(["export", str(LENET), "-o", str(out), "--class-name", "Net"]) == 0
+    assert "class Net(nn.Module):" in (out / "model.py").read_text()
+
+
+def test_cli_refuses_an_invalid_graph_with_its_diagnostics(tmp_path: Path, capsys) -> None:
+    graph = Graph(name="half done")
+    graph.connect(graph.add("Input", shape=[4]), graph.add("Linear", name="fc"))
+    graph.save(tmp_path / "half.nnstudio")
+    assert main(["export", str(tmp_path / "half.nnstudio"), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "error: The graph has no Output node" in err
+    assert "cannot export, the graph has 1 error(s)" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_reports_unusable_weights_and_folders(tmp_path: Path, capsys) -> None:
+    (tmp_path / "model.py").write_text("print('mine')\n")
+    assert main(["export", str(LENET), "-o", str(tmp_path)]) == 1
+    assert "not written by nnstudio" in capsys.readouterr().err
+    assert main(["export", str(LENET), "-o", str(tmp_path / "x"), "--weights", str(tmp_path / "none.pt")]) == 1
+    assert "There is no weights file" in capsys.readouterr().err
