@@ -29,6 +29,12 @@ PRECISIONS = ("fp32", "bf16")
 # Written by to_settings even when they hold their default: they are what a
 # reader of the project file expects to see.
 _ALWAYS_WRITTEN = ("dataset", "optimizer", "lr", "batch_size", "epochs")
+# Names people write for a setting, other than its own: for "did you mean".
+_ALIASES = {
+    "learning_rate": "lr", "batch": "batch_size", "batchsize": "batch_size",
+    "epoch": "epochs", "optim": "optimizer", "scheduler": "schedule", "loss_fn": "loss",
+    "criterion": "loss", "data": "dataset", "amp": "precision", "cuda_graphs": "fast",
+}
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ class TrainConfig:
         known = [f.name for f in fields(cls)]
         for key in settings:
             if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
+                close = [_ALIASES[key]] if key in _ALIASES else difflib.get_close_matches(str(key), known, n=1)
                 hint = f" Did you mean '{close[0]}'?" if close else ""
                 raise ConfigError(
                     f"Unknown training setting '{key}'.{hint} Known settings: {', '.join(known)}."

@@ -437,7 +437,8 @@ def _cifar_names(folder: Path) -> tuple[str, ...]:
     if not meta.exists():
         return ()
     try:
-        names = _unpickle(meta).get(b"label_names", [])
+        meta_dict = _unpickle(meta)
+        names = meta_dict.get(b"label_names", meta_dict.get("label_names", []))
     except (DataError, AttributeError):
         return ()
     return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)

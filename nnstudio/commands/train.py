@@ -1,0 +1,346 @@
+"""``nnstudio train FILE``: train a project headless, with a progress bar.
+
+The project's training settings are the defaults; flags override them for
+this run only (the project file is not changed). The run folder (``--out``,
+by default ``runs/<project>-<time>/``) receives ``checkpoint.pt`` after
+every epoch, ``metrics.csv`` (one row per epoch), the trained model as
+``model.py`` + ``weights.safetensors`` + ``predict.py``, and with
+``--tensorboard`` TensorBoard event files.
+
+Exit status: 0 when training finished, 1 when it stopped on a fault (NaN loss,
+out of memory, ...), 2 for a bad file or argument, 130 when interrupted with
+Ctrl-C (a checkpoint is written first; ``--resume`` continues from it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from nnstudio.commands._common import load_or_report
+
+EXIT_OK, EXIT_FAULT, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "train",
+        help="train a project on its data set and write checkpoints, metrics and the model",
+        description="Train a project headless. Flags override the project's training settings "
+        "for this run; the project file is not changed.",
+    )
+    parser.add_argument("file", help="a .nnstudio project")
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", metavar="NAME|PATH",
+                      help="digits, circles, moons, sequences, shapes, or a CSV/.npz/.npy file, "
+                      "an image folder, MNIST IDX or CIFAR batches")
+    data.add_argument("--label-column", metavar="COLUMN", help="CSV: the label column's name or index")
+    data.add_argument("--val-split", type=float, metavar="FRACTION", help="share held out for validation")
+    optim = parser.add_argument_group("optimisation")
+    optim.add_argument("--epochs", type=int, metavar="N")
+    optim.add_argument("--batch-size", type=int, metavar="N")
+    optim.add_argument("--lr", type=float, metavar="RATE", help="learning rate")
+    optim.add_argument("--optimizer", choices=("sgd", "adam", "adamw", "rmsprop", "adagrad"))
+    optim.add_argument("--schedule", choices=("none", "step", "cosine"), help="learning rate per epoch")
+    optim.add_argument("--loss", choices=("auto", "cross_entropy", "mse", "bce_with_logits"))
+    optim.add_argument("--seed", type=int)
+    run_group = parser.add_argument_group("execution")
+    run_group.add_argument("--device", metavar="DEVICE", help="auto (default), cpu, cuda, cuda:N or mps")
+    run_group.add_argument("--precision", choices=("fp32", "bf16"), help="bf16: mixed precision on CUDA")
+    run_group.add_argument("--compile", action="store_true", default=None, help="use torch.compile")
+    run_group.add_argument("--fast", action="store_true", default=None,
+                           help="CUDA: replay the whole training step as one CUDA graph")
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", metavar="DIR", help="run folder (default: runs/<project>-<time>/)")
+    output.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint.pt")
+    output.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files")
+    output.add_argument("--quiet", action="store_true", help="print only the final result")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    graph = load_or_report(args.file)
+    if graph is None:
+        return EXIT_BAD_INPUT
+    errors = [d for d in graph.validate() if d.is_error]
+    if errors:
+        for d in errors:
+            where = f"{graph.nodes[d.node].name}: " if d.node in graph.nodes else ""
+            print(f"error: {where}{d.message}", file=sys.stderr)
+        print(f"{args.file}: cannot train, the graph has {len(errors)} error(s).", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    # torch is imported only now: --help and bad files answer at once.
+    from nnstudio.core.errors import GraphError
+    from nnstudio.training.config import TrainConfig
+    from nnstudio.training.errors import TrainingError
+    from nnstudio.training.loop import Trainer
+
+    project = Path(args.file)
+    try:
+        config = TrainConfig.from_settings(graph.training).with_overrides(
+            dataset=args.dataset,
+            label_column=_column(args.label_column),
+            val_split=args.val_split,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            optimizer=args.optimizer,
+            schedule=args.schedule,
+            loss=args.loss,
+            seed=args.seed,
+            device=args.device,
+            precision=args.precision,
+            compile=args.compile,
+            fast=args.fast,
+        )
+        out = _run_folder(args, project)
+        tensorboard = _tensorboard(out) if args.tensorboard else None
+        trainer = Trainer.for_graph(
+            graph, config, checkpoint_dir=out, base_dir=project.parent, resume_from=args.resume
+        )
+    except (TrainingError, GraphError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    printer = ProgressPrinter(sys.stderr, quiet=args.quiet)
+    listeners = [printer, MetricsWriter(out / "metrics.csv")]
+    if tensorboard is not None:
+        listeners.append(tensorboard)
+
+    def listener(event: Any) -> None:
+        for each in listeners:
+            each(event)
+
+    interrupted = False
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        nonlocal interrupted
+        interrupted = True
+        trainer.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C ends at once
+        print("\nstopping after this step (Ctrl-C again to quit now)...", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        result = trainer.run(listener)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if tensorboard is not None:
+            tensorboard.close()
+    return _finish(result, trainer, graph, out, interrupted)
+
+
+def _finish(result: Any, trainer: Any, graph: Any, out: Path, interrupted: bool) -> int:
+    from nnstudio.training.events import Failed
+
+    if isinstance(result, Failed):
+        print(f"error: {result.message}", file=sys.stderr)
+        if result.checkpoint:
+            print(f"The last good checkpoint is {result.checkpoint}.", file=sys.stderr)
+        return EXIT_FAULT
+    written = _export(graph, trainer, out)
+    epochs = result.history.epochs
+    summary = f"Trained {len(epochs)} epoch(s) in {result.seconds:.1f} s"
+    if epochs:
+        last = epochs[-1]
+        summary += f": validation loss {last.val_loss:.4f}"
+        if not math.isnan(last.val_acc):
+            summary += f", accuracy {100 * last.val_acc:.1f}%"
+    print(f"{summary}.")
+    print(f"Run folder: {out}" + (f" ({', '.join(p.name for p in written)})" if written else ""))
+    if result.stopped:
+        print(f"Stopped early; continue with: nnstudio train ... --resume {result.checkpoint}")
+        return EXIT_INTERRUPTED if interrupted else EXIT_OK
+    return EXIT_OK
+
+
+def _export(graph: Any, trainer: Any, out: Path) -> list[Path]:
+    """model.py, weights and predict.py beside the checkpoint: what the run produced."""
+    try:
+        from nnstudio.compiler.export import export
+    except ImportError:
+        return []
+    try:
+        return [p for p in export(graph, out, weights=trainer.model, overwrite=False)]
+    except Exception as exc:  # the run itself succeeded; say why the export did not
+        print(f"warning: the trained model was not exported: {exc}", file=sys.stderr)
+        return []
+
+
+def _run_folder(args: argparse.Namespace, project: Path) -> Path:
+    if args.out:
+        out = Path(args.out)
+    elif args.resume:
+        out = Path(args.resume).parent
+    else:
+        out = Path("runs") / f"{project.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _column(value: str | None) -> str | int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+# --- listeners ---------------------------------------------------------------------------------
+
+
+class ProgressPrinter:
+    """A one-line progress bar redrawn with ``\\r`` on a terminal; one line per epoch otherwise."""
+
+    WIDTH = 24
+
+    def __init__(self, stream: TextIO, quiet: bool = False) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.live = stream.isatty()
+        self._loss = math.nan
+        self._acc = math.nan
+        self._drawn = False
+
+    def __call__(self, event: Any) -> None:
+        from nnstudio.training import events
+
+        if self.quiet:
+            return
+        if isinstance(event, events.RunStarted):
+            resumed = f", resuming after epoch {event.start_epoch}" if event.start_step else ""
+            self._line(f"Training on {event.device}: {event.data}; {event.loss} loss{resumed}.")
+        elif isinstance(event, events.Progress):
+            if len(event.points):
+                self._loss = float(event.points.smoothed[-1])
+                self._acc = float(event.points.accuracy[-1])
+            if self.live:
+                self._draw(event)
+        elif isinstance(event, events.EpochEnded):
+            self._line(_epoch_line(event.record, event.epochs))
+        elif isinstance(event, events.Notice):
+            self._line(f"note: {event.message}")
+        elif isinstance(event, events.PauseChanged):
+            self._line("paused" if event.paused else "resumed")
+        elif isinstance(event, events.Finished | events.Failed) and self._drawn:
+            self._clear()
+
+    def _draw(self, p: Any) -> None:
+        filled = int(self.WIDTH * p.fraction)
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        text = (
+            f"epoch {p.epoch}/{p.epochs} [{bar}] {100 * p.fraction:3.0f}% "
+            f"{p.samples_per_second:,.0f} samples/s ETA {_clock(p.eta)} loss {self._loss:.4f}"
+        )
+        if not math.isnan(self._acc):
+            text += f" acc {100 * self._acc:.1f}%"
+        self.stream.write("\r" + text + "\x1b[K")
+        self.stream.flush()
+        self._drawn = True
+
+    def _line(self, text: str) -> None:
+        if self._drawn:
+            self._clear()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _clear(self) -> None:
+        self.stream.write("\r\x1b[K")
+        self._drawn = False
+
+
+def _epoch_line(record: Any, epochs: int) -> str:
+    text = f"epoch {record.epoch}/{epochs}: train loss {record.train_loss:.4f}"
+    if not math.isnan(record.train_acc):
+        text += f" acc {100 * record.train_acc:.1f}%"
+    text += f" | val loss {record.val_loss:.4f}"
+    if not math.isnan(record.val_acc):
+        text += f" acc {100 * record.val_acc:.1f}%"
+    return text + f" | lr {record.lr:g} | {record.seconds:.1f} s"
+
+
+def _clock(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "--:--"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class MetricsWriter:
+    """Rewrites ``metrics.csv`` (one row per epoch) after every epoch, atomically: a resumed
+    run's file holds the epochs from before the resume too."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._epochs: list[Any] = []
+
+    def __call__(self, event: Any) -> None:
+        from nnstudio.training import events
+
+        if isinstance(event, events.RunStarted):
+            self._epochs = list(event.history.epochs)
+            self._write()
+        elif isinstance(event, events.EpochEnded):
+            self._epochs.append(event.record)
+            self._write()
+
+    def _write(self) -> None:
+        from nnstudio.core.project import write_atomic
+        from nnstudio.training.events import EpochRecord
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(EpochRecord.CSV_COLUMNS)
+        for record in self._epochs:
+            writer.writerow([_cell(v) for v in record.as_dict().values()])
+        write_atomic(self.path, buffer.getvalue())
+
+
+def _cell(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "" if math.isnan(value) else f"{value:.6g}"
+
+
+class _TensorBoard:
+    """Scalars for TensorBoard: per-step loss and per-epoch metrics."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    def __call__(self, event: Any) -> None:
+        from nnstudio.training import events
+
+        if isinstance(event, events.Progress):
+            for step, loss in zip(event.points.steps.tolist(), event.points.loss.tolist(), strict=True):
+                self.writer.add_scalar("loss/train_step", loss, step)
+        elif isinstance(event, events.EpochEnded):
+            r = event.record
+            for name, value in r.as_dict().items():
+                if name != "epoch" and not math.isnan(value):
+                    self.writer.add_scalar(f"epoch/{name}", value, r.epoch)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _tensorboard(out: Path) -> _TensorBoard:
+    from nnstudio.training.errors import ConfigError
+
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError(
+            "--tensorboard needs the tensorboard package: pip install 'nnstudio[tensorboard]'."
+        ) from None
+    return _TensorBoard(SummaryWriter(log_dir=str(out / "tensorboard")))
