@@ -71,12 +71,6 @@ class PythonCode:
         """The nodes that are part of the model, in forward order; dead branches are left out."""
         return tuple(self.shape_of)
 
-    def build(self) -> torch.nn.Module:
-        """A fresh, randomly initialised instance of the generated class."""
-        from nnstudio.compiler.build import instantiate
-
-        return instantiate(self)
-
 
 def generate(graph: GraphModel, class_name: str | None = None) -> PythonCode:
     """Standalone PyTorch source for ``graph``; raises GraphError if it is not valid."""
@@ -84,7 +78,9 @@ def generate(graph: GraphModel, class_name: str | None = None) -> PythonCode:
     return _Generator(graph, analysis.shapes, class_name).run()
 
 
-def compile_graph(graph: GraphModel, check_shapes: bool = True, class_name: str | None = None):
+def compile_graph(
+    graph: GraphModel, check_shapes: bool = True, class_name: str | None = None
+) -> torch.nn.Module:
     """The ``nn.Module`` built by executing ``generate(graph).src``.
 
     With ``check_shapes`` the module first runs once on meta tensors and every
@@ -408,7 +404,13 @@ class _Generator:
             "from torch import nn",
         ]
 
-    def _class_doc(self, graph, inputs, output_nodes, outputs) -> None:
+    def _class_doc(
+        self,
+        graph: GraphModel,
+        inputs: tuple[ModelInput, ...],
+        output_nodes: list[Node],
+        outputs: tuple[str, ...],
+    ) -> None:
         title = _doc_lines(f"{graph.name}, designed in nnstudio.")
         doc = [f'    """{title[0]}', *(f"    {line}" for line in title[1:]), ""]
         for item in inputs:
@@ -421,7 +423,9 @@ class _Generator:
             doc.append("    ``forward`` returns the outputs as a tuple, in this order.")
         self.lines += [*doc, '    """']
 
-    def _init(self, nodes, params, attrs: Namespace, helpers: set[str]) -> dict[str, str]:
+    def _init(
+        self, nodes: list[Node], params: Mapping[str, dict[str, Any]], attrs: Namespace, helpers: set[str]
+    ) -> dict[str, str]:
         self.lines += ["", "    def __init__(self) -> None:", "        super().__init__()"]
         attr_of: dict[str, str] = {}
         for node in nodes:
@@ -445,17 +449,23 @@ class _Generator:
             values[name] = _derived_literal(spec, name, value)
         return values
 
-    def _forward(self, nodes, params, attr_of, inputs, local_names: Namespace, output_nodes, outputs):
+    def _forward(
+        self,
+        nodes: list[Node],
+        params: Mapping[str, dict[str, Any]],
+        attr_of: Mapping[str, str],
+        inputs: tuple[ModelInput, ...],
+        local_names: Namespace,
+        output_nodes: list[Node],
+        outputs: tuple[str, ...],
+    ) -> tuple[dict[str, str], dict[str, int]]:
         graph = self.graph
         keep = {n.id for n in nodes}
         var_of: dict[str, str] = {i.node_id: i.name for i in inputs}
         line_of: dict[str, int] = {}
-        # How many times each value is still to be read; Outputs read theirs at the return.
-        pending = {
-            n.id: sum(e.target in keep for e in graph.outputs_of(n.id)) for n in nodes
-        }
-        chain = local_names.claim("x")  # the running value of a straight chain
-        in_chain: str | None = None  # the node whose output ``chain`` currently holds
+        variables = _Variables(
+            local_names, {n.id: sum(e.target in keep for e in graph.outputs_of(n.id)) for n in nodes}
+        )
 
         args = ", ".join(f"{i.name}: torch.Tensor" for i in inputs)
         returns = "torch.Tensor" if len(outputs) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(outputs))}]"
@@ -465,17 +475,11 @@ class _Generator:
             if spec.role:
                 continue  # Inputs are arguments, Outputs are returned
             sources = [e.source for e in graph.inputs_of(node.id)]
-            for source in sources:
-                pending[source] -= 1
             template = spec.forward_template(params[node.id])
+            # A template that reads its input again after assigning its output
+            # must not write into the variable it is reading.
             rereads = any(k in line for line in template.splitlines()[1:] for k in ("{x}", "{inputs}", "{sum}"))
-            chain_free = in_chain is None or pending[in_chain] == 0
-            if pending[node.id] == 1 and chain_free and not (rereads and chain in (var_of[s] for s in sources)):
-                out, in_chain = chain, node.id
-            else:
-                out = local_names.create(node.name, spec.type.lower())
-                if in_chain is not None and pending[in_chain] == 0:
-                    in_chain = None
+            out = variables.assign(node, sources, avoid={var_of[s] for s in sources} if rereads else set())
             in_vars = [var_of[s] for s in sources]
             text = template.format(
                 out=out,
@@ -485,7 +489,7 @@ class _Generator:
                 attr=attr_of.get(node.id, ""),
                 **self._values(node, params[node.id]),
             )
-            _check_forward(text, {*var_of.values(), out, chain, "self", "torch", "_"}, node)
+            _check_forward(text, {*var_of.values(), out, "self", "torch", "_"}, node)
             body = [f"        {line}" for line in text.splitlines()]
             body[-1] += f"  # {format_shape(self.shapes[node.id])}"
             self.lines += body
@@ -521,6 +525,32 @@ class _Generator:
             self.lines.append(f"    return ({makers[0]},)")
         else:
             self.lines += ["    return (", *(f"        {m}," for m in makers), "    )"]
+
+
+class _Variables:
+    """Decides which forward variable holds each node's output.
+
+    A straight chain reuses one variable, ``x``, as code written by hand does.
+    A value read more than once, or produced while ``x`` still holds a value
+    that is needed later, gets a variable named after its node (as in torch.fx).
+    """
+
+    def __init__(self, names: Namespace, reads: dict[str, int]) -> None:
+        self.names = names
+        self.pending = dict(reads)  # reads still to come; Outputs read at the return
+        self.chain = names.claim("x")
+        self.in_chain: str | None = None  # the node whose value ``x`` holds now
+
+    def assign(self, node: Node, sources: list[str], avoid: set[str]) -> str:
+        for source in sources:
+            self.pending[source] -= 1
+        chain_free = self.in_chain is None or self.pending[self.in_chain] == 0
+        if self.pending[node.id] == 1 and chain_free and self.chain not in avoid:
+            self.in_chain = node.id
+            return self.chain
+        if self.in_chain is not None and self.pending[self.in_chain] == 0:
+            self.in_chain = None
+        return self.names.create(node.name, node.type.lower())
 
 
 def _dims(shape: Shape) -> str:
