@@ -141,16 +141,21 @@ class Trainer:
         checkpoint_dir: str | Path | None = None,
         base_dir: Path | None = None,
         resume_from: str | Path | None = None,
+        model: nn.Module | None = None,
     ) -> Trainer:
         """Compile ``graph``, load its data and build a trainer; raises GraphError,
-        DataError, ConfigError or CheckpointError with a sentence when that fails."""
+        DataError, ConfigError or CheckpointError with a sentence when that fails.
+
+        ``model`` replaces the freshly compiled module, e.g. one compiled from this
+        graph that already carries weights from an earlier run."""
         from nnstudio.compiler.codegen import compile_graph
 
         config = config or TrainConfig.from_settings(graph.training)
         data = load_for_graph(graph, config, base_dir=base_dir)
         io = ModelIO.of(graph)
-        torch.manual_seed(config.seed)  # the same seed, the same initial weights
-        model = compile_graph(graph)
+        if model is None:
+            torch.manual_seed(config.seed)  # the same seed, the same initial weights
+            model = compile_graph(graph)
         trainer = cls(
             model, data, config,
             output_shape=io.output_shape,
@@ -311,7 +316,9 @@ class Trainer:
         return result
 
     def _failure(self, exc: Exception, session: _Session | None) -> Failed:
-        kind, message = faults.describe(exc, self.model, self.step, self.config.batch_size, self.device)
+        # The step being taken when it failed (a NaN names its own, found in the read-back).
+        step = getattr(exc, "step", self.step + 1)
+        kind, message = faults.describe(exc, self.model, step, self.config.batch_size, self.device)
         if kind == "error":
             log.debug("Training failed", exc_info=exc)
         if session is not None:
@@ -320,7 +327,7 @@ class Trainer:
             gc.collect()
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
-        return Failed(message, kind, self.step, self.last_checkpoint, self.history.copy())
+        return Failed(message, kind, step, self.last_checkpoint, self.history.copy())
 
     def _start(self) -> _Session:
         if self.epochs_done >= self.config.epochs:
@@ -433,7 +440,8 @@ class Trainer:
         first, last = s.reported, self._epoch_step
         now = time.perf_counter()
         if last > first:
-            losses = s.losses[first:last].float().cpu().numpy()
+            # Copies: on the CPU .numpy() would share the buffer the next epoch overwrites.
+            losses = s.losses[first:last].float().cpu().numpy().copy()
             sizes = s.batch_sizes[first:last]
             bad = ~np.isfinite(losses)
             if bad.any():
@@ -442,7 +450,7 @@ class Trainer:
                     s.epoch_start_step + first + at + 1, self.epochs_done + 1, float(losses[at]), s.lr
                 )
             if self.objective.has_accuracy:
-                correct = s.corrects[first:last].float().cpu().numpy()
+                correct = s.corrects[first:last].float().cpu().numpy().copy()
                 accuracy = (correct / sizes).astype(np.float32)
                 s.epoch_correct += float(correct.sum())
             else:
