@@ -213,6 +213,20 @@ def test_hostile_names_yield_harmless_code(tmp_path: Path, monkeypatch) -> None:
     assert isinstance(body[1], ast.Import) and body[1].names[0].name == "torch"
 
 
+def test_names_changed_behind_the_graphs_back_are_still_made_safe() -> None:
+    """The graph refuses multi-line names, but the generator does not rely on it."""
+    g = Graph(name="ok")
+    layer = g.add("ReLU")
+    g.connect(g.add("Input", shape=[3]), layer)
+    g.connect(layer, g.add("Output"))
+    g.nodes[layer].name = "a\nimport os\nos.system('x')  #"
+    g.name = 'x"""\nimport os\n"""'
+    src = g.to_python()
+    names, imports = _names_and_calls(src)
+    assert imports == {"torch", "nn"} and "os" not in names
+    assert "self.a_import_os_os_system_x = nn.ReLU()" in _lines(src)
+
+
 @pytest.mark.parametrize(
     ("param", "value"),
     [
