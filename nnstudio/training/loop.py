@@ -129,6 +129,7 @@ class Trainer:
         self._running = False
         self._stats_every: int | None = None
         self._emit: Listener = _ignore
+        self.graph_captures = 0  # fast mode: CUDA graphs captured in the last run (0: eager steps)
 
     # --- building -------------------------------------------------------------------------
 
@@ -309,6 +310,13 @@ class Trainer:
             with self._lock:
                 self._running = False
             self._serve_requests()
+            if session is not None and session.graph_step is not None:
+                self.graph_captures = session.graph_step.captures
+        if isinstance(result, Failed) and result.kind == "out_of_memory":
+            # Only now, with the exception and its frames gone, is the memory really free.
+            gc.collect()
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
         try:
             self._emit(result)
         except Exception:
@@ -323,10 +331,7 @@ class Trainer:
             log.debug("Training failed", exc_info=exc)
         if session is not None:
             session.release()
-        if isinstance(exc, torch.OutOfMemoryError):
-            gc.collect()
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
+        exc.__traceback__ = None  # its frames hold the failed step's tensors
         return Failed(message, kind, step, self.last_checkpoint, self.history.copy())
 
     def _start(self) -> _Session:
@@ -339,13 +344,18 @@ class Trainer:
         else:
             torch.set_rng_state(self._rng_state["torch"])
             if "cuda" in self._rng_state and self.device.type == "cuda":
-                torch.cuda.set_rng_state(self._rng_state["cuda"], self.device)
-        self._generator = torch.Generator(device=self.device if self.device.type != "mps" else "cpu")
+                with contextlib.suppress(RuntimeError):
+                    torch.cuda.set_rng_state(self._rng_state["cuda"], self.device)
+        # Shuffling happens where the data is; MPS shuffles on the CPU (see _shuffle).
+        self._generator = torch.Generator(device=self.device if self.device.type == "cuda" else "cpu")
         self._generator.manual_seed(self.config.seed)
         if self._rng_state is not None and "shuffle" in self._rng_state:
-            self._generator.set_state(self._rng_state["shuffle"])
+            try:
+                self._generator.set_state(self._rng_state["shuffle"])
+            except RuntimeError:  # saved on another kind of device: a new order, same training
+                self._notices.append("The checkpoint was written on another device; batches come in a new order.")
         self._rng_state = None
-        if self.config.fast and self.device.type != "cuda":
+        if self.config.fast and not self._fast_wanted:
             self._notices.append(
                 f"Fast mode needs a CUDA GPU; training on the {self.device.type.upper()} with ordinary steps."
             )
@@ -370,7 +380,7 @@ class Trainer:
         self.model.train()
         if s.on_device:
             if self._epoch_step == 0 or self._permutation is None:
-                self._permutation = torch.randperm(s.n_train, device=s.x.device, generator=self._generator)
+                self._permutation = self._shuffle(s.n_train)
             batches: Iterator[Any] = self._index_batches(s, self._permutation)
         else:
             batches = iter(s.loader)
@@ -392,6 +402,12 @@ class Trainer:
             if time.perf_counter() >= s.next_report:
                 self._report(s)
         return True
+
+    def _shuffle(self, n: int) -> torch.Tensor:
+        """A permutation of the training samples, made on the device that holds them."""
+        if self._generator.device.type == self.device.type:
+            return torch.randperm(n, device=self.device, generator=self._generator)
+        return torch.randperm(n, generator=self._generator).to(self.device)
 
     def _index_batches(self, s: _Session, permutation: torch.Tensor) -> Iterator[torch.Tensor]:
         bs = self.config.batch_size
