@@ -76,3 +76,16 @@ def test_normalisation_follows_the_target() -> None:
     assert TrainConfig().resolved_normalize() == "standard"
     assert TrainConfig(target="input").resolved_normalize() == "minmax"
     assert TrainConfig(target="input", normalize="none").resolved_normalize() == "none"
+
+
+def test_settings_and_events_load_without_torch() -> None:
+    """The editor reads and edits training settings before torch is imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from nnstudio.training import TrainConfig; import nnstudio.training.events; "
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
