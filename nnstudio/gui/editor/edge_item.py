@@ -30,7 +30,7 @@ class EdgeItem(QGraphicsItem):
     _font: QFont | None = None
     _metrics: QFontMetricsF | None = None
 
-    def __init__(self, edge: Edge, source: NodeItem, target: NodeItem) -> None:
+    def __init__(self, edge: Edge, source: NodeItem, target: NodeItem, label: str = "") -> None:
         super().__init__()
         if EdgeItem._font is None:
             EdgeItem._font = QFont(QApplication.font())
@@ -39,8 +39,9 @@ class EdgeItem(QGraphicsItem):
         self.edge = edge
         self.source = source
         self.target = target
-        self.label = ""
+        self.label = label
         self._path = QPainterPath()
+        self._middle = QPointF()
         self._label_rect = QRectF()
         self._bounds = QRectF()
         self._hover = False
@@ -58,7 +59,9 @@ class EdgeItem(QGraphicsItem):
     def set_label(self, label: str) -> None:
         if label != self.label:
             self.label = label
-            self.update_path()
+            self.prepareGeometryChange()
+            self._place_label()
+            self.update()
 
     def update_path(self) -> None:
         start = self.source.output_anchor()
@@ -67,18 +70,22 @@ class EdgeItem(QGraphicsItem):
         self.prepareGeometryChange()
         self._path = wire_path(start, end - QPointF(ARROW, 0))
         self._path.lineTo(end)
+        self._middle = self._path.pointAtPercent(0.5)
+        self._place_label()
+        self.update()
+
+    def _place_label(self) -> None:
         if self.label:
             metrics = EdgeItem._metrics
             width = metrics.horizontalAdvance(self.label) + 10
             height = metrics.height() + 4
-            middle = self._path.pointAtPercent(0.5)
+            middle = self._middle
             self._label_rect = QRectF(middle.x() - width / 2, middle.y() - height / 2, width, height)
         else:
             self._label_rect = QRectF()
         self._bounds = self._path.boundingRect().adjusted(-ARROW, -ARROW, ARROW, ARROW)
         if self.label:
             self._bounds = self._bounds.united(self._label_rect)
-        self.update()
 
     def path(self) -> QPainterPath:
         return self._path

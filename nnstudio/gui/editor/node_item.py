@@ -72,7 +72,7 @@ def input_port_count(spec: LayerSpec, used: set[int]) -> int:
 class NodeItem(QGraphicsItem):
     """The drawing of one graph node; it reads the model, never edits it."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, used_ports: set[int] | None = None) -> None:
         super().__init__()
         _Fonts.ensure()
         self.node = node
@@ -84,7 +84,7 @@ class NodeItem(QGraphicsItem):
         self.shape_value: tuple[int, ...] | None = None
         self.parameters: int | None = None
         self.diagnostics: tuple[Diagnostic, ...] = ()
-        self._used_ports: set[int] = set()
+        self._used_ports: set[int] = set(used_ports or ())
         self._lines: list[tuple[str, str]] = []
         self._rect = QRectF()
         self.setFlags(
@@ -115,9 +115,9 @@ class NodeItem(QGraphicsItem):
 
     def set_used_ports(self, used: set[int]) -> None:
         """The input ports that have a wire; variadic nodes grow a free port."""
-        if used != self._used_ports or len(self.inputs) != input_port_count(self.spec, used):
-            self._used_ports = set(used)
-            self._relayout()
+        self._used_ports = set(used)
+        if len(self.inputs) != input_port_count(self.spec, used):
+            self._relayout()  # only the number of ports changes the geometry
         for port in self.inputs:
             port.set_connected(port.index in used)
 

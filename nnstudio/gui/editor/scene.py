@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent
 
@@ -41,13 +41,15 @@ class GraphScene(QGraphicsScene):
         self.snap_to_grid = False
         self.snapping_drag = False  # read by NodeItem.itemChange while the mouse drags
         self._press_positions: dict[str, tuple[float, float]] = {}
-        self._rect_timer = QTimer(self, singleShot=True, interval=0)
-        self._rect_timer.timeout.connect(self._update_scene_rect)
 
-        for node_id in self.graph.nodes:
-            self._add_node_item(node_id)
+        used: dict[str, set[int]] = {}
         for edge in self.graph.edges:
-            self._add_edge_item(edge)
+            used.setdefault(edge.target, set()).add(edge.port)
+        shapes = document.analysis().shapes
+        for node_id in self.graph.nodes:
+            self._add_node_item(node_id, used.get(node_id))
+        for edge in self.graph.edges:
+            self._add_edge_item(edge, format_shape(shapes.get(edge.source)))
         self._refresh_ports(self.graph.nodes)
         self._update_scene_rect()
 
@@ -115,15 +117,15 @@ class GraphScene(QGraphicsScene):
 
     # --- model events -> items ---------------------------------------------------------------------
 
-    def _add_node_item(self, node_id: str) -> NodeItem:
-        item = NodeItem(self.graph.nodes[node_id])
+    def _add_node_item(self, node_id: str, used_ports: set[int] | None = None) -> NodeItem:
+        item = NodeItem(self.graph.nodes[node_id], used_ports)
         item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, not self.document.locked)
         self.node_items[node_id] = item
         self.addItem(item)
         return item
 
-    def _add_edge_item(self, edge: Edge) -> EdgeItem:
-        item = EdgeItem(edge, self.node_items[edge.source], self.node_items[edge.target])
+    def _add_edge_item(self, edge: Edge, label: str = "") -> EdgeItem:
+        item = EdgeItem(edge, self.node_items[edge.source], self.node_items[edge.target], label)
         self.edge_items[edge] = item
         self.addItem(item)
         return item
@@ -137,8 +139,7 @@ class GraphScene(QGraphicsScene):
             item.set_output_connected(bool(self.graph.nx_graph.out_degree(node_id)))
 
     def _on_node_added(self, node_id: str) -> None:
-        self._add_node_item(node_id)
-        self._rect_timer.start()
+        self._include(self._add_node_item(node_id))
 
     def _on_node_removed(self, node_id: str) -> None:
         item = self.node_items.pop(node_id)
@@ -166,7 +167,7 @@ class GraphScene(QGraphicsScene):
         item = self.node_items[node_id]
         if (item.pos().x(), item.pos().y()) != position:
             item.setPos(QPointF(*position))
-        self._rect_timer.start()
+        self._include(item)
 
     def _on_analysis_changed(self, analysis: Analysis) -> None:
         """Push shapes, parameter counts and diagnostics to the items that changed."""
@@ -195,13 +196,24 @@ class GraphScene(QGraphicsScene):
         self.invalidate(self.sceneRect(), QGraphicsScene.SceneLayer.BackgroundLayer)
 
     def _update_scene_rect(self) -> None:
-        """Room to pan around the nodes; the rectangle only grows, so views never jump."""
-        bounds = self.itemsBoundingRect().adjusted(-SCENE_MARGIN, -SCENE_MARGIN, SCENE_MARGIN, SCENE_MARGIN)
+        """Room to pan around all the nodes (used once, when the scene is built)."""
+        bounds = self.itemsBoundingRect()
         if bounds.isEmpty():
-            bounds = QRectF(-SCENE_MARGIN, -SCENE_MARGIN, 2 * SCENE_MARGIN, 2 * SCENE_MARGIN)
+            bounds = QRectF(0, 0, 1, 1)
+        self.setSceneRect(bounds.adjusted(-SCENE_MARGIN, -SCENE_MARGIN, SCENE_MARGIN, SCENE_MARGIN))
+
+    def _include(self, item: NodeItem) -> None:
+        """Grow the scene rectangle to keep room around ``item``; it never shrinks, so
+        views never jump. Cheap when the item is inside, which is nearly always."""
+        rect = item.sceneBoundingRect()
         current = self.sceneRect()
-        if not current.contains(bounds):
-            self.setSceneRect(current.united(bounds) if self.node_items else bounds)
+        if current.contains(rect):
+            return
+        # Growing re-ranges the views' scroll bars; keep what they show.
+        centres = [(view, view.mapToScene(view.viewport().rect().center())) for view in self.views()]
+        self.setSceneRect(current.united(rect.adjusted(-SCENE_MARGIN, -SCENE_MARGIN, SCENE_MARGIN, SCENE_MARGIN)))
+        for view, centre in centres:
+            view.centerOn(centre)
 
     # --- a drag of nodes becomes one MoveNodes command ------------------------------------------------
 

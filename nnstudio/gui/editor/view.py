@@ -8,7 +8,16 @@ double-click opens the quick-add popup at the cursor.
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QCursor, QDragEnterEvent, QDropEvent, QKeyEvent, QMouseEvent, QPainter, QWheelEvent
+from PySide6.QtGui import (
+    QCursor,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPixmapCache,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
 from nnstudio.core.layers import CATALOG, format_shape
@@ -51,6 +60,9 @@ class GraphView(QGraphicsView):
         self.setFrameShape(QGraphicsView.Shape.NoFrame)
         self.setAcceptDrops(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        # Node items cache their drawing per zoom level; Qt's default 10 MB cache holds
+        # only ~90 of them at 100 %, and a thrashing cache repaints everything.
+        QPixmapCache.setCacheLimit(max(QPixmapCache.cacheLimit(), 64 * 1024))
         self._drag: ConnectionDrag | None = None
         self._pan_from: QPoint | None = None
         self._space_down = False
