@@ -29,7 +29,7 @@ from nnstudio.core import project
 from nnstudio.core.errors import FormatError
 from nnstudio.core.graph import GraphModel
 from nnstudio.core.validation import Analysis
-from nnstudio.gui import dialogs, recovery, settings, theme
+from nnstudio.gui import dialogs, icons, recovery, settings, theme
 from nnstudio.gui.document import LOCKED_MESSAGE, Document
 from nnstudio.gui.editor import clipboard
 from nnstudio.gui.editor.minimap import Minimap
@@ -88,6 +88,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
+        self._update_icons()
         self._build_status_bar()
         self._connect_widgets()
 
@@ -276,7 +277,7 @@ class MainWindow(QMainWindow):
         self.add_dock(self.code_preview, "Code", "code", bottom, tabify_with="summary")
         self.docks["diagnostics"].raise_()
         self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [220, 300], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["diagnostics"]], [170], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["diagnostics"]], [230], Qt.Orientation.Vertical)
 
     def _action(self, text: str, slot, shortcut=None, tip: str = "", editing: bool = False,
                 icon: QStyle.StandardPixmap | None = None) -> QAction:
@@ -319,8 +320,6 @@ class MainWindow(QMainWindow):
         self.act_undo.setShortcut(key.Undo)
         self.act_redo = self.undo_group.createRedoAction(self, "&Redo")
         self.act_redo.setShortcuts([QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")])
-        self.act_undo.setIcon(self.style().standardIcon(pix.SP_ArrowBack))
-        self.act_redo.setIcon(self.style().standardIcon(pix.SP_ArrowForward))
         self.addActions([self.act_undo, self.act_redo])
         self.act_cut = a("Cu&t", self.cut, key.Cut, "Move the selected layers to the clipboard.", True)
         self.act_copy = a("&Copy", self.copy, key.Copy, "Copy the selected layers.")
@@ -337,8 +336,7 @@ class MainWindow(QMainWindow):
         self.act_zoom_in = a("Zoom &In", self.view.zoom_in, [QKeySequence(key.ZoomIn), QKeySequence("Ctrl+=")])
         self.act_zoom_out = a("Zoom &Out", self.view.zoom_out, key.ZoomOut)
         self.act_zoom_reset = a("&Actual Size", self.view.reset_zoom, QKeySequence("Ctrl+0"))
-        self.act_fit = a("&Fit to Window", self.view.fit_to_view, QKeySequence("F"),
-                         "Show the whole graph.", icon=pix.SP_TitleBarMaxButton)
+        self.act_fit = a("&Fit to Window", self.view.fit_to_view, QKeySequence("F"), "Show the whole graph.")
         self.act_snap = a("&Snap to Grid", lambda: None, None, "Align moved layers to the grid.")
         self.act_snap.setCheckable(True)
         self.act_snap.toggled.connect(self._on_snap_toggled)
@@ -528,8 +526,16 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, 8000)
 
     def _on_theme_changed(self, _theme: object) -> None:
+        self._update_icons()
         self.view.viewport().update()
         self.minimap.viewport().update()
+
+    def _update_icons(self) -> None:
+        """Icons in the palette's text colour, redrawn when the theme changes."""
+        self.act_undo.setIcon(icons.undo_icon())
+        self.act_redo.setIcon(icons.redo_icon())
+        self.act_fit.setIcon(icons.fit_icon())
+        self.act_layout.setIcon(icons.layout_icon())
 
     def _update_title(self, *_args: object) -> None:
         self.setWindowTitle(f"{self.document.display_name}[*] — {APP_NAME}")

@@ -24,14 +24,15 @@ from nnstudio.gui.text import param_text, short_count
 if TYPE_CHECKING:
     from nnstudio.gui.editor.edge_item import EdgeItem
 
-WIDTH = 184.0
+WIDTH = 160.0  # leaves 100 px between layout columns for the wire's shape label
 HEADER = 24.0
 LINE = 16.0
 FOOTER = 22.0
 PAD = 8.0
 PORT_GAP = 18.0
 MAX_PARAM_LINES = 4
-TEXT_LOD = 0.45  # below this zoom, draw boxes without text
+TEXT_LOD = 0.45  # below this zoom, draw boxes with only the name, large
+NAME_LOD = 0.12  # below this, boxes only
 
 
 class _Fonts:
@@ -54,10 +55,14 @@ class _Fonts:
         cls.small.setPointSizeF(7.5)
         cls.body = QFont(base)
         cls.body.setPointSizeF(8.5)
+        cls.overview = QFont(base)
+        cls.overview.setPointSizeF(16)
+        cls.overview.setBold(True)
         cls.metrics = {
             "title": QFontMetricsF(cls.title),
             "small": QFontMetricsF(cls.small),
             "body": QFontMetricsF(cls.body),
+            "overview": QFontMetricsF(cls.overview),
         }
         cls.ready = True
 
@@ -86,6 +91,8 @@ class NodeItem(QGraphicsItem):
         self.diagnostics: tuple[Diagnostic, ...] = ()
         self._used_ports: set[int] = set(used_ports or ())
         self._lines: list[tuple[str, str]] = []
+        self._shape_text = "→ ?"
+        self._params_text = ""
         self._rect = QRectF()
         self.setFlags(
             QGraphicsItem.GraphicsItemFlag.ItemIsMovable
@@ -128,12 +135,28 @@ class NodeItem(QGraphicsItem):
     def set_analysis(self, shape: tuple[int, ...] | None, parameters: int | None,
                      diagnostics: tuple[Diagnostic, ...]) -> None:
         self.shape_value, self.parameters, self.diagnostics = shape, parameters, diagnostics
+        lines = self._footer_lines()
+        self._shape_text = "→ " + format_shape(shape)
+        self._params_text = f"{short_count(parameters)} params" if parameters else ""
+        if self._footer_lines() != lines:
+            self._relayout()
         tip = [f"{self.spec.type} '{self.node.name}': {self.spec.description}"]
         tip += [f"{'Error' if d.is_error else 'Warning'}: {d.message}" for d in diagnostics]
         self.setToolTip("\n\n".join(tip))
         if self.output is not None:
             self.output.setToolTip(f"Output of '{self.node.name}': {format_shape(shape)}")
         self.update()
+
+    def _footer_lines(self) -> int:
+        """1, or 2 when the shape and the parameter count do not fit side by side."""
+        metrics = _Fonts.metrics
+        needed = metrics["body"].horizontalAdvance(self._shape_text) + 8
+        if self._params_text:
+            needed += metrics["small"].horizontalAdvance(self._params_text)
+        return 1 if needed <= WIDTH - 2 * PAD else 2
+
+    def _footer_height(self) -> float:
+        return FOOTER + (LINE - 4) * (self._footer_lines() - 1)
 
     def severity(self) -> str | None:
         if any(d.is_error for d in self.diagnostics):
@@ -145,7 +168,7 @@ class NodeItem(QGraphicsItem):
     def _relayout(self) -> None:
         count = input_port_count(self.spec, self._used_ports)
         body = max(len(self._lines), 0) * LINE
-        height = HEADER + 6 + body + FOOTER
+        height = HEADER + 6 + body + self._footer_height()
         height = max(height, count * PORT_GAP + 12)
         self.prepareGeometryChange()
         self._rect = QRectF(0, -height / 2, WIDTH, height)
@@ -208,6 +231,12 @@ class NodeItem(QGraphicsItem):
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         if lod < TEXT_LOD:
             painter.fillRect(rect, accent)
+            if lod >= NAME_LOD:  # far out, the name alone, big enough to read
+                name = _Fonts.metrics["overview"].elidedText(self.node.name, Qt.TextElideMode.ElideRight,
+                                                             rect.width() - 2 * PAD)
+                painter.setFont(_Fonts.overview)
+                painter.setPen(colours.color("header_text"))
+                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, name)
             if severity or self.isSelected():
                 role = "selection" if self.isSelected() else severity
                 painter.setPen(QPen(colours.color(role), 3 / max(lod, 0.01)))
@@ -258,23 +287,26 @@ class NodeItem(QGraphicsItem):
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
             y += LINE
 
-        footer = QRectF(rect.left(), rect.bottom() - FOOTER, rect.width(), FOOTER)
+        height = self._footer_height()
+        footer = QRectF(rect.left(), rect.bottom() - height, rect.width(), height)
         painter.setPen(QPen(colours.color("node_border"), 0.6))
         painter.drawLine(QPointF(footer.left() + 1, footer.top()), QPointF(footer.right() - 1, footer.top()))
-        shape_text = "→ " + format_shape(self.shape_value)
-        params_text = f"{short_count(self.parameters)} params" if self.parameters else ""
-        params_width = metrics["small"].horizontalAdvance(params_text) if params_text else 0
+        two_lines = self._footer_lines() == 2
+        row = QRectF(footer.left() + PAD, footer.top() + (1 if two_lines else 0), footer.width() - 2 * PAD,
+                     LINE if two_lines else FOOTER)
         painter.setFont(_Fonts.body)
         painter.setPen(colours.color("text") if self.shape_value else colours.color(severity or "text_dim"))
-        shape_width = rect.width() - 2 * PAD - params_width - 6
-        shape_text = metrics["body"].elidedText(shape_text, Qt.TextElideMode.ElideRight, shape_width)
-        painter.drawText(QRectF(footer.left() + PAD, footer.top(), shape_width, FOOTER),
-                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, shape_text)
-        if params_text:
+        params_width = 0.0 if two_lines or not self._params_text else \
+            metrics["small"].horizontalAdvance(self._params_text) + 6
+        shape_text = metrics["body"].elidedText(self._shape_text, Qt.TextElideMode.ElideRight,
+                                                row.width() - params_width)
+        painter.drawText(row, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, shape_text)
+        if self._params_text:
+            if two_lines:
+                row = QRectF(row.left(), row.bottom() - 3, row.width(), LINE)
             painter.setFont(_Fonts.small)
             painter.setPen(colours.color("text_dim"))
-            painter.drawText(QRectF(footer.right() - PAD - params_width, footer.top(), params_width, FOOTER),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, params_text)
+            painter.drawText(row, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self._params_text)
         if severity:
             self._paint_badge(painter, rect, colours.color(severity))
 

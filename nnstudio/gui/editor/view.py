@@ -34,7 +34,7 @@ LAYER_MIME = "application/x-nnstudio-layer"
 MIN_SCALE = 0.01
 MAX_SCALE = 4.0
 ZOOM_STEP = 1.25
-READABLE_ZOOM = 0.6
+READABLE_ZOOM = 0.75
 PROJECT_SUFFIX = ".nnstudio"
 
 

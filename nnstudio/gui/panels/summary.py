@@ -70,8 +70,8 @@ class SummaryPanel(QWidget):
         self.table.setAlternatingRowColors(True)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        for column, width in enumerate((130, 110, 110, 90)):
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # names vary; numbers do not
+        for column, width in enumerate((160, 130, 120, 110, 100)):
             header.resizeSection(column, width)
         self.totals = QLabel()
         self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

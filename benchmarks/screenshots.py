@@ -1,0 +1,91 @@
+"""Screenshots of the editor with bundled examples open, in the light and dark themes.
+
+Meant for a real (virtual) display, so fonts, DPI and the window frame are
+what users get::
+
+    xvfb-run -s "-screen 0 1600x1000x24" python benchmarks/screenshots.py
+
+For each example and theme it writes ``screenshots/<example>-<theme>.png``
+(the view a user gets on opening it, one layer selected so the inspector is
+filled in) and ``...-fit.png`` (F: the whole graph), and with ``--code`` one
+with the generated code showing. Settings go to a throw-away folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
+
+from nnstudio import resources
+from nnstudio.gui import theme
+from nnstudio.gui.app import create_application
+from nnstudio.gui.main_window import MainWindow
+
+EXAMPLES = ("lenet5", "googlenet_mini")
+THEMES = ("light", "dark")
+
+
+def settle(app: QApplication, rounds: int = 10) -> None:
+    for _ in range(rounds):
+        app.processEvents()
+
+
+def shoot(app: QApplication, example: str, mode: str, folder: Path, with_code: bool) -> list[Path]:
+    theme.manager().set_mode(mode)
+    window = MainWindow()
+    window.resize(1600, 960)
+    window.show()
+    settle(app)
+    window.open_example(resources.examples_dir() / f"{example}.nnstudio")
+    graph = window.document.graph
+    convolutions = [n.id for n in graph.nodes.values() if n.type in ("Conv2d", "Inception")]
+    window.scene.select_nodes(convolutions[:1])
+    window.docks["summary"].raise_()
+    settle(app)
+    written = []
+    path = folder / f"{example}-{mode}.png"
+    window.grab().save(str(path))
+    written.append(path)
+    window.view.fit_to_view()
+    settle(app)
+    path = folder / f"{example}-{mode}-fit.png"
+    window.grab().save(str(path))
+    written.append(path)
+    if with_code:
+        window.docks["code"].raise_()
+        window.code_preview.refresh()
+        settle(app)
+        path = folder / f"{example}-{mode}-code.png"
+        window.grab().save(str(path))
+        written.append(path)
+    window.document.undo_stack.setClean()
+    window.close()
+    settle(app)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="screenshots", help="folder for the PNG files")
+    parser.add_argument("--code", action="store_true", help="also capture the code preview")
+    parser.add_argument("--examples", nargs="*", default=list(EXAMPLES))
+    args = parser.parse_args(argv)
+    folder = Path(args.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["NNSTUDIO_HOME"] = home
+        app = create_application()
+        for example in args.examples:
+            for mode in THEMES:
+                for path in shoot(app, example, mode, folder, args.code):
+                    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
