@@ -144,3 +144,13 @@ def test_node_items_show_name_shape_parameters_and_problems(make_window):
     assert "no input" in lonely.toolTip()
     label = window.scene.edge_items[graph.inputs_of(ids["linear1"])[0]].label
     assert label == format_shape((64,))
+
+
+def test_a_layer_that_leads_nowhere_is_marked_as_a_warning(make_window):
+    graph = chain("ReLU", shape=(4,))
+    dead_end = graph.add("Tanh", name="dead_end", position=(260, 200))
+    graph.connect(graph.node_by_name("x").id, dead_end)
+    window = make_window(Document(graph))
+    item = window.scene.node_items[dead_end]
+    assert item.severity() == "warning"
+    assert "does not lead to any Output" in item.toolTip()

@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QMimeData, QPointF, QUrl
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from nnstudio import resources
 from nnstudio.core import project
 from nnstudio.gui import dialogs, settings
 from nnstudio.gui.document import Document
@@ -103,3 +104,36 @@ def test_examples_open_as_unsaved_copies_and_save_asks_for_a_new_place(make_wind
     assert not window.save()  # cancelled in the dialog
     assert asked and Path(asked[0]).resolve() != example_path.resolve()
     assert example_path.read_bytes() == original
+
+
+def test_the_examples_gallery_lists_every_bundled_example_with_its_description(window, qtbot, monkeypatch):
+    from nnstudio.gui.examples import ExamplesDialog
+
+    dialog = ExamplesDialog(window)
+    qtbot.addWidget(dialog)
+    titles = [dialog.list.item(i).text() for i in range(dialog.list.count())]
+    assert len(titles) == len(resources.example_files())
+    row = next(i for i, t in enumerate(titles) if t.startswith("LeNet-5"))
+    dialog.list.setCurrentRow(row)
+    assert "LeCun" in dialog.details.text()
+    assert dialog.selected_path().name == "lenet5.nnstudio"
+    monkeypatch.setattr(ExamplesDialog, "exec", lambda self: (self.list.setCurrentRow(row), 1)[1])
+    window.act_examples.trigger()
+    assert window.document.graph.name == "LeNet-5" and window.document.path is None
+
+
+def test_recent_files_menu_lists_saved_projects_and_reopens_them(make_window, tmp_path):
+    paths = []
+    for name in ("one", "two"):
+        path = tmp_path / f"{name}.nnstudio"
+        project.save(chain("ReLU", shape=(2,)), path)
+        paths.append(path)
+        settings.add_recent_file(path)
+    window = make_window()
+    window.recent_menu.aboutToShow.emit()
+    entries = [a for a in window.recent_menu.actions() if a.toolTip().endswith(".nnstudio")]
+    assert [a.toolTip() for a in entries] == [str(p.resolve()) for p in reversed(paths)]
+    entries[1].trigger()
+    assert window.document.path == paths[0]
+    paths[1].unlink()
+    assert settings.recent_files() == [str(paths[0].resolve())]  # vanished files drop out
