@@ -117,3 +117,53 @@ def test_help_and_parsing_do_not_import_torch() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 
+
+
+def test_ctrl_c_stops_after_the_step_and_leaves_a_checkpoint_to_resume(project, tmp_path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nnstudio", "train", str(project), "--epochs", "100000", "--device", "cpu",
+         "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = ""
+        while not line.startswith("epoch 2/"):  # training is under way
+            line = process.stderr.readline()
+            assert line, "nnstudio train ended before its second epoch"
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            time.sleep(0.1)
+    assert process.returncode == 130
+    assert f"--resume {out / 'checkpoint.pt'}" in stdout
+    from nnstudio.training import checkpoint
+
+    assert checkpoint.load(out / "checkpoint.pt")["reason"] == "stop"
+
+
+def test_tensorboard_events_when_the_package_is_there(project, tmp_path, monkeypatch) -> None:
+    import types
+
+    written: list[tuple[str, float, int]] = []
+
+    class SummaryWriter:
+        def __init__(self, log_dir: str) -> None:
+            self.log_dir = log_dir
+
+        def add_scalar(self, tag: str, value: float, step: int) -> None:
+            written.append((tag, value, step))
+
+        def close(self) -> None:
+            written.append(("closed", 0.0, 0))
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=SummaryWriter))
+    assert train(str(project), "--epochs", "2", "--tensorboard", "--out", str(tmp_path / "r")) == 0
+    tags = {tag for tag, _, _ in written}
+    assert {"loss/train_step", "epoch/train_loss", "epoch/val_acc", "epoch/lr", "closed"} <= tags
+    assert [step for tag, _, step in written if tag == "epoch/val_loss"] == [1, 2]
