@@ -499,7 +499,7 @@ class MainWindow(QMainWindow):
             self.scene.select_nodes([node_id])
 
     def _add_layer_popup(self) -> None:
-        self.view.open_layer_popup(self.view._cursor_scene_pos())
+        self.view.open_layer_popup(self.view.cursor_scene_pos())
 
     def _on_snap_toggled(self, on: bool) -> None:
         if self.scene is not None:

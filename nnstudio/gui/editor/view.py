@@ -218,7 +218,7 @@ class GraphView(QGraphicsView):
         # Tab would move the keyboard focus; on the canvas it opens the quick-add popup.
         if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent) \
                 and event.key() == Qt.Key.Key_Tab and not event.modifiers():
-            self.open_layer_popup(self._cursor_scene_pos())
+            self.open_layer_popup(self.cursor_scene_pos())
             return True
         return super().event(event)
 
@@ -238,7 +238,7 @@ class GraphView(QGraphicsView):
             self.viewport().unsetCursor()
         super().keyReleaseEvent(event)
 
-    def _cursor_scene_pos(self) -> QPointF:
+    def cursor_scene_pos(self) -> QPointF:
         local = self.viewport().mapFromGlobal(QCursor.pos())
         if not self.viewport().rect().contains(local):
             local = self.viewport().rect().center()

@@ -52,8 +52,8 @@ class DiagnosticsPanel(QWidget):
         icons = {True: style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical),
                  False: style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)}
         for diagnostic in errors + warnings:
-            where = graph.nodes[diagnostic.node].name if diagnostic.node in graph.nodes else "graph"
-            item = QListWidgetItem(icons[diagnostic.is_error], f"{where}: {diagnostic.message}")
+            # The core's messages name their node already ("Conv2d 'conv1': ...").
+            item = QListWidgetItem(icons[diagnostic.is_error], diagnostic.message)
             item.setData(NODE_ROLE, diagnostic.node)
             item.setToolTip(diagnostic.message)
             self.list.addItem(item)
