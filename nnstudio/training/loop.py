@@ -309,6 +309,7 @@ class Trainer:
         finally:
             with self._lock:
                 self._running = False
+            self._stop.clear()  # honoured; the next run starts afresh
             self._serve_requests()
             if session is not None and session.graph_step is not None:
                 self.graph_captures = session.graph_step.captures
@@ -364,8 +365,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
         session = _Session(self)
-        self._stop.clear()
-        if self._pause.is_set():
+        if self._pause.is_set() or self._stop.is_set():  # asked for before the run began
             self._attention.set()
         return session
 

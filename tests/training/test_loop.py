@@ -297,3 +297,12 @@ def test_training_from_an_image_folder_goes_through_a_data_loader(tmp_path, quic
     result = trainer.run()
     assert isinstance(result, Finished) and not trainer.data.in_memory
     assert result.history.epochs[-1].val_acc == 1.0  # dark and light are easy to tell apart
+
+
+def test_a_stop_asked_for_before_the_run_starts_is_honoured(circles_graph, quick, tmp_path) -> None:
+    trainer = Trainer.for_graph(circles_graph, quick(circles_graph), checkpoint_dir=tmp_path)
+    trainer.stop()
+    result = trainer.run()
+    assert isinstance(result, Finished) and result.stopped and trainer.step == 0
+    again = trainer.run()  # the request was used up: the next run trains
+    assert isinstance(again, Finished) and not again.stopped and len(again.history.epochs) == 3
