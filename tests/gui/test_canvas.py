@@ -154,3 +154,48 @@ def test_a_layer_that_leads_nowhere_is_marked_as_a_warning(make_window):
     item = window.scene.node_items[dead_end]
     assert item.severity() == "warning"
     assert "does not lead to any Output" in item.toolTip()
+
+
+def test_a_wire_can_be_drawn_backwards_from_an_input_port(make_window):
+    graph = chain("ReLU", shape=(4,))
+    tanh = graph.add("Tanh", name="tanh", position=(260, 200))
+    window = make_window(Document(graph))
+    scene, view = window.scene, window.view
+    view.fit_to_view()
+    drag(view, scene.node_items[tanh].inputs[0].anchor(), scene.node_items[graph.node_by_name("x").id].output.anchor())
+    assert Edge(graph.node_by_name("x").id, tanh, 0) in graph.edges
+
+
+def test_releasing_a_backwards_wire_on_empty_canvas_adds_a_layer_feeding_the_input(make_window, qtbot):
+    graph = chain("ReLU", shape=(4,))
+    tanh = graph.add("Tanh", name="tanh", position=(260, 300))
+    window = make_window(Document(graph))
+    scene, view = window.scene, window.view
+    view.reset_zoom()
+    port = scene.node_items[tanh].inputs[0].anchor()
+    view.centerOn(port)
+    drag(view, port, port - QPointF(150, 60))
+    popup = view.popup
+    assert popup is not None and "Output" not in popup.types()  # an Output cannot feed anything
+    qtbot.keyClicks(popup.search, "layernorm")
+    qtbot.keyClick(popup.search, Qt.Key.Key_Return)
+    norm = next(n for n in graph.nodes.values() if n.type == "LayerNorm")
+    assert Edge(norm.id, tanh, 0) in graph.edges
+    assert norm.position[0] < graph.nodes[tanh].position[0]
+
+
+def test_a_selected_wire_is_deleted_with_the_delete_key(make_window, qtbot):
+    graph = chain("ReLU", shape=(4,))
+    window = make_window(Document(graph))
+    edge = graph.inputs_of(graph.node_by_name("relu1").id)[0]
+    item = window.scene.edge_items[edge]
+    window.view.reset_zoom()
+    window.view.centerOn(item.boundingRect().center())
+    label_centre = item.shape().boundingRect().center()
+    press(window.view, label_centre)
+    release(window.view, label_centre)
+    assert window.scene.selected_edges() == [edge]
+    qtbot.keyClick(window.view, Qt.Key.Key_Delete)
+    assert edge not in graph.edges and len(graph.nodes) == 3
+    window.document.undo_stack.undo()
+    assert edge in graph.edges
