@@ -34,7 +34,7 @@ def describe(exc: BaseException, model: nn.Module, step: int, batch_size: int, d
             f"{step} with batch size {batch_size}. Try a batch size of {smaller} or less, or a smaller network."
         )
     if isinstance(exc, DataError):
-        return "data", str(exc)
+        return "data", _from_worker(str(exc))
     if isinstance(exc, TrainingError):
         return "error", str(exc)
     layer = failing_node(exc, model)
@@ -58,6 +58,14 @@ def failing_node(exc: BaseException, model: nn.Module) -> str | None:
                 layer, name = code.label_of[node_id]
                 return f"{layer} '{name}'"
     return None
+
+
+def _from_worker(message: str) -> str:
+    """A DataLoader worker's error arrives wrapped in its traceback; keep our sentence."""
+    if "Original Traceback" not in message:
+        return message
+    last = [line for line in message.strip().splitlines() if line.strip()][-1]
+    return last.split(": ", 1)[1] if "Error: " in last else last
 
 
 def _first_line(exc: BaseException) -> str:

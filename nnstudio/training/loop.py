@@ -734,9 +734,11 @@ class _Session:
             for a in range(0, len(x), size):
                 yield x[a : a + size], y[a : a + size]
             return
-        loader = DataLoader(val, batch_size=size, num_workers=self.loader.num_workers,
-                            pin_memory=t.device.type == "cuda")
-        for xb, yb in loader:
+        if not hasattr(self, "_val_loader"):  # made once: starting workers is slow
+            workers = self.loader.num_workers
+            self._val_loader = DataLoader(val, batch_size=size, num_workers=workers,
+                                          pin_memory=t.device.type == "cuda", persistent_workers=workers > 0)
+        for xb, yb in self._val_loader:
             xb = xb.to(t.device, non_blocking=True)
             yield xb, (xb if t.objective.reconstruct else t.objective.targets(yb.to(t.device, non_blocking=True)))
 
@@ -745,6 +747,7 @@ class _Session:
         self.graph_step = None
         self.x = self.y = self.probe = self.losses = self.corrects = None
         self.__dict__.pop("_val", None)
+        self.__dict__.pop("_val_loader", None)
 
 
 # --- helpers ------------------------------------------------------------------------------------------

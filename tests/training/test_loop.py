@@ -306,3 +306,18 @@ def test_a_stop_asked_for_before_the_run_starts_is_honoured(circles_graph, quick
     assert isinstance(result, Finished) and result.stopped and trainer.step == 0
     again = trainer.run()  # the request was used up: the next run trains
     assert isinstance(again, Finished) and not again.stopped and len(again.history.epochs) == 3
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_image_that_breaks_during_training_stops_the_run_naming_it(tmp_path, quick, workers) -> None:
+    from tests.training.test_data import _image_folder
+
+    root = _image_folder(tmp_path / "images", per_class=20)
+    graph = mlp(inputs=(1, 8, 8))
+    graph.training["dataset"] = str(root)
+    trainer = Trainer.for_graph(graph, quick(graph, epochs=2, batch_size=8, workers=workers))
+    (root / "light" / "3.png").write_bytes(b"no longer an image")  # after the up-front check
+    result = trainer.run()
+    assert isinstance(result, Failed) and result.kind == "data"
+    assert result.message.startswith("The image ") and "3.png cannot be read" in result.message
+    assert "Traceback" not in result.message
