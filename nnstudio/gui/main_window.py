@@ -22,8 +22,9 @@ from PySide6.QtGui import (
     QKeySequence,
     QUndoGroup,
 )
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QStyle, QToolBar, QWidget
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QMessageBox, QStyle, QToolBar, QWidget
 
+from nnstudio import __version__
 from nnstudio.api import Graph
 from nnstudio.core import project
 from nnstudio.core.errors import FormatError
@@ -493,7 +494,7 @@ class MainWindow(QMainWindow):
             self.view.center_on_node(node_id)
 
     def _add_layer_at_centre(self, type_name: str) -> None:
-        centre = self.view.mapToScene(self.view.viewport().rect().center())
+        centre: QPointF = self.view.mapToScene(self.view.viewport().rect().center())
         node_id = self.document.add_node(type_name, (centre.x(), centre.y()))
         if node_id is not None:
             self.scene.select_nodes([node_id])
@@ -644,13 +645,6 @@ class MainWindow(QMainWindow):
                 return
 
     def _about(self) -> None:
-        from PySide6.QtWidgets import QMessageBox
-
-        from nnstudio import __version__
-
         QMessageBox.about(self, "About nnstudio",
                           f"<b>nnstudio {__version__}</b><p>Design neural networks visually, watch them "
                           "train, and export clean PyTorch code.</p>")
-
-    def centre_scene_pos(self) -> QPointF:
-        return self.view.mapToScene(self.view.viewport().rect().center())
