@@ -150,7 +150,9 @@ class Trainer:
         ``model`` replaces the freshly compiled module, e.g. one compiled from this
         graph that already carries weights from an earlier run."""
         from nnstudio.compiler.codegen import compile_graph
+        from nnstudio.core.validation import require_valid
 
+        require_valid(graph)  # shapes are known from here on
         config = config or TrainConfig.from_settings(graph.training)
         data = load_for_graph(graph, config, base_dir=base_dir)
         io = ModelIO.of(graph)

@@ -321,3 +321,12 @@ def test_an_image_that_breaks_during_training_stops_the_run_naming_it(tmp_path, 
     assert isinstance(result, Failed) and result.kind == "data"
     assert result.message.startswith("The image ") and "3.png cannot be read" in result.message
     assert "Traceback" not in result.message
+
+
+def test_an_unfinished_graph_is_refused_before_any_data_is_read(quick) -> None:
+    from nnstudio.core.errors import GraphError
+
+    graph = mlp()
+    graph.remove(graph.node_by_name("fc2").id)  # the Output is left unconnected
+    with pytest.raises(GraphError, match="cannot be compiled yet"):
+        Trainer.for_graph(graph, quick(graph))
