@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
         self.docks: dict[str, QDockWidget] = {}
         self._editing_actions: list[QAction] = []
         self._locked = False
+        self._shown_once = False
         self.scene: GraphScene | None = None
         self._document: Document | None = None
 
@@ -620,6 +621,12 @@ class MainWindow(QMainWindow):
             self.restoreState(state, STATE_VERSION)
         mode = str(settings.value("view/theme", theme.manager().mode))
         self.theme_actions.get(mode, self.theme_actions["system"]).setChecked(True)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._shown_once:  # the view has its real size only now
+            self._shown_once = True
+            self.view.frame_graph()
 
     def save_layout(self) -> None:
         settings.set_value("window/geometry", self.saveGeometry())

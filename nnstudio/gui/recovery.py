@@ -73,7 +73,11 @@ def _owner_alive(lock_path: Path) -> bool:
 def leftovers() -> list[RecoveryEntry]:
     """Autosaves whose window did not close cleanly, oldest first."""
     entries = []
-    for meta_path in sorted(recovery_dir().glob("*.json")):
+    try:
+        folder = recovery_dir()
+    except OSError:
+        return []  # no place for autosaves, so none to recover
+    for meta_path in sorted(folder.glob("*.json")):
         project_path = meta_path.with_suffix(project.SUFFIX)
         if _owner_alive(meta_path.with_suffix(".lock")):
             continue  # another running nnstudio owns it
@@ -98,18 +102,25 @@ class Autosaver(QObject):
     def __init__(self, document: Document, interval_ms: int = INTERVAL_MS, parent: QObject | None = None) -> None:
         super().__init__(parent)
         key = uuid.uuid4().hex
-        folder = recovery_dir()
+        try:
+            folder = recovery_dir()
+        except OSError:
+            folder = None  # nowhere to write: editing goes on, without autosave
+        self.enabled = folder is not None
+        folder = folder or Path(os.devnull).parent
         self.project_path = folder / f"{key}{project.SUFFIX}"
         self.meta_path = folder / f"{key}.json"
         self._lock = QLockFile(str(folder / f"{key}.lock"))
         self._lock.setStaleLockTime(0)
-        self._lock.tryLock(0)
+        if self.enabled:
+            self._lock.tryLock(0)
         self._revision = 0
         self._saved_revision = -1
         self.document: Document | None = None
         self.timer = QTimer(self, interval=interval_ms)
         self.timer.timeout.connect(self.save_now)
-        self.timer.start()
+        if self.enabled:
+            self.timer.start()
         self.set_document(document)
 
     def set_document(self, document: Document) -> None:
@@ -126,6 +137,8 @@ class Autosaver(QObject):
     def save_now(self) -> bool:
         """Write the recovery copy if there is unsaved work not yet written; True if written."""
         document = self.document
+        if not self.enabled:
+            return False
         if document is None or not document.modified:
             self.discard()
             return False
@@ -144,6 +157,8 @@ class Autosaver(QObject):
 
     def discard(self) -> None:
         """Delete the recovery copy (after a save, or when there is nothing unsaved)."""
+        if not self.enabled:
+            return
         self.project_path.unlink(missing_ok=True)
         self.meta_path.unlink(missing_ok=True)
         self._saved_revision = -1
@@ -152,7 +167,8 @@ class Autosaver(QObject):
         """The window closed cleanly: nothing to recover."""
         self.timer.stop()
         self.discard()
-        self._lock.unlock()
+        if self.enabled:
+            self._lock.unlock()
         if self.document is not None:
             self.document.undo_stack.indexChanged.disconnect(self._on_edited)
             self.document = None

@@ -7,6 +7,7 @@ how the tests (and a portable install) keep away from the user's real settings.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -28,7 +29,8 @@ def settings() -> QSettings:
     """The settings store (recent files, theme, window geometry and dock layout)."""
     home = _home()
     if home is not None:
-        home.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # unwritable: QSettings then keeps values in memory
+            home.mkdir(parents=True, exist_ok=True)
         return QSettings(str(home / "settings.ini"), QSettings.Format.IniFormat)
     return QSettings(ORGANIZATION, APPLICATION)
 

@@ -113,3 +113,15 @@ def test_a_running_window_s_autosave_is_not_offered_to_another_instance(make_win
     window.document.add_node("Tanh", (0, 100))
     assert window.autosaver.save_now()
     assert recovery.leftovers() == []  # its owner is alive
+
+
+def test_without_a_writable_data_folder_editing_goes_on_without_autosave(make_window, monkeypatch, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    monkeypatch.setenv("NNSTUDIO_HOME", str(blocker))
+    assert recovery.leftovers() == []
+    window = make_window()
+    assert not window.autosaver.enabled
+    window.document.add_node("Input", (0, 0))
+    assert not window.autosaver.save_now()
+    assert window.document.graph.nodes
