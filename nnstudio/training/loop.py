@@ -557,6 +557,8 @@ class _Session:
     batch_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0))
     graph_step: CudaGraphStep | None = None
     train_model: nn.Module | None = None
+    val_tensors: tuple[torch.Tensor, torch.Tensor] | None = None  # in-memory validation, on the device
+    val_loader: DataLoader | None = None
     # epoch accumulators (host side, filled by reports)
     epoch_start_step: int = 0
     epoch_started: float = 0.0
@@ -728,19 +730,19 @@ class _Session:
         val = t.data.val
         size = max(_EVAL_BATCH, t.config.batch_size)
         if self.on_device:
-            if not hasattr(self, "_val"):
+            if self.val_tensors is None:
                 x, y = val.tensors
                 x = x.to(t.device)
-                self._val = (x, x if t.objective.reconstruct else t.objective.targets(y.to(t.device)))
-            x, y = self._val
+                self.val_tensors = (x, x if t.objective.reconstruct else t.objective.targets(y.to(t.device)))
+            x, y = self.val_tensors
             for a in range(0, len(x), size):
                 yield x[a : a + size], y[a : a + size]
             return
-        if not hasattr(self, "_val_loader"):  # made once: starting workers is slow
+        if self.val_loader is None:  # made once: starting workers is slow
             workers = self.loader.num_workers
-            self._val_loader = DataLoader(val, batch_size=size, num_workers=workers,
-                                          pin_memory=t.device.type == "cuda", persistent_workers=workers > 0)
-        for xb, yb in self._val_loader:
+            self.val_loader = DataLoader(val, batch_size=size, num_workers=workers,
+                                         pin_memory=t.device.type == "cuda", persistent_workers=workers > 0)
+        for xb, yb in self.val_loader:
             xb = xb.to(t.device, non_blocking=True)
             yield xb, (xb if t.objective.reconstruct else t.objective.targets(yb.to(t.device, non_blocking=True)))
 
@@ -748,8 +750,7 @@ class _Session:
         """Drop device memory held by this session (after out-of-memory)."""
         self.graph_step = None
         self.x = self.y = self.probe = self.losses = self.corrects = None
-        self.__dict__.pop("_val", None)
-        self.__dict__.pop("_val_loader", None)
+        self.val_tensors = self.val_loader = None
 
 
 # --- helpers ------------------------------------------------------------------------------------------
