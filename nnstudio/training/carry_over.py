@@ -1,0 +1,182 @@
+"""Carrying trained weights over to an edited graph.
+
+After a run the user may change the graph and train on. Every node whose
+type, parameters and input shapes are unchanged keeps its weights, matched by
+node id (so renaming a layer or moving it on the canvas keeps them too); every
+other node starts fresh, and the caller is told which and why.
+
+    kept = snapshot(graph, trained_model)          # right after the run, on the CPU
+    ...the user edits the graph...
+    model = compile_graph(graph)
+    result = carry_over(kept, graph, model)        # result.kept, result.fresh, result.describe()
+
+No Qt here: the GUI calls this from its training thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from nnstudio.core.layers import Shape, format_shape
+
+if TYPE_CHECKING:
+    from nnstudio.core.graph import GraphModel
+
+_LISTED = 6  # layer names spelled out in a summary before "and N more"
+
+
+@dataclass(frozen=True)
+class NodeSignature:
+    """What decides the shape and meaning of a node's weights."""
+
+    type: str
+    params: tuple[tuple[str, Any], ...]  # sorted (name, value) pairs
+    input_shapes: tuple[Shape | None, ...]  # by input port
+
+    def change_from(self, old: NodeSignature) -> str | None:
+        """Why weights made for ``old`` do not fit this node, or None when they do."""
+        if self.type != old.type:
+            return f"type changed from {old.type} to {self.type}"
+        if self.params != old.params:
+            before, after = dict(old.params), dict(self.params)
+            changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+            return f"{', '.join(changed)} changed"
+        if self.input_shapes != old.input_shapes:
+            return (f"input shape changed from {_shapes(old.input_shapes)} "
+                    f"to {_shapes(self.input_shapes)}")
+        return None
+
+
+def signatures(graph: GraphModel) -> dict[str, NodeSignature]:
+    """The signature of every node, with input shapes from the graph's analysis."""
+    shapes = graph.shapes()
+    result = {}
+    for node_id, node in graph.nodes.items():
+        inputs = tuple(_as_shape(shapes.get(edge.source)) for edge in graph.inputs_of(node_id))
+        params = tuple(sorted((k, _frozen(v)) for k, v in node.params.items()))
+        result[node_id] = NodeSignature(node.type, params, inputs)
+    return result
+
+
+@dataclass(frozen=True)
+class WeightSnapshot:
+    """The trained weights of each node that has any, with the signatures they were made for."""
+
+    signatures: Mapping[str, NodeSignature]
+    weights: Mapping[str, Mapping[str, torch.Tensor]]  # node id -> its submodule's state, on the CPU
+    names: Mapping[str, str]  # node id -> the node's name then
+
+    def __len__(self) -> int:
+        return len(self.weights)
+
+
+def snapshot(graph: GraphModel, model: nn.Module) -> WeightSnapshot:
+    """Copy ``model``'s weights per node (``model`` was compiled from ``graph``)."""
+    weights = {}
+    for node_id, module in _node_modules(model).items():
+        state = module.state_dict()
+        if state:
+            weights[node_id] = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+    return WeightSnapshot(
+        signatures=signatures(graph),
+        weights=weights,
+        names={node_id: node.name for node_id, node in graph.nodes.items()},
+    )
+
+
+@dataclass(frozen=True)
+class CarryOver:
+    """Which nodes kept their weights and which start fresh, with the reason."""
+
+    kept: tuple[str, ...] = ()  # node ids
+    fresh: Mapping[str, str] = field(default_factory=dict)  # node id -> why it starts fresh
+    names: Mapping[str, str] = field(default_factory=dict)  # node id -> current name
+
+    @property
+    def everything_kept(self) -> bool:
+        return not self.fresh
+
+    def describe(self) -> str:
+        """One or two sentences for the training panel."""
+        if not self.kept and not self.fresh:
+            return "The network has no weights to carry over."
+        parts = []
+        if self.kept:
+            what = "all " if not self.fresh else ""
+            parts.append(f"Kept the trained weights of {what}{_count(self.kept)}: {self._list(self.kept)}.")
+        else:
+            parts.append("No layer kept its trained weights.")
+        if self.fresh:
+            fresh = [f"{self.names.get(n, n)} ({why})" for n, why in self.fresh.items()]
+            more = f" and {len(fresh) - _LISTED} more" if len(fresh) > _LISTED else ""
+            parts.append(f"Starting fresh: {', '.join(fresh[:_LISTED])}{more}.")
+        return " ".join(parts)
+
+    def _list(self, node_ids: tuple[str, ...]) -> str:
+        names = [self.names.get(n, n) for n in node_ids]
+        more = f" and {len(names) - _LISTED} more" if len(names) > _LISTED else ""
+        return ", ".join(names[:_LISTED]) + more
+
+
+def carry_over(kept: WeightSnapshot, graph: GraphModel, model: nn.Module) -> CarryOver:
+    """Load into ``model`` (freshly compiled from ``graph``) the weights of every node
+    whose signature is unchanged since ``kept`` was taken; the rest stay as initialised."""
+    now = signatures(graph)
+    names = {node_id: node.name for node_id, node in graph.nodes.items()}
+    kept_ids: list[str] = []
+    fresh: dict[str, str] = {}
+    for node_id, module in _node_modules(model).items():
+        if not module.state_dict():
+            continue  # nothing to carry: ReLU, Flatten, pooling
+        reason = _why_fresh(kept, node_id, now.get(node_id))
+        if reason is None:
+            try:
+                module.load_state_dict(kept.weights[node_id])
+            except RuntimeError as exc:  # a catalog change between versions, say
+                reason = f"its weights no longer fit ({str(exc).splitlines()[0]})"
+        if reason is None:
+            kept_ids.append(node_id)
+        else:
+            fresh[node_id] = reason
+    return CarryOver(tuple(kept_ids), fresh, names)
+
+
+def _why_fresh(kept: WeightSnapshot, node_id: str, signature: NodeSignature | None) -> str | None:
+    if node_id not in kept.signatures:
+        return "new layer"
+    if node_id not in kept.weights:
+        return "had no trained weights"
+    if signature is None:
+        return "not in the graph"
+    return signature.change_from(kept.signatures[node_id])
+
+
+def _node_modules(model: nn.Module) -> dict[str, nn.Module]:
+    code = getattr(model, "nnstudio_code", None)
+    if code is None:
+        raise TypeError("Weights can be carried over only between models nnstudio compiled from a graph.")
+    return {node_id: getattr(model, attr) for node_id, attr in code.attr_of.items()}
+
+
+def _as_shape(shape: Any) -> Shape | None:
+    return None if shape is None else tuple(int(d) for d in shape)
+
+
+def _frozen(value: Any) -> Any:
+    """Parameter values made comparable and hashable: lists become tuples."""
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _shapes(shapes: tuple[Shape | None, ...]) -> str:
+    return ", ".join(format_shape(s) for s in shapes)
+
+
+def _count(node_ids: tuple[str, ...]) -> str:
+    return f"{len(node_ids)} layer{'s' if len(node_ids) != 1 else ''}"
