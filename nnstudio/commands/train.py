@@ -57,6 +57,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run_group.add_argument("--compile", action="store_true", default=None, help="use torch.compile")
     run_group.add_argument("--fast", action="store_true", default=None,
                            help="CUDA: replay the whole training step as one CUDA graph")
+    run_group.add_argument("--nproc", type=int, metavar="N",
+                           help="train on N processes of this machine with torchrun (DDP), "
+                           "running the exported train.py in the run folder")
     output = parser.add_argument_group("output")
     output.add_argument("--out", metavar="DIR", help="run folder (default: runs/<project>-<time>/)")
     output.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint.pt")
@@ -101,6 +104,13 @@ def run(args: argparse.Namespace) -> int:
             compile=args.compile,
             fast=args.fast,
         )
+        if args.nproc is not None:
+            from nnstudio.training.distributed import launch_and_report
+
+            others = [f for f in ("resume", "tensorboard", "compile", "fast") if getattr(args, f)]
+            if others:
+                raise TrainingError(f"--nproc runs the exported train.py, which has no --{others[0]}.")
+            return launch_and_report(graph, config, args.nproc, _run_folder(args, project), project)
         out = _run_folder(args, project)
         tensorboard = _tensorboard(out) if args.tensorboard else None
         trainer = Trainer.for_graph(

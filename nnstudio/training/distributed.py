@@ -166,3 +166,18 @@ def _hand_over_data(
     np.savez(target, **arrays)
     # Already normalised with the training part's statistics: train.py must not do it twice.
     return str(target), replace(config, normalize="none")
+
+
+def launch_and_report(
+    graph: GraphModel, config: TrainConfig, nproc: int, run_dir: Path, project: Path
+) -> int:
+    """``nnstudio train --nproc``: launch, then say where the result is and how to use it."""
+    status = launch(graph, config, nproc, run_dir, base_dir=project.parent)
+    weights = Path(run_dir) / CHECKPOINT_DIR / "weights.pt"
+    if status == 0 and weights.exists():
+        print(f"Run folder: {run_dir} (model.py, train.py, {CHECKPOINT_DIR}/weights.pt)")
+        print(f"For predict.py: nnstudio export {project} -o DIR --weights {weights}")
+    elif status != 0:
+        print(f"error: the distributed run ended with status {status}; its output above says why.",
+              file=sys.stderr)
+    return status

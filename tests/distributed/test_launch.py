@@ -64,6 +64,15 @@ def test_a_batch_that_does_not_split_is_refused_before_anything_starts(tmp_path:
     assert not (tmp_path / "run").exists()
 
 
+def test_options_the_script_lacks_are_refused_with_nproc(tmp_path: Path, capsys):
+    from nnstudio.cli import main
+
+    project = Path(__file__).resolve().parents[2] / "resources/examples/mlp_circles.nnstudio"
+    status = main(["train", str(project), "--nproc", "2", "--tensorboard", "--out", str(tmp_path / "run")])
+    assert status == 2
+    assert "--nproc runs the exported train.py, which has no --tensorboard." in capsys.readouterr().err
+
+
 def test_the_command_is_torchrun_standalone_on_this_machine():
     command = torchrun_command(4, ["--device", "cpu"])
     assert command[:3] == [sys.executable, "-m", "torch.distributed.run"]
@@ -71,13 +80,17 @@ def test_the_command_is_torchrun_standalone_on_this_machine():
 
 
 @pytest.mark.slow
-def test_two_local_processes_train_the_users_data_like_one(tmp_path: Path, import_script, capfd):
-    graph = _csv_project(tmp_path)
-    config = TrainConfig.from_settings(graph.training).with_overrides(device="cpu")
-    assert launch(graph, config, nproc=2, run_dir=tmp_path / "run", base_dir=tmp_path) == 0
+def test_nnstudio_train_nproc_2_trains_the_users_data_like_one_process(tmp_path: Path, import_script, capfd):
+    from nnstudio.cli import main
+
+    _csv_project(tmp_path).save(tmp_path / "points.nnstudio")
+    status = main(["train", str(tmp_path / "points.nnstudio"), "--nproc", "2", "--device", "cpu",
+                   "--out", str(tmp_path / "run")])
+    assert status == 0
     log = capfd.readouterr().out
     assert "2 process(es) on cpu, global batch 32 (16 per process)" in log
     assert "epoch 2/2" in log
+    assert f"--weights {tmp_path / 'run' / 'checkpoints' / 'weights.pt'}" in log
 
     # The same folder, one process, here: the same weights.
     script = import_script(tmp_path / "run")
