@@ -47,4 +47,8 @@ EOF
 example=$("$bin/python" -c "from nnstudio.resources import example_files; print(example_files()[0])")
 "$bin/nnstudio" validate "$example"
 "$bin/nnstudio" info "$example" | tail -3
+# The exported training script runs with the installed packages alone.
+circles=$("$bin/python" -c "from nnstudio.resources import examples_dir; print(examples_dir() / 'mlp_circles.nnstudio')")
+"$bin/nnstudio" export "$circles" -o "$work/export" --train-script
+(cd "$work/export" && "$bin/python" train.py --epochs 1 --device cpu | tail -1)
 echo "check_wheel: OK"
