@@ -283,21 +283,22 @@ def moons(shape, classes, seed):
 
 
 def sequences(shape, classes, seed):
-    """Noisy sine waves; class k completes about 2 + 2.5 k cycles."""
+    """Noisy steps of random walks, classified by their hidden drift (the sign and size
+    of a long sum); each class owns a band of drifts from -0.6 to 0.6."""
     length, features = shape if len(shape) == 2 else (50, 1)
     classes = classes or 2
     if not 2 <= classes <= 8:
         fail(f"The sequences data set makes 2 to 8 classes, but the network outputs {classes} values.")
     rng = np.random.default_rng(seed)
     y = np.repeat(np.arange(classes), 1000)
-    n = y.size
-    cycles = 2.0 + 2.5 * y + rng.uniform(-0.5, 0.5, n)
-    t = np.arange(length) / length
-    phase = rng.uniform(0, 2 * np.pi, (n, 1, features))
-    amplitude = rng.uniform(0.6, 1.2, (n, 1, features))
-    wave = amplitude * np.sin(2 * np.pi * cycles[:, None, None] * t[None, :, None] + phase)
-    x = wave + rng.normal(0.0, 0.6, (n, length, features))
-    return x.astype(np.float32), y.astype(np.int64), tuple(f"{2 + 2.5 * k:g} cycles" for k in range(classes))
+    edges = np.linspace(-0.6, 0.6, classes + 1)
+    gap = 0.15 * (edges[1] - edges[0])
+    drift = rng.uniform(edges[y] + gap, edges[y + 1] - gap)
+    x = drift[:, None, None] + rng.normal(0.0, 1.0, (y.size, length, features))
+    if classes == 2:
+        return x.astype(np.float32), y.astype(np.int64), ("falling", "rising")
+    names = tuple(f"drift {(edges[k] + edges[k + 1]) / 2:+.2f}" for k in range(classes))
+    return x.astype(np.float32), y.astype(np.int64), names
 
 
 SHAPE_KINDS = ("horizontal bar", "vertical bar", "plus", "cross", "ring", "disc", "square",
@@ -340,8 +341,8 @@ def shapes(shape, classes, seed):
     if not 2 <= classes <= len(SHAPE_KINDS) or min(height, width) < 8:
         fail(f"The shapes data set makes 2 to 10 classes of images of 8x8 or more, not {classes} of {shape}.")
     rng = np.random.default_rng(seed)
-    n = classes * 200
-    y = np.repeat(np.arange(classes), 200)
+    n = classes * 500
+    y = np.repeat(np.arange(classes), 500)
     side = min(height, width)
     r = rng.uniform(0.2, 0.38, n) * side
     t = np.maximum(1.0, r / rng.uniform(3.0, 4.5, n))

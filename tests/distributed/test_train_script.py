@@ -98,7 +98,11 @@ def _example_graphs():
 
 @pytest.mark.parametrize("source", list(_example_graphs()), ids=lambda s: getattr(s, "stem", s))
 def test_the_script_trains_on_the_same_samples_as_the_app(source, tmp_path: Path, export_training, import_script):
-    """Same split, same normalisation, same targets and loss as nnstudio's own trainer."""
+    """Same split, same normalisation, same targets and loss as nnstudio's own trainer.
+
+    Fails when nnstudio/training/generated.py or data.py changes: copy the change into
+    the script's copy in nnstudio/compiler/train_script.py (the script cannot import it).
+    """
     if source == "moons":
         graph = Graph.load(EXAMPLES / "mlp_circles.nnstudio")
         graph.training["dataset"] = "moons"
