@@ -48,7 +48,8 @@ def drop_mime(view: GraphView, mime: QMimeData, scene_pos: QPointF) -> None:
     """Drag ``mime`` in over the canvas and drop it at ``scene_pos``."""
     local = view_point(view, scene_pos)
     for event_type in (QDragEnterEvent, QDragMoveEvent):
-        event = event_type(local, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+        # Drag enter/move events take an integer QPoint in every PySide6 version.
+        event = event_type(local.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                            Qt.KeyboardModifier.NoModifier)
         QApplication.sendEvent(view.viewport(), event)
         assert event.isAccepted(), f"the canvas refused a drag of {mime.formats()}"
