@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     for row in rows:
         print(line(row))
     print(rule)
-    figures = analysis.figures.values()
+    figures = analysis.model_figures()
     params = sum(f.parameters for f in figures)
     print(f"Total parameters: {params:,} ({human_bytes(4 * params)} as float32)")
     print(f"Mult-adds per sample: {human_count(sum(f.macs for f in figures))}")

@@ -133,8 +133,10 @@ class GraphModel:
         return dict(self.analyze().shapes)
 
     def num_parameters(self) -> int:
-        """Trainable parameters, from the catalog alone (no torch)."""
-        return sum(f.parameters for f in self.analyze().figures.values())
+        """Trainable parameters of the model this graph compiles to (layers that
+        lead to no Output are left out, as the compiler leaves them out), from
+        the catalog alone (no torch)."""
+        return self.analyze().model_parameters()
 
     def _forget_analysis(self) -> None:
         # Called by every edit before it emits anything, so a listener that raises

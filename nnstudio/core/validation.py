@@ -54,6 +54,16 @@ class Analysis:
     shapes: dict[str, Shape] = field(default_factory=dict)
     figures: dict[str, LayerFigures] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)  # topological order of acyclic nodes
+    # Nodes that lead to an Output, i.e. what the compiled model contains (every
+    # node while the graph has no Output yet).
+    in_model: set[str] = field(default_factory=set)
+
+    def model_figures(self) -> list[LayerFigures]:
+        """Figures of the layers the compiled model will contain (for totals)."""
+        return [f for n, f in self.figures.items() if n in self.in_model]
+
+    def model_parameters(self) -> int:
+        return sum(f.parameters for f in self.model_figures())
 
     @property
     def ok(self) -> bool:
@@ -179,7 +189,7 @@ def analyze(graph: GraphModel) -> Analysis:
         cyclic = _report_cycles(graph, set(nodes) - set(result.order), report)
         result.order = _topological_order(nodes, wiring, skip=cyclic)
     wired = _report_ports(graph, wiring, report)
-    _report_unreachable(graph, wiring, inputs, outputs, wired, report)
+    result.in_model = _report_unreachable(graph, wiring, inputs, outputs, wired, report)
     _report_dtypes(graph, wiring, report)
 
     shapes = result.shapes
@@ -303,20 +313,22 @@ def _reach(starts: list[str], step: Callable[[str], Iterable[str]]) -> set[str]:
 
 
 def _report_unreachable(graph: GraphModel, wiring: _Wiring, inputs, outputs, wired: set[str],
-                        report) -> None:
+                        report) -> set[str]:
+    """Report nodes no Input feeds and nodes that reach no Output; return the latter's complement."""
     fed = _reach(inputs, wiring.targets.__getitem__)
     for node_id in graph.nodes:
         if node_id in wired and node_id not in fed:
             report(Diagnostic(node_id, ERROR, f"{_label(graph.nodes[node_id])} is not connected to "
                                               "any Input; connect its branch to the network's input."))
     if not outputs:
-        return
+        return set(graph.nodes)
     useful = _reach(outputs, wiring.sources)
     for node_id, node in graph.nodes.items():
         if node_id not in useful:
             report(Diagnostic(node_id, WARNING, f"{_label(node)} does not lead to any Output, so it "
                                                 "is not part of the model; connect it onward or "
                                                 "delete it."))
+    return useful
 
 
 def _report_dtypes(graph: GraphModel, wiring: _Wiring, report) -> None:

@@ -44,6 +44,7 @@ from nnstudio.gui.panels.inspector import InspectorPanel
 from nnstudio.gui.panels.palette import PalettePanel
 from nnstudio.gui.panels.summary import SummaryPanel
 from nnstudio.gui.text import short_count
+from nnstudio.gui.training.controller import TrainingController
 
 APP_NAME = "nnstudio"
 STATE_VERSION = 1  # bump when the docks change, so an old saved layout is not restored
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
         document = document if document is not None else Document()
         self.autosaver = recovery.Autosaver(document, autosave_interval_ms, self)
         self.set_document(document)
+        self.training = TrainingController(self)  # docks, the Train menu, runs
         self._restore_layout()
         _open_windows.add(self)
 
@@ -545,7 +547,7 @@ class MainWindow(QMainWindow):
 
     def _update_status(self, analysis: Analysis) -> None:
         graph = self.document.graph
-        params = sum(f.parameters for f in analysis.figures.values())
+        params = analysis.model_parameters()
         errors = sum(d.is_error for d in analysis.diagnostics)
         text = f"{len(graph.nodes)} layers · {short_count(params)} parameters"
         if errors:
@@ -636,6 +638,7 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             event.ignore()
             return
+        self.training.shutdown()  # a run stops, writes its checkpoint and its thread ends
         self.save_layout()
         self.autosaver.close()
         if self.view.popup is not None:

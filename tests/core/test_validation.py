@@ -405,3 +405,17 @@ def test_every_example_validates_cleanly(example_path) -> None:
     assert len(g.shapes()) == len(g)
     assert g.num_parameters() > 0
     assert g.training.get("dataset") in {"digits", "circles", "shapes", "sequences"}
+
+
+def test_parameter_totals_leave_out_branches_that_reach_no_output():
+    import nnstudio as ns
+
+    g = ns.Graph()
+    x = g.add("Input", shape=[4])
+    used = g.add("Linear", out_features=3)
+    g.connect(x, used)
+    g.connect(used, g.add("Output"))
+    dead = g.add("Linear", out_features=100)  # a half-built branch: 500 parameters
+    g.connect(x, dead)
+    assert g.num_parameters() == 4 * 3 + 3
+    assert g.analyze().figures[dead].parameters == 500  # still shown on its own node

@@ -118,7 +118,7 @@ class SummaryPanel(QWidget):
             rows.append((node_id, node.name, node.type, format_shape(analysis.shapes.get(node_id)),
                          f"{fig.parameters:,}" if fig else "?", short_count(fig.macs) if fig else "?"))
         self.model.set_rows(rows)
-        figures = analysis.figures.values()
+        figures = analysis.model_figures()
         params = sum(f.parameters for f in figures)
         macs = sum(f.macs for f in figures)
         memory = 4 * params / 2**20
