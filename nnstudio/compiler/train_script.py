@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ast
 import math
-import os
 import pprint
 from collections.abc import Mapping
 from pathlib import Path
@@ -142,9 +141,6 @@ def write_train_script(
     text = generate_train_script(graph, code, settings, class_name=class_name)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, text)
-    umask = os.umask(0)  # write_atomic's temporary file is private; the script is not
-    os.umask(umask)
-    path.chmod(0o666 & ~umask)
     return path
 
 

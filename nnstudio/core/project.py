@@ -13,7 +13,7 @@ import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError
 
@@ -92,7 +92,14 @@ def save(graph: GraphModel, path: str | Path) -> None:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, fsync, then replace."""
+    """Write ``text`` (UTF-8) atomically; see ``replace_atomically``."""
+    replace_atomically(Path(path), lambda handle: handle.write(text.encode("utf-8")))
+
+
+def replace_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Let ``write`` fill a temporary file beside ``path``, fsync, then replace
+    ``path`` with it: a crash at any moment leaves the old file or the new one,
+    never a broken mix."""
     path = Path(path)
     mode = _file_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
@@ -100,8 +107,8 @@ def write_atomic(path: Path, text: str) -> None:
         # mkstemp makes the file private (0600); give it the mode the file had, or
         # would get from a plain open(), so saving never changes who can read it.
         os.chmod(tmp, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -8,13 +8,12 @@ saving leaves the previous checkpoint whole.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from nnstudio.core.project import replace_atomically
 from nnstudio.training.errors import TrainingError
 
 FORMAT = "nnstudio-checkpoint"
@@ -29,16 +28,7 @@ def save(state: dict[str, Any], path: Path) -> Path:
     """Write ``state`` to ``path`` atomically and return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_atomically(path, lambda handle: torch.save({"format": FORMAT, "version": VERSION, **state}, handle))
     return path
 
 
