@@ -180,14 +180,35 @@ def observe_outputs(
 ) -> dict[str, torch.Size]:
     """Run ``model`` once and return the shape of every node's output, keyed by node id.
 
+    ``shapes`` (filled even when a layer raises) keeps what was seen before the failure.
+    """
+    shapes = {} if shapes is None else shapes
+    values: dict[str, torch.Tensor] = {}
+    try:
+        trace_node_values(model, code, inputs, into=values)
+    finally:
+        shapes.update({node_id: value.shape for node_id, value in values.items()})
+    return shapes
+
+
+def trace_node_values(
+    model: nn.Module,
+    code: PythonCode,
+    inputs: tuple[torch.Tensor, ...],
+    node_ids: list[str] | None = None,
+    into: dict[str, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Run ``model`` once and return the tensor each node computed (all nodes by default).
+
     A trace function on the generated ``forward`` frame reads each node's
     variable right after the node's last line has run; the code is the very
-    code that trains, not an instrumented copy. ``shapes`` (filled as the
-    forward runs) keeps what was seen when a layer raises.
+    code that trains, not an instrumented copy. ``into`` is filled as the
+    forward runs, so a caller keeps what was seen when a layer raises.
     """
     forward_code: CodeType = type(model).forward.__code__
-    node_at = {line: node_id for node_id, line in code.line_of.items()}
-    shapes = {} if shapes is None else shapes
+    wanted = code.line_of if node_ids is None else {n: code.line_of[n] for n in node_ids}
+    node_at = {line: node_id for node_id, line in wanted.items()}
+    values = {} if into is None else into
     last_line: int | None = None
 
     def watch_forward(frame: FrameType, event: str, arg: Any) -> Callable | None:
@@ -196,7 +217,7 @@ def observe_outputs(
             node_id = node_at[last_line]
             value = frame.f_locals.get(code.var_of[node_id])
             if isinstance(value, torch.Tensor):
-                shapes[node_id] = value.shape
+                values[node_id] = value
         last_line = frame.f_lineno if event == "line" else None
         return watch_forward
 
@@ -209,7 +230,7 @@ def observe_outputs(
         model(*inputs)
     finally:
         sys.settrace(previous)
-    return shapes
+    return values
 
 
 def _explain_failure(exc: Exception, code: PythonCode, forward_code: CodeType) -> str:

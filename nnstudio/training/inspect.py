@@ -16,17 +16,16 @@ its direct children stand in for nodes, keyed by attribute name.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from nnstudio.compiler.build import trace_node_values
 from nnstudio.training.errors import InspectError
 from nnstudio.training.events import LayerStat
 
@@ -93,7 +92,7 @@ def node_outputs(model: nn.Module, inputs: torch.Tensor, node_ids: Iterable[str]
     for node_id, src in source.items():
         if src not in code.line_of and src not in code.input_ids:
             raise InspectError(f"The node '{node_id}' is not part of the trained model.")
-    values = _traced_outputs(model, code, inputs, [s for s in source.values() if s in code.line_of])
+    values = trace_node_values(model, code, (inputs,), [s for s in source.values() if s in code.line_of])
     for src in code.input_ids:
         values[src] = inputs
     return {n: values[src] for n, src in source.items() if src in values}
@@ -106,35 +105,6 @@ def _output_source(code: Any, output_id: str) -> str:
     if writers:
         return max(writers, key=code.line_of.__getitem__)
     return next(n for n in code.input_ids if code.var_of[n] == var)
-
-
-def _traced_outputs(model: nn.Module, code: Any, inputs: torch.Tensor, node_ids: list[str]):
-    """Read each node's variable in the generated ``forward`` right after its last line ran."""
-    forward_code = type(model).forward.__code__
-    at_line = {code.line_of[n]: n for n in node_ids}
-    values: dict[str, torch.Tensor] = {}
-    last_line: int | None = None
-
-    def watch(frame: FrameType, event: str, arg: Any) -> Callable | None:
-        nonlocal last_line
-        if event in ("line", "return") and last_line in at_line:
-            node_id = at_line[last_line]
-            value = frame.f_locals.get(code.var_of[node_id])
-            if isinstance(value, torch.Tensor):
-                values[node_id] = value
-        last_line = frame.f_lineno if event == "line" else None
-        return watch
-
-    def on_call(frame: FrameType, event: str, arg: Any) -> Callable | None:
-        return watch if frame.f_code is forward_code else None
-
-    previous = sys.gettrace()
-    sys.settrace(on_call)
-    try:
-        model(inputs)
-    finally:
-        sys.settrace(previous)
-    return values
 
 
 def _hooked_outputs(model: nn.Module, inputs: torch.Tensor, node_ids: list[str]):
