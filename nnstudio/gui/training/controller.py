@@ -1,0 +1,596 @@
+"""Live training wired into the main window: docks, the Train menu, runs, locking, closing.
+
+``TrainingController(window)`` adds three docks (the training panel; the
+metrics plots; "What it learns" with filters, feature maps, layer health,
+decision boundary and confusion matrix) and a Train menu. It owns the
+``TrainingWorker`` and, per run:
+
+- locks the editor against model changes (pan, zoom, select still work),
+- routes each rate-limited update to the panel, the plots and the views,
+- tells the worker which views are on screen, so only those are computed,
+- on the end of the run unlocks the editor, says how it ended and records the
+  run in the project (an undoable edit), keeping the trained weights so the
+  user may edit the graph and continue: unchanged layers keep their weights.
+
+``shutdown`` (called by the window's closeEvent) stops a run, lets it write
+its checkpoint and waits for the thread, so the app exits cleanly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import shiboken6
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QApplication, QDockWidget, QTabWidget, QWidget
+
+from nnstudio.gui import settings as app_settings
+from nnstudio.gui.training.commands import RecordRunCommand, SetTrainingSettingsCommand
+from nnstudio.gui.training.confusion import ConfusionView
+from nnstudio.gui.training.devices import DeviceInfo, probe_in_background
+from nnstudio.gui.training.diagnostics import HealthOverlay, LayerHealthView
+from nnstudio.gui.training.feature_maps import FeatureMapView
+from nnstudio.gui.training.filters import FilterView
+from nnstudio.gui.training.lazy import LazyWidget
+from nnstudio.gui.training.panel import TrainingPanel
+from nnstudio.gui.training.payloads import ViewWants
+from nnstudio.gui.training.preview import DataPreview, preview_in_background
+from nnstudio.gui.training.relay import Update
+from nnstudio.gui.training.runs import RunRecord, next_number, read_runs, settings_label, thin_curve
+from nnstudio.gui.training.worker import Outcome, RunRequest, TrainingWorker
+
+if TYPE_CHECKING:
+    from nnstudio.gui.document import Document
+    from nnstudio.gui.main_window import MainWindow
+
+SHUTDOWN_WAIT_S = 30.0  # a step longer than this is not a CPU run anyone waits for
+MIN_PLOT_HEIGHT = 340  # pixels the bottom docks get when a run starts, so the plots are readable
+LOCK_REASON = "Training: the model is locked until the run stops (pan, zoom and inspect freely)."
+
+
+def _model_shape(graph_record: dict[str, Any]) -> tuple:
+    """What decides the trained module's state: nodes, names, parameters and wires."""
+    nodes = tuple(sorted((n["id"], n["type"], n["name"], repr(sorted(n.get("params", {}).items())))
+                         for n in graph_record["nodes"]))
+    edges = tuple(sorted((e["source"], e["target"], e.get("port", 0)) for e in graph_record["edges"]))
+    return nodes, edges
+
+
+class _Signals(QObject):
+    """Carries results of the background helpers (device probe, data preview) to this thread."""
+
+    devices = Signal(object)
+    preview = Signal(object, int)
+
+
+class TrainingController(QObject):
+    """See the module docstring."""
+
+    run_finished = Signal(object)  # Outcome, after the window has been updated
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.worker = TrainingWorker(self)
+        self.panel = TrainingPanel()
+        self.plots_host = LazyWidget(self._make_plots)
+        self.filters = FilterView()
+        self.feature_maps = FeatureMapView()
+        self.health = LayerHealthView()
+        self.boundary_host = LazyWidget(self._make_boundary)
+        self.confusion = ConfusionView()
+        self.tabs = QTabWidget()
+        for widget, title in ((self.filters, "Filters"), (self.feature_maps, "Feature maps"),
+                              (self.health, "Layer health"), (self.boundary_host, "Decision boundary"),
+                              (self.confusion, "Confusion")):
+            self.tabs.addTab(widget, title)
+        self.overlay = HealthOverlay()
+        self._signals = _Signals(self)
+        self._signals.devices.connect(self._on_devices)
+        self._signals.preview.connect(self._on_preview)
+        self._devices_probed = False
+        self._preview_generation = 0
+        self._preview_shown = False
+        # The run in progress or the last one.
+        self.state = "idle"
+        self._closing = False
+        self._run_number = 0
+        self._run_started: Any = None  # RunStarted
+        self._run_began = 0.0
+        self._carried: str | None = None
+        self._last_checkpoint: Path | None = None
+        self.last_outcome: Outcome | None = None
+        self._feature_node: str | None = None
+        self._filter_node: str | None = None
+
+        self._build_docks()
+        self._build_menu()
+        self._connect()
+        self.set_document(window.document)
+
+    # --- building -----------------------------------------------------------------------------
+
+    def _build_docks(self) -> None:
+        w = self.window
+        right, bottom = Qt.DockWidgetArea.RightDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
+        self.panel_dock = w.add_dock(self.panel, "Training", "training", right, tabify_with="inspector")
+        self.metrics_dock = w.add_dock(self.plots_host, "Metrics", "metrics", bottom, tabify_with="code")
+        # Beside the bottom tabs rather than among them: plots and views side by side.
+        self.views_dock = QDockWidget("What it learns", w)
+        self.views_dock.setObjectName("dock_insights")
+        self.views_dock.setWidget(self.tabs)
+        w.addDockWidget(bottom, self.views_dock, Qt.Orientation.Horizontal)
+        w.docks["insights"] = self.views_dock
+        if "panels" in w.menus:
+            w.menus["panels"].addAction(self.views_dock.toggleViewAction())
+        self.views_dock.hide()  # until the first run
+        w.docks["inspector"].raise_()
+        w.docks["diagnostics"].raise_()
+
+    def _build_menu(self) -> None:
+        menu = self.window.add_menu("&Train", "train")
+        self.act_start = QAction("&Train", self.window)
+        self.act_start.setShortcut(QKeySequence("F5"))
+        self.act_start.setStatusTip("Train the network from fresh weights with the panel's settings.")
+        self.act_continue = QAction("&Continue Training", self.window)
+        self.act_continue.setShortcut(QKeySequence("Ctrl+F5"))
+        self.act_pause = QAction("&Pause", self.window)
+        self.act_pause.setShortcut(QKeySequence("F6"))
+        self.act_stop = QAction("&Stop", self.window)
+        self.act_stop.setShortcut(QKeySequence("Shift+F5"))
+        self.act_show = QAction("Show Training &Panel", self.window)
+        self.act_start.triggered.connect(lambda *_: self.start())
+        self.act_continue.triggered.connect(lambda *_: self.continue_training())
+        self.act_pause.triggered.connect(lambda *_: self.toggle_pause())
+        self.act_stop.triggered.connect(lambda *_: self.stop())
+        self.act_show.triggered.connect(lambda *_: self.show_panel())
+        for action in (self.act_start, self.act_continue, self.act_pause, self.act_stop):
+            menu.addAction(action)
+            self.window.addAction(action)
+        menu.addSeparator()
+        menu.addAction(self.act_show)
+        self._update_actions()
+
+    def _make_plots(self) -> QWidget:
+        from nnstudio.gui.training.plots import MetricsPlots
+
+        plots = MetricsPlots()
+        self._load_past_runs(plots)
+        return plots
+
+    def _make_boundary(self) -> QWidget:
+        from nnstudio.gui.training.boundary import BoundaryView
+
+        return BoundaryView()
+
+    def _connect(self) -> None:
+        p = self.panel
+        p.start_requested.connect(self.start)
+        p.continue_requested.connect(self.continue_training)
+        p.pause_requested.connect(self.pause)
+        p.resume_requested.connect(self.resume)
+        p.stop_requested.connect(self.stop)
+        p.form.changed.connect(self._on_settings_edited)
+        self.worker.updated.connect(self._on_update)
+        self.worker.finished.connect(self._on_finished)
+        self.window.document_changed.connect(self.set_document)
+        self.tabs.currentChanged.connect(lambda *_: self._send_wants())
+        self.views_dock.visibilityChanged.connect(lambda *_: self._send_wants())
+        self.panel_dock.visibilityChanged.connect(self._on_panel_visibility)
+        self.feature_maps.sample_changed.connect(lambda *_: self._send_wants())
+        self.health.node_activated.connect(self.window.show_node)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+
+    # --- the document ---------------------------------------------------------------------------
+
+    def set_document(self, document: Document) -> None:
+        """Another project is shown (only between runs: opening files is locked during one)."""
+        self.document = document
+        self.panel.form.set_settings(document.graph.training)
+        document.undo_stack.indexChanged.connect(self._on_undo_index)
+        document.analysis_changed.connect(self._on_analysis_changed)
+        scene = self.window.scene
+        if scene is not None:
+            scene.selectionChanged.connect(lambda: self._on_selection_changed(scene))
+        self.overlay.clear()
+        self.last_outcome = None
+        self._last_checkpoint = None
+        self._feature_node = self._filter_node = None
+        for view in (self.filters, self.feature_maps, self.health, self.confusion):
+            view.clear()
+        if self.boundary_host.widget is not None:
+            self.boundary_host.widget.clear()
+        if self.plots_host.widget is not None:
+            self.plots_host.widget.clear_past()
+            self._load_past_runs(self.plots_host.widget)
+        self._update_continue()
+        if self._preview_shown:
+            self.refresh_preview()
+
+    def _on_undo_index(self, *_: Any) -> None:
+        graph = self.document.graph
+        if self.panel.form.values() != graph.training:
+            self.panel.form.set_settings(graph.training)
+            self.refresh_preview()
+        plots = self.plots_host.widget
+        if plots is not None and self.state == "idle":
+            known = {r.number for r in read_runs(graph.runs)}
+            shown = {k for k, r in plots.runs.items() if not r.live}
+            if known != shown:
+                for key in shown - known:
+                    plots.remove_run(key)
+                self._load_past_runs(plots, skip=shown)
+
+    def _on_analysis_changed(self, *_: Any) -> None:
+        if self.state == "idle":
+            self.overlay.clear()  # the statistics were of the network before this edit
+            self._update_continue()
+
+    def _on_settings_edited(self, settings: dict, text: str) -> None:
+        if not self.document.push(SetTrainingSettingsCommand(self.document.graph, settings, text)):
+            self.panel.form.set_settings(self.document.graph.training)
+            return
+        self.refresh_preview()
+
+    def _load_past_runs(self, plots: Any, skip: set[int] = frozenset()) -> None:
+        for record in read_runs(self.document.graph.runs):
+            if record.number not in skip and record.number not in plots.runs:
+                plots.add_record(record)
+
+    # --- the panel's helpers ------------------------------------------------------------------------
+
+    def show_panel(self) -> None:
+        self.panel_dock.show()
+        self.panel_dock.raise_()
+
+    def _on_panel_visibility(self, visible: bool) -> None:
+        if not visible:
+            return
+        if not self._devices_probed:
+            self._devices_probed = True
+            signals = self._signals
+            probe_in_background(lambda info: _emit_safely(signals.devices, info))
+        if not self._preview_shown:
+            self._preview_shown = True
+            self.refresh_preview()
+
+    def _on_devices(self, info: DeviceInfo) -> None:
+        self.panel.form.set_devices(info)
+
+    def refresh_preview(self) -> None:
+        """Read the data set again (in the background) and show what it yields."""
+        if not self._preview_shown:
+            return
+        self._preview_generation += 1
+        generation, signals = self._preview_generation, self._signals
+        graph = self.document.graph
+        self.panel.preview_text.setText("Reading the data set…")
+        preview_in_background(graph.to_dict(), dict(graph.training), self._base_dir(),
+                              lambda result: _emit_safely(signals.preview, result, generation))
+
+    def _on_preview(self, preview: DataPreview, generation: int) -> None:
+        if generation == self._preview_generation:
+            self.panel.show_preview(preview)
+
+    # --- runs --------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.worker.running
+
+    def start(self) -> bool:
+        """Train from fresh weights; False (with a message) when that cannot start now."""
+        return self._start(weights=None, resume_from=None)
+
+    def continue_training(self) -> bool:
+        """Train on from the last run: exactly where it stopped when the network is unchanged
+        and the run was cut short, else a new run that keeps every unchanged layer's weights."""
+        outcome = self.last_outcome
+        if outcome is None or outcome.weights is None:
+            self.panel.show_message("There is no trained network to continue from; press Train.", "notice")
+            return False
+        if self._can_resume():
+            return self._start(weights=None, resume_from=self._last_checkpoint, number=self._run_number)
+        return self._start(weights=outcome.weights, resume_from=None)
+
+    def _start(self, weights: Any, resume_from: Path | None, number: int | None = None) -> bool:
+        if self.worker.running or self.state != "idle":
+            return False
+        graph = self.document.graph
+        errors = [d for d in graph.validate() if d.is_error]
+        if errors:
+            where = graph.nodes[errors[0].node].name + ": " if errors[0].node in graph.nodes else ""
+            self.panel.show_message(
+                f"The graph has {len(errors)} problem{'s' if len(errors) != 1 else ''} to fix before it can "
+                f"train. {where}{errors[0].message}", "error")
+            self.show_panel()
+            return False
+        self._run_number = number or next_number(graph.runs)
+        self._run_started, self._carried = None, None
+        self._run_began = time.perf_counter()
+        request = RunRequest(
+            graph=graph.to_dict(),
+            settings=dict(graph.training),
+            run_dir=self._run_dir(resume_from),
+            base_dir=self._base_dir(),
+            resume_from=resume_from,
+            weights=weights,
+        )
+        self._set_state("starting")
+        self.window.set_editing_locked(True, LOCK_REASON)
+        self.overlay.clear()
+        self.panel.progress.setValue(0)
+        self.panel.show_message("")
+        self._prepare_views()
+        self._send_wants()
+        self.worker.start(request)
+        return True
+
+    def pause(self) -> None:
+        if self.state == "running":
+            self.worker.pause()
+
+    def resume(self) -> None:
+        if self.state == "paused":
+            self.worker.resume()
+
+    def toggle_pause(self) -> None:
+        self.resume() if self.state == "paused" else self.pause()
+
+    def stop(self) -> None:
+        if self.worker.running:
+            self._set_state("stopping")
+            self.worker.stop()
+
+    def shutdown(self, timeout: float = SHUTDOWN_WAIT_S) -> bool:
+        """Stop a run (it writes its checkpoint) and wait for its thread; True when none is left."""
+        self._closing = True
+        if not self.worker.running:
+            return True
+        self.worker.stop()
+        if self.worker.wait(timeout):
+            return True
+        # Never let Qt destroy a running thread: keep waiting, but say why the window lingers.
+        print("nnstudio: waiting for the training step to finish before closing…", file=sys.stderr)
+        while not self.worker.wait(5.0):
+            pass
+        return True
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.panel.set_state(state)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        idle = self.state == "idle"
+        self.act_start.setEnabled(idle)
+        self.act_continue.setEnabled(idle and self.panel.can_continue)
+        self.act_continue.setText(f"&{self.panel.continue_label} Training")
+        self.act_pause.setEnabled(self.state in ("running", "paused"))
+        self.act_pause.setText("&Resume" if self.state == "paused" else "&Pause")
+        self.act_stop.setEnabled(self.state in ("starting", "running", "paused"))
+
+    def _run_dir(self, resume_from: Path | None) -> Path:
+        if resume_from is not None:
+            return resume_from.parent
+        stem = self.document.path.stem if self.document.path else (self.document.graph.name or "untitled")
+        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem).strip("_").lower() or "untitled"
+        return app_settings.data_dir() / "runs" / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{self._run_number}"
+
+    def _base_dir(self) -> Path | None:
+        return self.document.path.parent if self.document.path else None
+
+    def _can_resume(self) -> bool:
+        """The last run stopped early, its checkpoint is there and the network is unchanged."""
+        outcome = self.last_outcome
+        from_checkpoint = self._last_checkpoint is not None and self._last_checkpoint.exists()
+        stopped = outcome is not None and getattr(outcome.final, "stopped", False)
+        return bool(stopped and from_checkpoint
+                    and _model_shape(outcome.graph) == _model_shape(self.document.graph.to_dict()))
+
+    def _update_continue(self) -> None:
+        outcome = self.last_outcome
+        if outcome is None or outcome.weights is None:
+            self.panel.set_continue(False)
+        elif self._can_resume():
+            self.panel.set_continue(True, "Resume", "Resume the stopped run exactly where it stopped")
+        else:
+            self.panel.set_continue(True, "Continue",
+                                    "Train on from the last run's weights; layers you changed start fresh")
+        self._update_actions()
+
+    # --- updates from the worker --------------------------------------------------------------------
+
+    def _on_update(self, update: Update) -> None:
+        plots = self.plots_host.widget
+        if update.started is not None:
+            self._on_started(update.started)
+        if update.carried:
+            self._carried = update.carried
+            self.panel.add_message(update.carried, "info")
+        if plots is not None:
+            if len(update.points):
+                plots.add_points(update.points)
+            if update.epochs:
+                plots.add_epochs(update.epochs)
+            if len(update.points) or update.epochs:
+                plots.refresh()
+        if update.progress is not None:
+            self.panel.show_progress(update.progress)
+        for notice in update.notices:
+            self.panel.add_message(notice, "notice")
+        if update.paused is not None and self.state in ("running", "paused"):
+            self._set_state("paused" if update.paused else "running")
+        if update.checkpoint is not None:
+            self._last_checkpoint = update.checkpoint.path
+        if update.stats is not None:
+            self.health.show_stats(update.stats, self.document.graph)
+            self.overlay.show(self.window.scene, update.stats.stats, self.health.warnings)
+        self._show_views(update.views)
+
+    def _on_started(self, started: Any) -> None:
+        self._run_started = started
+        if self.state == "starting":
+            self._set_state("running")
+        label = f"Run {self._run_number}: {settings_label(started.config.to_settings())}"
+        plots = self.plots_host.widget
+        if plots is not None:
+            resumed = started.history if started.start_step else None
+            plots.begin_run(self._run_number, label, started.steps_per_epoch, resumed)
+        resumed_text = f", resuming after step {started.start_step:,}" if started.start_step else ""
+        self.panel.add_message(f"Training on {started.device}: {started.data}; {started.loss} loss{resumed_text}.",
+                               "info")
+
+    def _show_views(self, views: dict[str, Any]) -> None:
+        if "filters" in views:
+            self.filters.show_filters(views["filters"])
+        if "feature_maps" in views:
+            self.feature_maps.show_maps(views["feature_maps"])
+        if "boundary" in views:
+            self.boundary_host.ensure().show_boundary(views["boundary"])
+        if "confusion" in views:
+            self.confusion.show_confusion(views["confusion"])
+
+    def _on_finished(self, outcome: Outcome) -> None:
+        from nnstudio.training.events import Failed
+
+        self.last_outcome = outcome
+        final = outcome.final
+        self._set_state("idle")
+        if self._closing:
+            return
+        self.window.set_editing_locked(False, "Training ended; the model can be edited again.")
+        if isinstance(final, Failed):
+            text = final.message
+            if final.checkpoint:
+                text += f" The last good checkpoint is {final.checkpoint}."
+            self.panel.show_message(text, "error")
+            self.panel.status.setText("Training stopped on an error.")
+        else:
+            self.panel.add_message(_finished_text(final), "info")
+            self.panel.status.setText("Stopped." if final.stopped else "Done.")
+            if not final.stopped:
+                self.panel.progress.setValue(self.panel.progress.maximum())
+        if self._run_started is not None:
+            self._record(outcome)
+        self._update_continue()
+        self.run_finished.emit(outcome)
+
+    def _record(self, outcome: Outcome) -> None:
+        from nnstudio.training.events import Failed
+
+        final, started = outcome.final, self._run_started
+        history = final.history
+        steps, loss = thin_curve(history.points)
+        failed = isinstance(final, Failed)
+        record = RunRecord(
+            number=self._run_number,
+            settings=started.config.to_settings(),
+            outcome="failed" if failed else ("stopped" if final.stopped else "finished"),
+            message=final.message if failed else "",
+            started=time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - (time.perf_counter()
+                                                                                        - self._run_began))),
+            device=started.device,
+            data=started.data,
+            steps_per_epoch=started.steps_per_epoch,
+            epochs=list(history.epochs),
+            curve_steps=steps,
+            curve_loss=loss,
+            checkpoint=str(self._last_checkpoint) if self._last_checkpoint else None,
+            carried=self._carried,
+        )
+        self.document.push(RecordRunCommand(self.document.graph, record.to_dict()))
+
+    # --- which views to compute -----------------------------------------------------------------------
+
+    def _prepare_views(self) -> None:
+        """Build the plots and show the views a user wants to watch during a run."""
+        self.plots_host.ensure()
+        self.metrics_dock.show()
+        self.metrics_dock.raise_()
+        if self.views_dock.isHidden():
+            self.views_dock.show()
+        if self.metrics_dock.height() < MIN_PLOT_HEIGHT:  # the editor's bottom panels are short
+            self.window.resizeDocks([self.metrics_dock], [MIN_PLOT_HEIGHT], Qt.Orientation.Vertical)
+        for view in (self.filters, self.health, self.confusion):
+            view.clear()
+        graph = self.document.graph
+        inputs = [n for n in graph.nodes.values() if n.spec.role == "input"]
+        two_d = bool(inputs) and list(inputs[0].params.get("shape", [])) == [2]
+        has_conv = any(n.type.startswith("Conv") for n in graph.nodes.values())
+        if two_d:  # what a learner most wants to see for 2-D data
+            self.boundary_host.ensure()
+            self.tabs.setCurrentWidget(self.boundary_host)
+        elif self.tabs.currentWidget() is self.boundary_host:  # no boundary for this data
+            self.tabs.setCurrentWidget(self.filters if has_conv else self.health)
+        if self._feature_node is None or self._feature_node not in graph.nodes:
+            self._feature_node = _first_layer(graph)
+        if not has_conv:
+            self.filters.clear()
+
+    def _on_selection_changed(self, scene: Any) -> None:
+        if self._closing or not shiboken6.isValid(scene) or scene is not self.window.scene:
+            return  # a scene on its way out (another file opened, the window closing)
+        ids = scene.selected_node_ids()
+        if len(ids) != 1:
+            return
+        node = self.document.graph.nodes.get(ids[0])
+        if node is None or node.spec.role == "input":
+            return
+        self._feature_node = node.id
+        if node.type.startswith("Conv"):
+            self._filter_node = node.id
+        self._send_wants()
+
+    def wants(self) -> ViewWants:
+        tab = self.tabs.currentWidget() if self.tabs.isVisible() else None
+        return ViewWants(
+            filters=tab is self.filters,
+            filter_node=self._filter_node,
+            feature_maps=tab is self.feature_maps,
+            feature_node=self._feature_node,
+            sample_index=self.feature_maps.sample_index,
+            boundary=tab is self.boundary_host,
+            confusion=tab is self.confusion,
+            stats=True,
+        )
+
+    def _send_wants(self) -> None:
+        self.worker.set_wants(self.wants())
+
+
+def _first_layer(graph: Any) -> str | None:
+    """The layer whose activations the feature-map view shows until the user picks one."""
+    for node in graph.nodes.values():
+        if node.type.startswith("Conv") or node.type in ("Linear", "LSTM", "GRU", "RNN", "Inception"):
+            return node.id
+    return None
+
+
+def _finished_text(final: Any) -> str:
+    epochs = final.history.epochs
+    if not epochs:
+        return f"Stopped before the first epoch ended; the checkpoint is {final.checkpoint}." if final.checkpoint \
+            else "Stopped before the first epoch ended."
+    last = epochs[-1]
+    text = f"{'Stopped' if final.stopped else 'Finished'} after {last.epoch} epoch{'s' if last.epoch != 1 else ''} " \
+           f"in {final.seconds:.1f} s: validation loss {last.val_loss:.4f}"
+    if last.val_acc == last.val_acc:  # not NaN
+        text += f", accuracy {100 * last.val_acc:.1f}%"
+    text += "."
+    if final.stopped and final.checkpoint:
+        text += f" Checkpoint: {final.checkpoint}."
+    return text
+
+
+def _emit_safely(signal: Any, *args: Any) -> None:
+    """Emit from a helper thread; the receiver may have gone with its window meanwhile."""
+    with contextlib.suppress(RuntimeError):
+        signal.emit(*args)

@@ -1,0 +1,186 @@
+"""The training panel: settings, a look at the data, start/pause/stop, progress and messages.
+
+The panel only shows state and asks for things (its ``*_requested`` signals);
+the controller owns the run. Progress reads "epoch 3/15 · step 345/1,350 ·
+2,345 samples/s · 0:12 left"; messages say what happened in sentences (a
+notice, which layers kept their weights, why a run stopped).
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nnstudio.gui import theme
+from nnstudio.gui.training.images import describe_sample, sample_picture
+from nnstudio.gui.training.preview import DataPreview
+from nnstudio.gui.training.settings_form import SettingsForm
+from nnstudio.gui.training.tiles import TileGrid
+from nnstudio.training.events import Progress
+
+STATES = ("idle", "starting", "running", "paused", "stopping")
+
+
+def clock(seconds: float) -> str:
+    """0:42, 12:05, 1:02:03; "--:--" when unknown."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "--:--"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_text(p: Progress) -> str:
+    return (f"epoch {p.epoch}/{p.epochs} · step {p.step:,}/{p.total_steps:,} · "
+            f"{p.samples_per_second:,.0f} samples/s · {clock(p.eta)} left")
+
+
+class TrainingPanel(QWidget):
+    start_requested = Signal()
+    continue_requested = Signal()
+    pause_requested = Signal()
+    resume_requested = Signal()
+    stop_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = "idle"
+        self.form = SettingsForm()
+        settings_box = QGroupBox("Settings")
+        QVBoxLayout(settings_box).addWidget(self.form)
+
+        self.preview_text = QLabel("The data set is read when this panel is first shown.")
+        self.preview_text.setWordWrap(True)
+        self.preview_tiles = TileGrid(min_tile=8)
+        self.preview_tiles.setMinimumHeight(70)
+        self.preview_tiles.setMaximumHeight(110)
+        self.preview_tiles.set_empty_text("")
+        data_box = QGroupBox("Data")
+        data_layout = QVBoxLayout(data_box)
+        data_layout.addWidget(self.preview_text)
+        data_layout.addWidget(self.preview_tiles)
+
+        self.start_button = QPushButton("Train")
+        self.start_button.setToolTip("Train the network from freshly initialised weights")
+        self.continue_button = QPushButton("Continue")
+        self.continue_button.setToolTip("Train on from the last run's weights; layers you changed start fresh")
+        self.pause_button = QPushButton("Pause")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop after the current step and save a checkpoint")
+        self.start_button.clicked.connect(self.start_requested)
+        self.continue_button.clicked.connect(self.continue_requested)
+        self.pause_button.clicked.connect(self._on_pause_clicked)
+        self.stop_button.clicked.connect(self.stop_requested)
+        buttons = QGridLayout()  # two by two: the dock is narrow
+        buttons.addWidget(self.start_button, 0, 0)
+        buttons.addWidget(self.continue_button, 0, 1)
+        buttons.addWidget(self.pause_button, 1, 0)
+        buttons.addWidget(self.stop_button, 1, 1)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%p%")
+        self.status = QLabel("Ready to train.")
+        self.status.setWordWrap(True)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.addWidget(settings_box)
+        layout.addWidget(data_box)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.message)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(body)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # fit the dock's width
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        self.can_continue = False
+        self.continue_label = "Continue"
+        self.set_state("idle")
+
+    # --- state -----------------------------------------------------------------------------
+
+    def set_state(self, state: str) -> None:
+        assert state in STATES, state
+        self.state = state
+        idle = state == "idle"
+        self.start_button.setEnabled(idle)
+        self.continue_button.setEnabled(idle and self.can_continue)
+        self.continue_button.setText(self.continue_label)
+        self.pause_button.setEnabled(state in ("running", "paused"))
+        self.pause_button.setText("Resume" if state == "paused" else "Pause")
+        self.stop_button.setEnabled(state in ("starting", "running", "paused"))
+        self.form.setEnabled(idle)
+        if state == "starting":
+            self.status.setText("Preparing: compiling the network and reading the data…")
+        elif state == "stopping":
+            self.status.setText("Stopping after this step and saving a checkpoint…")
+
+    def set_continue(self, possible: bool, label: str = "Continue", tip: str = "") -> None:
+        self.can_continue = possible
+        self.continue_label = label
+        if tip:
+            self.continue_button.setToolTip(tip)
+        self.set_state(self.state)
+
+    def _on_pause_clicked(self) -> None:
+        if self.state == "paused":
+            self.resume_requested.emit()
+        else:
+            self.pause_requested.emit()
+
+    # --- progress and messages ----------------------------------------------------------------
+
+    def show_progress(self, progress: Progress) -> None:
+        self.progress.setValue(round(1000 * progress.fraction))
+        self.status.setText(progress_text(progress))
+
+    def show_message(self, text: str, kind: str = "info") -> None:
+        """``kind``: "info", "notice" (a yellow note) or "error" (red)."""
+        colour = {"error": theme.current().error, "notice": theme.current().warning}.get(kind)
+        self.message.setStyleSheet(f"color: {colour};" if colour else "")
+        self.message.setText(text)
+
+    def add_message(self, text: str, kind: str = "notice") -> None:
+        """Append a line to the messages (notices during a run)."""
+        current = self.message.text()
+        self.show_message(f"{current}\n{text}" if current else text, kind)
+
+    def show_preview(self, preview: DataPreview) -> None:
+        if not preview.ok:
+            self.preview_text.setStyleSheet(f"color: {theme.current().error};")
+            self.preview_text.setText(preview.summary)
+            self.preview_tiles.set_empty_text("")
+            return
+        self.preview_text.setStyleSheet("")
+        self.preview_text.setText(f"{preview.summary}. Task: {preview.target}.")
+        pictures = [sample_picture(s) for s in preview.samples]
+        if pictures and all(p is not None for p in pictures):
+            self.preview_tiles.set_tiles(pictures, list(preview.labels), columns=len(pictures))
+        else:
+            lines = [f"{describe_sample(s)}{' → ' + label if label else ''}"
+                     for s, label in zip(preview.samples[:4], preview.labels[:4], strict=False)]
+            self.preview_tiles.set_empty_text("\n".join(lines))

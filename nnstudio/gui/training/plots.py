@@ -1,0 +1,423 @@
+"""Live loss and accuracy plots (pyqtgraph), with past runs overlaid for comparison.
+
+Two plots share the step axis: loss above (with the learning rate on its own
+right-hand axis), accuracy below. Each run has a colour; the current run
+shows every step's loss faintly, its smoothed loss boldly, and per-epoch
+training and validation figures as markers at the epoch's last step. Past
+runs of the project show their smoothed loss and validation accuracy, and the
+list beside the plots turns each on or off.
+
+Curves are created once and updated with ``setData`` (at most ~20 times a
+second, from the worker's updates). Downsampling (peak mode) and
+clip-to-view keep 100,000+ points smooth. Step data lives in growable NumPy
+buffers, so an update appends rather than copies the whole history.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+import pyqtgraph.exporters  # registers ImageExporter under pg.exporters
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nnstudio.gui.training.runs import RunRecord
+from nnstudio.training.events import EpochRecord, History, Smoother, StepPoints
+
+RUN_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
+LR_COLOUR = "#7f7f7f"
+
+
+class Series:
+    """A growable 1-D array: appends are amortised O(1), ``values`` is a view."""
+
+    def __init__(self, dtype: type = np.float64) -> None:
+        self._data = np.zeros(1024, dtype)
+        self._n = 0
+
+    def append(self, values: np.ndarray) -> None:
+        n = len(values)
+        if self._n + n > len(self._data):
+            grown = np.zeros(max(2 * len(self._data), self._n + n), self._data.dtype)
+            grown[: self._n] = self._data[: self._n]
+            self._data = grown
+        self._data[self._n : self._n + n] = values
+        self._n += n
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._data[: self._n]
+
+    def __len__(self) -> int:
+        return self._n
+
+
+@dataclass
+class RunCurves:
+    """One run's data and its plot items."""
+
+    key: int
+    label: str
+    colour: str
+    steps_per_epoch: int
+    live: bool  # the run in progress (or the last one this session), drawn in full
+    steps: Series = field(default_factory=Series)
+    loss: Series = field(default_factory=lambda: Series(np.float32))
+    smoothed: Series = field(default_factory=lambda: Series(np.float32))
+    accuracy: Series = field(default_factory=lambda: Series(np.float32))  # smoothed here
+    epochs: list[EpochRecord] = field(default_factory=list)
+    smoother: Smoother = field(default_factory=Smoother)
+    items: dict[str, pg.PlotDataItem] = field(default_factory=dict)
+    visible: bool = True
+
+    def epoch_steps(self) -> np.ndarray:
+        return np.asarray([r.epoch * self.steps_per_epoch for r in self.epochs], np.float64)
+
+    def epoch_values(self, name: str) -> np.ndarray:
+        return np.asarray([getattr(r, name) for r in self.epochs], np.float64)
+
+
+class MetricsPlots(QWidget):
+    """See the module docstring. ``begin_run`` starts a live run; ``add_record`` a past one."""
+
+    visibility_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runs: dict[int, RunCurves] = {}
+        self.current: RunCurves | None = None
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("w")
+        self.loss_plot = self.graphics.addPlot(row=0, col=0)
+        self.acc_plot = self.graphics.addPlot(row=1, col=0)
+        self._style_plot(self.loss_plot, "loss")
+        self._style_plot(self.acc_plot, "accuracy", "step")
+        self.acc_plot.setXLink(self.loss_plot)
+        self.acc_plot.setYRange(0, 1, padding=0.02)
+        self.legend = self.loss_plot.addLegend(offset=(-10, 10))
+        self.legend.setLabelTextColor("#333333")
+        self.legend.setBrush(pg.mkBrush(255, 255, 255, 210))  # readable over the curves
+        self._build_lr_axis()
+        self.cursor = {p: pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#999999", width=1))
+                       for p in (self.loss_plot, self.acc_plot)}
+        for plot, line in self.cursor.items():
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)
+        self._hover = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse_moved)
+
+        self.readout = QLabel("Hover over the plots to read the values.")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.run_list = QListWidget()
+        self.run_list.setToolTip("Runs of this project; tick the ones to compare")
+        self.run_list.itemChanged.connect(self._on_run_toggled)
+        self.png_button = QPushButton("Save PNG…")
+        self.png_button.clicked.connect(self._ask_png)
+        self.csv_button = QPushButton("Save CSV…")
+        self.csv_button.clicked.connect(self._ask_csv)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.readout, 1)
+        buttons.addWidget(self.png_button)
+        buttons.addWidget(self.csv_button)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.graphics)
+        splitter.addWidget(self.run_list)
+        splitter.setStretchFactor(0, 4)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([800, 200])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(buttons)
+        layout.addWidget(splitter, 1)
+
+    # --- building -----------------------------------------------------------------------------
+
+    def _style_plot(self, plot: pg.PlotItem, left: str, bottom: str | None = None) -> None:
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        plot.setLabel("left", left)
+        if bottom:
+            plot.setLabel("bottom", bottom)
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.setClipToView(True)
+        plot.setMenuEnabled(False)
+        for axis in ("left", "bottom"):
+            plot.getAxis(axis).setTextPen("#333333")
+            plot.getAxis(axis).setPen("#999999")
+
+    def _build_lr_axis(self) -> None:
+        """The learning rate on a second view box tied to the loss plot's right axis."""
+        self.lr_view = pg.ViewBox()
+        self.loss_plot.showAxis("right")
+        self.loss_plot.scene().addItem(self.lr_view)
+        right = self.loss_plot.getAxis("right")
+        right.linkToView(self.lr_view)
+        right.setLabel("learning rate", color=LR_COLOUR)
+        right.setTextPen(LR_COLOUR)
+        right.setPen("#999999")
+        self.lr_view.setXLink(self.loss_plot)
+        self.lr_curve = pg.PlotDataItem(pen=pg.mkPen(LR_COLOUR, width=1.5, style=Qt.PenStyle.DotLine))
+        self.lr_view.addItem(self.lr_curve)
+        self.legend.addItem(self.lr_curve, "learning rate")
+
+        def follow() -> None:
+            self.lr_view.setGeometry(self.loss_plot.vb.sceneBoundingRect())
+            self.lr_view.linkedViewChanged(self.loss_plot.vb, self.lr_view.XAxis)
+
+        self.loss_plot.vb.sigResized.connect(follow)
+        follow()
+
+    def _make_items(self, run: RunCurves) -> None:
+        colour = QColor(run.colour)
+        faint = QColor(colour)
+        faint.setAlpha(60)
+        items = run.items
+        if run.live:
+            items["loss"] = self.loss_plot.plot(pen=pg.mkPen(faint, width=1))
+        items["smoothed"] = self.loss_plot.plot(pen=pg.mkPen(colour, width=2), name=run.label)
+        items["val_loss"] = self.loss_plot.plot(
+            pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine), symbol="s", symbolSize=6,
+            symbolBrush=colour, symbolPen=None)
+        items["val_acc"] = self.acc_plot.plot(
+            pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine), symbol="s", symbolSize=6,
+            symbolBrush=colour, symbolPen=None)
+        if run.live:
+            items["train_loss"] = self.loss_plot.plot(pen=None, symbol="o", symbolSize=6,
+                                                      symbolBrush=None, symbolPen=pg.mkPen(colour, width=1.5))
+            items["accuracy"] = self.acc_plot.plot(pen=pg.mkPen(colour, width=2))
+            items["train_acc"] = self.acc_plot.plot(pen=None, symbol="o", symbolSize=6,
+                                                    symbolBrush=None, symbolPen=pg.mkPen(colour, width=1.5))
+
+    def _add_run(self, run: RunCurves) -> RunCurves:
+        if run.key in self.runs:
+            self.remove_run(run.key)
+        self.runs[run.key] = run
+        self._make_items(run)
+        item = QListWidgetItem(run.label)
+        item.setData(Qt.ItemDataRole.UserRole, run.key)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(Qt.CheckState.Checked if run.visible else Qt.CheckState.Unchecked)
+        pixmap = QPixmap(12, 12)
+        pixmap.fill(QColor(run.colour))
+        item.setIcon(QIcon(pixmap))
+        item.setToolTip(run.label)
+        self.run_list.blockSignals(True)
+        self.run_list.addItem(item)
+        self.run_list.blockSignals(False)
+        return run
+
+    # --- feeding ---------------------------------------------------------------------------------
+
+    def begin_run(self, key: int, label: str, steps_per_epoch: int, history: History | None = None) -> None:
+        """Start showing a live run; ``history`` holds what a resumed run did before."""
+        if self.current is not None and self.current.key != key:
+            self._retire(self.current)
+        self.remove_run(key)  # a resumed run redraws its whole history
+        self.current = self._add_run(RunCurves(key, label, self.colour_for(key), max(1, steps_per_epoch), live=True))
+        if history is not None:
+            self._append(self.current, history.points)
+            self.current.epochs = list(history.epochs)
+        self.refresh()
+
+    def add_points(self, points: StepPoints) -> None:
+        if self.current is not None and len(points):
+            self._append(self.current, points)
+
+    def add_epochs(self, records: Iterable[EpochRecord]) -> None:
+        if self.current is not None:
+            self.current.epochs.extend(records)
+
+    def add_record(self, record: RunRecord, visible: bool = True) -> None:
+        """A past run from the project file: its smoothed loss and per-epoch figures."""
+        run = RunCurves(record.number, record.label, self.colour_for(record.number), record.steps_per_epoch,
+                        live=False, visible=visible)
+        run.steps.append(record.curve_steps)
+        run.smoothed.append(record.curve_loss)
+        run.epochs = list(record.epochs)
+        self._add_run(run)
+        self._draw(run)
+        self._set_visible(run, visible)
+
+    def remove_run(self, key: int) -> None:
+        run = self.runs.pop(key, None)
+        if run is None:
+            return
+        for item in run.items.values():
+            (self.acc_plot if item in self.acc_plot.items else self.loss_plot).removeItem(item)
+            self.legend.removeItem(item)
+        for row in range(self.run_list.count()):
+            if self.run_list.item(row).data(Qt.ItemDataRole.UserRole) == key:
+                self.run_list.takeItem(row)
+                break
+        if self.current is run:
+            self.current = None
+
+    def clear_past(self) -> None:
+        """Forget every run except the live one (another project was opened)."""
+        for key in [k for k, r in self.runs.items() if r is not self.current]:
+            self.remove_run(key)
+
+    def refresh(self) -> None:
+        """Push the current run's data to its curves (once per worker update)."""
+        if self.current is not None:
+            self._draw(self.current)
+
+    @staticmethod
+    def colour_for(key: int) -> str:
+        return RUN_COLOURS[(key - 1) % len(RUN_COLOURS)]
+
+    def _append(self, run: RunCurves, points: StepPoints) -> None:
+        run.steps.append(points.steps.astype(np.float64))
+        run.loss.append(points.loss)
+        run.smoothed.append(points.smoothed)
+        run.accuracy.append(run.smoother(points.accuracy))
+
+    def _draw(self, run: RunCurves) -> None:
+        items, steps = run.items, run.steps.values
+        epoch_x = run.epoch_steps()
+        if "loss" in items:
+            items["loss"].setData(steps, run.loss.values)
+        items["smoothed"].setData(steps, run.smoothed.values)
+        _set(items["val_loss"], epoch_x, run.epoch_values("val_loss"))
+        _set(items["val_acc"], epoch_x, run.epoch_values("val_acc"))
+        if "train_loss" in items:
+            _set(items["train_loss"], epoch_x, run.epoch_values("train_loss"))
+            _set(items["train_acc"], epoch_x, run.epoch_values("train_acc"))
+            _set(items["accuracy"], steps, run.accuracy.values)
+        if run is self.current and run.epochs:
+            # The rate holds for a whole epoch: a step line from its first to its last step.
+            lr = run.epoch_values("lr")
+            starts = epoch_x - run.steps_per_epoch
+            self.lr_curve.setData(np.stack([starts, epoch_x], axis=1).reshape(-1), np.repeat(lr, 2))
+            top = float(np.nanmax(lr)) if np.isfinite(lr).any() else 1.0
+            self.lr_view.setYRange(0.0, 1.15 * top, padding=0)  # from zero: a constant rate reads as one
+
+    def _retire(self, run: RunCurves) -> None:
+        """The live run is over: keep only its comparable curves, drawn like a past run's."""
+        for name in ("loss", "train_loss", "train_acc", "accuracy"):
+            item = run.items.pop(name, None)
+            if item is not None:
+                (self.acc_plot if name in ("train_acc", "accuracy") else self.loss_plot).removeItem(item)
+        run.live = False
+
+    # --- visibility ---------------------------------------------------------------------------
+
+    def _on_run_toggled(self, item: QListWidgetItem) -> None:
+        run = self.runs.get(item.data(Qt.ItemDataRole.UserRole))
+        if run is not None:
+            self._set_visible(run, item.checkState() == Qt.CheckState.Checked)
+            self.visibility_changed.emit()
+
+    def _set_visible(self, run: RunCurves, visible: bool) -> None:
+        run.visible = visible
+        for item in run.items.values():
+            item.setVisible(visible)
+
+    # --- hover -----------------------------------------------------------------------------------
+
+    def _on_mouse_moved(self, args: tuple) -> None:
+        pos = args[0]
+        for plot in (self.loss_plot, self.acc_plot):
+            if plot.sceneBoundingRect().contains(pos):
+                x = plot.vb.mapSceneToView(pos).x()
+                self.show_values_at(x)
+                return
+
+    def show_values_at(self, step: float) -> str:
+        """Move the cursor line to ``step`` and show the values there; returns the text."""
+        run = self.current or next((r for r in reversed(self.runs.values()) if r.visible), None)
+        if run is None or not len(run.steps):
+            return ""
+        steps = run.steps.values
+        i = int(np.clip(np.searchsorted(steps, step), 0, len(steps) - 1))
+        if i > 0 and abs(steps[i - 1] - step) < abs(steps[i] - step):
+            i -= 1
+        at = steps[i]
+        parts = [f"<b>{run.label.split(':')[0]}</b> step {int(at):,}"]
+        if len(run.loss):
+            parts.append(f"loss {run.loss.values[i]:.4f}")
+        parts.append(f"smoothed {run.smoothed.values[i]:.4f}")
+        if len(run.accuracy) and math.isfinite(run.accuracy.values[i]):
+            parts.append(f"accuracy {100 * run.accuracy.values[i]:.1f}%")
+        epoch = min(len(run.epochs), math.ceil(at / run.steps_per_epoch))
+        if epoch >= 1 and run.epochs:
+            r = run.epochs[epoch - 1]
+            text = f"epoch {r.epoch}: val loss {r.val_loss:.4f}"
+            if math.isfinite(r.val_acc):
+                text += f", val accuracy {100 * r.val_acc:.1f}%"
+            parts.append(text + f", lr {r.lr:g}")
+        for line in self.cursor.values():
+            line.setPos(at)
+            line.setVisible(True)
+        text = " · ".join(parts)
+        self.readout.setText(text)
+        return text
+
+    # --- export --------------------------------------------------------------------------------
+
+    def export_png(self, path: str | Path) -> Path:
+        exporter = pg.exporters.ImageExporter(self.graphics.scene())
+        exporter.parameters()["width"] = max(800, self.graphics.width())
+        exporter.export(str(path))
+        return Path(path)
+
+    def export_csv(self, path: str | Path) -> Path:
+        """Every visible run's steps and epochs in one table (blank where a column does not apply)."""
+        columns = ["run", "step", "epoch", "loss", "smoothed_loss", "accuracy",
+                   "train_loss", "train_acc", "val_loss", "val_acc", "lr"]
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            for run in self.runs.values():
+                if not run.visible:
+                    continue
+                has_raw = len(run.loss) == len(run.steps)
+                for i, step in enumerate(run.steps.values):
+                    writer.writerow([run.key, int(step), "",
+                                     _cell(run.loss.values[i]) if has_raw else "",
+                                     _cell(run.smoothed.values[i]),
+                                     _cell(run.accuracy.values[i]) if has_raw else "",
+                                     "", "", "", "", ""])
+                for r in run.epochs:
+                    writer.writerow([run.key, r.epoch * run.steps_per_epoch, r.epoch, "", "", "",
+                                     _cell(r.train_loss), _cell(r.train_acc), _cell(r.val_loss),
+                                     _cell(r.val_acc), _cell(r.lr)])
+        return Path(path)
+
+    def _ask_png(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save plot as PNG", "training.png", "PNG images (*.png)")
+        if path:
+            self.export_png(path)
+
+    def _ask_csv(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save metrics as CSV", "metrics.csv", "CSV files (*.csv)")
+        if path:
+            self.export_csv(path)
+
+
+def _set(item: pg.PlotDataItem, x: np.ndarray, y: np.ndarray) -> None:
+    """A task without accuracy has only NaN there: draw nothing rather than a NaN curve."""
+    if len(y) and not np.isfinite(y).any():
+        x, y = x[:0], y[:0]
+    item.setData(x, y)
+
+
+def _cell(value: float) -> str:
+    value = float(value)
+    return "" if not math.isfinite(value) else f"{value:.6g}"

@@ -1,0 +1,36 @@
+"""Helpers for the live-training GUI tests: example projects with quick settings, waiting for runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from nnstudio import resources
+from nnstudio.api import Graph
+from nnstudio.gui.document import Document
+
+RUN_TIMEOUT_MS = 60_000  # the first run in a process also imports torch
+
+
+def example(name: str, **training) -> Graph:
+    graph = Graph.load(resources.examples_dir() / f"{name}.nnstudio")
+    graph.training = {**graph.training, "device": "cpu", **training}
+    return graph
+
+
+@pytest.fixture
+def train_window(make_window):
+    """A shown window with an example open: ``train_window("digits_cnn", epochs=2)``."""
+
+    def make(name: str, **training):
+        return make_window(Document(example(name, **training)))
+
+    return make
+
+
+def wait_for_run(qtbot, controller, timeout: int = RUN_TIMEOUT_MS):
+    """Block until the controller's run has ended; returns its Outcome."""
+    if not controller.running and controller.state == "idle":
+        return controller.last_outcome
+    with qtbot.waitSignal(controller.run_finished, timeout=timeout) as blocker:
+        pass
+    return blocker.args[0]
