@@ -107,6 +107,7 @@ class TrainingController(QObject):
         self.last_outcome: Outcome | None = None
         self._feature_node: str | None = None
         self._filter_node: str | None = None
+        self._views_seen = False
 
         self._build_docks()
         self._build_menu()
@@ -180,7 +181,8 @@ class TrainingController(QObject):
         self.worker.finished.connect(self._on_finished)
         self.window.document_changed.connect(self.set_document)
         self.tabs.currentChanged.connect(lambda *_: self._send_wants())
-        self.views_dock.visibilityChanged.connect(lambda *_: self._send_wants())
+        self.views_dock.visibilityChanged.connect(self._on_views_visibility)
+        self.metrics_dock.visibilityChanged.connect(lambda visible: visible and self.plots_host.ensure())
         self.panel_dock.visibilityChanged.connect(self._on_panel_visibility)
         self.feature_maps.sample_changed.connect(lambda *_: self._send_wants())
         self.health.node_activated.connect(self.window.show_node)
@@ -549,8 +551,13 @@ class TrainingController(QObject):
             self._filter_node = node.id
         self._send_wants()
 
+    def _on_views_visibility(self, visible: bool) -> None:
+        # Qt's word, not isVisible(): a dock behind another tab stays "visible", out of sight.
+        self._views_seen = visible
+        self._send_wants()
+
     def wants(self) -> ViewWants:
-        tab = self.tabs.currentWidget() if self.tabs.isVisible() else None
+        tab = self.tabs.currentWidget() if self._views_seen else None
         return ViewWants(
             filters=tab is self.filters,
             filter_node=self._filter_node,

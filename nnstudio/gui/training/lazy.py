@@ -1,8 +1,10 @@
-"""A placeholder that builds its real widget when first shown or first needed.
+"""A placeholder that builds its real widget when first seen or first needed.
 
 The plots import pyqtgraph, which costs half a second; the window must appear
 before that, so their docks hold a ``LazyWidget`` until the user looks at them
-or a run starts.
+or a run starts. "Seen" means on screen: Qt keeps a dock whose tab is not
+selected "visible" but moves it out of sight, so a show event alone does not
+count; the owner also calls ``ensure`` when such a dock's tab is selected.
 """
 
 from __future__ import annotations
@@ -35,5 +37,9 @@ class LazyWidget(QWidget):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self.widget is None:
-            # After the event: the window is painted before the import happens.
-            QTimer.singleShot(0, self, self.ensure)
+            # After the event, once laid out: the window is painted before the import happens.
+            QTimer.singleShot(0, self, self._ensure_if_seen)
+
+    def _ensure_if_seen(self) -> None:
+        if self.widget is None and self.isVisible() and not self.visibleRegion().isEmpty():
+            self.ensure()

@@ -33,7 +33,7 @@ def test_a_run_started_from_the_panel_fills_the_plots_moves_the_progress_bar_and
     total = len(outcome.final.history.points)
     assert len(run.steps) == total and np.array_equal(run.steps.values, np.arange(1, total + 1))
     assert [r.epoch for r in run.epochs] == [1, 2]
-    assert run.items["smoothed"].getData()[0].size == total  # the curve itself holds every step
+    assert run.items["smoothed"].getOriginalDataset()[0].size == total  # the curve itself holds every step
     assert panel.progress.value() == panel.progress.maximum()
     assert "Finished after 2 epochs" in panel.message.text()
     assert not window.editing_locked and window.act_delete.isEnabled()
