@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from nnstudio.gui.main_window import MainWindow
 
 SHUTDOWN_WAIT_S = 30.0  # a step longer than this is not a CPU run anyone waits for
+PLOT_INTERVAL_S = 0.25  # the plots repaint at most four times a second
 MIN_PLOT_HEIGHT = 340  # pixels the bottom docks get when a run starts, so the plots are readable
 LOCK_REASON = "Training: the model is locked until the run stops (pan, zoom and inspect freely)."
 
@@ -100,7 +101,7 @@ class TrainingController(QObject):
         self.state = "idle"
         self._closing = False
         self._run_number = 0
-        self._run_started: Any = None  # RunStarted
+        self.run_started: Any = None  # RunStarted
         self._run_began = 0.0
         self._carried: str | None = None
         self._last_checkpoint: Path | None = None
@@ -108,6 +109,8 @@ class TrainingController(QObject):
         self._feature_node: str | None = None
         self._filter_node: str | None = None
         self._views_seen = False
+        self._plots_dirty = False
+        self._plots_drawn = 0.0
 
         self._build_docks()
         self._build_menu()
@@ -315,7 +318,7 @@ class TrainingController(QObject):
             self.show_panel()
             return False
         self._run_number = number or next_number(graph.runs)
-        self._run_started, self._carried = None, None
+        self.run_started, self._carried = None, None
         self._run_began = time.perf_counter()
         request = RunRequest(
             graph=graph.to_dict(),
@@ -354,9 +357,7 @@ class TrainingController(QObject):
     def shutdown(self, timeout: float = SHUTDOWN_WAIT_S) -> bool:
         """Stop a run (it writes its checkpoint) and wait for its thread; True when none is left."""
         self._closing = True
-        if not self.worker.running:
-            return True
-        self.worker.stop()
+        self.worker.close()
         if self.worker.wait(timeout):
             return True
         # Never let Qt destroy a running thread: keep waiting, but say why the window lingers.
@@ -422,8 +423,14 @@ class TrainingController(QObject):
                 plots.add_points(update.points)
             if update.epochs:
                 plots.add_epochs(update.epochs)
-            if len(update.points) or update.epochs:
+            self._plots_dirty |= bool(len(update.points) or update.epochs)
+            # A repaint of the plots is the GUI's largest cost: at most four a second, and at once
+            # when the run pauses or ends so the curves never lag behind what the panel says.
+            now = time.perf_counter()
+            settled = update.paused is not None or update.final is not None
+            if self._plots_dirty and (settled or now - self._plots_drawn >= PLOT_INTERVAL_S):
                 plots.refresh()
+                self._plots_dirty, self._plots_drawn = False, now
         if update.progress is not None:
             self.panel.show_progress(update.progress)
         for notice in update.notices:
@@ -438,14 +445,14 @@ class TrainingController(QObject):
         self._show_views(update.views)
 
     def _on_started(self, started: Any) -> None:
-        self._run_started = started
+        self.run_started = started
         if self.state == "starting":
             self._set_state("running")
         label = f"Run {self._run_number}: {settings_label(started.config.to_settings())}"
         plots = self.plots_host.widget
         if plots is not None:
             resumed = started.history if started.start_step else None
-            plots.begin_run(self._run_number, label, started.steps_per_epoch, resumed)
+            plots.begin_run(self._run_number, label, started.steps_per_epoch, resumed, started.total_steps)
         resumed_text = f", resuming after step {started.start_step:,}" if started.start_step else ""
         self.panel.add_message(f"Training on {started.device}: {started.data}; {started.loss} loss{resumed_text}.",
                                "info")
@@ -480,7 +487,7 @@ class TrainingController(QObject):
             self.panel.status.setText("Stopped." if final.stopped else "Done.")
             if not final.stopped:
                 self.panel.progress.setValue(self.panel.progress.maximum())
-        if self._run_started is not None:
+        if self.run_started is not None:
             self._record(outcome)
         self._update_continue()
         self.run_finished.emit(outcome)
@@ -488,7 +495,7 @@ class TrainingController(QObject):
     def _record(self, outcome: Outcome) -> None:
         from nnstudio.training.events import Failed
 
-        final, started = outcome.final, self._run_started
+        final, started = outcome.final, self.run_started
         history = final.history
         steps, loss = thin_curve(history.points)
         failed = isinstance(final, Failed)
@@ -570,7 +577,8 @@ class TrainingController(QObject):
         )
 
     def _send_wants(self) -> None:
-        self.worker.set_wants(self.wants())
+        if not self._closing:  # a closing window hides its docks: that asks for nothing
+            self.worker.set_wants(self.wants())
 
 
 def _first_layer(graph: Any) -> str | None:

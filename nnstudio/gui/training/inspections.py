@@ -38,7 +38,7 @@ from nnstudio.training.events import EpochEnded, Failed, Finished, LayerStatsRea
 from nnstudio.training.loop import Trainer
 
 INTERVAL = 0.4  # seconds between two refreshes of one view, at the most often
-BUDGET = 0.02  # share of training time one view may take
+BUDGET = 0.01  # share of training time one view may take
 _PROBE = 256  # validation samples the layer statistics are computed on
 _GRID = 90  # decision-boundary resolution
 _BROKEN = ("nan", "out_of_memory")  # runs whose model is not worth another look

@@ -11,6 +11,12 @@ Curves are created once and updated with ``setData`` (at most ~20 times a
 second, from the worker's updates). Downsampling (peak mode) and
 clip-to-view keep 100,000+ points smooth. Step data lives in growable NumPy
 buffers, so an update appends rather than copies the whole history.
+
+Most of a repaint's cost is the axes' text, so the axes are cached as pixmaps
+and the view ranges move in "nice" steps (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8
+× 10^k) instead of with every new point: the axes are redrawn a few times a
+run rather than twenty times a second (about 5 ms a frame instead of 25 ms).
+Panning or zooming stops the following; "Follow" resumes it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
+    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -41,6 +48,7 @@ from PySide6.QtWidgets import (
 from nnstudio.gui.training.runs import RunRecord
 from nnstudio.training.events import EpochRecord, History, Smoother, StepPoints
 
+NICE_STEPS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 RUN_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 LR_COLOUR = "#7f7f7f"
 
@@ -86,6 +94,9 @@ class RunCurves:
     smoother: Smoother = field(default_factory=Smoother)
     items: dict[str, pg.PlotDataItem] = field(default_factory=dict)
     visible: bool = True
+    total_steps: int = 0  # the run's planned length: the x axis spans it from the start
+    loss_high: float = 0.0  # the largest smoothed loss so far: the loss plot's height
+    loss_low: float = 0.0  # the smallest, when below zero (a regression loss never is)
 
     def epoch_steps(self) -> np.ndarray:
         return np.asarray([r.epoch * self.steps_per_epoch for r in self.epochs], np.float64)
@@ -110,7 +121,10 @@ class MetricsPlots(QWidget):
         self._style_plot(self.loss_plot, "loss")
         self._style_plot(self.acc_plot, "accuracy", "step")
         self.acc_plot.setXLink(self.loss_plot)
-        self.acc_plot.setYRange(0, 1, padding=0.02)
+        self.acc_plot.setYRange(0, 1.02, padding=0)
+        self.following = True
+        self._ranges: tuple[float, float, float] | None = None  # (x high, loss low, loss high) shown
+        self._lr_top = 0.0
         self.legend = self.loss_plot.addLegend(offset=(-10, 10))
         self.legend.setLabelTextColor("#333333")
         self.legend.setBrush(pg.mkBrush(255, 255, 255, 210))  # readable over the curves
@@ -131,9 +145,17 @@ class MetricsPlots(QWidget):
         self.png_button.clicked.connect(self._ask_png)
         self.csv_button = QPushButton("Save CSV…")
         self.csv_button.clicked.connect(self._ask_csv)
+        self.follow_button = QPushButton("Follow")
+        self.follow_button.setCheckable(True)
+        self.follow_button.setChecked(True)
+        self.follow_button.setToolTip("Keep the whole run in view as it grows (off after you pan or zoom)")
+        self.follow_button.toggled.connect(self.set_following)
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.sigRangeChangedManually.connect(lambda *_: self.set_following(False))
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.readout, 1)
+        buttons.addWidget(self.follow_button)
         buttons.addWidget(self.png_button)
         buttons.addWidget(self.csv_button)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -157,9 +179,13 @@ class MetricsPlots(QWidget):
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
         plot.setMenuEnabled(False)
-        for axis in ("left", "bottom"):
-            plot.getAxis(axis).setTextPen("#333333")
-            plot.getAxis(axis).setPen("#999999")
+        plot.hideButtons()  # ranges are ours to keep (see set_following)
+        plot.disableAutoRange()
+        for axis in ("left", "bottom", "right"):
+            item = plot.getAxis(axis)
+            item.setTextPen("#333333")
+            item.setPen("#999999")
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def _build_lr_axis(self) -> None:
         """The learning rate on a second view box tied to the loss plot's right axis."""
@@ -224,12 +250,15 @@ class MetricsPlots(QWidget):
 
     # --- feeding ---------------------------------------------------------------------------------
 
-    def begin_run(self, key: int, label: str, steps_per_epoch: int, history: History | None = None) -> None:
-        """Start showing a live run; ``history`` holds what a resumed run did before."""
+    def begin_run(self, key: int, label: str, steps_per_epoch: int, history: History | None = None,
+                  total_steps: int = 0) -> None:
+        """Start showing a live run; ``history`` holds what a resumed run did before. With
+        ``total_steps`` the step axis spans the whole run at once and stays put while it trains."""
         if self.current is not None and self.current.key != key:
             self._retire(self.current)
         self.remove_run(key)  # a resumed run redraws its whole history
-        self.current = self._add_run(RunCurves(key, label, self.colour_for(key), max(1, steps_per_epoch), live=True))
+        self.current = self._add_run(RunCurves(key, label, self.colour_for(key), max(1, steps_per_epoch), live=True,
+                                               total_steps=total_steps))
         if history is not None:
             self._append(self.current, history.points)
             self.current.epochs = list(history.epochs)
@@ -253,6 +282,7 @@ class MetricsPlots(QWidget):
         self._add_run(run)
         self._draw(run)
         self._set_visible(run, visible)
+        self._fit_ranges()
 
     def remove_run(self, key: int) -> None:
         run = self.runs.pop(key, None)
@@ -277,12 +307,48 @@ class MetricsPlots(QWidget):
         """Push the current run's data to its curves (once per worker update)."""
         if self.current is not None:
             self._draw(self.current)
+        self._fit_ranges()
+
+    # --- ranges ----------------------------------------------------------------------------------
+
+    def set_following(self, on: bool) -> None:
+        """Keep every visible run in view (on), or leave the ranges where the user put them."""
+        self.following = on
+        if self.follow_button.isChecked() != on:
+            self.follow_button.blockSignals(True)
+            self.follow_button.setChecked(on)
+            self.follow_button.blockSignals(False)
+        if on:
+            self._ranges = None
+            self._fit_ranges()
+
+    def _fit_ranges(self) -> None:
+        if not self.following:
+            return
+        shown = [r for r in self.runs.values() if r.visible and (len(r.steps) or r.total_steps)]
+        if not shown:
+            return
+        last = max(max(float(r.steps.values[-1]) if len(r.steps) else 0.0, r.total_steps) for r in shown)
+        losses = [r.loss_high for r in shown] + [v for r in shown for v in _finite(r.epoch_values("val_loss"))]
+        high = max(losses)
+        low = min([0.0] + [r.loss_low for r in shown])
+        bottom = -nice_ceil(-1.05 * low) if low < 0 else 0.0
+        top = nice_ceil(1.05 * high) if high > bottom else bottom + 1.0
+        wanted = (nice_ceil(1.02 * last), bottom, top)
+        if wanted != self._ranges:  # moves in steps: the cached axes stay valid in between
+            self._ranges = wanted
+            self.loss_plot.setXRange(0, wanted[0], padding=0)
+            self.loss_plot.setYRange(bottom, top, padding=0)
 
     @staticmethod
     def colour_for(key: int) -> str:
         return RUN_COLOURS[(key - 1) % len(RUN_COLOURS)]
 
     def _append(self, run: RunCurves, points: StepPoints) -> None:
+        finite = points.smoothed[np.isfinite(points.smoothed)]
+        if finite.size:
+            run.loss_high = max(run.loss_high, float(finite.max()))
+            run.loss_low = min(run.loss_low, float(finite.min()))
         run.steps.append(points.steps.astype(np.float64))
         run.loss.append(points.loss)
         run.smoothed.append(points.smoothed)
@@ -305,8 +371,10 @@ class MetricsPlots(QWidget):
             lr = run.epoch_values("lr")
             starts = epoch_x - run.steps_per_epoch
             self.lr_curve.setData(np.stack([starts, epoch_x], axis=1).reshape(-1), np.repeat(lr, 2))
-            top = float(np.nanmax(lr)) if np.isfinite(lr).any() else 1.0
-            self.lr_view.setYRange(0.0, 1.15 * top, padding=0)  # from zero: a constant rate reads as one
+            top = nice_ceil(1.1 * float(np.nanmax(lr))) if np.isfinite(lr).any() else 1.0
+            if top != self._lr_top:  # from zero: a constant rate reads as one
+                self._lr_top = top
+                self.lr_view.setYRange(0.0, top, padding=0)
 
     def _retire(self, run: RunCurves) -> None:
         """The live run is over: keep only its comparable curves, drawn like a past run's."""
@@ -322,6 +390,7 @@ class MetricsPlots(QWidget):
         run = self.runs.get(item.data(Qt.ItemDataRole.UserRole))
         if run is not None:
             self._set_visible(run, item.checkState() == Qt.CheckState.Checked)
+            self._fit_ranges()
             self.visibility_changed.emit()
 
     def _set_visible(self, run: RunCurves, visible: bool) -> None:
@@ -409,6 +478,18 @@ class MetricsPlots(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Save metrics as CSV", "metrics.csv", "CSV files (*.csv)")
         if path:
             self.export_csv(path)
+
+
+def nice_ceil(value: float) -> float:
+    """The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k that is at least ``value``."""
+    if not math.isfinite(value) or value <= 0:
+        return 1.0
+    scale = 10.0 ** math.floor(math.log10(value))
+    return next(step * scale for step in NICE_STEPS if step * scale >= value * (1 - 1e-12))
+
+
+def _finite(values: np.ndarray) -> list[float]:
+    return [float(v) for v in values if math.isfinite(v)]
 
 
 def _set(item: pg.PlotDataItem, x: np.ndarray, y: np.ndarray) -> None:

@@ -14,7 +14,9 @@ import torch
 
 from nnstudio import resources
 
-# Runs the real app (run_app) on a project; once training is under way it closes the window.
+# Runs the real app (run_app) on a project and trains it; "during": closes the window once
+# training is under way; "after": once the run is over, clicks a layer (its feature maps are
+# computed on a helper thread) and closes the window at once.
 SCRIPT = textwrap.dedent("""
     import sys
     from PySide6.QtCore import QTimer
@@ -22,39 +24,58 @@ SCRIPT = textwrap.dedent("""
     from nnstudio.gui.main_window import open_windows
 
     app = create_application([])
+    mode = sys.argv[2]
 
     def begin():
         window = open_windows()[0]
-        window.training.start()
+        training = window.training
+        training.start()
+        training.tabs.setCurrentWidget(training.feature_maps)
 
-        def close_once_training():
-            if window.training.state == "running" and window.training.panel.progress.value() > 0:
+        def close_when_ready():
+            if mode == "during" and training.state == "running" and training.panel.progress.value() > 0:
                 print("closing during the run", flush=True)
                 window.close()
+            elif mode == "after" and training.state == "idle" and training.last_outcome is not None:
+                window.scene.select_nodes([window.document.graph.node_by_name("classifier").id])
+                window.document.undo_stack.setClean()  # the run's record: no save question
+                print("closing after the run", flush=True)
+                window.close()
             else:
-                QTimer.singleShot(50, close_once_training)
+                QTimer.singleShot(50, close_when_ready)
 
-        QTimer.singleShot(50, close_once_training)
+        QTimer.singleShot(50, close_when_ready)
 
     QTimer.singleShot(0, begin)
     sys.exit(run_app([sys.argv[1]]))
 """)
 
 
-@pytest.mark.slow  # a fresh Python that imports Qt and torch: about 7 s
-def test_closing_the_window_during_a_run_stops_it_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+def _run_app(tmp_path, mode: str, epochs: int):
     data = json.loads((resources.examples_dir() / "mlp_circles.nnstudio").read_text())
-    data["training"].update(epochs=10_000, device="cpu")  # far longer than the test waits
+    data["training"].update(epochs=epochs, device="cpu")
     project = tmp_path / "circles.nnstudio"
     project.write_text(json.dumps(data))
     home = tmp_path / "home"
     env = {**os.environ, "NNSTUDIO_HOME": str(home), "QT_QPA_PLATFORM": "offscreen"}
-    result = subprocess.run([sys.executable, "-c", SCRIPT, str(project)], env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-c", SCRIPT, str(project), mode], env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "closing during the run" in result.stdout
-    assert "QThread" not in result.stderr, result.stderr[-3000:]
+    assert f"closing {mode} the run" in result.stdout
+    for crash in ("QThread", "terminate called", "Aborted", "Traceback"):
+        assert crash not in result.stderr, result.stderr[-3000:]
+    return data, project, home
+
+
+@pytest.mark.slow  # a fresh Python that imports Qt and torch: about 7 s
+def test_closing_the_window_during_a_run_stops_it_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    data, project, home = _run_app(tmp_path, "during", epochs=10_000)  # far longer than the test waits
     (checkpoint,) = (home / "data" / "runs").glob("*/checkpoint.pt")
     state = torch.load(checkpoint, weights_only=True)
     assert state["reason"] == "stop" and state["step"] > 0
     assert json.loads(project.read_text()) == data  # the project file is left as it was
+
+
+@pytest.mark.slow
+def test_closing_right_after_a_run_with_a_layer_just_picked_exits_cleanly(tmp_path):
+    _run_app(tmp_path, "after", epochs=2)
