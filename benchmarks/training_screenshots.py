@@ -42,8 +42,8 @@ def shoot(app: QApplication, example: str, folder: Path, views: list[str], pick:
     window.show()
     window.open_example(resources.examples_dir() / f"{example}.nnstudio")
     graph = window.document.graph
-    graph.training = {**graph.training, "epochs": epochs}
     training = window.training
+    training.panel.form.epochs.setValue(epochs)  # as a user types it: an undoable settings edit
     training.show_panel()
     settle(app, 0.5)
     training.start()
@@ -51,12 +51,12 @@ def shoot(app: QApplication, example: str, folder: Path, views: list[str], pick:
     while training.state != "running" and time.perf_counter() < deadline:
         settle(app, 0.1)
     written = []
-    settle(app, 2.0)
+    settle(app, 1.5)
     for view in views:
         if view == "feature_maps" and pick is not None:  # a click on the canvas picks the layer
             window.scene.select_nodes([graph.node_by_name(pick).id])
         training.tabs.setCurrentWidget(getattr(training, view) if view != "boundary" else training.boundary_host)
-        settle(app, 1.5)
+        settle(app, 1.0)
         path = folder / f"training-{example}-{view}.png"
         window.grab().save(str(path))
         training.views_dock.grab().save(str(folder / f"training-{example}-{view}-dock.png"))
@@ -83,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
     written = shoot(app, "digits_cnn", folder, ["filters", "feature_maps", "health", "confusion"], "conv2",
-                    epochs=40)
-    written += shoot(app, "mlp_circles", folder, ["boundary"], None, epochs=150)
+                    epochs=80)
+    written += shoot(app, "mlp_circles", folder, ["boundary"], None, epochs=2000)
     for path in written:
         print(path)
     return 0

@@ -51,6 +51,7 @@ from nnstudio.training.events import EpochRecord, History, Smoother, StepPoints
 NICE_STEPS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 RUN_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 LR_COLOUR = "#7f7f7f"
+AXIS_WIDTH = 56  # pixels for the value axes, left and right
 
 
 class Series:
@@ -121,6 +122,12 @@ class MetricsPlots(QWidget):
         self._style_plot(self.loss_plot, "loss")
         self._style_plot(self.acc_plot, "accuracy", "step")
         self.acc_plot.setXLink(self.loss_plot)
+        # Equal axis widths on both plots, so their step axes line up under each other.
+        self.acc_plot.showAxis("right")
+        self.acc_plot.getAxis("right").setStyle(showValues=False)
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.getAxis("left").setWidth(AXIS_WIDTH)
+            plot.getAxis("right").setWidth(AXIS_WIDTH)
         self.acc_plot.setYRange(0, 1.02, padding=0)
         self.following = True
         self._ranges: tuple[float, float, float] | None = None  # (x high, loss low, loss high) shown
@@ -186,6 +193,7 @@ class MetricsPlots(QWidget):
             item.setTextPen("#333333")
             item.setPen("#999999")
             item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            item.enableAutoSIPrefix(False)  # 0.6, not "600 (x0.001)"
 
     def _build_lr_axis(self) -> None:
         """The learning rate on a second view box tied to the loss plot's right axis."""
@@ -197,6 +205,7 @@ class MetricsPlots(QWidget):
         right.setLabel("learning rate", color=LR_COLOUR)
         right.setTextPen(LR_COLOUR)
         right.setPen("#999999")
+        right.enableAutoSIPrefix(False)
         self.lr_view.setXLink(self.loss_plot)
         self.lr_curve = pg.PlotDataItem(pen=pg.mkPen(LR_COLOUR, width=1.5, style=Qt.PenStyle.DotLine))
         self.lr_view.addItem(self.lr_curve)
@@ -328,13 +337,20 @@ class MetricsPlots(QWidget):
         shown = [r for r in self.runs.values() if r.visible and (len(r.steps) or r.total_steps)]
         if not shown:
             return
-        last = max(max(float(r.steps.values[-1]) if len(r.steps) else 0.0, r.total_steps) for r in shown)
+        # The step axis grows ahead of the data by 10 to 50% (never past the planned end), so a
+        # long run is not a sliver at the left, and the axis changes only now and then.
+        ends = []
+        for r in shown:
+            done = float(r.steps.values[-1]) if len(r.steps) else 0.0
+            ahead = nice_ceil(max(1.1 * done, r.steps_per_epoch))
+            ends.append(min(ahead, nice_ceil(1.02 * r.total_steps)) if r.total_steps else ahead)
+        last = max(ends)
         losses = [r.loss_high for r in shown] + [v for r in shown for v in _finite(r.epoch_values("val_loss"))]
         high = max(losses)
         low = min([0.0] + [r.loss_low for r in shown])
         bottom = -nice_ceil(-1.05 * low) if low < 0 else 0.0
         top = nice_ceil(1.05 * high) if high > bottom else bottom + 1.0
-        wanted = (nice_ceil(1.02 * last), bottom, top)
+        wanted = (last, bottom, top)
         if wanted != self._ranges:  # moves in steps: the cached axes stay valid in between
             self._ranges = wanted
             self.loss_plot.setXRange(0, wanted[0], padding=0)

@@ -83,7 +83,7 @@ class SettingsForm(QWidget):
                                 "or image folder")
         self.file_button = QPushButton("File…")
         self.file_button.setToolTip("Train on a CSV, .npz/.npy, MNIST IDX or CIFAR file")
-        self.folder_button = QPushButton("Image folder…")
+        self.folder_button = QPushButton("Folder…")
         self.folder_button.setToolTip("Train on a folder of images, one sub-folder per class")
         self.target = QComboBox()
         self.target.addItem("Predict the labels", "label")
@@ -115,7 +115,7 @@ class SettingsForm(QWidget):
                       self.precision):
             # Long item texts must not make the dock wide: the combo shrinks, the popup does not.
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(10)
+            combo.setMinimumContentsLength(6)
         browse = QHBoxLayout()
         browse.setContentsMargins(0, 0, 0, 0)
         browse.addWidget(self.file_button)

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from nnstudio.gui.training.images import to_qimage
 
-GAP = 3  # pixels between tiles
+GAP = 4  # pixels between tiles
 
 
 class TileGrid(QWidget):
@@ -99,12 +99,17 @@ class TileGrid(QWidget):
         total_w = cols * width + (cols - 1) * GAP
         left = max(GAP, (self.width() - total_w) / 2)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        frame = palette.color(QPalette.ColorRole.Mid)
         painter.setPen(palette.color(QPalette.ColorRole.Text))
         for i, image in enumerate(self.images):
             row, col = divmod(i, cols)
             x = left + col * (width + GAP)
             y = GAP + row * (side + caption + GAP)
-            painter.drawImage(QRectF(x, y, width, side), image)
+            target = QRectF(x, y, width, side)
+            painter.drawImage(target, image)
+            painter.setPen(frame)  # tiles of similar grey stay apart
+            painter.drawRect(target.adjusted(-0.5, -0.5, 0.5, 0.5))
+            painter.setPen(palette.color(QPalette.ColorRole.Text))
             if i < len(self.captions) and self.captions[i]:
                 painter.drawText(QRectF(x - GAP, y + side, width + 2 * GAP, caption),
                                  Qt.AlignmentFlag.AlignCenter, self.captions[i])
