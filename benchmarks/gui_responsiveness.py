@@ -97,7 +97,7 @@ def gui_run(app, model: str, epochs: int, threads: int | None,
     outcome_box = []
     training.run_finished.connect(lambda outcome: (outcome_box.append(outcome), loop.quit()))
     training.start()
-    training.tabs.setCurrentWidget(training.filters)
+    training.tabs.setCurrentWidget(training.tabs.filters)
     if probe:
         timer.start()
     loop.exec()

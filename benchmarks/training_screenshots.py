@@ -55,7 +55,8 @@ def shoot(app: QApplication, example: str, folder: Path, views: list[str], pick:
     for view in views:
         if view == "feature_maps" and pick is not None:  # a click on the canvas picks the layer
             window.scene.select_nodes([graph.node_by_name(pick).id])
-        training.tabs.setCurrentWidget(getattr(training, view) if view != "boundary" else training.boundary_host)
+        tabs = training.tabs
+        tabs.setCurrentWidget(getattr(tabs, view) if view != "boundary" else tabs.boundary_host)
         settle(app, 1.0)
         path = folder / f"training-{example}-{view}.png"
         window.grab().save(str(path))

@@ -27,21 +27,19 @@ from typing import TYPE_CHECKING, Any
 import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QTabWidget, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
 from nnstudio.gui import settings as app_settings
 from nnstudio.gui.training.commands import RecordRunCommand, SetTrainingSettingsCommand
-from nnstudio.gui.training.confusion import ConfusionView
 from nnstudio.gui.training.devices import DeviceInfo, probe_in_background
-from nnstudio.gui.training.diagnostics import HealthOverlay, LayerHealthView
-from nnstudio.gui.training.feature_maps import FeatureMapView
-from nnstudio.gui.training.filters import FilterView
+from nnstudio.gui.training.diagnostics import HealthOverlay
+from nnstudio.gui.training.insights import InsightsTabs, first_layer
 from nnstudio.gui.training.lazy import LazyWidget
-from nnstudio.gui.training.panel import TrainingPanel
+from nnstudio.gui.training.panel import TrainingPanel, finished_text
 from nnstudio.gui.training.payloads import ViewWants
 from nnstudio.gui.training.preview import DataPreview, preview_in_background
 from nnstudio.gui.training.relay import Update
-from nnstudio.gui.training.runs import RunRecord, next_number, read_runs, settings_label, thin_curve
+from nnstudio.gui.training.runs import RunRecord, next_number, read_runs, settings_label
 from nnstudio.gui.training.worker import Outcome, RunRequest, TrainingWorker
 
 if TYPE_CHECKING:
@@ -80,16 +78,7 @@ class TrainingController(QObject):
         self.worker = TrainingWorker(self)
         self.panel = TrainingPanel()
         self.plots_host = LazyWidget(self._make_plots)
-        self.filters = FilterView()
-        self.feature_maps = FeatureMapView()
-        self.health = LayerHealthView()
-        self.boundary_host = LazyWidget(self._make_boundary)
-        self.confusion = ConfusionView()
-        self.tabs = QTabWidget()
-        for widget, title in ((self.filters, "Filters"), (self.feature_maps, "Feature maps"),
-                              (self.health, "Layer health"), (self.boundary_host, "Decision boundary"),
-                              (self.confusion, "Confusion")):
-            self.tabs.addTab(widget, title)
+        self.tabs = InsightsTabs()
         self.overlay = HealthOverlay()
         self._signals = _Signals(self)
         self._signals.devices.connect(self._on_devices)
@@ -102,7 +91,7 @@ class TrainingController(QObject):
         self._closing = False
         self._run_number = 0
         self.run_started: Any = None  # RunStarted
-        self._run_began = 0.0
+        self._run_began = ""  # local time, for the run's record
         self._carried: str | None = None
         self._last_checkpoint: Path | None = None
         self.last_outcome: Outcome | None = None
@@ -167,11 +156,6 @@ class TrainingController(QObject):
         self._load_past_runs(plots)
         return plots
 
-    def _make_boundary(self) -> QWidget:
-        from nnstudio.gui.training.boundary import BoundaryView
-
-        return BoundaryView()
-
     def _connect(self) -> None:
         p = self.panel
         p.start_requested.connect(self.start)
@@ -187,8 +171,8 @@ class TrainingController(QObject):
         self.views_dock.visibilityChanged.connect(self._on_views_visibility)
         self.metrics_dock.visibilityChanged.connect(lambda visible: visible and self.plots_host.ensure())
         self.panel_dock.visibilityChanged.connect(self._on_panel_visibility)
-        self.feature_maps.sample_changed.connect(lambda *_: self._send_wants())
-        self.health.node_activated.connect(self.window.show_node)
+        self.tabs.feature_maps.sample_changed.connect(lambda *_: self._send_wants())
+        self.tabs.health.node_activated.connect(self.window.show_node)
         app = QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -208,10 +192,7 @@ class TrainingController(QObject):
         self.last_outcome = None
         self._last_checkpoint = None
         self._feature_node = self._filter_node = None
-        for view in (self.filters, self.feature_maps, self.health, self.confusion):
-            view.clear()
-        if self.boundary_host.widget is not None:
-            self.boundary_host.widget.clear()
+        self.tabs.clear()
         if self.plots_host.widget is not None:
             self.plots_host.widget.clear_past()
             self._load_past_runs(self.plots_host.widget)
@@ -319,7 +300,7 @@ class TrainingController(QObject):
             return False
         self._run_number = number or next_number(graph.runs)
         self.run_started, self._carried = None, None
-        self._run_began = time.perf_counter()
+        self._run_began = time.strftime("%Y-%m-%dT%H:%M:%S")
         request = RunRequest(
             graph=graph.to_dict(),
             settings=dict(graph.training),
@@ -440,9 +421,9 @@ class TrainingController(QObject):
         if update.checkpoint is not None:
             self._last_checkpoint = update.checkpoint.path
         if update.stats is not None:
-            self.health.show_stats(update.stats, self.document.graph)
-            self.overlay.show(self.window.scene, update.stats.stats, self.health.warnings)
-        self._show_views(update.views)
+            self.tabs.health.show_stats(update.stats, self.document.graph)
+            self.overlay.show(self.window.scene, update.stats.stats, self.tabs.health.warnings)
+        self.tabs.show_payloads(update.views)
 
     def _on_started(self, started: Any) -> None:
         self.run_started = started
@@ -456,16 +437,6 @@ class TrainingController(QObject):
         resumed_text = f", resuming after step {started.start_step:,}" if started.start_step else ""
         self.panel.add_message(f"Training on {started.device}: {started.data}; {started.loss} loss{resumed_text}.",
                                "info")
-
-    def _show_views(self, views: dict[str, Any]) -> None:
-        if "filters" in views:
-            self.filters.show_filters(views["filters"])
-        if "feature_maps" in views:
-            self.feature_maps.show_maps(views["feature_maps"])
-        if "boundary" in views:
-            self.boundary_host.ensure().show_boundary(views["boundary"])
-        if "confusion" in views:
-            self.confusion.show_confusion(views["confusion"])
 
     def _on_finished(self, outcome: Outcome) -> None:
         from nnstudio.training.events import Failed
@@ -483,7 +454,7 @@ class TrainingController(QObject):
             self.panel.show_message(text, "error")
             self.panel.status.setText("Training stopped on an error.")
         else:
-            self.panel.add_message(_finished_text(final), "info")
+            self.panel.add_message(finished_text(final), "info")
             self.panel.status.setText("Stopped." if final.stopped else "Done.")
             if not final.stopped:
                 self.panel.progress.setValue(self.panel.progress.maximum())
@@ -493,28 +464,8 @@ class TrainingController(QObject):
         self.run_finished.emit(outcome)
 
     def _record(self, outcome: Outcome) -> None:
-        from nnstudio.training.events import Failed
-
-        final, started = outcome.final, self.run_started
-        history = final.history
-        steps, loss = thin_curve(history.points)
-        failed = isinstance(final, Failed)
-        record = RunRecord(
-            number=self._run_number,
-            settings=started.config.to_settings(),
-            outcome="failed" if failed else ("stopped" if final.stopped else "finished"),
-            message=final.message if failed else "",
-            started=time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - (time.perf_counter()
-                                                                                        - self._run_began))),
-            device=started.device,
-            data=started.data,
-            steps_per_epoch=started.steps_per_epoch,
-            epochs=list(history.epochs),
-            curve_steps=steps,
-            curve_loss=loss,
-            checkpoint=str(self._last_checkpoint) if self._last_checkpoint else None,
-            carried=self._carried,
-        )
+        record = RunRecord.of_run(self._run_number, self.run_started, outcome.final, started_at=self._run_began,
+                                  checkpoint=self._last_checkpoint, carried=self._carried)
         self.document.push(RecordRunCommand(self.document.graph, record.to_dict()))
 
     # --- which views to compute -----------------------------------------------------------------------
@@ -528,21 +479,10 @@ class TrainingController(QObject):
             self.views_dock.show()
         if self.metrics_dock.height() < MIN_PLOT_HEIGHT:  # the editor's bottom panels are short
             self.window.resizeDocks([self.metrics_dock], [MIN_PLOT_HEIGHT], Qt.Orientation.Vertical)
-        for view in (self.filters, self.health, self.confusion):
-            view.clear()
         graph = self.document.graph
-        inputs = [n for n in graph.nodes.values() if n.spec.role == "input"]
-        two_d = bool(inputs) and list(inputs[0].params.get("shape", [])) == [2]
-        has_conv = any(n.type.startswith("Conv") for n in graph.nodes.values())
-        if two_d:  # what a learner most wants to see for 2-D data
-            self.boundary_host.ensure()
-            self.tabs.setCurrentWidget(self.boundary_host)
-        elif self.tabs.currentWidget() is self.boundary_host:  # no boundary for this data
-            self.tabs.setCurrentWidget(self.filters if has_conv else self.health)
+        self.tabs.prepare_for(graph)
         if self._feature_node is None or self._feature_node not in graph.nodes:
-            self._feature_node = _first_layer(graph)
-        if not has_conv:
-            self.filters.clear()
+            self._feature_node = first_layer(graph)
 
     def _on_selection_changed(self, scene: Any) -> None:
         if self._closing or not shiboken6.isValid(scene) or scene is not self.window.scene:
@@ -564,45 +504,11 @@ class TrainingController(QObject):
         self._send_wants()
 
     def wants(self) -> ViewWants:
-        tab = self.tabs.currentWidget() if self._views_seen else None
-        return ViewWants(
-            filters=tab is self.filters,
-            filter_node=self._filter_node,
-            feature_maps=tab is self.feature_maps,
-            feature_node=self._feature_node,
-            sample_index=self.feature_maps.sample_index,
-            boundary=tab is self.boundary_host,
-            confusion=tab is self.confusion,
-            stats=True,
-        )
+        return self.tabs.wants(self._views_seen, self._filter_node, self._feature_node)
 
     def _send_wants(self) -> None:
         if not self._closing:  # a closing window hides its docks: that asks for nothing
             self.worker.set_wants(self.wants())
-
-
-def _first_layer(graph: Any) -> str | None:
-    """The layer whose activations the feature-map view shows until the user picks one."""
-    for node in graph.nodes.values():
-        if node.type.startswith("Conv") or node.type in ("Linear", "LSTM", "GRU", "RNN", "Inception"):
-            return node.id
-    return None
-
-
-def _finished_text(final: Any) -> str:
-    epochs = final.history.epochs
-    if not epochs:
-        return f"Stopped before the first epoch ended; the checkpoint is {final.checkpoint}." if final.checkpoint \
-            else "Stopped before the first epoch ended."
-    last = epochs[-1]
-    text = f"{'Stopped' if final.stopped else 'Finished'} after {last.epoch} epoch{'s' if last.epoch != 1 else ''} " \
-           f"in {final.seconds:.1f} s: validation loss {last.val_loss:.4f}"
-    if last.val_acc == last.val_acc:  # not NaN
-        text += f", accuracy {100 * last.val_acc:.1f}%"
-    text += "."
-    if final.stopped and final.checkpoint:
-        text += f" Checkpoint: {final.checkpoint}."
-    return text
 
 
 def _emit_safely(signal: Any, *args: Any) -> None:

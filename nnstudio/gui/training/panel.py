@@ -27,7 +27,7 @@ from nnstudio.gui.training.images import describe_sample, sample_picture
 from nnstudio.gui.training.preview import DataPreview
 from nnstudio.gui.training.settings_form import SettingsForm
 from nnstudio.gui.training.tiles import TileGrid
-from nnstudio.training.events import Progress
+from nnstudio.training.events import Finished, Progress
 
 STATES = ("idle", "starting", "running", "paused", "stopping")
 
@@ -44,6 +44,23 @@ def clock(seconds: float) -> str:
 def progress_text(p: Progress) -> str:
     return (f"epoch {p.epoch}/{p.epochs} · step {p.step:,}/{p.total_steps:,} · "
             f"{p.samples_per_second:,.0f} samples/s · {clock(p.eta)} left")
+
+
+def finished_text(final: Finished) -> str:
+    """"Finished after 15 epochs in 4.1 s: validation loss 0.0328, accuracy 99.2%." """
+    epochs = final.history.epochs
+    if not epochs:
+        ended = "Stopped before the first epoch ended"
+        return f"{ended}; the checkpoint is {final.checkpoint}." if final.checkpoint else f"{ended}."
+    last = epochs[-1]
+    text = (f"{'Stopped' if final.stopped else 'Finished'} after {last.epoch} epoch{'s' if last.epoch != 1 else ''} "
+            f"in {final.seconds:.1f} s: validation loss {last.val_loss:.4f}")
+    if math.isfinite(last.val_acc):
+        text += f", accuracy {100 * last.val_acc:.1f}%"
+    text += "."
+    if final.stopped and final.checkpoint:
+        text += f" Checkpoint: {final.checkpoint}."
+    return text
 
 
 class TrainingPanel(QWidget):

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # registers ImageExporter under pg.exporters
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -95,6 +95,7 @@ class RunCurves:
     smoother: Smoother = field(default_factory=Smoother)
     items: dict[str, pg.PlotDataItem] = field(default_factory=dict)
     visible: bool = True
+    drawn_epochs: int = -1  # epochs on the curves: they are redrawn only when one ends
     total_steps: int = 0  # the run's planned length: the x axis spans it from the start
     loss_high: float = 0.0  # the largest smoothed loss so far: the loss plot's height
     loss_low: float = 0.0  # the smallest, when below zero (a regression loss never is)
@@ -109,7 +110,6 @@ class RunCurves:
 class MetricsPlots(QWidget):
     """See the module docstring. ``begin_run`` starts a live run; ``add_record`` a past one."""
 
-    visibility_changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -372,16 +372,20 @@ class MetricsPlots(QWidget):
 
     def _draw(self, run: RunCurves) -> None:
         items, steps = run.items, run.steps.values
-        epoch_x = run.epoch_steps()
         if "loss" in items:
             items["loss"].setData(steps, run.loss.values)
         items["smoothed"].setData(steps, run.smoothed.values)
-        _set(items["val_loss"], epoch_x, run.epoch_values("val_loss"))
-        _set(items["val_acc"], epoch_x, run.epoch_values("val_acc"))
-        if "train_loss" in items:
-            _set(items["train_loss"], epoch_x, run.epoch_values("train_loss"))
-            _set(items["train_acc"], epoch_x, run.epoch_values("train_acc"))
+        if "accuracy" in items:
             _set(items["accuracy"], steps, run.accuracy.values)
+        if run.drawn_epochs != len(run.epochs):  # epoch curves change once an epoch
+            run.drawn_epochs = len(run.epochs)
+            self._draw_epochs(run)
+
+    def _draw_epochs(self, run: RunCurves) -> None:
+        items, epoch_x = run.items, run.epoch_steps()
+        for name in ("val_loss", "val_acc", "train_loss", "train_acc"):
+            if name in items:
+                _set(items[name], epoch_x, run.epoch_values(name))
         if run is self.current and run.epochs:
             # The rate holds for a whole epoch: a step line from its first to its last step.
             lr = run.epoch_values("lr")
@@ -407,7 +411,6 @@ class MetricsPlots(QWidget):
         if run is not None:
             self._set_visible(run, item.checkState() == Qt.CheckState.Checked)
             self._fit_ranges()
-            self.visibility_changed.emit()
 
     def _set_visible(self, run: RunCurves, visible: bool) -> None:
         run.visible = visible

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nnstudio.training.events import EpochRecord, StepPoints
+from nnstudio.training.events import EpochRecord, Failed, Finished, RunStarted, StepPoints
 
 CURVE_POINTS = 400  # points of the smoothed loss kept per run
 MAX_RUNS = 30  # older records are dropped from the project beyond this
@@ -42,6 +43,28 @@ class RunRecord:
     @property
     def label(self) -> str:
         return f"Run {self.number}: {settings_label(self.settings)}"
+
+    @classmethod
+    def of_run(cls, number: int, started: RunStarted, final: Finished | Failed, started_at: str = "",
+               checkpoint: Path | None = None, carried: str | None = None) -> RunRecord:
+        """The record of a run that has ended, from its first and last events."""
+        failed = isinstance(final, Failed)
+        steps, loss = thin_curve(final.history.points)
+        return cls(
+            number=number,
+            settings=started.config.to_settings(),
+            outcome="failed" if failed else ("stopped" if final.stopped else "finished"),
+            message=final.message if failed else "",
+            started=started_at,
+            device=started.device,
+            data=started.data,
+            steps_per_epoch=started.steps_per_epoch,
+            epochs=list(final.history.epochs),
+            curve_steps=steps,
+            curve_loss=loss,
+            checkpoint=str(checkpoint) if checkpoint else None,
+            carried=carried,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

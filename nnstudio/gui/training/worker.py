@@ -167,7 +167,7 @@ class TrainingWorker(QObject):
         """End the run after the current step; the trainer writes a checkpoint first."""
         with self._lock:
             self._stop_asked = True
-            if self._trainer is not None:
+            if self._trainer is not None and self.running:
                 self._trainer.stop()
 
     def wait(self, seconds: float) -> bool:

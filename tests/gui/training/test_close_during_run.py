@@ -30,7 +30,7 @@ SCRIPT = textwrap.dedent("""
         window = open_windows()[0]
         training = window.training
         training.start()
-        training.tabs.setCurrentWidget(training.feature_maps)
+        training.tabs.setCurrentWidget(training.tabs.feature_maps)
 
         def close_when_ready():
             if mode == "during" and training.state == "running" and training.panel.progress.value() > 0:

@@ -144,13 +144,13 @@ def test_clicking_a_layer_on_the_canvas_shows_its_feature_maps(train_window, qtb
     training = window.training
     training.start()
     wait_for_run(qtbot, training)
-    training.tabs.setCurrentWidget(training.feature_maps)
+    training.tabs.setCurrentWidget(training.tabs.feature_maps)
     conv2 = window.document.graph.node_by_name("conv2").id
     window.scene.select_nodes([conv2])
-    qtbot.waitUntil(lambda: training.feature_maps.payload is not None
-                    and training.feature_maps.payload.node_id == conv2, timeout=5000)
-    assert len(training.feature_maps.grid.images) == 32
-    training.feature_maps.sample_spin.setValue(3)
-    qtbot.waitUntil(lambda: training.feature_maps.payload.sample_index == 3, timeout=5000)
+    qtbot.waitUntil(lambda: training.tabs.feature_maps.payload is not None
+                    and training.tabs.feature_maps.payload.node_id == conv2, timeout=5000)
+    assert len(training.tabs.feature_maps.grid.images) == 32
+    training.tabs.feature_maps.sample_spin.setValue(3)
+    qtbot.waitUntil(lambda: training.tabs.feature_maps.payload.sample_index == 3, timeout=5000)
     # Layer statistics reached the canvas: a tag under every layer with weights.
     assert {graph_id for graph_id in training.overlay.tags} >= {conv2}

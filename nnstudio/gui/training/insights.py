@@ -1,0 +1,100 @@
+""""What it learns": the views of a training network, one tab each.
+
+Filters, feature maps, layer health, the decision boundary (built on first
+use: it needs pyqtgraph) and the confusion matrix. The tab widget routes the
+worker's payloads to its views and says which of them are on screen, which
+is all the training thread computes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QTabWidget, QWidget
+
+from nnstudio.core.graph import GraphModel
+from nnstudio.gui.training.confusion import ConfusionView
+from nnstudio.gui.training.diagnostics import LayerHealthView
+from nnstudio.gui.training.feature_maps import FeatureMapView
+from nnstudio.gui.training.filters import FilterView
+from nnstudio.gui.training.lazy import LazyWidget
+from nnstudio.gui.training.payloads import ViewWants
+
+_LAYERS_WITH_MAPS = ("Linear", "LSTM", "GRU", "RNN", "Inception")
+
+
+def _make_boundary() -> QWidget:
+    from nnstudio.gui.training.boundary import BoundaryView
+
+    return BoundaryView()
+
+
+class InsightsTabs(QTabWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.filters = FilterView()
+        self.feature_maps = FeatureMapView()
+        self.health = LayerHealthView()
+        self.boundary_host = LazyWidget(_make_boundary)
+        self.confusion = ConfusionView()
+        for widget, title in ((self.filters, "Filters"), (self.feature_maps, "Feature maps"),
+                              (self.health, "Layer health"), (self.boundary_host, "Decision boundary"),
+                              (self.confusion, "Confusion")):
+            self.addTab(widget, title)
+
+    @property
+    def boundary(self) -> Any:
+        """The decision-boundary view (built now if it was not yet)."""
+        return self.boundary_host.ensure()
+
+    def show_payloads(self, views: dict[str, Any]) -> None:
+        """The newest payload of each view the worker computed."""
+        if "filters" in views:
+            self.filters.show_filters(views["filters"])
+        if "feature_maps" in views:
+            self.feature_maps.show_maps(views["feature_maps"])
+        if "boundary" in views:
+            self.boundary.show_boundary(views["boundary"])
+        if "confusion" in views:
+            self.confusion.show_confusion(views["confusion"])
+
+    def clear(self) -> None:
+        for view in (self.filters, self.feature_maps, self.health, self.confusion):
+            view.clear()
+        if self.boundary_host.widget is not None:
+            self.boundary_host.widget.clear()
+
+    def prepare_for(self, graph: GraphModel) -> None:
+        """A run of ``graph`` starts: empty the views of the last one, pick a fitting tab."""
+        for view in (self.filters, self.health, self.confusion):
+            view.clear()
+        inputs = [n for n in graph.nodes.values() if n.spec.role == "input"]
+        two_d = bool(inputs) and list(inputs[0].params.get("shape", [])) == [2]
+        has_conv = any(n.type.startswith("Conv") for n in graph.nodes.values())
+        if two_d:  # what a learner most wants to see for 2-D data
+            self.setCurrentWidget(self.boundary_host)
+            self.boundary_host.ensure()
+        elif self.currentWidget() is self.boundary_host:  # no boundary for this data
+            self.setCurrentWidget(self.filters if has_conv else self.health)
+
+    def wants(self, on_screen: bool, filter_node: str | None, feature_node: str | None) -> ViewWants:
+        """What the training thread should compute: the current tab's view, if it is seen."""
+        tab = self.currentWidget() if on_screen else None
+        return ViewWants(
+            filters=tab is self.filters,
+            filter_node=filter_node,
+            feature_maps=tab is self.feature_maps,
+            feature_node=feature_node,
+            sample_index=self.feature_maps.sample_index,
+            boundary=tab is self.boundary_host,
+            confusion=tab is self.confusion,
+            stats=True,  # the canvas's layer tags need them whatever the tab
+        )
+
+
+def first_layer(graph: GraphModel) -> str | None:
+    """The layer whose activations the feature-map view shows until the user picks one."""
+    for node in graph.nodes.values():
+        if node.type.startswith("Conv") or node.type in _LAYERS_WITH_MAPS:
+            return node.id
+    return None
