@@ -16,13 +16,12 @@ metrics.csv, the GUI into its run record); the first epoch (warm-up) is left
 out and the best repeat of each is compared. Limit: the GUI's samples/s at
 least 95% of the CLI's.
 
-The app trains on every core but one (the GUI's) and at a lower priority
-than the GUI (nice 10 on Linux); ``nnstudio train`` uses every core at normal
+The app trains on every core, like ``nnstudio train``, but at a lower
+priority than the GUI (nice 10 on Linux); ``nnstudio train`` runs at normal
 priority. So the CLI is timed twice: as a user runs it, and on an equal
 footing (the app's thread count and priority). GUI/CLI on an equal footing is
-the cost of the GUI being attached, which the limit applies to; GUI/CLI as
-run adds what the core left to the GUI costs, which on a two-core machine is
-large and on bigger ones small.
+the cost of the GUI being attached; GUI/CLI as run adds what the lower
+priority costs.
 
     xvfb-run -s "-screen 0 1600x1000x24" python benchmarks/gui_responsiveness.py \
         [--epochs 4] [--repeats 2] [--threads N] [--model lenet5]
