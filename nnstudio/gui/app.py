@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QApplication
 
 from nnstudio import __version__, resources
 from nnstudio.core.errors import FormatError
-from nnstudio.gui import dialogs, recovery, settings, theme
+from nnstudio.gui import collector, dialogs, recovery, settings, theme
 from nnstudio.gui.main_window import MainWindow
 
 PROBE_ENV = "NNSTUDIO_STARTUP_PROBE"
@@ -41,6 +41,7 @@ def create_application(argv: Sequence[str] = ()) -> QApplication:
     with contextlib.suppress(FileNotFoundError):  # an icon is never a reason not to start
         app.setWindowIcon(QIcon(str(resources.app_icon())))
     theme.manager().set_mode(str(settings.value("view/theme", "system")))
+    collector.install(app)  # Qt objects must be freed on this thread: see collector.py
     return app
 
 

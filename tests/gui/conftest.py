@@ -11,9 +11,16 @@ from PySide6.QtCore import QThread
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from nnstudio import resources
-from nnstudio.gui import dialogs
+from nnstudio.gui import collector, dialogs
 from nnstudio.gui.document import Document
 from nnstudio.gui.main_window import MainWindow, open_windows
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _gui_thread_collector(qapp):
+    """As in the app: garbage (and the widgets in it) is freed on the GUI thread only, or a
+    collection on a worker thread can deadlock with the GUI thread (see collector.py)."""
+    return collector.install(qapp)
 
 
 @pytest.fixture(autouse=True)
@@ -67,6 +74,7 @@ def _no_leaked_windows(qapp):
         window.document.undo_stack.setClean()
         window.close()
     QApplication.processEvents()
+    collector.install(qapp).collect_if_due()  # a test may not run the event loop long enough
     assert not leaked, f"{len(leaked)} window(s) left open"
 
 

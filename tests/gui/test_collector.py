@@ -1,0 +1,51 @@
+"""Garbage is collected on the GUI thread only: a collection on a worker thread frees widgets
+there, and their destructors can deadlock with the GUI thread (see nnstudio/gui/collector.py)."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+from PySide6.QtWidgets import QWidget
+
+from nnstudio.gui import collector
+from nnstudio.gui.app import create_application
+
+
+def test_the_application_collects_on_its_own_thread_only():
+    app = create_application([])
+    assert not gc.isenabled()
+    assert collector.install(app) is collector.install(app)  # one collector, however often asked
+
+
+def test_garbage_made_while_a_worker_thread_allocates_is_freed_on_the_gui_thread(qtbot):
+    freed_on: list[str] = []
+
+    class WindowLike:
+        def __init__(self) -> None:
+            self.me = self  # a cycle: only the collector frees it
+            self.widget = QWidget()
+
+        def __del__(self) -> None:
+            freed_on.append(threading.current_thread().name)
+
+    WindowLike()
+
+    def allocate() -> None:
+        kept = [[i] for i in range(20 * gc.get_threshold()[0])]  # crosses the young threshold often
+        assert kept
+
+    worker = threading.Thread(target=allocate, name="worker")
+    worker.start()
+    worker.join()
+    assert freed_on == []  # the worker's allocations collected nothing
+
+    kept = [[i] for i in range(2 * gc.get_threshold()[0])]
+    qtbot.waitUntil(lambda: bool(freed_on), timeout=3000)
+    assert freed_on == ["MainThread"] and kept
+
+
+def test_nothing_is_collected_below_the_thresholds(qapp):
+    gui_collector = collector.install(qapp)
+    gc.collect()  # counts start from zero
+    assert gui_collector.collect_if_due() is None
