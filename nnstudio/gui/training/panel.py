@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QLabel,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 from nnstudio.gui import theme
 from nnstudio.gui.training.images import describe_sample, sample_picture
 from nnstudio.gui.training.preview import DataPreview
+from nnstudio.gui.training.progress_widgets import ProgressBar, StatusText
 from nnstudio.gui.training.settings_form import SettingsForm
 from nnstudio.gui.training.tiles import TileGrid
 from nnstudio.training.events import Finished, Progress
@@ -105,13 +105,12 @@ class TrainingPanel(QWidget):
         buttons.addWidget(self.pause_button, 1, 0)
         buttons.addWidget(self.stop_button, 1, 1)
 
-        self.progress = QProgressBar()
+        self.progress = ProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self.progress.setTextVisible(True)
         self.progress.setFormat("%p%")
-        self.status = QLabel("Ready to train.")
-        self.status.setWordWrap(True)
+        self.status = StatusText("Ready to train.")
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
