@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from nnstudio.gui.main_window import MainWindow
 
 SHUTDOWN_WAIT_S = 30.0  # a step longer than this is not a CPU run anyone waits for
-PLOT_INTERVAL_S = 0.25  # the plots repaint at most four times a second
+PLOT_INTERVAL_S = 0.5  # the plots repaint at most twice a second while a run goes on
 MIN_PLOT_HEIGHT = 340  # pixels the bottom docks get when a run starts, so the plots are readable
 LOCK_REASON = "Training: the model is locked until the run stops (pan, zoom and inspect freely)."
 
@@ -405,7 +405,7 @@ class TrainingController(QObject):
             if update.epochs:
                 plots.add_epochs(update.epochs)
             self._plots_dirty |= bool(len(update.points) or update.epochs)
-            # A repaint of the plots is the GUI's largest cost: at most four a second, and at once
+            # A repaint of the plots is the GUI's largest cost: at most two a second, and at once
             # when the run pauses or ends so the curves never lag behind what the panel says.
             now = time.perf_counter()
             settled = update.paused is not None or update.final is not None

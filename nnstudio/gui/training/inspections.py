@@ -37,7 +37,7 @@ from nnstudio.training.errors import InspectError
 from nnstudio.training.events import EpochEnded, Failed, Finished, LayerStatsReady, PauseChanged, Progress
 from nnstudio.training.loop import Trainer
 
-INTERVAL = 0.4  # seconds between two refreshes of one view, at the most often
+INTERVAL = 1.0  # seconds between two refreshes of one view, at the most often
 BUDGET = 0.01  # share of training time one view may take
 _PROBE = 256  # validation samples the layer statistics are computed on
 _GRID = 90  # decision-boundary resolution

@@ -7,15 +7,15 @@ training and validation figures as markers at the epoch's last step. Past
 runs of the project show their smoothed loss and validation accuracy, and the
 list beside the plots turns each on or off.
 
-Curves are created once and updated with ``setData`` (at most ~20 times a
-second, from the worker's updates). Downsampling (peak mode) and
+Curves are created once and updated with ``setData`` (at most twice a
+second while a run goes on, see the controller). Downsampling (peak mode) and
 clip-to-view keep 100,000+ points smooth. Step data lives in growable NumPy
 buffers, so an update appends rather than copies the whole history.
 
 Most of a repaint's cost is the axes' text, so the axes are cached as pixmaps
 and the view ranges move in "nice" steps (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8
 × 10^k) instead of with every new point: the axes are redrawn a few times a
-run rather than twenty times a second (about 5 ms a frame instead of 25 ms).
+run rather than with every repaint (about 5 ms a frame instead of 25 ms).
 Panning or zooming stops the following; "Follow" resumes it.
 """
 
@@ -179,7 +179,9 @@ class MetricsPlots(QWidget):
     # --- building -----------------------------------------------------------------------------
 
     def _style_plot(self, plot: pg.PlotItem, left: str, bottom: str | None = None) -> None:
-        plot.showGrid(x=True, y=True, alpha=0.15)
+        # Horizontal lines only: the vertical ones doubled the cost of every repaint
+        # (each axis's grid is a plot-sized cached pixmap) for little reading help.
+        plot.showGrid(x=False, y=True, alpha=0.15)
         plot.setLabel("left", left)
         if bottom:
             plot.setLabel("bottom", bottom)

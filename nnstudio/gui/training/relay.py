@@ -4,7 +4,7 @@ The trainer's listener runs on the training thread and calls ``Relay.put``
 for every event; that only merges the event into a pending ``Update`` under a
 lock (step points are appended as arrays, the latest progress, statistics and
 images replace older ones). The GUI takes the whole pending update at most
-~20 times a second (``Relay.take``), so however fast the trainer reports, the
+ten times a second (``Relay.take``), so however fast the trainer reports, the
 event loop sees a bounded number of compact payloads and never a backlog.
 
 No Qt and no torch here: plain data crosses the threads.

@@ -1,4 +1,4 @@
-"""The worker thread: compact updates at most ~20 a second, prompt stop, setup failures as sentences."""
+"""The worker thread: compact updates at most ten a second, prompt stop, setup failures as sentences."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _collect(worker: TrainingWorker) -> list[tuple[float, object]]:
     return got
 
 
-def test_updates_come_at_most_twenty_times_a_second_and_carry_every_step(qtbot, tmp_path):
+def test_updates_come_at_most_ten_times_a_second_and_carry_every_step(qtbot, tmp_path):
     worker = TrainingWorker()
     got = _collect(worker)
     graph = example("mlp_circles", epochs=30)  # hundreds of tiny steps: a flood if sent one by one
@@ -38,7 +38,7 @@ def test_updates_come_at_most_twenty_times_a_second_and_carry_every_step(qtbot, 
     gaps = np.diff(times[:-1])  # the last update is the drain when the thread ends
     assert gaps.min() >= 0.8 * UPDATE_INTERVAL_MS / 1000
     per_second = max(np.sum((times >= t) & (times < t + 1.0)) for t in times)
-    assert per_second <= 21
+    assert per_second <= 1000 / UPDATE_INTERVAL_MS + 1
     assert len(got) < total / 10
     assert sum(len(u.epochs) for _, u in got) == 30
     assert outcome.weights is not None and len(outcome.weights) == 2  # hidden and classifier
