@@ -5,7 +5,7 @@ is never half-way through a step. Each view it feeds (filters, feature maps,
 layer statistics, decision boundary, confusion matrix) is computed only while
 the GUI shows it, at most every ``interval`` seconds, and less often when it is
 expensive: a view that took ``t`` seconds waits at least ``t / budget`` before
-the next time, so the views together cost training a few percent at most.
+the next time, so the views together cost training about one percent.
 
 Imported on the training thread only: it needs torch.
 """
@@ -38,7 +38,7 @@ from nnstudio.training.events import EpochEnded, Failed, Finished, LayerStatsRea
 from nnstudio.training.loop import Trainer
 
 INTERVAL = 1.0  # seconds between two refreshes of one view, at the most often
-BUDGET = 0.01  # share of training time one view may take
+BUDGET = 0.005  # share of training time one view may take
 _PROBE = 256  # validation samples the layer statistics are computed on
 _GRID = 90  # decision-boundary resolution
 _BROKEN = ("nan", "out_of_memory")  # runs whose model is not worth another look
