@@ -102,6 +102,7 @@ def gui_run(app, model: str, epochs: int, threads: int | None,
     samples = _train_samples(training.run_started.data)
     window.document.undo_stack.setClean()
     window.close()
+    window.deleteLater()  # a user's session has one window; closed ones must not pile up
     app.processEvents()
     print(f"  GUI{' with the 10 ms probe' if probe else ''}: {len(lateness)} ticks during training, GUI thread "
           f"busy {100 * busy[0] / busy[1]:.0f}% of {busy[1]:.1f} s, views computed for "
