@@ -50,9 +50,9 @@ def default_threads() -> int:
     ``NNSTUDIO_TRAIN_THREADS`` overrides it (e.g. to keep a core free on a busy machine).
 
     Measured on two cores (benchmarks/gui_responsiveness.py, LeNet-5): with both cores
-    the 10 ms timer's lateness stayed at p99 12 ms, max 15 ms, and the window trained at
-    0.86x the command line's speed; leaving the GUI a core gave 0.60x. The training
-    threads run at a lower priority (TRAINING_NICE), so the GUI thread still wins."""
+    the 10 ms timer's lateness stayed under p99 16 ms and the window trained at 0.97x the
+    command line's speed (median of 14 pairs); leaving the GUI a core gave 0.60x. The
+    training threads run at a lower priority (TRAINING_NICE), so the GUI thread still wins."""
     wanted = os.environ.get(THREADS_ENV, "")
     if wanted.isdigit() and int(wanted) > 0:
         return int(wanted)
