@@ -699,6 +699,9 @@ def main(argv=None):
         atomic_save(model.state_dict(), out_dir / "weights.pt")
         log(f"Saved the trained weights to {out_dir / 'weights.pt'}.")
     if WORLD_SIZE > 1:
+        # Every rank waits for rank 0's save: a rank that tore its process group down while
+        # another still used it aborted at exit ("terminate called without an active exception").
+        dist.barrier()
         dist.destroy_process_group()
 
 
