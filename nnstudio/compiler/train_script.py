@@ -699,12 +699,18 @@ def main(argv=None):
         atomic_save(model.state_dict(), out_dir / "weights.pt")
         log(f"Saved the trained weights to {out_dir / 'weights.pt'}.")
     if WORLD_SIZE > 1:
-        # Every rank waits for rank 0's save: a rank that tore its process group down while
-        # another still used it aborted at exit ("terminate called without an active exception").
+        # Every rank waits for rank 0's save before the group goes away.
         dist.barrier()
         dist.destroy_process_group()
 
 
 if __name__ == "__main__":
     main()
+    if WORLD_SIZE > 1:
+        # Everything is saved and the process group is gone, but torch's C++ threads can still
+        # be joinable when the interpreter tears down, which aborts the rank ("terminate called
+        # without an active exception") and fails the whole torchrun. Leave without that teardown.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 '''
