@@ -29,14 +29,13 @@ class GuiThreadCollector(QObject):
     def __init__(self, parent: QObject | None = None, interval_ms: int = CHECK_INTERVAL_MS) -> None:
         super().__init__(parent)
         self.thresholds = gc.get_threshold()
-        self.collections = 0
-        self._was_enabled = gc.isenabled()
+        was_enabled = gc.isenabled()
         gc.disable()
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.collect_if_due)
         self._timer.start()
-        self.destroyed.connect(_restore(self._was_enabled))
+        self.destroyed.connect(_restore(was_enabled))
 
     def collect_if_due(self) -> int | None:
         """Collect the generations whose thresholds are crossed; the generation, or None."""
@@ -50,7 +49,6 @@ class GuiThreadCollector(QObject):
             if old >= third:
                 generation = 2
         gc.collect(generation)
-        self.collections += 1
         return generation
 
 
