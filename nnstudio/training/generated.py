@@ -24,8 +24,9 @@ Builder = Callable[[tuple[int, ...], int | None, int], tuple[np.ndarray, np.ndar
 def digits(shape: tuple[int, ...], classes: int | None, seed: int):
     """scikit-learn's bundled 8x8 handwritten digits: 1,797 images, 10 classes."""
     table = _digits_table()
-    # Pixels are counts 0..16 of a 4x4 block; scale to 0..1 like any image.
-    x = (table[:, :64].astype(np.float32) / 16.0).reshape(-1, 1, 8, 8)
+    # Pixels are counts 0..16 of a 4x4 block, kept raw as scikit-learn ships them: the
+    # Input's preprocessing (inside the model) scales them, so exported models take raw digits.
+    x = table[:, :64].astype(np.float32).reshape(-1, 1, 8, 8)
     return x, table[:, 64].astype(np.int64), tuple(str(d) for d in range(10))
 
 
