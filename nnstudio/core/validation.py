@@ -8,11 +8,12 @@ feedback; ``analyze`` never raises and returns diagnostics a user can act on.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
@@ -24,7 +25,8 @@ from nnstudio.core.errors import (
     PortError,
     ShapeError,
 )
-from nnstudio.core.layers import LayerFigures, Shape, layer_figures
+from nnstudio.core.layers import LayerFigures, Shape, format_shape, layer_figures
+from nnstudio.core.tasks import CLASSIFICATION, RECONSTRUCTION, Task, task_of
 
 if TYPE_CHECKING:
     from nnstudio.core.graph import GraphModel, Node
@@ -34,12 +36,41 @@ WARNING = "warning"
 
 
 @dataclass(frozen=True)
+class InsertLayer:
+    """A suggested fix: put a new ``layer`` on the wire from ``source`` into ``target``."""
+
+    label: str  # what a button says: "Insert a Flatten before 'fc1'"
+    source: str
+    target: str
+    port: int
+    layer: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class SetParam:
+    """A suggested fix: give parameter ``name`` of ``node`` the value ``value``."""
+
+    label: str
+    node: str
+    name: str
+    value: Any
+
+
+Fix = InsertLayer | SetParam
+
+
+@dataclass(frozen=True)
 class Diagnostic:
-    """One problem: on ``node`` (an id, or None for the whole graph)."""
+    """One problem: on ``node`` (an id, or None for the whole graph), maybe with a fix.
+
+    A fix is plain data; the editor applies it as one undoable edit.
+    """
 
     node: str | None
     severity: str  # ERROR or WARNING
     message: str
+    fix: Fix | None = None
 
     @property
     def is_error(self) -> bool:
@@ -80,8 +111,11 @@ def _label(node: Node) -> str:
 # --- connecting ----------------------------------------------------------------------------
 
 
-def check_connect(graph: GraphModel, source: str, target: str, port: int) -> None:
-    """Raise the typed error that refuses this connection, or return None."""
+def check_connect(graph: GraphModel, source: str, target: str, port: int, *, loops: bool = True) -> None:
+    """Raise the typed error that refuses this connection, or return None.
+
+    ``loops=False`` skips the loop search, for a caller that checks the whole
+    graph once instead (loading a file: one search per edge made it quadratic)."""
     src, dst = graph.node(source), graph.node(target)
     if source == target:
         raise CycleError(f"{_label(src)} cannot be connected to itself.")
@@ -106,6 +140,8 @@ def check_connect(graph: GraphModel, source: str, target: str, port: int) -> Non
             where = f"input {port} of {_label(dst)}" if max_inputs != 1 else f"the input of {_label(dst)}"
             raise PortError(f"{where[0].upper()}{where[1:]} is already fed by {_label(occupant)}; "
                             "disconnect it first.")
+    if not loops:
+        return
     try:
         path = nx.shortest_path(nxg, target, source)
     except nx.NetworkXNoPath:
@@ -210,6 +246,9 @@ def analyze(graph: GraphModel) -> Analysis:
             continue
         shapes[node_id] = figures.output_shape
         result.figures[node_id] = figures
+    task = task_of(graph.training)
+    if task is not None and result.ok:  # shapes are only worth comparing once the graph is sound
+        _report_task(graph, wiring, task, shapes, report)
     return result
 
 
@@ -346,6 +385,130 @@ def _report_dtypes(graph: GraphModel, wiring: _Wiring, report) -> None:
                 report(Diagnostic(target, ERROR, f"{_label(dst)} receives token ids from "
                                                  f"{_label(src)}; put an Embedding between them or "
                                                  "make the Input float32."))
+
+
+# --- the task: what the data set asks of the network's two ends -----------------------------
+
+_RECURRENT = ("LSTM", "GRU", "RNN")
+
+
+def _report_task(graph: GraphModel, wiring: _Wiring, task: Task, shapes: dict[str, Shape], report) -> None:
+    """Check the Input and the Output against the project's data set, with advice and a fix."""
+    nodes = graph.nodes
+    inputs = [n for n in nodes.values() if n.spec.role == "input"]
+    outputs = [n for n in nodes.values() if n.spec.role == "output"]
+    if len(inputs) != 1 or len(outputs) != 1:
+        return  # several ends: which one the data feeds is the trainer's question
+    source, target = inputs[0], outputs[0]
+    if not _report_input(task, source, report) or target.id not in shapes:
+        return
+    if task.kind == RECONSTRUCTION:
+        _report_reconstruction(graph, wiring, task, source, target, shapes, report)
+    elif task.kind == CLASSIFICATION and not task.accepts_output(shapes[target.id]):
+        _report_scores(graph, wiring, task, target, shapes, report)
+
+
+def _report_input(task: Task, node: Node, report) -> bool:
+    """Whether the Input can take the data set's samples; reports why not."""
+    data = task.data
+    if data is None:
+        return True
+    shape = tuple(node.params["shape"])
+    if data.sample_shape is not None:
+        if math.prod(shape) == math.prod(data.sample_shape):
+            return True  # the trainer rearranges the same values (64 pixels into 1x8x8)
+        wanted = format_shape(data.sample_shape)
+        report(Diagnostic(node.id, ERROR,
+                          f"{_label(node)} takes {format_shape(shape)}, but the {task.dataset} data set "
+                          f"has samples of shape {wanted}: change the Input's shape to {wanted}.",
+                          SetParam(f"Set the shape of '{node.name}' to {wanted}", node.id, "shape",
+                                   data.sample_shape)))
+        return False
+    if not data.min_rank <= len(shape) <= data.max_rank:
+        what = {2: "sequences (length, features)", 3: "images (channels, height, width)"}
+        report(Diagnostic(node.id, ERROR,
+                          f"{_label(node)} takes {format_shape(shape)}, but the {task.dataset} data set "
+                          f"makes {what.get(data.min_rank, f'samples of {data.min_rank} dimensions')}: "
+                          "give the Input a shape like that."))
+        return False
+    return True
+
+
+def _chain_upstream(graph: GraphModel, wiring: _Wiring, node_id: str):
+    """(node, its input's source) pairs walking up single-input layers from ``node_id``'s feed."""
+    while len(wiring.feeds[node_id]) == 1:
+        _, source = wiring.feeds[node_id][0]
+        yield node_id, source
+        node_id = source
+
+
+def _report_scores(graph: GraphModel, wiring: _Wiring, task: Task, output: Node,
+                   shapes: dict[str, Shape], report) -> None:
+    """A classifier's Output must give one score per class for each sample."""
+    shape = shapes[output.id]
+    low, high = task.data.classes
+    problem = (f"'{output.name}' gives {format_shape(shape)} per sample, but {task.title} needs "
+               f"{task.wanted_scores()}")
+    if len(shape) != 1:
+        advice, fix = _flatten_advice(graph, wiring, output, shapes)
+        report(Diagnostic(output.id, ERROR, f"{problem}: {advice}.", fix))
+        return
+    wanted = min(max(shape[0], low), high)
+    for _, source in _chain_upstream(graph, wiring, output.id):
+        node = graph.nodes[source]
+        if node.type == "Linear":
+            report(Diagnostic(output.id, ERROR, f"{problem}: give '{node.name}' {wanted} outputs "
+                                                "(its out_features).",
+                              SetParam(f"Set out_features of '{node.name}' to {wanted}", source,
+                                       "out_features", wanted)))
+            return
+        if shapes.get(source) != shape:
+            break  # this layer makes the shape; a Linear above it would not change it
+    report(Diagnostic(output.id, ERROR, f"{problem}: end the network with a Linear layer of {wanted} "
+                                        f"outputs before '{output.name}'."))
+
+
+def _flatten_advice(graph: GraphModel, wiring: _Wiring, output: Node,
+                    shapes: dict[str, Shape]) -> tuple[str, Fix | None]:
+    """Where many values per sample should become one vector: before the first Linear that
+    receives them, or by making a recurrent layer return only its last step."""
+    first_dense: tuple[str, str] | None = None
+    for node_id, source in _chain_upstream(graph, wiring, output.id):
+        node, feeder = graph.nodes[node_id], graph.nodes[source]
+        if len(shapes.get(source, ())) == 1:
+            break
+        if feeder.type in _RECURRENT and feeder.params.get("return_sequences"):
+            return (f"'{feeder.name}' returns every step; turn its return_sequences off so it "
+                    "gives only the last one",
+                    SetParam(f"Turn off return_sequences of '{feeder.name}'", source, "return_sequences", False))
+        if node.type == "Linear":
+            first_dense = (source, node_id)
+    if first_dense is None:
+        return (f"add a Flatten (or a global pooling) and a Linear layer before '{output.name}'", None)
+    source, dense = first_dense
+    name = graph.nodes[dense].name
+    return (f"add a Flatten before '{name}'",
+            InsertLayer(f"Insert a Flatten before '{name}'", source, dense, 0, "Flatten"))
+
+
+def _report_reconstruction(graph: GraphModel, wiring: _Wiring, task: Task, source: Node, output: Node,
+                           shapes: dict[str, Shape], report) -> None:
+    """An autoencoder's Output must have its Input's shape."""
+    wanted, shape = tuple(source.params["shape"]), shapes[output.id]
+    if shape == wanted:
+        return
+    problem = (f"'{output.name}' gives {format_shape(shape)} per sample, but reconstructing the input "
+               f"needs the Input's shape {format_shape(wanted)}")
+    feeds = wiring.feeds[output.id]
+    if math.prod(shape) == math.prod(wanted) and feeds:
+        report(Diagnostic(output.id, ERROR, f"{problem}: add a Reshape to {format_shape(wanted)} before "
+                                            f"'{output.name}'.",
+                          InsertLayer(f"Insert a Reshape to {format_shape(wanted)} before '{output.name}'",
+                                      feeds[0][1], output.id, 0, "Reshape", (("shape", wanted),))))
+        return
+    report(Diagnostic(output.id, ERROR, f"{problem}: make the last layers give "
+                                        f"{math.prod(wanted)} values per sample, shaped "
+                                        f"{format_shape(wanted)}."))
 
 
 def require_valid(graph: GraphModel) -> Analysis:
