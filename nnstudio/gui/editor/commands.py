@@ -19,6 +19,7 @@ from PySide6.QtGui import QUndoCommand
 
 from nnstudio.core.errors import GraphError
 from nnstudio.core.graph import Edge, GraphModel
+from nnstudio.core.validation import InsertLayer, SetParam
 
 Position = tuple[float, float]
 
@@ -276,3 +277,47 @@ class MacroCommand(GraphCommand):
     def _undo(self) -> None:
         for command in reversed(self.commands):
             command._undo()
+
+
+# --- suggested fixes from the validator -----------------------------------------------------
+
+
+class InsertLayerCommand(GraphCommand):
+    """Put a new layer on an existing wire, halfway between its two ends."""
+
+    def __init__(self, graph: GraphModel, edge: Edge, type_name: str, params: dict[str, Any] | None = None,
+                 text: str | None = None) -> None:
+        super().__init__(graph, text or f"Insert {type_name}")
+        self.edge = edge
+        (x1, y1), (x2, y2) = graph.node(edge.source).position, graph.node(edge.target).position
+        self.add = AddNodeCommand(graph, type_name, ((x1 + x2) / 2, (y1 + y2) / 2), params)
+
+    @property
+    def node_id(self) -> str:
+        return self.add.node_id
+
+    def _redo(self) -> None:
+        self.graph.disconnect(self.edge.source, self.edge.target, self.edge.port)
+        try:
+            self.add._redo()
+            self.graph.connect(self.edge.source, self.node_id, 0)
+            self.graph.connect(self.node_id, self.edge.target, self.edge.port)
+        except GraphError:
+            if self.node_id in self.graph:
+                self.graph.remove(self.node_id)
+            self.graph.connect(self.edge.source, self.edge.target, self.edge.port)
+            raise
+
+    def _undo(self) -> None:
+        self.graph.remove(self.node_id)
+        self.graph.connect(self.edge.source, self.edge.target, self.edge.port)
+
+
+def fix_command(graph: GraphModel, fix: InsertLayer | SetParam) -> GraphCommand:
+    """The undoable edit that applies a validator's suggested fix."""
+    if isinstance(fix, SetParam):
+        command: GraphCommand = SetParamCommand(graph, fix.node, fix.name, fix.value)
+        command.setText(fix.label)
+        return command
+    return InsertLayerCommand(graph, Edge(fix.source, fix.target, fix.port), fix.layer,
+                              dict(fix.params), fix.label)

@@ -20,11 +20,14 @@ class SetTrainingSettingsCommand(GraphCommand):
         self.old = dict(graph.training)
         self.new = dict(settings)
 
+    # The data set decides what the Output must give, so a change re-validates the graph.
     def _redo(self) -> None:
         self.graph.training = dict(self.new)
+        self.graph.events.changed.emit()
 
     def _undo(self) -> None:
         self.graph.training = dict(self.old)
+        self.graph.events.changed.emit()
 
 
 class RecordRunCommand(GraphCommand):
