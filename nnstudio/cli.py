@@ -1,5 +1,5 @@
 """The ``nnstudio`` command: plain ``nnstudio [FILE]`` opens the editor;
-subcommands work headless (validate, info, export, train).
+subcommands work headless (validate, info, export, train, sweep).
 
 Each subcommand lives in ``nnstudio/commands/<name>.py`` with
 ``add_parser(subparsers)`` and ``run(args) -> int``; none imports torch or Qt
@@ -14,7 +14,7 @@ import sys
 
 from nnstudio import __version__
 
-COMMANDS = ("validate", "info", "export", "train")
+COMMANDS = ("validate", "info", "export", "train", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:
