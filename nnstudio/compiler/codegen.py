@@ -139,15 +139,17 @@ def _is_literal(node: ast.expr) -> bool:
 # the installed torch.
 TORCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "nn.Linear": {"bias": True},
-    "nn.Conv1d": {"stride": 1, "padding": 0, "dilation": 1, "bias": True},
-    "nn.Conv2d": {"stride": 1, "padding": 0, "dilation": 1, "bias": True},
+    "nn.Conv1d": {"stride": 1, "padding": 0, "dilation": 1, "bias": True, "groups": 1},
+    "nn.Conv2d": {"stride": 1, "padding": 0, "dilation": 1, "bias": True, "groups": 1},
+    "nn.BatchNorm1d": {"eps": 1e-05},
+    "nn.BatchNorm2d": {"eps": 1e-05},
     "nn.ConvTranspose2d": {"stride": 1, "padding": 0, "output_padding": 0, "bias": True},
     "nn.MaxPool1d": {"padding": 0},
     "nn.MaxPool2d": {"padding": 0},
     "nn.AvgPool1d": {"padding": 0},
     "nn.AvgPool2d": {"padding": 0},
     "nn.Dropout": {"p": 0.5},
-    "nn.LayerNorm": {"elementwise_affine": True},
+    "nn.LayerNorm": {"eps": 1e-05, "elementwise_affine": True},
     "nn.LeakyReLU": {"negative_slope": 0.01},
     "nn.LSTM": {"num_layers": 1, "bidirectional": False},
     "nn.GRU": {"num_layers": 1, "bidirectional": False},
@@ -430,12 +432,14 @@ class _Generator:
         attr_of: dict[str, str] = {}
         for node in nodes:
             spec = node.spec
-            if spec.module is None:
+            template = spec.module_template(params[node.id])
+            if template is None:
                 continue
-            attr = attrs.create(node.name, spec.type.lower())
+            # An Input's module prepares its raw samples: name it for what it does.
+            attr = attrs.create(f"{node.name}_preprocess" if spec.role == "input" else node.name, spec.type.lower())
             values = self._values(node, params[node.id])
             where = f"{node.type} '{node.name}'"
-            func, args = _constructor(spec.module.format(**values), helpers, where)
+            func, args = _constructor(template.format(**values), helpers, where)
             self.lines += _wrap_call(f"self.{attr} = ", func, args, "        ")
             attr_of[node.id] = attr
         return attr_of
@@ -472,6 +476,15 @@ class _Generator:
         self.lines += ["", f"    def forward(self, {args}) -> {returns}:"]
         for node in nodes:
             spec = node.spec
+            if spec.role == "input" and node.id in attr_of:
+                # Raw samples in, prepared samples out, as the training data was prepared.
+                out = variables.assign(node, [], avoid=set())
+                self.lines.append(
+                    f"        {out} = self.{attr_of[node.id]}({var_of[node.id]})  # {format_shape(self.shapes[node.id])}"
+                )
+                var_of[node.id] = out
+                line_of[node.id] = len(self.lines)
+                continue
             if spec.role:
                 continue  # Inputs are arguments, Outputs are returned
             sources = [e.source for e in graph.inputs_of(node.id)]

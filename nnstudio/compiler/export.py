@@ -10,15 +10,13 @@ holds someone's ``model.py`` is refused unless ``overwrite=True``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnstudio.compiler.codegen import GENERATED_MARK, PythonCode, generate
+from nnstudio.core.atomic import write_atomic, write_bytes_atomic
 from nnstudio.core.errors import GraphError
-from nnstudio.core.project import write_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -134,15 +132,7 @@ def _written_by_nnstudio(path: Path) -> bool:
 
 def _write_text(path: Path, text: str) -> Path:
     write_atomic(path, text)
-    _make_readable(path)
     return path
-
-
-def _make_readable(path: Path) -> None:
-    """Temporary files are created private (0600); exports get the usual umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    path.chmod(0o666 & ~umask)
 
 
 def _model_with_weights(code: PythonCode, weights: Any) -> torch.nn.Module:
@@ -188,18 +178,10 @@ def _misfits(expected: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]
 
 
 def _write_weights(path: Path, model: torch.nn.Module, code: PythonCode) -> Path:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"generator": "nnstudio", "class": code.class_name})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _make_readable(path)
+    write_bytes_atomic(path, save(tensors, metadata={"generator": "nnstudio", "class": code.class_name}))
     return path
 
 

@@ -119,7 +119,7 @@ class LayerSpec:
     params: tuple[Param, ...]
     infer: Callable[[Params, Sequence[Shape]], Shape]
     forward: str | Callable[[Params], str]
-    module: str | None = None
+    module: str | Callable[[Params], str | None] | None = None  # None: nothing to build
     count_params: Callable[[Params, Sequence[Shape]], int] = _zero
     count_macs: Callable[[Params, Sequence[Shape], Shape], int] = _zero
     derive: Callable[[Params, Sequence[Shape]], dict[str, Any]] = _no_derived
@@ -154,6 +154,10 @@ class LayerSpec:
 
     def forward_template(self, params: Params) -> str:
         return self.forward(params) if callable(self.forward) else self.forward
+
+    def module_template(self, params: Params) -> str | None:
+        """The ``module`` expression for these parameter values; None when nothing is built."""
+        return self.module(params) if callable(self.module) else self.module
 
     def accepts_inputs(self, count: int) -> bool:
         return count >= self.min_inputs and (self.max_inputs is None or count <= self.max_inputs)
@@ -242,18 +246,95 @@ def _input_infer(p: Params, shapes: Sequence[Shape]) -> Shape:
     return tuple(p["shape"])
 
 
+NORMALIZATIONS = ("standard", "minmax", "none")
+NORMALIZE_PER = ("auto", "channel", "feature", "element")
+
+
+def preprocessing(p: Params) -> tuple[str, str] | None:
+    """How an Input prepares raw samples: (normalisation, statistics per ...), or None.
+
+    Token ids (int64) are never touched. "auto" keeps one statistic per channel
+    for images (channels, height, width) and per feature otherwise, which is
+    the last axis of tables and sequences.
+    """
+    if p.get("dtype", "float32") != "float32" or p.get("normalize", "none") == "none":
+        return None
+    per = p.get("normalize_per", "auto")
+    if per == "auto":
+        per = "channel" if len(p["shape"]) == 3 else "feature"
+    return p["normalize"], per
+
+
+def _input_module(p: Params) -> str | None:
+    prepared = preprocessing(p)
+    if prepared is None:
+        return None
+    return "Preprocess({normalize}, {shape}, per=" + repr(prepared[1]) + ")"
+
+
+# Emitted into model.py when an Input normalises: the statistics are buffers, so
+# they travel with the weights and every exported form takes raw inputs.
+_PREPROCESS_CODE = '''
+class Preprocess(nn.Module):
+    """Prepares raw samples as the training data was prepared: ``(x - shift) / scale``.
+
+    ``fit`` sets the statistics from raw training samples when training starts:
+    mean and standard deviation ("standard") or minimum and range ("minmax"),
+    one per channel, per feature or per element. They are buffers, saved with
+    the weights, so the model takes raw inputs wherever it goes.
+    """
+
+    def __init__(self, mode: str, shape: tuple[int, ...], per: str) -> None:
+        super().__init__()
+        self.mode = mode
+        kept = {"channel": {0}, "feature": {len(shape) - 1}, "element": set(range(len(shape)))}[per]
+        self.reduced = tuple(1 + axis for axis in range(len(shape)) if axis not in kept)
+        statistic = tuple(size if axis in kept else 1 for axis, size in enumerate(shape))
+        self.register_buffer("shift", torch.zeros(statistic))
+        self.register_buffer("scale", torch.ones(statistic))
+
+    @torch.no_grad()
+    def fit(self, samples: torch.Tensor) -> None:
+        """Set ``shift`` and ``scale`` from a batch of raw training samples."""
+        x = samples.detach().to(torch.float64)
+        dims = (0, *self.reduced)
+        if self.mode == "standard":
+            shift, scale = x.mean(dim=dims), x.std(dim=dims, correction=0)
+        else:
+            shift = x.amin(dim=dims)
+            scale = x.amax(dim=dims) - shift
+        scale = torch.where(scale > 1e-8, scale, torch.ones_like(scale))  # constant: left as it is
+        self.shift.copy_(shift.reshape(self.shift.shape))
+        self.scale.copy_(scale.reshape(self.scale.shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.shift) / self.scale
+'''
+
+
 INPUT = LayerSpec(
     type="Input",
     category="Input/Output",
     description="Where data enters the network. Its shape is one sample's shape, "
-    "without the batch: (channels, height, width) for images, (features,) for tables.",
+    "without the batch: (channels, height, width) for images, (features,) for tables. "
+    "It also prepares raw samples (normalisation), so the exported model takes raw data.",
     params=(
         Param("shape", "shape", (1, 28, 28), doc="One sample's shape, without the batch."),
         Param("dtype", "choice", "float32", choices=("float32", "int64"),
               doc="float32 for measurements and pixels, int64 for token ids (Embedding)."),
+        Param("normalize", "choice", "standard", choices=NORMALIZATIONS,
+              doc="How raw samples are prepared inside the model: standard (minus the training "
+              "split's mean, divided by its standard deviation), minmax (to 0..1 with its minimum "
+              "and range) or none. Images are resized to the shape when read. Token ids (int64) "
+              "are never normalised."),
+        Param("normalize_per", "choice", "auto", choices=NORMALIZE_PER,
+              doc="One statistic per channel (images), per feature (the last axis of tables and "
+              "sequences) or per element; auto picks channel for images, feature otherwise."),
     ),
     infer=_input_infer,
     forward="",
+    module=_input_module,
+    support_code=_PREPROCESS_CODE,
     min_inputs=0,
     max_inputs=0,
     key_params=("shape",),

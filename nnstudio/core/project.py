@@ -8,20 +8,20 @@ is built. Every failure is a FormatError naming the file and the problem.
 from __future__ import annotations
 
 import json
-import os
-import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError
 
+from nnstudio.core.atomic import replace_atomically, write_atomic
 from nnstudio.core.errors import FormatError, GraphError, UnsupportedFormatVersionError
 from nnstudio.core.graph import GraphModel
 
+__all__ = ["FORMAT_VERSION", "dumps", "load", "loads", "parse", "replace_atomically", "save", "write_atomic"]
+
 SUFFIX = ".nnstudio"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 APP_TAG = "nnstudio"
 
 _Id = Field(min_length=1, max_length=64)
@@ -65,7 +65,32 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "format_version": 2, "training": {}, "runs": []}
 
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 moved input normalisation from the training settings onto each Input node.
+
+    It happens inside the model now (so exported models take raw data). Each float
+    Input gets the normalisation the old setting gave it: "auto" meant min-max for a
+    network trained to reconstruct its input and standardisation otherwise.
+    """
+    training = data.get("training")
+    training = dict(training) if isinstance(training, dict) else training
+    old = training.pop("normalize", "auto") if isinstance(training, dict) else "auto"
+    if old not in ("standard", "minmax", "none"):
+        reconstructs = isinstance(training, dict) and training.get("target") == "input"
+        old = "minmax" if reconstructs else "standard"
+    nodes = []
+    for node in data.get("nodes") or []:
+        if isinstance(node, dict) and node.get("type") == "Input" and isinstance(node.get("params"), dict):
+            params = dict(node["params"])
+            float_input = params.get("dtype", "float32") == "float32"
+            params.setdefault("normalize", old if float_input else "none")
+            params.setdefault("normalize_per", "auto")
+            node = {**node, "params": params}
+        nodes.append(node)
+    return {**data, "format_version": 3, "training": training, "nodes": nodes}
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def to_record(graph: GraphModel) -> dict[str, Any]:
@@ -89,52 +114,6 @@ def dumps(graph: GraphModel) -> str:
 def save(graph: GraphModel, path: str | Path) -> None:
     """Write the project atomically: a crash mid-save leaves the old file intact."""
     write_atomic(Path(path), dumps(graph))
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) atomically; see ``replace_atomically``."""
-    replace_atomically(Path(path), lambda handle: handle.write(text.encode("utf-8")))
-
-
-def replace_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Let ``write`` fill a temporary file beside ``path``, fsync, then replace
-    ``path`` with it: a crash at any moment leaves the old file or the new one,
-    never a broken mix."""
-    path = Path(path)
-    mode = _file_mode(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        # mkstemp makes the file private (0600); give it the mode the file had, or
-        # would get from a plain open(), so saving never changes who can read it.
-        os.chmod(tmp, mode)
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable; not possible on every platform
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
-def _file_mode(path: Path) -> int:
-    """The permission bits ``path`` has, or would get if created by ``open``."""
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        umask = os.umask(0)  # the only way to read the umask is to set it
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def parse(text: str, source: str = "<project>") -> ProjectRecord:

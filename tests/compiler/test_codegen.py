@@ -32,8 +32,9 @@ def test_lenet5_reads_like_hand_written_pytorch() -> None:
     assert "self.pool1 = nn.AvgPool2d(kernel_size=2, stride=2)" in lines
     assert "def forward(self, image: torch.Tensor) -> torch.Tensor:" in lines
     forward = lines[lines.index("def forward(self, image: torch.Tensor) -> torch.Tensor:") + 1:]
-    assert forward[:4] == [
-        "x = self.conv1(image)  # (6, 28, 28)",
+    assert forward[:5] == [
+        "x = self.image_preprocess(image)  # (1, 32, 32)",  # raw pixels in, as trained
+        "x = self.conv1(x)  # (6, 28, 28)",
         "x = self.tanh1(x)  # (6, 28, 28)",
         "x = self.pool1(x)  # (6, 14, 14)",
         "x = self.conv2(x)  # (16, 10, 10)",
@@ -56,7 +57,7 @@ def test_a_value_read_twice_gets_the_name_of_its_node() -> None:
 def test_composite_layers_come_as_small_classes_in_the_same_file() -> None:
     src = Graph.load(EXAMPLES_DIR / "googlenet_mini.nnstudio").to_python()
     classes = [n.name for n in ast.parse(src).body if isinstance(n, ast.ClassDef)]
-    assert classes == ["Inception", "GoogLeNetMini"]
+    assert classes == ["Preprocess", "Inception", "GoogLeNetMini"]
     assert "self.inception3a = Inception(32, 16, 24, 32, 4, 8, 8)" in _lines(src)
 
 
@@ -144,7 +145,7 @@ _CONSTRUCTOR_ARGS: dict[str, tuple[Any, ...]] = {
     "nn.Linear": (4, 3), "nn.Conv1d": (2, 3, 3), "nn.Conv2d": (2, 3, 3), "nn.ConvTranspose2d": (2, 3, 3),
     "nn.MaxPool1d": (2,), "nn.MaxPool2d": (2,), "nn.AvgPool1d": (2,), "nn.AvgPool2d": (2,),
     "nn.Dropout": (), "nn.LayerNorm": (4,), "nn.LeakyReLU": (), "nn.LSTM": (4, 3), "nn.GRU": (4, 3),
-    "nn.RNN": (4, 3), "nn.MultiheadAttention": (4, 2),
+    "nn.RNN": (4, 3), "nn.MultiheadAttention": (4, 2), "nn.BatchNorm1d": (4,), "nn.BatchNorm2d": (4,),
 }
 
 

@@ -196,7 +196,9 @@ def test_to_dict_with_a_selection_keeps_only_its_inner_edges(graph: GraphModel) 
     part = graph.to_dict(["n1", "n2"])
     assert [n["id"] for n in part["nodes"]] == ["n1", "n2"]
     assert part["edges"] == [{"source": "n1", "target": "n2", "port": 0}]
-    assert part["nodes"][0]["params"] == {"shape": [4], "dtype": "float32"}
+    assert part["nodes"][0]["params"] == {
+        "shape": [4], "dtype": "float32", "normalize": "standard", "normalize_per": "auto"
+    }
 
 
 def test_from_dict_rebuilds_an_equal_graph(graph: GraphModel) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nnstudio.core import project
+from nnstudio.core import atomic, project
 from nnstudio.core.errors import FormatError, UnsupportedFormatVersionError
 from nnstudio.core.graph import GraphModel
 
@@ -108,7 +108,7 @@ def _set_param(name: str, value) -> callable:
 BAD_FILES: dict[str, tuple[bytes, str]] = {
     "newer-version": (
         _with(lambda d: d.__setitem__("format_version", 99)).encode(),
-        r"was written by a newer nnstudio \(format 99; this version reads up to 2\)\. Update nnstudio",
+        rf"was written by a newer nnstudio \(format 99; this version reads up to {project.FORMAT_VERSION}\)\. Update nnstudio",
     ),
     "truncated": (project.dumps(_small_graph())[:300].encode(), r", line \d+, column \d+: not valid JSON"),
     "empty": (b"", r", line 1, column 1: not valid JSON"),
@@ -215,7 +215,7 @@ def test_bad_files_are_refused_naming_the_file_and_left_untouched(tmp_path: Path
 
 def test_a_newer_file_has_its_own_error_type(tmp_path: Path) -> None:
     path = tmp_path / "future.nnstudio"
-    path.write_text(_with(lambda d: d.__setitem__("format_version", 3)))
+    path.write_text(_with(lambda d: d.__setitem__("format_version", project.FORMAT_VERSION + 1)))
     with pytest.raises(UnsupportedFormatVersionError):
         GraphModel.load(path)
 
@@ -245,7 +245,7 @@ def test_a_crash_while_replacing_keeps_the_old_file(tmp_path: Path, monkeypatch:
     def crash(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(project.os, "replace", crash)
+    monkeypatch.setattr(atomic.os, "replace", crash)
     with pytest.raises(OSError, match="No space left"):
         changed.save(path)
     assert path.read_bytes() == old
@@ -260,7 +260,7 @@ def test_a_crash_while_writing_keeps_the_old_file(tmp_path: Path, monkeypatch: p
     def crash(fd):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(project.os, "fsync", crash)
+    monkeypatch.setattr(atomic.os, "fsync", crash)
     with pytest.raises(OSError, match="Input/output error"):
         _small_graph().save(path)
     assert path.read_bytes() == old
@@ -294,3 +294,68 @@ def test_a_new_file_is_not_private(tmp_path: Path) -> None:
     probe = tmp_path / "probe"
     probe.write_text("")
     assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(probe.stat().st_mode)
+
+
+# --- format 3: normalisation moved from the training settings onto the Input ----------------------
+
+
+def _version_2(training: dict, input_params: dict) -> str:
+    data = _valid_record()
+    data["format_version"] = 2
+    data["training"] = training
+    data["nodes"][0]["params"] = input_params
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize(
+    ("training", "dtype", "expected"),
+    [
+        ({}, "float32", "standard"),  # "auto" meant standardise ...
+        ({"normalize": "auto", "target": "input"}, "float32", "minmax"),  # ... or min-max to reconstruct
+        ({"normalize": "minmax"}, "float32", "minmax"),
+        ({"normalize": "none"}, "float32", "none"),
+        ({"normalize": "standard"}, "int64", "none"),  # token ids were never normalised
+    ],
+)
+def test_version_2_normalisation_moves_onto_the_input(tmp_path: Path, training, dtype, expected) -> None:
+    path = tmp_path / "old.nnstudio"
+    path.write_text(_version_2(training, {"shape": [1, 8, 8], "dtype": dtype}))
+    loaded = GraphModel.load(path)
+    params = loaded.node("n1").params
+    assert params["normalize"] == expected and params["normalize_per"] == "auto"
+    assert "normalize" not in loaded.training
+
+
+def test_saving_never_touches_the_process_umask(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading the umask means setting it: a thread saving meanwhile made a world-writable file."""
+
+    def refuse(*args):
+        raise AssertionError("os.umask called")
+
+    monkeypatch.setattr(os, "umask", refuse)
+    graph = _small_graph()
+    graph.save(tmp_path / "new.nnstudio")  # a new file
+    graph.save(tmp_path / "new.nnstudio")  # and an existing one
+    assert GraphModel.load(tmp_path / "new.nnstudio").to_dict() == graph.to_dict()
+
+
+def test_concurrent_saves_keep_the_umask_and_private_bits(tmp_path: Path) -> None:
+    import threading
+
+    graph = _small_graph()
+    old = os.umask(0o022)
+    try:
+        def work(k: int) -> None:
+            for i in range(150):
+                graph.save(tmp_path / f"t{k}_{i}.nnstudio")
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert os.umask(0o022) == 0o022
+    finally:
+        os.umask(old)
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {0o644}
