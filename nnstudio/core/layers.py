@@ -38,6 +38,7 @@ CATEGORIES = (
     "Attention",
     "Composite",
     "Merge",
+    "Tensor",
 )
 
 
@@ -425,6 +426,9 @@ DROPOUT = LayerSpec(
 )
 
 
+_EPS = Param("eps", "float", 1e-5, 1e-12, 0.1, doc="Added to the variance so it is never zero.")
+
+
 def _batchnorm_spec(type_: str, ranks: tuple[int, ...], what: str) -> LayerSpec:
     def infer(p: Params, s: Sequence[Shape]) -> Shape:
         _need_rank(s[0], ranks, what)
@@ -435,9 +439,9 @@ def _batchnorm_spec(type_: str, ranks: tuple[int, ...], what: str) -> LayerSpec:
         category="Dense",
         description="Normalises each channel to zero mean and unit variance over "
         "the batch, then rescales it; makes deep networks train faster.",
-        params=(),
+        params=(_EPS,),
         infer=infer,
-        module=f"nn.{type_}({{num_features}})",
+        module=f"nn.{type_}({{num_features}}, eps={{eps}})",
         forward="{out} = self.{attr}({x})",
         derive=lambda p, s: {"num_features": s[0][0]},
         count_params=lambda p, s: 2 * s[0][0],
@@ -460,9 +464,9 @@ LAYERNORM = LayerSpec(
     category="Dense",
     description="Normalises the features of each sample (over the last dimension) "
     "to zero mean and unit variance; common in transformers and RNNs.",
-    params=(Param("elementwise_affine", "bool", True, doc="Learn a scale and shift."),),
+    params=(Param("elementwise_affine", "bool", True, doc="Learn a scale and shift."), _EPS),
     infer=_layernorm_infer,
-    module="nn.LayerNorm({normalized_shape}, elementwise_affine={elementwise_affine})",
+    module="nn.LayerNorm({normalized_shape}, eps={eps}, elementwise_affine={elementwise_affine})",
     forward="{out} = self.{attr}({x})",
     derive=lambda p, s: {"normalized_shape": s[0][-1]},
     count_params=lambda p, s: 2 * s[0][-1] if p["elementwise_affine"] else 0,
@@ -481,27 +485,41 @@ def _conv_infer(rank: int) -> Callable[[Params, Sequence[Shape]], Shape]:
             _window_out(n, p["kernel_size"], p["stride"], p["padding"], p["dilation"], axis)
             for n, axis in zip(s[0][1:], axes, strict=True)
         )
+        _check_groups(p, s[0][0])
         return (p["out_channels"], *spatial)
 
     return infer
 
 
+def _check_groups(p: Params, in_channels: int) -> None:
+    groups = p.get("groups", 1)
+    for what, channels in (("input", in_channels), ("output", p["out_channels"])):
+        if channels % groups:
+            raise ShapeError(
+                f"its {channels} {what} channels cannot be split evenly into {groups} groups."
+            )
+
+
 def _conv_params(rank: int) -> Callable[[Params, Sequence[Shape]], int]:
     def count(p: Params, s: Sequence[Shape]) -> int:
-        weights = s[0][0] * p["out_channels"] * p["kernel_size"] ** rank
+        weights = s[0][0] // p.get("groups", 1) * p["out_channels"] * p["kernel_size"] ** rank
         return weights + (p["out_channels"] if p["bias"] else 0)
 
     return count
 
 
 def _conv_macs(rank: int) -> Callable[[Params, Sequence[Shape], Shape], int]:
-    return lambda p, s, o: _numel(o) * s[0][0] * p["kernel_size"] ** rank
+    return lambda p, s, o: _numel(o) * (s[0][0] // p.get("groups", 1)) * p["kernel_size"] ** rank
 
 
-_CONV_PARAMS = (_OUT_CHANNELS, _KERNEL, _STRIDE, _PADDING, _DILATION, _BIAS)
+_GROUPS = Param(
+    "groups", "int", 1, 1, 8192,
+    doc="Independent channel groups; equal to the input channels for a depthwise convolution.",
+)
+_CONV_PARAMS = (_OUT_CHANNELS, _KERNEL, _STRIDE, _PADDING, _DILATION, _BIAS, _GROUPS)
 _CONV_MODULE = (
     "nn.Conv{rank}d({in_channels}, {out_channels}, kernel_size={kernel_size}, "
-    "stride={stride}, padding={padding}, dilation={dilation}, bias={bias})"
+    "stride={stride}, padding={padding}, dilation={dilation}, bias={bias}, groups={groups})"
 )
 
 CONV1D = LayerSpec(
@@ -971,6 +989,265 @@ ADD = LayerSpec(
     max_inputs=None,
 )
 
+# --- What common architectures need (grown for importing PyTorch models) -----------------------
+
+RELU6 = _activation("ReLU6", "ReLU capped at 6; the activation of MobileNet V2, robust at low precision.")
+SILU = _activation("SiLU", "x times sigmoid(x), also called Swish: a smooth ReLU used in EfficientNet.")
+HARDSWISH = _activation("Hardswish", "A cheap piecewise-linear Swish, used in MobileNet V3.")
+HARDSIGMOID = _activation(
+    "Hardsigmoid", "A cheap piecewise-linear sigmoid, used as the gate of squeeze-excitation."
+)
+
+IDENTITY = LayerSpec(
+    type="Identity",
+    category="Tensor",
+    description="Passes its input through unchanged; a placeholder where a model "
+    "may later put a layer, such as a shortcut that needs no projection.",
+    params=(),
+    infer=lambda p, s: s[0],
+    module="nn.Identity()",
+    forward="{out} = self.{attr}({x})",
+)
+
+
+def _broadcast_infer(p: Params, s: Sequence[Shape]) -> Shape:
+    if len({len(x) for x in s}) != 1:
+        raise ShapeError(f"inputs have shapes {_fmt_all(s)}; they need the same number of dimensions.")
+    out = []
+    for sizes in zip(*s, strict=True):
+        wider = {d for d in sizes if d != 1}
+        if len(wider) > 1:
+            raise ShapeError(
+                f"inputs have shapes {_fmt_all(s)}; each size must match or be 1 to be broadcast."
+            )
+        out.append(wider.pop() if wider else 1)
+    return tuple(out)
+
+
+MULTIPLY = LayerSpec(
+    type="Multiply",
+    category="Merge",
+    description="Multiplies its two inputs element by element; a size of 1 is "
+    "repeated to match, so (C, 1, 1) gates scale (C, H, W) maps as in squeeze-excitation.",
+    params=(),
+    infer=_broadcast_infer,
+    forward="{out} = torch.mul({inputs})",
+    count_macs=lambda p, s, o: _numel(o),
+    min_inputs=2,
+    max_inputs=2,
+)
+
+
+def _upsample_infer(p: Params, s: Sequence[Shape]) -> Shape:
+    _need_rank(s[0], (3,), "(channels, height, width)")
+    return (s[0][0], s[0][1] * p["scale_factor"], s[0][2] * p["scale_factor"])
+
+
+UPSAMPLE = LayerSpec(
+    type="Upsample",
+    category="Pooling",
+    description="Enlarges an image by a whole factor, repeating pixels (nearest) or "
+    "blending them (bilinear); the decoder half of a U-Net uses it.",
+    params=(
+        Param("scale_factor", "int", 2, 1, 64, doc="How many times larger the height and width get."),
+        Param("mode", "choice", "nearest", choices=("nearest", "bilinear"),
+              doc="nearest repeats pixels; bilinear blends neighbours."),
+    ),
+    infer=_upsample_infer,
+    module="nn.Upsample(scale_factor={scale_factor}, mode={mode})",
+    forward="{out} = self.{attr}({x})",
+    count_macs=lambda p, s, o: _numel(o) if p["mode"] == "bilinear" else 0,
+    key_params=("scale_factor", "mode"),
+)
+
+
+def _permute_infer(p: Params, s: Sequence[Shape]) -> Shape:
+    dims = tuple(p["dims"])
+    if sorted(dims) != list(range(1, len(s[0]) + 1)):
+        raise ShapeError(
+            f"dims {_fmt(dims)} must order 1 to {len(s[0])} (the dimensions of {_fmt(s[0])}, "
+            "0 being the batch), each once."
+        )
+    return tuple(s[0][d - 1] for d in dims)
+
+
+PERMUTE = LayerSpec(
+    type="Permute",
+    category="Tensor",
+    description="Reorders the dimensions of each sample, e.g. (C, H, W) into (H, W, C) "
+    "with dims (2, 3, 1); the batch stays first.",
+    params=(Param("dims", "shape", (2, 3, 1), doc="New order of the dimensions, counted from 1 (0 is the batch)."),),
+    infer=_permute_infer,
+    forward="{out} = {x}.permute(0, {order})",
+    derive=lambda p, s: {"order": ", ".join(str(d) for d in p["dims"])},
+    key_params=("dims",),
+)
+
+
+def _transpose_infer(p: Params, s: Sequence[Shape]) -> Shape:
+    a, b = _check_dim(p["dim0"], s[0]), _check_dim(p["dim1"], s[0])
+    out = list(s[0])
+    out[a], out[b] = out[b], out[a]
+    return tuple(out)
+
+
+TRANSPOSE = LayerSpec(
+    type="Transpose",
+    category="Tensor",
+    description="Swaps two dimensions of each sample, e.g. (channels, length) into "
+    "(length, channels) before a recurrent layer.",
+    params=(
+        Param("dim0", "int", 1, -4, 4, doc="First dimension, counted as in PyTorch (0 is the batch)."),
+        Param("dim1", "int", 2, -4, 4, doc="Second dimension, counted as in PyTorch (0 is the batch)."),
+    ),
+    infer=_transpose_infer,
+    forward="{out} = {x}.transpose({dim0}, {dim1})",
+    key_params=("dim0", "dim1"),
+)
+
+
+def _select_infer(p: Params, s: Sequence[Shape]) -> Shape:
+    axis = _check_dim(p["dim"], s[0])
+    if len(s[0]) < 2:
+        raise ShapeError(f"selecting from {_fmt(s[0])} would leave no dimensions.")
+    size = s[0][axis]
+    if not -size <= p["index"] < size:
+        raise ShapeError(f"index {p['index']} is outside dim {p['dim']} of size {size}.")
+    return (*s[0][:axis], *s[0][axis + 1 :])
+
+
+SELECT = LayerSpec(
+    type="Select",
+    category="Tensor",
+    description="Picks one position along a dimension and drops that dimension: the "
+    "class token of a transformer (index 0) or the last step of a sequence (index -1).",
+    params=(
+        Param("dim", "int", 1, -4, 4, doc="Dimension to pick from, counted as in PyTorch (0 is the batch)."),
+        Param("index", "int", 0, -1_000_000, 1_000_000, doc="Position to keep; negative counts from the end."),
+    ),
+    infer=_select_infer,
+    forward="{out} = {x}.select({dim}, {index})",
+    key_params=("dim", "index"),
+)
+
+
+def _mean_infer(p: Params, s: Sequence[Shape]) -> Shape:
+    axis = _check_dim(p["dim"], s[0])
+    if p["keepdim"]:
+        return (*s[0][:axis], 1, *s[0][axis + 1 :])
+    if len(s[0]) < 2:
+        raise ShapeError(f"averaging {_fmt(s[0])} over its only dimension would leave none.")
+    return (*s[0][:axis], *s[0][axis + 1 :])
+
+
+MEAN = LayerSpec(
+    type="Mean",
+    category="Tensor",
+    description="Averages over one dimension, e.g. over the tokens of a sequence to "
+    "get one vector per sample.",
+    params=(
+        Param("dim", "int", 1, -4, 4, doc="Dimension to average over, counted as in PyTorch (0 is the batch)."),
+        Param("keepdim", "bool", False, doc="Keep the averaged dimension with size 1."),
+    ),
+    infer=_mean_infer,
+    forward="{out} = {x}.mean(dim={dim}, keepdim={keepdim})",
+    count_macs=lambda p, s, o: _numel(s[0]),
+    key_params=("dim",),
+)
+
+_CLASS_TOKEN_CODE = '''
+class ClassToken(nn.Module):
+    """A learned token put in front of every sequence (ViT's class token)."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.token = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def forward(self, x):
+        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
+'''
+
+
+def _sequence_infer(p: Params, s: Sequence[Shape]) -> Shape:
+    _need_rank(s[0], (2,), "(sequence length, features)")
+    return (s[0][0] + 1, s[0][1])
+
+
+CLASSTOKEN = LayerSpec(
+    type="ClassToken",
+    category="Attention",
+    description="Puts one learned token in front of the sequence; after the transformer "
+    "its output summarises the whole input (ViT's class token).",
+    params=(),
+    infer=_sequence_infer,
+    module="ClassToken({dim})",
+    forward="{out} = self.{attr}({x})",
+    derive=lambda p, s: {"dim": s[0][-1]},
+    count_params=lambda p, s: s[0][-1],
+    support_code=_CLASS_TOKEN_CODE,
+)
+
+_POSITION_CODE = '''
+class PositionEmbedding(nn.Module):
+    """Adds a learned tensor shaped like one sample (a transformer's position embedding)."""
+
+    def __init__(self, *shape):
+        super().__init__()
+        self.embedding = nn.Parameter(torch.randn(1, *shape) * 0.02)
+
+    def forward(self, x):
+        return x + self.embedding
+'''
+
+POSITIONEMBEDDING = LayerSpec(
+    type="PositionEmbedding",
+    category="Attention",
+    description="Adds a learned value to every position of each sample, so a "
+    "transformer, which otherwise ignores order, knows where each token sits.",
+    params=(),
+    infer=lambda p, s: s[0],
+    module="PositionEmbedding({shape})",
+    forward="{out} = self.{attr}({x})",
+    derive=lambda p, s: {"shape": ", ".join(str(d) for d in s[0])},
+    count_params=lambda p, s: _numel(s[0]),
+    count_macs=lambda p, s, o: _numel(o),
+    support_code=_POSITION_CODE,
+)
+
+_LAYER_SCALE_CODE = '''
+class LayerScale(nn.Module):
+    """Multiplies the last dimension by learned per-feature factors (ConvNeXt, CaiT)."""
+
+    def __init__(self, dim, init_value):
+        super().__init__()
+        self.gamma = nn.Parameter(init_value * torch.ones(dim))
+
+    def forward(self, x):
+        return self.gamma * x
+'''
+
+LAYERSCALE = LayerSpec(
+    type="LayerScale",
+    category="Dense",
+    description="Multiplies each feature (the last dimension) by a learned factor that "
+    "starts small, so a deep residual branch first adds almost nothing.",
+    params=(Param("init_value", "float", 1e-6, 0.0, 10.0, doc="Starting value of every factor."),),
+    infer=_layernorm_infer,
+    module="LayerScale({dim}, {init_value})",
+    forward="{out} = self.{attr}({x})",
+    derive=lambda p, s: {"dim": s[0][-1]},
+    count_params=lambda p, s: s[0][-1],
+    count_macs=lambda p, s, o: _numel(o),
+    key_params=("init_value",),
+    support_code=_LAYER_SCALE_CODE,
+)
+
+IMPORT_LAYERS = (
+    RELU6, SILU, HARDSWISH, HARDSIGMOID, IDENTITY, MULTIPLY, UPSAMPLE,
+    PERMUTE, TRANSPOSE, SELECT, MEAN, CLASSTOKEN, POSITIONEMBEDDING, LAYERSCALE,
+)
+
+
 # --- the catalog ----------------------------------------------------------------------------------
 
 CATALOG: dict[str, LayerSpec] = {
@@ -985,6 +1262,7 @@ CATALOG: dict[str, LayerSpec] = {
         MULTIHEADATTENTION,
         INCEPTION,
         CONCAT, ADD,
+        *IMPORT_LAYERS,
     )
 }
 

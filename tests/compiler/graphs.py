@@ -62,6 +62,8 @@ def _value(param: Param) -> st.SearchStrategy[Any]:
     if param.kind == "int":
         low, high = _SMALL.get(param.name, (int(param.minimum or 0), int(param.minimum or 0) + 4))
         return st.integers(max(low, int(param.minimum)), min(high, int(param.maximum)))
+    if param.kind == "shape":  # Permute's dims; orders that do not fit the rank are taken out
+        return st.sampled_from([(2, 1), (1, 3, 2), (2, 3, 1), (3, 1, 2)])
     raise AssertionError(f"no strategy for {param.kind} parameters")
 
 

@@ -109,6 +109,39 @@ class PaperInception(nn.Module):
         return torch.cat([self.one(x), self.three(x), self.five(x), self.pool(x)], dim=1)
 
 
+class LearnedToken(nn.Module):
+    """ViT's class token as written in papers' code: a (1, 1, D) parameter put first."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.randn(1, 1, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+class LearnedAdd(nn.Module):
+    """A position embedding: a parameter shaped like one sample, added to every sample."""
+
+    def __init__(self, *shape: int) -> None:
+        super().__init__()
+        self.pos_embed = nn.Parameter(torch.randn(1, *shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.pos_embed
+
+
+class LearnedScale(nn.Module):
+    """ConvNeXt's layer scale: per-channel factors on the last dimension."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.randn(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gamma * x
+
+
 @dataclass
 class Case:
     """A layer type with parameters and input shapes, and its hand-built torch twin."""
@@ -229,6 +262,42 @@ CASES: list[Case] = [
     Case("Concat", {"dim": 2}, [(2, 3, 4), (2, 5, 4)], lambda p, s: Lambda(lambda *xs: torch.cat(xs, dim=2))),
     Case("Add", {}, [(4, 8, 8), (4, 8, 8)], lambda p, s: Lambda(lambda a, b: a + b)),
     Case("Add", {}, [(5,), (5,), (5,)], lambda p, s: Lambda(lambda a, b, c: a + b + c)),
+    # grown for importing PyTorch models
+    Case("Conv2d", {"out_channels": 8, "padding": 1, "groups": 4}, [(4, 9, 9)],
+         lambda p, s: nn.Conv2d(4, 8, 3, padding=1, groups=4)),
+    Case("Conv2d", {"out_channels": 6, "stride": 2, "padding": 1, "groups": 6, "bias": False}, [(6, 10, 7)],
+         lambda p, s: nn.Conv2d(6, 6, 3, stride=2, padding=1, groups=6, bias=False)),
+    Case("Conv1d", {"out_channels": 4, "kernel_size": 5, "groups": 2}, [(6, 20)],
+         lambda p, s: nn.Conv1d(6, 4, 5, groups=2)),
+    Case("BatchNorm2d", {"eps": 1e-3}, [(6, 9, 7)], lambda p, s: nn.BatchNorm2d(6, eps=1e-3)),
+    Case("LayerNorm", {"eps": 1e-6}, [(5, 17)], lambda p, s: nn.LayerNorm(17, eps=1e-6)),
+    Case("ReLU6", {}, [(3, 4, 5)], _activation(nn.ReLU6())),
+    Case("SiLU", {}, [(7,)], _activation(nn.SiLU())),
+    Case("Hardswish", {}, [(2, 3, 4)], _activation(nn.Hardswish())),
+    Case("Hardsigmoid", {}, [(2, 9)], _activation(nn.Hardsigmoid())),
+    Case("Identity", {}, [(4, 6)], lambda p, s: nn.Identity()),
+    Case("Multiply", {}, [(4, 5, 6), (4, 1, 1)], lambda p, s: Lambda(lambda a, b: a * b)),
+    Case("Multiply", {}, [(3, 7), (3, 7)], lambda p, s: Lambda(lambda a, b: a * b)),
+    Case("Upsample", {}, [(3, 5, 6)], lambda p, s: nn.Upsample(scale_factor=2)),
+    Case("Upsample", {"scale_factor": 3, "mode": "bilinear"}, [(2, 4, 5)],
+         lambda p, s: Lambda(lambda x: nn.functional.interpolate(x, scale_factor=3, mode="bilinear"))),
+    Case("Permute", {"dims": [2, 3, 1]}, [(3, 4, 5)], lambda p, s: Lambda(lambda x: x.permute(0, 2, 3, 1))),
+    Case("Permute", {"dims": [2, 1]}, [(5, 7)], lambda p, s: Lambda(lambda x: x.permute(0, 2, 1))),
+    Case("Transpose", {}, [(4, 9)], lambda p, s: Lambda(lambda x: x.transpose(1, 2))),
+    Case("Transpose", {"dim0": -1, "dim1": 1}, [(2, 3, 4)], lambda p, s: Lambda(lambda x: x.transpose(-1, 1))),
+    Case("Select", {}, [(5, 8)], lambda p, s: Lambda(lambda x: x[:, 0])),
+    Case("Select", {"index": -1}, [(6, 3)], lambda p, s: Lambda(lambda x: x[:, -1, :])),
+    Case("Select", {"dim": 2, "index": 3}, [(2, 5, 4)], lambda p, s: Lambda(lambda x: x[:, :, 3])),
+    Case("Mean", {}, [(6, 8)], lambda p, s: Lambda(lambda x: x.mean(dim=1))),
+    Case("Mean", {"dim": -1, "keepdim": True}, [(3, 4, 5)], lambda p, s: Lambda(lambda x: x.mean(-1, keepdim=True))),
+    Case("ClassToken", {}, [(9, 16)], lambda p, s: LearnedToken(16)),
+    Case("PositionEmbedding", {}, [(10, 16)], lambda p, s: LearnedAdd(10, 16)),
+    Case("PositionEmbedding", {}, [(3, 4, 4)], lambda p, s: LearnedAdd(3, 4, 4)),
+    Case("LayerScale", {}, [(4, 4, 12)], lambda p, s: LearnedScale(12)),
+    # ResNet shortcut: identity when the shape is kept, else strided 1x1 conv + BatchNorm.
+    Case("Shortcut", {"out_channels": 8}, [(8, 6, 6)], lambda p, s: nn.Sequential()),
+    Case("Shortcut", {"out_channels": 16, "stride": 2}, [(8, 7, 7)],
+         lambda p, s: nn.Sequential(nn.Conv2d(8, 16, 1, stride=2, bias=False), nn.BatchNorm2d(16))),
 ]
 
 
@@ -283,6 +352,12 @@ REJECTED: list[Case] = [
     Case("Concat", {}, [(4, 8, 8), (4, 8)], lambda p, s: Lambda(lambda *xs: torch.cat(xs, dim=1))),
     Case("Add", {}, [(4, 8, 8), (3, 8, 8)], lambda p, s: Lambda(lambda a, b: a + b)),
     Case("Inception", {}, [(16, 8)], lambda p, s: PaperInception(16, 64, 96, 128, 16, 32, 32)),
+    Case("Conv2d", {"out_channels": 8, "groups": 3}, [(6, 8, 8)], lambda p, s: nn.Conv2d(6, 8, 3, groups=3)),
+    Case("Multiply", {}, [(4, 5, 6), (3, 1, 1)], lambda p, s: Lambda(lambda a, b: a * b)),
+    Case("Permute", {"dims": [1, 1, 2]}, [(3, 4, 5)], lambda p, s: Lambda(lambda x: x.permute(0, 1, 1, 2))),
+    Case("Select", {"index": 5}, [(5, 8)], lambda p, s: Lambda(lambda x: x[:, 5])),
+    Case("Transpose", {"dim1": 3}, [(4, 9)], lambda p, s: Lambda(lambda x: x.transpose(1, 3))),
+    Case("ClassToken", {}, [(3, 9, 16)], lambda p, s: LearnedToken(16)),
 ]
 
 
@@ -311,7 +386,7 @@ def test_merge_errors_name_every_shape() -> None:
 
 # --- multiply-adds, where torch can count them -------------------------------------------------
 
-MAC_CASES = [c for c in CASES if c.type in {"Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "Inception"}]
+MAC_CASES = [c for c in CASES if c.type in {"Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "Inception", "Shortcut"}]
 
 
 @pytest.mark.parametrize("case", MAC_CASES, ids=lambda c: c.id)
