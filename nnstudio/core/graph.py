@@ -69,6 +69,8 @@ class GraphModel:
     training: dict[str, Any] = field(default_factory=dict)
     # Past runs (settings and final figures), newest last.
     runs: list[dict[str, Any]] = field(default_factory=list)
+    # A sweep's search space as plain data ({"params": [...]}, read by nnstudio.experiments).
+    sweep: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.nodes: dict[str, Node] = {}  # insertion order is the Outputs' order

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError, model_validator
 
 from nnstudio.core.atomic import replace_atomically, write_atomic
 from nnstudio.core.errors import FormatError, GraphError, UnsupportedFormatVersionError
@@ -45,6 +45,32 @@ class EdgeRecord(BaseModel):
     port: int = Field(0, ge=0, le=1024, strict=True)
 
 
+class SweepParamRecord(BaseModel):
+    """One swept target (``NODE.PARAM`` or a training setting): a range or choices."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str = Field(min_length=1, max_length=200)
+    low: int | FiniteFloat | None = None
+    high: int | FiniteFloat | None = None
+    log: bool = False
+    choices: list[bool | int | FiniteFloat | str] | None = Field(None, min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> SweepParamRecord:
+        if self.choices is None and (self.low is None or self.high is None):
+            raise ValueError(f"'{self.target}' needs a range (low and high) or choices")
+        return self
+
+
+class SweepRecord(BaseModel):
+    """The search space of ``nnstudio sweep`` and the Experiments panel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    params: list[SweepParamRecord] = Field(default_factory=list, max_length=1000)
+
+
 class ProjectRecord(BaseModel):
     """The whole file. ``training`` holds settings; ``runs`` the history of runs."""
 
@@ -58,6 +84,7 @@ class ProjectRecord(BaseModel):
     edges: list[EdgeRecord]
     training: dict[str, Any] = {}
     runs: list[dict[str, Any]] = []
+    sweep: SweepRecord | None = None
 
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +131,7 @@ def to_record(graph: GraphModel) -> dict[str, Any]:
         "edges": data["edges"],
         "training": graph.training,
         "runs": graph.runs,
+        **({"sweep": graph.sweep} if graph.sweep else {}),
     }
 
 
@@ -162,6 +190,8 @@ def loads(text: str, source: str = "<project>", graph_class: type[GraphModel] = 
         graph = graph_class.from_dict(record.model_dump(), training=record.training)
     except GraphError as exc:
         raise FormatError(f"{source}: {exc}") from None
+    if record.sweep is not None and record.sweep.params:
+        graph.sweep = record.sweep.model_dump(exclude_defaults=True)
     return graph
 
 
