@@ -1248,6 +1248,59 @@ IMPORT_LAYERS = (
 )
 
 
+# --- ResNet shortcut ---------------------------------------------------------------------------------
+
+# The shortcut's form depends on the shape it receives, which only the shape
+# rule knows; the helper class decides the same way when it is built, so the
+# catalog's count and the module always agree (the test in test_layers checks).
+_SHORTCUT_CODE = '''
+class Shortcut(nn.Sequential):
+    """ResNet's shortcut (He et al., 2015, option B): the input itself when the block
+    keeps its shape, else a strided 1x1 convolution and BatchNorm that project it."""
+
+    def __init__(self, in_channels, out_channels, stride=1):
+        if in_channels == out_channels and stride == 1:
+            super().__init__()  # an empty Sequential returns its input
+        else:
+            super().__init__(
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+'''
+
+
+def _shortcut_projects(p: Params, s: Sequence[Shape]) -> bool:
+    return s[0][0] != p["out_channels"] or p["stride"] != 1
+
+
+def _shortcut_infer(p: Params, s: Sequence[Shape]) -> Shape:
+    _need_rank(s[0], (3,), "(channels, height, width)")
+    return (p["out_channels"], *((n - 1) // p["stride"] + 1 for n in s[0][1:]))
+
+
+def _shortcut_params(p: Params, s: Sequence[Shape]) -> int:
+    return s[0][0] * p["out_channels"] + 2 * p["out_channels"] if _shortcut_projects(p, s) else 0
+
+
+SHORTCUT = LayerSpec(
+    type="Shortcut",
+    category="Composite",
+    description="The shortcut of a residual block: passes its input through unchanged when "
+    "the shape is kept, else projects it with a strided 1x1 convolution and BatchNorm.",
+    params=(
+        Param("out_channels", "int", 64, 1, 8192, doc="Channels the block's main path ends with."),
+        Param("stride", "int", 1, 1, 64, doc="Stride of the block's main path."),
+    ),
+    infer=_shortcut_infer,
+    module="Shortcut({in_channels}, {out_channels}, stride={stride})",
+    forward="{out} = self.{attr}({x})",
+    derive=lambda p, s: {"in_channels": s[0][0]},
+    count_params=_shortcut_params,
+    count_macs=lambda p, s, o: _numel(o) * s[0][0] if _shortcut_projects(p, s) else 0,
+    key_params=("out_channels", "stride"),
+    support_code=_SHORTCUT_CODE,
+)
+
 # --- the catalog ----------------------------------------------------------------------------------
 
 CATALOG: dict[str, LayerSpec] = {
@@ -1262,6 +1315,7 @@ CATALOG: dict[str, LayerSpec] = {
         MULTIHEADATTENTION,
         INCEPTION,
         CONCAT, ADD,
+        SHORTCUT,
         *IMPORT_LAYERS,
     )
 }
