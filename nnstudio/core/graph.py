@@ -8,7 +8,6 @@ The editor calls them through undo commands and redraws from the events.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,15 @@ from typing import Any
 
 import networkx as nx
 
-from nnstudio.core import validation
-from nnstudio.core.errors import FormatError, GraphError, NameTakenError, NodeNotFoundError, ParamError
+from nnstudio.core import blocks, expressions, validation
+from nnstudio.core.errors import (
+    CycleError,
+    FormatError,
+    GraphError,
+    NameTakenError,
+    NodeNotFoundError,
+    ParamError,
+)
 from nnstudio.core.events import GraphEvents
 from nnstudio.core.layers import LayerSpec, Shape, get_spec
 
@@ -44,10 +50,14 @@ class Node:
     name: str
     params: dict[str, Any]
     position: tuple[float, float] = (0.0, 0.0)
+    # The project's block library; a Block instance's spec comes from its definition.
+    blocks: Any = field(default=None, repr=False, compare=False)
 
     @property
     def spec(self) -> LayerSpec:
-        return get_spec(self.type)
+        if self.type == blocks.BLOCK_TYPE and self.blocks is not None:
+            return self.blocks.instance_spec(self.params.get("block"))
+        return blocks.PORT_SPECS.get(self.type) or get_spec(self.type)
 
 
 @dataclass(frozen=True, order=True)
@@ -59,9 +69,12 @@ class Edge:
     port: int = 0
 
 
-@dataclass
+@dataclass(eq=False)
 class GraphModel:
-    """A network being designed. See the module docstring for how edits flow."""
+    """A network being designed. See the module docstring for how edits flow.
+
+    Graphs compare by identity: two graphs holding the same layers are still two
+    documents (the editor keys windows, undo stacks and caches by graph)."""
 
     name: str = "Untitled"
     description: str = ""
@@ -74,11 +87,22 @@ class GraphModel:
 
     def __post_init__(self) -> None:
         self.nodes: dict[str, Node] = {}  # insertion order is the Outputs' order
+        # name -> node id, so that checking a name is O(1) and loading is linear.
+        self._ids_by_name: dict[str, str] = {}
+        # Per default-name stem, an index below which every name is taken (a hint
+        # that keeps default naming linear; forgotten when a name is freed).
+        self._free_from: dict[str, int] = {}
         self.events = GraphEvents()
         self._nx = nx.MultiDiGraph()
         self._next_id = 1
         self._analysis: validation.Analysis | None = None
         self.events.changed.connect(self._forget_analysis)
+        # Blocks: the project's definitions, shared by the top graph and every body.
+        self.owner: str | None = None  # set on a block's body: the definition's name
+        self.context: tuple | None = None  # a body's (input shapes, values) to show shapes for
+        self.edit_count = 0
+        self.blocks = blocks.BlockLibrary()
+        self.blocks.changed.connect(self._on_blocks_changed)
 
     # --- reading ---------------------------------------------------------------------
 
@@ -98,9 +122,9 @@ class GraphModel:
             raise NodeNotFoundError(f"There is no node with id '{node_id}'.") from None
 
     def node_by_name(self, name: str) -> Node:
-        for node in self.nodes.values():
-            if node.name == name:
-                return node
+        node_id = self._ids_by_name.get(name)
+        if node_id is not None:
+            return self.nodes[node_id]
         raise NodeNotFoundError(f"There is no node named '{name}'.")
 
     def inputs_of(self, node_id: str) -> list[Edge]:
@@ -145,6 +169,7 @@ class GraphModel:
         # cannot leave a stale analysis behind; 'changed' also calls it, so code that
         # touched nx_graph directly can ask for a fresh analysis by emitting it.
         self._analysis = None
+        self.edit_count += 1
 
     # --- editing ---------------------------------------------------------------------
 
@@ -169,24 +194,37 @@ class GraphModel:
     ) -> str:
         # Separate from ``add`` so that parameters read from a file are never
         # mistaken for add's own keywords (a param called 'name' or 'node_id').
-        spec = get_spec(type_name)
+        node_id = self._place(type_name, name, position, node_id, params)
+        self._forget_analysis()
+        self.events.node_added.emit(node_id)
+        self.events.changed.emit()
+        return node_id
+
+    def _place(
+        self,
+        type_name: str,
+        name: str | None,
+        position: tuple[float, float] | None,
+        node_id: str | None,
+        params: dict[str, Any],
+    ) -> str:
+        """Check and store a node without telling anyone (``_insert`` and loading do)."""
+        spec = self._spec_for(type_name, params)
         if node_id is not None and node_id in self.nodes:
             raise ParamError(f"A node with id '{node_id}' already exists.")
         name = self._check_name(name, None) if name is not None else self._default_name(spec)
         try:
-            values = spec.complete_params(params)
+            values = self._complete(spec, params)
         except ParamError as exc:
             raise ParamError(f"{spec.type} '{name}': {exc}") from None
         position = _check_position(position if position is not None else (0.0, 0.0))
         if node_id is None:
             node_id = self._new_id()
-        node = Node(node_id, spec.type, name, values, position)
+        node = Node(node_id, spec.type, name, values, position, self.blocks)
         self.nodes[node_id] = node
+        self._ids_by_name[name] = node_id
         self._nx.add_node(node_id)
         self._bump_next_id(node_id)
-        self._forget_analysis()
-        self.events.node_added.emit(node_id)
-        self.events.changed.emit()
         return node_id
 
     def remove(self, node_id: str) -> None:
@@ -198,7 +236,7 @@ class GraphModel:
             self._nx.remove_edge(edge.source, edge.target, key=edge.port)
             self.events.edge_removed.emit(edge)
         self._nx.remove_node(node_id)
-        del self.nodes[node_id]
+        self._forget_name(self.nodes.pop(node_id).name)
         self.events.node_removed.emit(node_id)
         self.events.changed.emit()
 
@@ -227,7 +265,7 @@ class GraphModel:
     def set_param(self, node_id: str, name: str, value: Any) -> None:
         node = self.node(node_id)
         try:
-            value = node.spec.param(name).coerce(value)
+            value = self._coerce(node.spec, name, value)
         except ParamError as exc:
             raise ParamError(f"{node.type} '{node.name}': {exc}") from None
         if node.params.get(name) == value:
@@ -242,7 +280,9 @@ class GraphModel:
         name = self._check_name(name, node_id)
         if node.name == name:
             return
+        self._forget_name(node.name)
         node.name = name
+        self._ids_by_name[name] = node_id
         self._forget_analysis()
         self.events.node_renamed.emit(node_id, node.name)
         self.events.changed.emit()
@@ -277,7 +317,10 @@ class GraphModel:
         """Plain, JSON-ready records; with ``node_ids``, only those nodes and the
         edges between them (what the clipboard copies)."""
         keep = set(self.nodes if node_ids is None else node_ids)
+        used = {n.params["block"] for n in self.nodes.values() if n.id in keep and n.type == blocks.BLOCK_TYPE}
+        extra = {"blocks": self.blocks.to_records(sorted(used))} if used and node_ids is not None else {}
         return {
+            **extra,
             "name": self.name,
             "description": self.description,
             "nodes": [
@@ -317,8 +360,13 @@ class GraphModel:
         graph = cls(name=data.get("name", "Untitled"), description=data.get("description", ""))
         graph.training = dict(training or {})
         graph.runs = list(data.get("runs", []))
+        if data.get("blocks"):
+            graph.blocks.load_records(data["blocks"])
+        # A new graph has no listeners yet: nodes and edges are stored without
+        # events, and loops are looked for once at the end, so loading is linear.
+        targets: dict[str, list[str]] = {}
         for record in data["nodes"]:
-            graph._insert(
+            graph._place(
                 record["type"],
                 record["name"],
                 tuple(record.get("position", (0.0, 0.0))),
@@ -331,8 +379,119 @@ class GraphModel:
                     raise NodeNotFoundError(
                         f"A connection refers to node '{record[end]}', which does not exist."
                     )
-            graph.connect(record["source"], record["target"], record.get("port", 0))
+            source, target, port = record["source"], record["target"], record.get("port", 0)
+            validation.check_connect(graph, source, target, port, loops=False)
+            graph._nx.add_edge(source, target, key=port)
+            targets.setdefault(source, []).append(target)
+        graph._check_no_loops(targets)
         return graph
+
+    def _check_no_loops(self, targets: dict[str, list[str]]) -> None:
+        """Raise CycleError naming a loop if the edges (source -> targets) have one."""
+        waiting = dict.fromkeys(self.nodes, 0)
+        for ends in targets.values():
+            for target in ends:
+                waiting[target] += 1
+        ready = [node_id for node_id, count in waiting.items() if count == 0]
+        seen = 0
+        while ready:  # Kahn's algorithm: what is never ready lies on or after a loop
+            node_id = ready.pop()
+            seen += 1
+            for target in targets.get(node_id, ()):
+                waiting[target] -= 1
+                if waiting[target] == 0:
+                    ready.append(target)
+        if seen == len(self.nodes):
+            return
+        loop = [u for u, *_ in nx.find_cycle(self._nx)]
+        names = " -> ".join(f"'{self.nodes[n].name}'" for n in [*loop, loop[0]])
+        src, dst = self.nodes[loop[-1]], self.nodes[loop[0]]  # the edge that closes the loop
+        raise CycleError(
+            f"Connecting {src.type} '{src.name}' to {dst.type} '{dst.name}' would make a loop "
+            f"({names}); a network must flow one way."
+        )
+
+    # --- blocks (see nnstudio.core.blocks) -------------------------------------------
+
+    def adopt_blocks(self, library: blocks.BlockLibrary, owner: str | None = None) -> None:
+        """Share ``library`` (a body shares its project's); ``owner`` names the definition
+        whose body this graph is."""
+        self.blocks.changed.disconnect(self._on_blocks_changed)
+        self.blocks = library
+        self.owner = owner
+        library.changed.connect(self._on_blocks_changed)
+        for node in self.nodes.values():
+            node.blocks = library
+
+    def _on_blocks_changed(self) -> None:
+        # An instance's shapes and counts depend on its definition: re-validate.
+        self._forget_analysis()
+        if self.owner is None:
+            self.events.changed.emit()
+
+    def _spec_for(self, type_name: str, params: dict[str, Any]) -> LayerSpec:
+        if type_name in blocks.PORT_SPECS:
+            if self.owner is None:
+                raise blocks.BlockError(f"{type_name} belongs inside a block; open a block to add one.")
+            return blocks.PORT_SPECS[type_name]
+        if type_name != blocks.BLOCK_TYPE:
+            return get_spec(type_name)
+        name = params.get("block")
+        spec = self.blocks.instance_spec(name)
+        if self.owner is not None and self.blocks.contains(name, self.owner):
+            raise blocks.BlockError(
+                f"Block '{self.owner}' cannot contain block '{name}': "
+                + ("a block cannot be inside itself." if name == self.owner else f"'{name}' contains '{self.owner}'.")
+            )
+        return spec
+
+    def _coerce(self, spec: LayerSpec, name: str, value: Any) -> Any:
+        """A parameter value checked by its spec; inside a body, '$' expressions are kept
+        (checked for syntax here, computed per instance by the analysis)."""
+        param = spec.param(name)
+        if self.owner is not None and expressions.is_expression(value) and param.kind in ("int", "float", "bool", "choice"):
+            expr = expressions.parse(value)
+            if not expr.is_reference and param.kind != "int":
+                raise ParamError(f"'{name}' takes a plain reference such as $name, not arithmetic.")
+            return expr.text
+        return param.coerce(value)
+
+    def _complete(self, spec: LayerSpec, given: dict[str, Any]) -> dict[str, Any]:
+        values = spec.complete_params({k: v for k, v in given.items() if not expressions.is_expression(v)})
+        for name, value in given.items():
+            if expressions.is_expression(value):
+                values[name] = self._coerce(spec, name, value)
+        return values
+
+    def add_record(self, record: dict[str, Any]) -> str:
+        """Add a node from a ``to_dict`` node record (id optional); returns its id."""
+        return self._insert(record["type"], record.get("name"), tuple(record.get("position", (0.0, 0.0))),
+                            record.get("id"), dict(record.get("params", {})))
+
+    def free_name(self, base: str) -> str:
+        """``base`` if no node has that name, else ``base_2``, ``base_3``..."""
+        base = base.strip()[:60] or "node"
+        taken = {node.name for node in self.nodes.values()}
+        name, index = base, 2
+        while name in taken:
+            name = f"{base}_{index}"
+            index += 1
+        return name
+
+    def fill_from_records(self, nodes: list[dict[str, Any]], edges: list[dict[str, Any]],
+                          check_blocks: bool = True) -> None:
+        """Add nodes and edges from records, as loading does (a body's content)."""
+        del check_blocks  # definitions are checked together by BlockLibrary.load_records
+        for record in nodes:
+            self._insert(record["type"], record["name"], tuple(record.get("position", (0.0, 0.0))),
+                         record["id"], record.get("params", {}))
+        for record in edges:
+            for end in ("source", "target"):
+                if record[end] not in self.nodes:
+                    raise NodeNotFoundError(
+                        f"A connection refers to node '{record[end]}', which does not exist."
+                    )
+            self.connect(record["source"], record["target"], record.get("port", 0))
 
     def save(self, path: str | Path) -> None:
         from nnstudio.core import project
@@ -353,17 +512,21 @@ class GraphModel:
         return f"n{self._next_id}"
 
     def _bump_next_id(self, node_id: str) -> None:
-        match = re.fullmatch(r"n(\d+)", node_id)
-        if match:
-            self._next_id = max(self._next_id, int(match.group(1)) + 1)
+        digits = node_id[1:]
+        if node_id[:1] == "n" and digits.isascii() and digits.isdecimal():
+            self._next_id = max(self._next_id, int(digits) + 1)
 
     def _default_name(self, spec: LayerSpec) -> str:
         stem = spec.type.lower()
-        taken = {n.name for n in self.nodes.values()}
-        index = 1
-        while f"{stem}{index}" in taken:
+        index = self._free_from.get(stem, 1)
+        while f"{stem}{index}" in self._ids_by_name:
             index += 1
+        self._free_from[stem] = index
         return f"{stem}{index}"
+
+    def _forget_name(self, name: str) -> None:
+        del self._ids_by_name[name]
+        self._free_from.clear()  # a lower default name may be free again
 
     def _check_name(self, name: str, node_id: str | None) -> str:
         if not isinstance(name, str):
@@ -377,7 +540,7 @@ class GraphModel:
                 f"A node's name must be one line of at most {_NAME_MAX} printable characters, "
                 f"not {name!r}."
             )
-        for other in self.nodes.values():
-            if other.name == name and other.id != node_id:
-                raise NameTakenError(f"Another node is already named '{name}'; pick another name.")
+        owner = self._ids_by_name.get(name)
+        if owner is not None and owner != node_id:
+            raise NameTakenError(f"Another node is already named '{name}'; pick another name.")
         return name

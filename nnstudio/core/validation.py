@@ -134,8 +134,8 @@ def check_connect(graph: GraphModel, source: str, target: str, port: int, *, loo
     nxg = graph.nx_graph
     if nxg.has_edge(source, target, key=port):
         raise DuplicateEdgeError(f"{_label(src)} is already connected to {_label(dst)}.")
-    for other, _, key in nxg.in_edges(target, keys=True):
-        if key == port:
+    for other, keys in nxg.pred[target].items():  # {source: {port: data}}; in_edges is slow
+        if port in keys:
             occupant = graph.node(other)
             where = f"input {port} of {_label(dst)}" if max_inputs != 1 else f"the input of {_label(dst)}"
             raise PortError(f"{where[0].upper()}{where[1:]} is already fed by {_label(occupant)}; "
@@ -207,6 +207,10 @@ class _Wiring:
 
 def analyze(graph: GraphModel) -> Analysis:
     """Diagnostics, shapes and figures of the whole graph. Never raises."""
+    if graph.owner is not None:  # a block's body: shapes come from an instance
+        from nnstudio.core.blocks import analyze_in_context
+
+        return analyze_in_context(graph)
     result = Analysis()
     report = result.diagnostics.append
     nodes = graph.nodes
@@ -239,7 +243,8 @@ def analyze(graph: GraphModel) -> Analysis:
         try:
             figures = layer_figures(node.spec, node.params, in_shapes)
         except ShapeError as exc:
-            report(Diagnostic(node_id, ERROR, f"{_label(node)}: {exc}"))
+            located = getattr(exc, "located", None)  # a problem inside a block names its path
+            report(Diagnostic(node_id, ERROR, f"{_label(node)}: {located(node.name) if located else exc}"))
             continue
         except (ArithmeticError, IndexError, ValueError, TypeError) as exc:
             report(Diagnostic(node_id, ERROR, f"{_label(node)}: cannot work out its output shape ({exc})."))
