@@ -64,7 +64,7 @@ class Case:
         self.data = TrainingData(
             name=data.name, train=TensorDataset(x[:n], y[:n]), val=data.val, task=data.task,
             sample_shape=data.sample_shape, target_shape=data.target_shape,
-            num_classes=data.num_classes, class_names=data.class_names, normalization=data.normalization,
+            num_classes=data.num_classes, class_names=data.class_names,
         )
         self.io = ModelIO.of(self.graph)
         self.loss = resolve_loss(self.config.loss, self.data, self.io)

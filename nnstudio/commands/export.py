@@ -7,6 +7,7 @@ import sys
 
 from nnstudio.commands._common import load_or_report
 from nnstudio.core.errors import GraphError
+from nnstudio.training.errors import TrainingError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +46,15 @@ def run(args: argparse.Namespace) -> int:
     from nnstudio.compiler.export import export, load_weights
 
     try:
+        if args.train_script:
+            # Everything that could refuse train.py is checked before anything is written:
+            # the settings by the rules of `nnstudio train`, then the script's own, then the folder.
+            from nnstudio.compiler.train_script import check_writable, generate_train_script
+            from nnstudio.training.config import TrainConfig
+
+            TrainConfig.from_settings(graph.training)
+            generate_train_script(graph, class_name=args.class_name)
+            check_writable(args.output, overwrite=args.force)
         weights = load_weights(args.weights) if args.weights else None
         written = export(
             graph,
@@ -60,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             written.append(
                 write_train_script(graph, args.output, overwrite=args.force, class_name=args.class_name)
             )
-    except (GraphError, OSError) as exc:
+    except (GraphError, TrainingError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for path in written:

@@ -23,7 +23,6 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("none", "step", "cosine")
 LOSSES = ("auto", "cross_entropy", "mse", "bce_with_logits")
 TARGETS = ("label", "input")
-NORMALIZATIONS = ("auto", "standard", "minmax", "none")
 PRECISIONS = ("fp32", "bf16")
 
 # Written by to_settings even when they hold their default: they are what a
@@ -46,7 +45,6 @@ class TrainConfig:
     label_column: str | int | None = None  # CSV: column name or index; default: the last
     target: str = "label"  # "input": reconstruct the input (autoencoders)
     val_split: float = 0.2
-    normalize: str = "auto"  # auto: minmax when reconstructing, else standard
     workers: int | None = None  # DataLoader workers for file-backed data; None: automatic
     # optimisation
     optimizer: str = "adam"
@@ -104,27 +102,12 @@ class TrainConfig:
 
     # --- derived choices ----------------------------------------------------------------
 
-    def resolved_normalize(self) -> str:
-        if self.normalize != "auto":
-            return self.normalize
-        # A reconstruction is compared with its input, often through a Sigmoid: keep 0..1.
-        return "minmax" if self.target == "input" else "standard"
-
     def lr_at(self, epoch: int) -> float:
-        """Learning rate for 0-based ``epoch`` under the schedule."""
-        if self.schedule == "step":
-            factor = 1.0
-            for milestone in (0.5, 0.75):
-                if epoch >= math.ceil(milestone * self.epochs):
-                    factor *= 0.1
-            return self.lr * factor
-        if self.schedule == "cosine":
-            if self.epochs <= 1:
-                return self.lr
-            # Ends at 1% of the starting rate rather than at zero: the last epoch still learns.
-            floor = 0.01 * self.lr
-            return floor + 0.5 * (self.lr - floor) * (1 + math.cos(math.pi * epoch / (self.epochs - 1)))
-        return self.lr
+        """Learning rate for 0-based ``epoch`` under the schedule (the recipe's rule, shared
+        with the exported train.py; imported here, as it needs torch and this module does not)."""
+        from nnstudio.training.recipe import lr_at
+
+        return lr_at(self.schedule, self.lr, epoch, self.epochs)
 
 
 # --- value checks, one per setting -------------------------------------------------------
@@ -197,7 +180,6 @@ _CHECKS: dict[str, Callable[[str, Any], None]] = {
     "label_column": _label_column,
     "target": _choice(TARGETS),
     "val_split": _number(0.0, 0.9, low_open=True),
-    "normalize": _choice(NORMALIZATIONS),
     "workers": _workers,
     "optimizer": _choice(OPTIMIZERS),
     "lr": _number(0.0, 10.0, low_open=True),

@@ -8,7 +8,7 @@ What runs here is exactly what a user takes to a cluster.
 
 The exported script reads the built-in data sets and ``.npz`` files itself. Any
 other data the app can read into memory (CSV, NumPy, MNIST, CIFAR) is read here
-by the app's own loader, split and normalised, and handed over as ``data.npz``,
+by the app's own loader, split (samples stay raw), and handed over as ``data.npz``,
 so the processes train on the samples an in-app run would use.
 """
 
@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -152,7 +151,7 @@ def _hand_over_data(
         path = base_dir / path
     if path.suffix.lower() == ".npz" and path.exists():
         return str(path.resolve()), config
-    # Anything else: read, split and normalise it as the app does, and hand the result over.
+    # Anything else: read and split it as the app does, and hand the result over.
     data = load_for_graph(graph, config, base_dir=base_dir)
     if not data.in_memory:
         raise DataError(
@@ -164,8 +163,8 @@ def _hand_over_data(
         arrays |= {"y_train": data.train.tensors[1].numpy(), "y_val": data.val.tensors[1].numpy()}
     target = run_dir / DATA_FILE
     np.savez(target, **arrays)
-    # Already normalised with the training part's statistics: train.py must not do it twice.
-    return str(target), replace(config, normalize="none")
+    # Raw samples, split as the app splits them: train.py fits the model's preprocessing to them.
+    return str(target), config
 
 
 def launch_and_report(

@@ -12,15 +12,14 @@ from nnstudio.training.errors import DataError, TrainingError
 
 
 class NonFiniteLoss(TrainingError):
-    """The training loss became NaN or infinite."""
+    """The training loss (or, with ``validation``, the validation loss) became NaN or infinite."""
 
-    def __init__(self, step: int, epoch: int, value: float, lr: float) -> None:
+    def __init__(self, step: int, epoch: int, value: float, lr: float, validation: bool = False) -> None:
+        from nnstudio.training.recipe import nonfinite_sentence
+
         self.step, self.epoch = step, epoch
-        what = "NaN" if value != value else "infinite"
-        super().__init__(
-            f"The loss became {what} at step {step} (epoch {epoch}), so training stopped. "
-            f"The learning rate {lr:g} is probably too high; try {lr / 10:g}."
-        )
+        where = f"after epoch {epoch} (step {step})" if validation else f"at step {step} (epoch {epoch})"
+        super().__init__(nonfinite_sentence("validation loss" if validation else "loss", value, where, lr))
 
 
 def describe(exc: BaseException, model: nn.Module, step: int, batch_size: int, device: torch.device) -> tuple[str, str]:

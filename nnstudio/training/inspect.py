@@ -30,7 +30,7 @@ from nnstudio.training.errors import InspectError
 from nnstudio.training.events import LayerStat
 
 if TYPE_CHECKING:
-    from nnstudio.training.data import Normalization, TrainingData
+    from nnstudio.training.data import TrainingData
 
 _DEAD_TYPES = (nn.ReLU, nn.ReLU6)
 _CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)
@@ -242,17 +242,16 @@ class GridPrediction:
 
 def predict_grid(
     model: nn.Module,
-    normalization: Normalization,
     x_range: tuple[float, float],
     y_range: tuple[float, float],
     resolution: int = 100,
 ) -> GridPrediction:
     """Classify every point of a ``resolution`` x ``resolution`` grid spanning the ranges
-    (in the data's units before normalisation). The model must take 2 features."""
+    (in the data's raw units: the model scales its inputs itself). The model must take 2 features."""
     xs = np.linspace(*x_range, resolution, dtype=np.float32)
     ys = np.linspace(*y_range, resolution, dtype=np.float32)
     gx, gy = np.meshgrid(xs, ys)
-    points = normalization.apply(np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32))
+    points = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
     with evaluating(model):
         logits = _first(model(torch.from_numpy(points).to(model_device(model)))).float()
     if logits.dim() != 2:

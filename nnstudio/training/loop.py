@@ -25,7 +25,6 @@ the last good checkpoint stays where it is.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import math
 import os
@@ -43,7 +42,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from nnstudio.training import checkpoint, faults
+from nnstudio.training import checkpoint, faults, recipe
 from nnstudio.training import inspect as inspection
 from nnstudio.training.config import TrainConfig
 from nnstudio.training.data import ModelIO, TrainingData, load_for_graph, resolve_loss
@@ -77,7 +76,6 @@ Listener = Callable[[Event], None]
 CHECKPOINT_NAME = "checkpoint.pt"
 _ON_DEVICE_LIMIT = 1 << 30  # bytes of data kept on a GPU whole; more goes through a DataLoader
 _PROBE_SAMPLES = 256  # validation samples the layer statistics are computed on
-_EVAL_BATCH = 1024
 
 
 class Trainer:
@@ -112,12 +110,11 @@ class Trainer:
         self.epochs_done = 0
         self.step = 0
         self._epoch_step = 0  # steps done in the epoch in progress
-        self._permutation: torch.Tensor | None = None  # that epoch's shuffle (in-memory data)
         self._smoother = Smoother()
         self._rng_state: dict[str, Any] | None = None  # from a checkpoint, applied when run starts
-        self._generator: torch.Generator | None = None  # shuffles in-memory data
         self._notices: list[str] = []
         self._fast_wanted = config.fast and self.device.type == "cuda"
+        self._batch_norm = recipe.has_batch_norm(self.model)
         self.optimizer = _build_optimizer(self.model, config, capturable=self._fast_wanted)
         # Control from other threads: flags, and one "look up" event the loop checks per step.
         self._stop = threading.Event()
@@ -148,7 +145,9 @@ class Trainer:
         DataError, ConfigError or CheckpointError with a sentence when that fails.
 
         ``model`` replaces the freshly compiled module, e.g. one compiled from this
-        graph that already carries weights from an earlier run."""
+        graph that already carries weights from an earlier run. A fresh module's input
+        preprocessing is fitted to the training data here; a module that carries weights,
+        or continues a checkpoint, keeps the statistics it was trained with."""
         from nnstudio.compiler.codegen import compile_graph
         from nnstudio.core.validation import require_valid
 
@@ -156,9 +155,12 @@ class Trainer:
         config = config or TrainConfig.from_settings(graph.training)
         data = load_for_graph(graph, config, base_dir=base_dir)
         io = ModelIO.of(graph)
+        fresh = model is None and resume_from is None
         if model is None:
             torch.manual_seed(config.seed)  # the same seed, the same initial weights
             model = compile_graph(graph)
+        if fresh:
+            recipe.fit_preprocessing(model, data.preprocessing_sample(config.seed))
         trainer = cls(
             model, data, config,
             output_shape=io.output_shape,
@@ -196,16 +198,27 @@ class Trainer:
         return self._running
 
     def submit(self, fn: Callable[[nn.Module], Any]) -> Future:
-        """Run ``fn(model)`` between two steps on the training thread (at once when no run
-        is going on); its result or exception arrives through the returned Future."""
+        """Run ``fn(model)`` between two steps on the training thread (at once, on the calling
+        thread, when no run is going on); its result or exception arrives through the Future."""
+        future = self.submit_if_running(fn)
+        if future is None:
+            future = Future()
+            _fulfil(fn, self.model, future)
+        return future
+
+    def submit_if_running(self, fn: Callable[[nn.Module], Any]) -> Future | None:
+        """Like ``submit`` while a run goes on; None, without calling ``fn``, when none does.
+
+        Checking and queueing happen under one lock, and a run drains the queue on its own
+        thread after it stops taking requests: ``fn`` never runs on the caller's thread (the
+        GUI's), however a run's end and this call interleave."""
         future: Future = Future()
         with self._lock:
-            if self._running:
-                self._requests.put((fn, future))
-                self._attention.set()
-                self._wake.set()
-                return future
-        _fulfil(fn, self.model, future)
+            if not self._running:
+                return None
+            self._requests.put((fn, future))
+            self._attention.set()
+            self._wake.set()
         return future
 
     def request_layer_stats(self, every: int | None) -> None:
@@ -231,23 +244,21 @@ class Trainer:
         self.history = History.from_state(state["history"])
         self.epochs_done, self.step = int(state["epoch"]), int(state["step"])
         self._epoch_step = int(state["epoch_step"])
-        self._permutation = state.get("permutation")
         self._smoother = Smoother(value=float(state["smoother"][0]), count=int(state["smoother"][1]))
         self._rng_state = state.get("rng")
         saved = TrainConfig.from_settings(state.get("settings", {}))
-        if self._epoch_step and (saved.batch_size != self.config.batch_size or self._permutation is None):
+        if self._epoch_step and saved.batch_size != self.config.batch_size:
             # The interrupted epoch cannot continue where it stopped: repeat it from its start.
+            # (Its order of samples depends only on the seed and the epoch: recipe.epoch_order.)
             self.step -= self._epoch_step
             self.history.truncate(self.step)
-            self._epoch_step, self._permutation = 0, None
+            self._epoch_step = 0
         self.last_checkpoint = Path(path)
 
     def checkpoint_state(self, reason: str) -> dict[str, Any]:
         rng: dict[str, Any] = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        if self._generator is not None:
-            rng["shuffle"] = self._generator.get_state()
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -255,7 +266,6 @@ class Trainer:
             "epoch": self.epochs_done,
             "step": self.step,
             "epoch_step": self._epoch_step,
-            "permutation": self._permutation.cpu() if self._epoch_step and self._permutation is not None else None,
             "history": self.history.to_state(),
             "smoother": [self._smoother.value, self._smoother.count],
             "rng": rng,
@@ -315,11 +325,11 @@ class Trainer:
             self._serve_requests()
             if session is not None and session.graph_step is not None:
                 self.graph_captures = session.graph_step.captures
-        if isinstance(result, Failed) and result.kind == "out_of_memory":
-            # Only now, with the exception and its frames gone, is the memory really free.
-            gc.collect()
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
+        if isinstance(result, Failed) and result.kind == "out_of_memory" and self.device.type == "cuda":
+            # The failed step's tensors went with the exception's frames; hand the cached
+            # blocks back. No gc.collect() here: collection happens on the GUI thread only
+            # (gui/collector.py), as a collection here can free Qt objects on this thread.
+            torch.cuda.empty_cache()
         try:
             self._emit(result)
         except Exception:
@@ -349,14 +359,6 @@ class Trainer:
             if "cuda" in self._rng_state and self.device.type == "cuda":
                 with contextlib.suppress(RuntimeError):
                     torch.cuda.set_rng_state(self._rng_state["cuda"], self.device)
-        # Shuffling happens where the data is; MPS shuffles on the CPU (see _shuffle).
-        self._generator = torch.Generator(device=self.device if self.device.type == "cuda" else "cpu")
-        self._generator.manual_seed(self.config.seed)
-        if self._rng_state is not None and "shuffle" in self._rng_state:
-            try:
-                self._generator.set_state(self._rng_state["shuffle"])
-            except RuntimeError:  # saved on another kind of device: a new order, same training
-                self._notices.append("The checkpoint was written on another device; batches come in a new order.")
         self._rng_state = None
         if self.config.fast and not self._fast_wanted:
             self._notices.append(
@@ -381,11 +383,10 @@ class Trainer:
         s.begin_epoch(self._epoch_step)
         self.model.train()
         if s.on_device:
-            if self._epoch_step == 0 or self._permutation is None:
-                self._permutation = self._shuffle(s.n_train)
-            batches: Iterator[Any] = self._index_batches(s, self._permutation)
+            order = recipe.epoch_order(s.n_train, self.config.seed, epoch).to(self.device)
+            batches: Iterator[Any] = self._index_batches(s, order)
         else:
-            batches = iter(s.loader)
+            batches = iter(s.loader)  # its batch sampler starts at the step the epoch is at
         for batch in batches:
             if self._attention.is_set() and not self._attend(s):
                 return False
@@ -405,20 +406,17 @@ class Trainer:
                 self._report(s)
         return True
 
-    def _shuffle(self, n: int) -> torch.Tensor:
-        """A permutation of the training samples, made on the device that holds them."""
-        if self._generator.device.type == self.device.type:
-            return torch.randperm(n, device=self.device, generator=self._generator)
-        return torch.randperm(n, generator=self._generator).to(self.device)
-
-    def _index_batches(self, s: _Session, permutation: torch.Tensor) -> Iterator[torch.Tensor]:
-        bs = self.config.batch_size
-        for i in range(self._epoch_step, s.steps_per_epoch):
-            yield permutation[i * bs : (i + 1) * bs]
+    def _index_batches(self, s: _Session, order: torch.Tensor) -> Iterator[torch.Tensor]:
+        for start, stop in s.bounds[self._epoch_step :]:
+            yield order[start:stop]
 
     def _end_epoch(self, s: _Session) -> None:
         self._report(s)
         val_loss, val_acc = self._evaluate(s)
+        if not math.isfinite(val_loss):
+            # Weights that score inf or NaN are no result: fail like a NaN training loss,
+            # before this epoch's checkpoint replaces the last good one.
+            raise faults.NonFiniteLoss(self.step, self.epochs_done + 1, val_loss, s.lr, validation=True)
         self.epochs_done += 1
         record = EpochRecord(
             epoch=self.epochs_done,
@@ -431,25 +429,14 @@ class Trainer:
         )
         self.history.epochs.append(record)
         self._epoch_step = 0
-        self._permutation = None
         self._emit(EpochEnded(record, self.config.epochs))
         self._write_checkpoint("epoch")
 
     def _evaluate(self, s: _Session) -> tuple[float, float]:
-        """Validation loss and accuracy, accumulated on the device and read once."""
-        total = torch.zeros((), device=self.device)
-        right = torch.zeros((), device=self.device)
-        count = 0
+        """Validation loss and accuracy (the recipe's pass), accumulated on the device, read once."""
         with inspection.evaluating(self.model), s.autocast(eval_mode=True):
-            for xb, yb in s.val_batches():
-                out = _first(self.model(xb))
-                total += self.objective.loss(out, yb).float() * len(xb)
-                correct = self.objective.correct(out, yb)
-                if correct is not None:
-                    right += correct
-                count += len(xb)
-        loss, acc = torch.stack([total, right]).tolist()
-        return loss / max(1, count), (acc / count if self.objective.has_accuracy and count else math.nan)
+            totals = recipe.evaluate(self.model, s.val_batches(), self.objective, self.device)
+        return recipe.mean_metrics(totals.tolist(), self.objective.has_accuracy)
 
     # --- reporting --------------------------------------------------------------------------------
 
@@ -467,14 +454,16 @@ class Trainer:
                 raise faults.NonFiniteLoss(
                     s.epoch_start_step + first + at + 1, self.epochs_done + 1, float(losses[at]), s.lr
                 )
+            correct = None
             if self.objective.has_accuracy:
                 correct = s.corrects[first:last].float().cpu().numpy().copy()
                 accuracy = (correct / sizes).astype(np.float32)
-                s.epoch_correct += float(correct.sum())
             else:
                 accuracy = np.full(last - first, np.nan, np.float32)
-            s.epoch_loss += float((losses * sizes).sum())
-            s.epoch_seen += int(sizes.sum())
+            loss_sum, right, seen = recipe.epoch_sums(losses, correct, sizes)
+            s.epoch_loss += loss_sum
+            s.epoch_correct += right
+            s.epoch_seen += seen
             steps = np.arange(s.epoch_start_step + first + 1, s.epoch_start_step + last + 1, dtype=np.int64)
             points = StepPoints(steps, losses, self._smoother(losses), accuracy)
             self.history.add_points(points)
@@ -547,6 +536,7 @@ class _Session:
     y: torch.Tensor | None = None
     loader: DataLoader | None = None
     n_train: int = 0
+    bounds: list[tuple[int, int]] = field(default_factory=list)  # each step's slice of the epoch's order
     steps_per_epoch: int = 0
     total_steps: int = 0
     start_step: int = 0
@@ -585,27 +575,28 @@ class _Session:
                 f"batch size {bs}, so training uses ordinary steps."
             )
             fast = False
+        self.bounds = recipe.batch_bounds(self.n_train, bs, batch_norm=t._batch_norm)
+        if fast:  # a captured graph replays one batch shape: full batches only
+            self.bounds = [(a, b) for a, b in self.bounds if b - a == bs]
+        self.steps_per_epoch = len(self.bounds)
         self.on_device = data.in_memory and (device.type == "cpu" or _nbytes(data) <= _ON_DEVICE_LIMIT)
         if self.on_device:
             x, y = data.train.tensors
             self.x = x.to(device)
-            self.y = self.x if t.objective.reconstruct else t.objective.targets(y.to(device))
-            self.steps_per_epoch = self.n_train // bs if fast else math.ceil(self.n_train / bs)
-            sizes = [min(bs, self.n_train - i * bs) for i in range(self.steps_per_epoch)]
+            # Reconstruction targets: the inputs as the model's preprocessing scales them.
+            self.y = recipe.input_targets(t.model, self.x) if t.objective.reconstruct else t.objective.targets(
+                y.to(device)
+            )
         else:
             workers = config.workers if config.workers is not None else _auto_workers(self.n_train)
             self.loader = DataLoader(
                 data.train,
-                batch_size=bs,
-                shuffle=True,
-                drop_last=fast,
+                batch_sampler=_EpochBatches(t, self.bounds),
                 num_workers=workers,
                 pin_memory=device.type == "cuda",
                 persistent_workers=workers > 0,
-                generator=torch.Generator().manual_seed(config.seed + t.epochs_done),
             )
-            self.steps_per_epoch = len(self.loader)
-            sizes = [min(bs, self.n_train - i * bs) for i in range(self.steps_per_epoch)]
+        sizes = [b - a for a, b in self.bounds]
         self.batch_sizes = np.asarray(sizes, dtype=np.float32)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.start_step = t.step
@@ -622,7 +613,7 @@ class _Session:
                 self._eager_step,
                 self.x if self.on_device else None,
                 self.y if self.on_device else None,
-                reconstruct=t.objective.reconstruct,
+                reconstruct=False,  # self.y holds the reconstruction targets
             )
         self.started = self.last_report_time = time.perf_counter()
         self.next_report = self.started + config.report_every
@@ -636,9 +627,8 @@ class _Session:
         points = t.history.points
         part = points.steps > t.step - done
         sizes = self.batch_sizes[:done]
-        self.epoch_loss = float((points.loss[part] * sizes).sum())
-        self.epoch_correct = float(np.nansum(points.accuracy[part] * sizes))
-        self.epoch_seen = int(sizes.sum())
+        right = np.rint(points.accuracy[part].astype(np.float64) * sizes) if t.objective.has_accuracy else None
+        self.epoch_loss, self.epoch_correct, self.epoch_seen = recipe.epoch_sums(points.loss[part], right, sizes)
         self.reported = done
 
     # -- per epoch --
@@ -687,13 +677,16 @@ class _Session:
             except Exception as exc:
                 self._leave_fast_mode(exc)
         xb = self.x.index_select(0, index)
-        yb = xb if self.trainer.objective.reconstruct else self.y.index_select(0, index)
+        yb = self.y.index_select(0, index)
         return self._checked_step(xb, yb)
 
     def step_by_batch(self, xb: torch.Tensor, yb: torch.Tensor):
         t = self.trainer
         xb = xb.to(t.device, non_blocking=True)
-        yb = xb if t.objective.reconstruct else t.objective.targets(yb.to(t.device, non_blocking=True))
+        if t.objective.reconstruct:
+            yb = recipe.input_targets(t.model, xb)
+        else:
+            yb = t.objective.targets(yb.to(t.device, non_blocking=True))
         if self.graph_step is not None:
             try:
                 return self.graph_step.by_batch(xb, yb)
@@ -728,12 +721,13 @@ class _Session:
     def val_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         t = self.trainer
         val = t.data.val
-        size = max(_EVAL_BATCH, t.config.batch_size)
+        size = recipe.eval_batch_size(t.config.batch_size)
         if self.on_device:
             if self.val_tensors is None:
                 x, y = val.tensors
                 x = x.to(t.device)
-                self.val_tensors = (x, x if t.objective.reconstruct else t.objective.targets(y.to(t.device)))
+                y = recipe.input_targets(t.model, x) if t.objective.reconstruct else t.objective.targets(y.to(t.device))
+                self.val_tensors = (x, y)
             x, y = self.val_tensors
             for a in range(0, len(x), size):
                 yield x[a : a + size], y[a : a + size]
@@ -744,7 +738,10 @@ class _Session:
                                          pin_memory=t.device.type == "cuda", persistent_workers=workers > 0)
         for xb, yb in self.val_loader:
             xb = xb.to(t.device, non_blocking=True)
-            yield xb, (xb if t.objective.reconstruct else t.objective.targets(yb.to(t.device, non_blocking=True)))
+            if t.objective.reconstruct:
+                yield xb, recipe.input_targets(t.model, xb)
+            else:
+                yield xb, t.objective.targets(yb.to(t.device, non_blocking=True))
 
     def release(self) -> None:
         """Drop device memory held by this session (after out-of-memory)."""
@@ -756,21 +753,32 @@ class _Session:
 # --- helpers ------------------------------------------------------------------------------------------
 
 
+class _EpochBatches:
+    """The DataLoader's batch sampler: the recipe's order of the trainer's current epoch, cut
+    by ``bounds``, from the step the epoch has reached (so a run stopped mid-epoch and run
+    again continues the same epoch, and counts its steps right)."""
+
+    def __init__(self, trainer: Trainer, bounds: list[tuple[int, int]]) -> None:
+        self.trainer = trainer
+        self.bounds = bounds
+
+    def __len__(self) -> int:
+        return len(self.bounds) - self.trainer._epoch_step
+
+    def __iter__(self) -> Iterator[list[int]]:
+        t = self.trainer
+        order = recipe.epoch_order(len(t.data.train), t.config.seed, t.epochs_done).tolist()
+        for start, stop in self.bounds[t._epoch_step :]:
+            yield order[start:stop]
+
+
 def _build_optimizer(model: nn.Module, config: TrainConfig, capturable: bool) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise TrainingError("The network has no trainable parameters, so there is nothing to train.")
-    lr, wd = config.lr, config.weight_decay
-    name = config.optimizer
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd, capturable=capturable)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, capturable=capturable)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=wd, capturable=capturable)
-    return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
+    return recipe.make_optimizer(
+        params, config.optimizer, config.lr, config.momentum, config.weight_decay, capturable=capturable
+    )
 
 
 def _compiled(model: nn.Module, device: torch.device, notices: list[str]) -> nn.Module:
@@ -782,8 +790,7 @@ def _compiled(model: nn.Module, device: torch.device, notices: list[str]) -> nn.
         return model
 
 
-def _first(output: Any) -> torch.Tensor:
-    return output[0] if isinstance(output, tuple | list) else output
+_first = recipe.first_output
 
 
 def _first_samples(dataset: Any, n: int) -> torch.Tensor:

@@ -36,6 +36,7 @@ def import_script(folder: Path) -> ModuleType:
     finally:
         sys.path.remove(str(folder))
         sys.modules.pop("model", None)  # the next test's model.py is another network
+        sys.modules.pop("nnstudio_recipe", None)  # and the recipe is read from beside it
     return module
 
 

@@ -31,7 +31,7 @@ def _csv_project(tmp_path: Path) -> Graph:
 def test_a_builtin_data_set_is_named_not_copied(tmp_path: Path, tiny_project):
     args = prepare_run(tiny_project, TrainConfig.from_settings(tiny_project.training), tmp_path / "run")
     assert args[:2] == ["--data", "circles"]
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["model.py", "train.py"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["model.py", "nnstudio_recipe.py", "train.py"]
 
 
 def test_other_data_reaches_the_processes_exactly_as_the_app_prepares_it(tmp_path: Path, import_script):
@@ -41,11 +41,10 @@ def test_other_data_reaches_the_processes_exactly_as_the_app_prepares_it(tmp_pat
     assert args[:2] == ["--data", str(tmp_path / "run" / "data.npz")]
 
     script = import_script(tmp_path / "run")
-    assert script.PROJECT["normalize"] == "none"  # the app normalised it already
-    train, val, task, classes = script.load_data(args[1], config.seed)
+    samples, _loss = script.load_data(args[1], config.seed)
     app = load_for_graph(graph, config, base_dir=tmp_path)
-    assert (task, classes) == (app.task, app.num_classes) == ("classification", 2)
-    for ours, theirs in ((train, app.train), (val, app.val)):
+    assert (samples.task, samples.num_classes) == (app.task, app.num_classes) == ("classification", 2)
+    for ours, theirs in (((samples.x, samples.y), app.train), ((samples.x_val, samples.y_val), app.val)):
         for mine, reference in zip(ours, theirs.tensors, strict=True):
             assert torch.equal(mine, reference)
 

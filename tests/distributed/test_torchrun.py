@@ -36,7 +36,7 @@ def test_two_processes_end_with_the_weights_of_one(tmp_path: Path, tiny_project,
         torch.testing.assert_close(both[name], one[name], rtol=0, atol=1e-5, msg=name)
     assert not torch.equal(one["hidden.weight"], _initial_weights(folder, import_script)["hidden.weight"])
     # Rank 0 alone writes: one checkpoint, no per-rank copies or leftovers.
-    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["checkpoint.pt", "weights.pt"]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["checkpoint.pt", "metrics.csv", "weights.pt"]
 
 
 def _initial_weights(folder: Path, import_script) -> dict[str, torch.Tensor]:

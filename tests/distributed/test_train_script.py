@@ -9,18 +9,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+import torch
 
 from nnstudio.api import Graph
-from nnstudio.compiler.train_script import DEFAULTS, TrainScriptError, generate_train_script
+from nnstudio.compiler.train_script import DEFAULTS, TrainScriptError, generate_train_script, recipe_source
 from nnstudio.training.config import TrainConfig
 from nnstudio.training.data import ModelIO, load_for_graph, resolve_loss
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
 # Modules a user of the exported script has: the standard library, numpy, torch,
 # scikit-learn (digits, circles, moons) and the model.py written beside it.
-ALLOWED_IMPORTS = {"numpy", "torch", "sklearn", "model"} | set(sys.stdlib_module_names)
+ALLOWED_IMPORTS = {"numpy", "torch", "sklearn", "model", "nnstudio_recipe"} | set(sys.stdlib_module_names)
 
 
 def test_defaults_are_the_apps_defaults():
@@ -29,27 +29,32 @@ def test_defaults_are_the_apps_defaults():
 
 
 def test_the_script_imports_nothing_from_nnstudio(example_path: Path):
-    source = generate_train_script(Graph.load(example_path))
+    for source in (generate_train_script(Graph.load(example_path)), recipe_source()):
+        assert _imports(source) <= ALLOWED_IMPORTS, _imports(source) - ALLOWED_IMPORTS
+
+
+def _imports(source: str) -> set[str]:
     imported = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             imported |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module.split(".")[0])
-    assert imported <= ALLOWED_IMPORTS, imported - ALLOWED_IMPORTS
+    return imported
 
 
 def test_the_script_is_clean_python():
     ruff = shutil.which("ruff")
     if ruff is None:
         pytest.skip("ruff is not installed")
-    source = generate_train_script(Graph.load(EXAMPLES / "lenet5.nnstudio"))
-    result = subprocess.run(
-        [ruff, "check", "--isolated", "--line-length", "110", "--select", "E,F,W,B,UP", "--stdin-filename",
-         "train.py", "-"],
-        input=source, capture_output=True, text=True,
-    )
-    assert result.returncode == 0, result.stdout
+    for name, source in (("train.py", generate_train_script(Graph.load(EXAMPLES / "lenet5.nnstudio"))),
+                         ("nnstudio_recipe.py", recipe_source())):
+        result = subprocess.run(
+            [ruff, "check", "--isolated", "--line-length", "110", "--select", "E,F,W,B,UP", "--stdin-filename",
+             name, "-"],
+            input=source, capture_output=True, text=True,
+        )
+        assert result.returncode == 0, result.stdout
 
 
 def test_flags_default_to_the_projects_settings(tmp_path: Path, export_training, import_script):
@@ -60,7 +65,7 @@ def test_flags_default_to_the_projects_settings(tmp_path: Path, export_training,
     assert (args.epochs, args.batch_size, args.lr, args.data) == (10, 64, 0.005, "sequences")
     args = script.parse_args(["--epochs", "3", "--batch-size", "32", "--lr", "0.1", "--device", "cpu"])
     assert (args.epochs, args.batch_size, args.lr, args.device) == (3, 32, 0.1, "cpu")
-    assert script.PROJECT["input_shape"] == (50, 1)
+    assert script.PROJECT["network"]["input_shape"] == (50, 1)
 
 
 def test_a_hostile_project_name_stays_a_string(tmp_path: Path, export_training, import_script):
@@ -98,11 +103,7 @@ def _example_graphs():
 
 @pytest.mark.parametrize("source", list(_example_graphs()), ids=lambda s: getattr(s, "stem", s))
 def test_the_script_trains_on_the_same_samples_as_the_app(source, tmp_path: Path, export_training, import_script):
-    """Same split, same normalisation, same targets and loss as nnstudio's own trainer.
-
-    Fails when nnstudio/training/generated.py or data.py changes: copy the change into
-    the script's copy in nnstudio/compiler/train_script.py (the script cannot import it).
-    """
+    """Same split, same raw samples, same targets and loss as nnstudio's own trainer."""
     if source == "moons":
         graph = Graph.load(EXAMPLES / "mlp_circles.nnstudio")
         graph.training["dataset"] = "moons"
@@ -113,14 +114,14 @@ def test_the_script_trains_on_the_same_samples_as_the_app(source, tmp_path: Path
     config = TrainConfig.from_settings(graph.training)
     app = load_for_graph(graph, config)
 
-    train, val, task, num_classes = script.load_data(config.dataset, config.seed)
-    assert task == app.task
-    assert num_classes == app.num_classes
-    for ours, theirs in ((train, app.train), (val, app.val)):
+    samples, loss = script.load_data(config.dataset, config.seed)
+    assert samples.task == app.task
+    assert samples.num_classes == app.num_classes
+    for ours, theirs in (((samples.x, samples.y), app.train), ((samples.x_val, samples.y_val), app.val)):
         for mine, reference in zip(ours, theirs.tensors, strict=True):
             assert mine.dtype == reference.dtype
-            np.testing.assert_allclose(mine.numpy(), reference.numpy(), rtol=1e-6, atol=1e-6)
-    assert script.resolve_loss(task, num_classes) == resolve_loss(config.loss, app, ModelIO.of(graph))
+            assert torch.equal(mine, reference)
+    assert loss == resolve_loss(config.loss, app, ModelIO.of(graph))
 
 
 @pytest.mark.parametrize("schedule", ["none", "step", "cosine"])
@@ -130,7 +131,7 @@ def test_learning_rate_schedules_match_the_app(schedule: str, tmp_path: Path, ex
     export_training(graph, tmp_path)
     script = import_script(tmp_path)
     config = dataclasses.replace(TrainConfig.from_settings(graph.training), epochs=8)
-    assert [script.lr_at(e, config.lr, 8) for e in range(8)] == pytest.approx(
+    assert [script.recipe.lr_at(schedule, config.lr, e, 8) for e in range(8)] == pytest.approx(
         [config.lr_at(e) for e in range(8)]
     )
 
@@ -140,7 +141,7 @@ def test_nnstudio_export_train_script_writes_it_beside_model_py(tmp_path: Path, 
 
     project = str(EXAMPLES / "mlp_circles.nnstudio")
     assert main(["export", project, "-o", str(tmp_path), "--train-script", "--class-name", "CirclesNet"]) == 0
-    assert {p.name for p in tmp_path.iterdir()} == {"model.py", "train.py"}
+    assert {p.name for p in tmp_path.iterdir()} == {"model.py", "train.py", "nnstudio_recipe.py"}
     script = import_script(tmp_path)
     assert script.Model.__name__ == "CirclesNet"
     # A second export replaces its own train.py ...

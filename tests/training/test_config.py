@@ -72,10 +72,18 @@ def test_schedules_per_epoch() -> None:
     assert all(a > b for a, b in itertools.pairwise(cosine))
 
 
-def test_normalisation_follows_the_target() -> None:
-    assert TrainConfig().resolved_normalize() == "standard"
-    assert TrainConfig(target="input").resolved_normalize() == "minmax"
-    assert TrainConfig(target="input", normalize="none").resolved_normalize() == "none"
+def test_the_settings_offer_what_the_recipe_can_do() -> None:
+    from nnstudio.training import config, recipe
+
+    assert (config.OPTIMIZERS, config.SCHEDULES, config.LOSSES) == (
+        recipe.OPTIMIZERS, recipe.SCHEDULES, recipe.LOSSES
+    )
+
+
+def test_input_normalisation_is_no_longer_a_training_setting() -> None:
+    # It is the Input node's setting now (the model preprocesses raw inputs itself).
+    with pytest.raises(ConfigError, match="Unknown training setting 'normalize'"):
+        TrainConfig.from_settings({"normalize": "standard"})
 
 
 def test_settings_and_events_load_without_torch() -> None:

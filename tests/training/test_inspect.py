@@ -109,7 +109,7 @@ def trained_circles():
 
 def test_grid_predictions_draw_the_circles_boundary(trained_circles) -> None:
     trainer, _ = trained_circles
-    grid = inspect.predict_grid(trainer.model, trainer.data.normalization, (-1.5, 1.5), (-1.5, 1.5), 41)
+    grid = inspect.predict_grid(trainer.model, (-1.5, 1.5), (-1.5, 1.5), 41)
     assert grid.classes.shape == grid.confidence.shape == (41, 41)
     inner = trainer.data.class_names.index("inner")
     assert grid.classes[20, 20] == inner  # the centre is the inner circle

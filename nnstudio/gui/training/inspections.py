@@ -167,14 +167,13 @@ class LiveInspector:
                            len(self.data.val))
 
     def _boundary(self) -> Boundary:
-        norm = self.data.normalization
         x, y = self.data.val.tensors
         raw = self._raw_all(x)
         train_raw = self._raw_all(self.data.train.tensors[0])
         low, high = train_raw.min(axis=0), train_raw.max(axis=0)
         margin = 0.1 * np.maximum(high - low, 1e-6)
         grid = inspection.predict_grid(
-            self.trainer.model, norm,
+            self.trainer.model,
             (float(low[0] - margin[0]), float(high[0] + margin[0])),
             (float(low[1] - margin[1]), float(high[1] + margin[1])),
             resolution=_GRID,
@@ -206,15 +205,11 @@ class LiveInspector:
         return names[index] if 0 <= index < len(names) else str(index)
 
     def _raw(self, x: torch.Tensor) -> np.ndarray:
-        """One sample as the data set holds it (normalisation undone), for display."""
+        """One sample as the data set holds it, for display."""
         return self._raw_all(x.unsqueeze(0))[0]
 
     def _raw_all(self, x: torch.Tensor) -> np.ndarray:
-        values = x.detach().float().cpu().numpy()
-        norm = self.data.normalization
-        if norm.kind == "none":
-            return values
-        return (values * norm.scale + norm.shift).astype(np.float32)
+        return x.detach().float().cpu().numpy()
 
 
 def _first_inputs(dataset: Any, n: int) -> torch.Tensor:

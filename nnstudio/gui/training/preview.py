@@ -46,13 +46,9 @@ def load_preview(graph: dict[str, Any], settings: dict[str, Any], base_dir: Path
         return DataPreview(str(exc), ok=False)
     n = min(count, len(data.train))
     samples, labels = [], []
-    norm = data.normalization
     for i in range(n):
         x, y = data.train[i]
-        raw = x.float().numpy()
-        if norm.kind != "none":
-            raw = raw * norm.scale + norm.shift
-        samples.append(raw.astype(np.float32))
+        samples.append(x.float().numpy().astype(np.float32))
         if data.task == "classification":
             k = int(y)
             labels.append(data.class_names[k] if k < len(data.class_names) else str(k))
