@@ -10,7 +10,9 @@ holds someone's ``model.py`` is refused unless ``overwrite=True``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +35,20 @@ class ExportError(GraphError):
     """The export cannot be written: weights that do not fit, a folder in use."""
 
 
+@dataclass(frozen=True)
+class TrainedOn:
+    """What predict.py needs to know of the data the weights learned from.
+
+    ``data`` describes the raw form: ``{"kind": "arrays" | "csv" | "images",
+    "columns": [...], "label_index": i}`` (columns and label for CSV files).
+    """
+
+    task: str  # classification, regression or reconstruction
+    loss: str  # cross_entropy, bce_with_logits or mse
+    class_names: tuple[str, ...] = ()
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
 def export(
     graph: GraphModel,
     folder: str | Path,
@@ -40,11 +56,13 @@ def export(
     onnx: bool = False,
     class_name: str | None = None,
     overwrite: bool = False,
+    trained_on: TrainedOn | None = None,
 ) -> list[Path]:
     """Write ``model.py`` (plus weights, ``predict.py`` and ONNX when asked) into ``folder``.
 
     ``weights`` is a state dict (or a module whose state dict to take) that
-    must fit the graph exactly. Returns the paths written, ``model.py`` first.
+    must fit the graph exactly; ``trained_on`` (class names, task) is saved
+    with them for predict.py. Returns the paths written, ``model.py`` first.
     """
     code = generate(graph, class_name=class_name)
     folder = Path(folder)
@@ -63,8 +81,8 @@ def export(
 
     written = [_write_text(folder / MODEL_FILE, code.src)]
     if weights is not None:
-        written.append(_write_weights(folder / WEIGHTS_FILE, model, code))
-        written.append(_write_text(folder / PREDICT_FILE, predict_source(code)))
+        written.append(_write_weights(folder / WEIGHTS_FILE, model, weights_metadata(code, trained_on)))
+        written.append(_write_text(folder / PREDICT_FILE, predict_source()))
     if onnx:
         from nnstudio.compiler.onnx_export import export_onnx
 
@@ -177,82 +195,37 @@ def _misfits(expected: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]
     return problems
 
 
-def _write_weights(path: Path, model: torch.nn.Module, code: PythonCode) -> Path:
+def _write_weights(path: Path, model: torch.nn.Module, metadata: dict[str, str]) -> Path:
     from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    write_bytes_atomic(path, save(tensors, metadata={"generator": "nnstudio", "class": code.class_name}))
+    write_bytes_atomic(path, save(tensors, metadata=metadata))
     return path
 
 
-def predict_source(code: PythonCode) -> str:
-    """``predict.py``: load the exported model and weights and run it on .npy files."""
-    inputs = ", ".join(f"({i.name!r}, {i.dtype!r}, {i.shape!r})" for i in code.inputs)
-    outputs = ", ".join(repr(name) for name in code.output_names)
-    usage = " ".join(f"{i.name.upper()}.npy" for i in code.inputs)
-    described = "; ".join(f"{i.name}: {i.dtype} of shape (N, {', '.join(map(str, i.shape))})" for i in code.inputs)
-    return f'''"""Run the exported {code.class_name} on new data.
+def predict_source() -> str:
+    """``predict.py``: a fixed script that reads everything it needs from the weights' metadata.
 
-    python predict.py [{usage}]
-
-{GENERATED_MARK}. Loads model.py and weights.safetensors from this folder.
-Without arguments it runs a random example batch; otherwise give one .npy
-file per input ({described}). A single sample without the batch dimension
-works too.
-"""
-
-import argparse
-from pathlib import Path
-
-import numpy as np
-import torch
-from safetensors.torch import load_file
-
-from model import {code.class_name}, example_inputs
-
-HERE = Path(__file__).resolve().parent
-INPUTS = [{inputs}]  # (name, dtype, shape of one sample)
-OUTPUTS = [{outputs}]
+    It lives in ``templates/predict.py`` as a real Python file (linted like the rest);
+    the model class, inputs and class names come from ``weights.safetensors``, so no
+    name from the project is ever written into it.
+    """
+    return (Path(__file__).parent / "templates" / "predict.py").read_text(encoding="utf-8")
 
 
-def load_model() -> {code.class_name}:
-    model = {code.class_name}()
-    model.load_state_dict(load_file(HERE / "weights.safetensors"))
-    return model.eval()
-
-
-def read_input(path: str, name: str, dtype: str, shape: tuple[int, ...]) -> torch.Tensor:
-    array = np.load(path)
-    if array.shape == shape:
-        array = array[np.newaxis]  # one sample: add the batch dimension
-    if array.shape[1:] != shape:
-        raise SystemExit(f"{{path}}: {{name}} needs shape (N, {{', '.join(map(str, shape))}}), "
-                         f"not {{array.shape}}.")
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=dtype))
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Run the exported model on .npy files.")
-    parser.add_argument("inputs", nargs="*", help="one .npy file per input: "
-                        + ", ".join(name for name, _, _ in INPUTS))
-    args = parser.parse_args()
-    if args.inputs and len(args.inputs) != len(INPUTS):
-        parser.error(f"give {{len(INPUTS)}} .npy file(s), one per input, or none")
-    if args.inputs:
-        inputs = tuple(read_input(p, *spec) for p, spec in zip(args.inputs, INPUTS, strict=True))
-    else:
-        inputs = example_inputs()
-    model = load_model()
-    with torch.no_grad():
-        outputs = model(*inputs)
-    if not isinstance(outputs, tuple):
-        outputs = (outputs,)
-    torch.set_printoptions(precision=4, sci_mode=False)
-    for name, output in zip(OUTPUTS, outputs, strict=True):
-        print(f"{{name}}: shape {{tuple(output.shape)}}")
-        print(output)
-
-
-if __name__ == "__main__":
-    main()
-'''
+def weights_metadata(code: PythonCode, trained_on: TrainedOn | None) -> dict[str, str]:
+    """The safetensors metadata: plain strings (JSON for lists) that predict.py reads."""
+    meta = {
+        "generator": "nnstudio",
+        "class": code.class_name,
+        "inputs": json.dumps([{"name": i.name, "dtype": i.dtype, "shape": list(i.shape)} for i in code.inputs]),
+        "outputs": json.dumps(list(code.output_names)),
+    }
+    if trained_on is not None:
+        meta |= {
+            "task": trained_on.task,
+            "loss": trained_on.loss,
+            "classes": json.dumps(list(trained_on.class_names), ensure_ascii=False),
+            "data": json.dumps(dict(trained_on.data), ensure_ascii=False),
+        }
+    return meta

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from safetensors.torch import save_file
 from nnstudio import export as api_export
 from nnstudio.api import Graph
 from nnstudio.cli import main
-from nnstudio.compiler.export import ExportError, export, load_weights
+from nnstudio.compiler.export import ExportError, TrainedOn, export, load_weights
 
 from .graphs import EXAMPLES_DIR
 
@@ -36,7 +37,9 @@ def test_weights_are_saved_with_safetensors_and_predict_py_uses_them(tmp_path: P
     written = export(graph, tmp_path, weights=model.state_dict())
     assert [p.name for p in written] == ["model.py", "weights.safetensors", "predict.py"]
     with safe_open(tmp_path / "weights.safetensors", framework="pt") as weights:
-        assert weights.metadata() == {"generator": "nnstudio", "class": "LeNet5"}
+        meta = weights.metadata()
+        assert (meta["generator"], meta["class"]) == ("nnstudio", "LeNet5")
+        assert json.loads(meta["inputs"]) == [{"name": "image", "dtype": "float32", "shape": [1, 32, 32]}]
         assert set(weights.keys()) == set(model.state_dict())
 
     sample = np.random.default_rng(0).random((1, 32, 32))  # one sample, float64, no batch
@@ -45,7 +48,7 @@ def test_weights_are_saved_with_safetensors_and_predict_py_uses_them(tmp_path: P
         [sys.executable, "predict.py", "digit.npy"], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0] == "scores: shape (1, 10)"
+    assert result.stdout.splitlines()[0] == "scores: shape (1, 10)"  # untrained: no task, raw outputs
     model.eval()
     with torch.no_grad():
         expected = model(torch.from_numpy(sample.astype(np.float32))[None])
@@ -53,10 +56,76 @@ def test_weights_are_saved_with_safetensors_and_predict_py_uses_them(tmp_path: P
     assert f"{expected[0, 0].item():.4f}" in printed
 
     wrong = subprocess.run(
-        [sys.executable, "predict.py", "digit.npy", "digit.npy"], cwd=tmp_path, capture_output=True, text=True,
+        [sys.executable, "predict.py", "digit.npy", "notes.txt"], cwd=tmp_path, capture_output=True, text=True,
         timeout=60,
     )
-    assert wrong.returncode == 2 and "give 1 .npy file(s)" in wrong.stderr
+    assert wrong.returncode == 2 and "notes.txt" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def _classifier_export(tmp_path: Path, class_names=("outer", "inner"), data=None) -> torch.nn.Module:
+    graph = Graph.load(EXAMPLES_DIR / "mlp_circles.nnstudio")
+    model = graph.compile().eval()
+    torch.manual_seed(0)
+    model.point_preprocess.fit(torch.randn(100, 2) * 3 + 5)  # statistics as a run sets them
+    trained_on = TrainedOn("classification", "cross_entropy", tuple(class_names), data or {"kind": "arrays"})
+    export(graph, tmp_path, weights=model, trained_on=trained_on)
+    return model
+
+
+def test_predict_names_the_top_classes_with_probabilities_of_raw_samples(tmp_path: Path) -> None:
+    model = _classifier_export(tmp_path)
+    points = np.array([[5.0, 5.0], [1.0, 9.0], [8.0, 2.0]], dtype=np.float32)  # raw, never standardised
+    np.save(tmp_path / "points.npy", points)
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy(points)), dim=1)
+    run = subprocess.run(
+        [sys.executable, "predict.py", "points.npy", "--json", "--top", "1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    results = json.loads(run.stdout)
+    assert [r["source"] for r in results] == ["points.npy[0]", "points.npy[1]", "points.npy[2]"]
+    for result, probabilities in zip(results, expected, strict=True):
+        best = int(probabilities.argmax())
+        assert result["top"] == [
+            {"class": ("outer", "inner")[best], "index": best, "probability": pytest.approx(float(probabilities[best]))}
+        ]
+    text = subprocess.run(
+        [sys.executable, "predict.py", "points.npy"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    ).stdout.splitlines()
+    assert len(text) == 3 and all(line.startswith("points.npy[") and "%" in line for line in text)
+    assert "outer" in text[0] and "inner" in text[0]  # both classes, best first
+
+
+def test_predict_reads_a_csv_with_the_training_columns_in_any_order(tmp_path: Path) -> None:
+    model = _classifier_export(tmp_path, ("no", "yes"), {"kind": "csv", "columns": ["a", "b"], "label_index": 2})
+    (tmp_path / "rows.csv").write_text("label,b,a\nno,9.0,1.0\nyes,2.0,8.0\n")
+    run = subprocess.run(
+        [sys.executable, "predict.py", "rows.csv", "--json"], cwd=tmp_path, capture_output=True, text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    with torch.no_grad():
+        expected = model(torch.tensor([[1.0, 9.0], [8.0, 2.0]])).argmax(1).tolist()
+    assert [r["top"][0]["index"] for r in json.loads(run.stdout)] == expected
+    missing = tmp_path / "missing.csv"
+    missing.write_text("a,c\n1,2\n")
+    refused = subprocess.run(
+        [sys.executable, "predict.py", "missing.csv"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 2 and "lacks the column(s) b" in refused.stderr
+
+
+def test_predict_py_is_the_same_whatever_the_model_is_called(tmp_path: Path) -> None:
+    """Names from the project never reach predict.py, so none can shadow its own (Path, HERE, ...)."""
+    for name in ("Path", "HERE", "INPUTS", "OUTPUTS", "json"):
+        graph = Graph.load(LENET)
+        graph.name = name
+        export(graph, tmp_path / name, weights=graph.compile())
+        run = subprocess.run(
+            [sys.executable, "predict.py"], cwd=tmp_path / name, capture_output=True, text=True, timeout=60
+        )
+        assert run.returncode == 0, (name, run.stderr)
 
 
 def test_weights_that_do_not_fit_the_graph_are_refused(tmp_path: Path) -> None:
@@ -88,7 +157,8 @@ def test_an_earlier_export_is_replaced_whole(tmp_path: Path) -> None:
     mlp = Graph.load(EXAMPLES_DIR / "mlp_circles.nnstudio")
     export(mlp, tmp_path, weights=mlp.compile())
     assert "class MLPOnTwoCircles" in (tmp_path / "model.py").read_text()
-    assert "from model import MLPOnTwoCircles" in (tmp_path / "predict.py").read_text()
+    with safe_open(tmp_path / "weights.safetensors", framework="pt") as weights:
+        assert weights.metadata()["class"] == "MLPOnTwoCircles"  # what predict.py loads
 
 
 def test_weights_files_load_safely(tmp_path: Path) -> None:
