@@ -21,7 +21,7 @@ from nnstudio.core.graph import GraphModel
 __all__ = ["FORMAT_VERSION", "dumps", "load", "loads", "parse", "replace_atomically", "save", "write_atomic"]
 
 SUFFIX = ".nnstudio"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 APP_TAG = "nnstudio"
 
 _Id = Field(min_length=1, max_length=64)
@@ -71,6 +71,44 @@ class SweepRecord(BaseModel):
     params: list[SweepParamRecord] = Field(default_factory=list, max_length=1000)
 
 
+class BlockRecord(BaseModel):
+    """One block definition: declared parameters and a body (see nnstudio.core.blocks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    description: str = Field("", max_length=20_000)
+    params: list[dict[str, Any]] = []
+    nodes: list[NodeRecord]
+    edges: list[EdgeRecord]
+
+
+class SweepParamRecord(BaseModel):
+    """One swept target (``NODE.PARAM`` or a training setting): a range or choices."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str = Field(min_length=1, max_length=200)
+    low: int | FiniteFloat | None = None
+    high: int | FiniteFloat | None = None
+    log: bool = False
+    choices: list[bool | int | FiniteFloat | str] | None = Field(None, min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> SweepParamRecord:
+        if self.choices is None and (self.low is None or self.high is None):
+            raise ValueError(f"'{self.target}' needs a range (low and high) or choices")
+        return self
+
+
+class SweepRecord(BaseModel):
+    """The search space of ``nnstudio sweep`` and the Experiments panel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    params: list[SweepParamRecord] = Field(default_factory=list, max_length=1000)
+
+
 class ProjectRecord(BaseModel):
     """The whole file. ``training`` holds settings; ``runs`` the history of runs."""
 
@@ -84,6 +122,7 @@ class ProjectRecord(BaseModel):
     edges: list[EdgeRecord]
     training: dict[str, Any] = {}
     runs: list[dict[str, Any]] = []
+    blocks: list[BlockRecord] = []
     sweep: SweepRecord | None = None
 
 
@@ -117,7 +156,16 @@ def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "format_version": 3, "training": training, "nodes": nodes}
 
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 added block definitions (reusable sub-networks); older files have none."""
+    return {**data, "format_version": 4, "blocks": []}
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+}
 
 
 def to_record(graph: GraphModel) -> dict[str, Any]:
@@ -131,6 +179,7 @@ def to_record(graph: GraphModel) -> dict[str, Any]:
         "edges": data["edges"],
         "training": graph.training,
         "runs": graph.runs,
+        "blocks": graph.blocks.to_records(),
         **({"sweep": graph.sweep} if graph.sweep else {}),
     }
 
