@@ -17,16 +17,25 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import math
 import pickle
 import re
+import warnings
 import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from nnstudio.training.errors import DataError
+
+# The most a deflate stream can expand (about 1032:1): a zip member that claims
+# more than this many times its compressed size cannot hold real data.
+_DEFLATE_MAX_RATIO = 1100
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 
@@ -45,6 +54,8 @@ class ArrayData:
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
     pixel_range: float | None = None  # images: the value of white (255), to scale to 0..1
+    columns: tuple[str, ...] = ()  # CSV: the feature columns' names, in order
+    label_index: int | None = None  # CSV: where the label column sits among all columns
 
 
 @dataclass
@@ -122,9 +133,19 @@ def read_csv(path: Path, label_column: str | int | None = None) -> ArrayData:
                 ) from None
         labels.append(row[label].strip())
     if not np.isfinite(x).all():
-        raise DataError(f"{path} holds empty, infinite or NaN feature values; fill or drop them first.")
+        r, c = (int(i) for i in np.argwhere(~np.isfinite(x))[0])
+        raise DataError(
+            f"{path}, line {r + (2 if header else 1)}, column '{names[features[c]]}': "
+            f"{rows[r][features[c]].strip()!r} is not a finite number; fill or drop such values first."
+        )
     y, class_names = _labels_from_text(labels)
-    return ArrayData(x, y, class_names)
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        r = int(np.argwhere(~np.isfinite(y))[0, 0])
+        raise DataError(
+            f"{path}, line {r + (2 if header else 1)}, label column '{names[label]}': "
+            f"{labels[r]!r} is not a finite number; fill or drop such rows first."
+        )
+    return ArrayData(x, y, class_names, columns=tuple(names[i] for i in features), label_index=label)
 
 
 def _csv_rows(text: str, path: Path) -> list[list[str]]:
@@ -183,9 +204,10 @@ _Y_KEYS = ("y", "Y", "labels", "targets", "label", "target")
 
 def read_npz(path: Path) -> ArrayData:
     try:
+        _check_npz_sizes(path)
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError) as exc:
         raise DataError(f"{path} is not a readable .npz file ({_reason(exc)}).") from None
     x_key = next((k for k in _X_KEYS if k in arrays), None)
     if x_key is None:
@@ -218,9 +240,51 @@ def _sibling_labels(path: Path) -> Path | None:
 
 def _load_npy(path: Path) -> np.ndarray:
     try:
+        with path.open("rb") as stream:
+            _check_npy_size(stream, path.stat().st_size, str(path))
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         raise DataError(f"{path} is not a readable .npy file ({_reason(exc)}).") from None
+
+
+def _check_npy_size(stream: BinaryIO, size: int, name: str) -> None:
+    """Refuse an .npy whose header promises more data than the file holds, before
+    NumPy allocates it (a 160-byte file can declare terabytes)."""
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            return  # a newer header: NumPy checks it
+    except (ValueError, TypeError, SyntaxError) as exc:
+        raise DataError(f"{name} is not a readable .npy file ({_reason(exc)}).") from None
+    if dtype.hasobject:
+        return  # refused by np.load(allow_pickle=False) without allocating
+    needed = math.prod(shape) * dtype.itemsize
+    held = size - stream.tell()
+    if needed > held:
+        raise DataError(
+            f"{name} declares an array of shape {tuple(shape)} ({needed:,} bytes) but holds only "
+            f"{max(held, 0):,} bytes of data; it is truncated or corrupt."
+        )
+
+
+def _check_npz_sizes(path: Path) -> None:
+    """Check each array of an .npz against the size its archive entry really has."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            where = f"{path} (array '{info.filename[:-4]}')"
+            if info.compress_type != zipfile.ZIP_STORED and (
+                info.file_size > _DEFLATE_MAX_RATIO * info.compress_size + 4096
+            ):
+                raise DataError(f"{where} claims {info.file_size:,} bytes from {info.compress_size:,} "
+                                "compressed ones, more than compression allows; the file is corrupt.")
+            with archive.open(info) as member:
+                _check_npy_size(member, info.file_size, where)
 
 
 def _arrays(path: Path, x: np.ndarray, y: np.ndarray | None) -> ArrayData:
@@ -228,8 +292,13 @@ def _arrays(path: Path, x: np.ndarray, y: np.ndarray | None) -> ArrayData:
         raise DataError(f"{path}: the inputs must be numbers, not {x.dtype}.")
     if x.ndim < 2:
         raise DataError(f"{path}: the inputs need one row per sample, but x has shape {x.shape}.")
+    _check_finite(x, path, "x", "input")
     class_names: tuple[str, ...] = ()
     if y is not None:
+        if y.ndim == 0:
+            raise DataError(
+                f"{path}: y is a single value ({y.shape}); it needs one label per sample of x."
+            )
         if len(y) != len(x):
             raise DataError(f"{path}: x has {len(x)} samples but y has {len(y)} labels.")
         if y.dtype.kind in "US":
@@ -238,8 +307,22 @@ def _arrays(path: Path, x: np.ndarray, y: np.ndarray | None) -> ArrayData:
             raise DataError(f"{path}: the labels must be numbers or names, not {y.dtype}.")
         elif y.dtype.kind in "iub":
             y = y.astype(np.int64)
+        _check_finite(y, path, "y", "label")
     pixel_range = 255.0 if x.dtype == np.uint8 else None
     return ArrayData(np.asarray(x), y, class_names, pixel_range=pixel_range)
+
+
+def _check_finite(values: np.ndarray, path: Path, name: str, what: str) -> None:
+    """NaN or infinity in the data would surface mid-run as a diverging loss: name it now."""
+    if values.dtype.kind != "f" or np.isfinite(values).all():
+        return
+    where = tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])
+    value = values[where]
+    column = f", column {where[1]}" if values.ndim == 2 else (f", at {where[1:]}" if values.ndim > 2 else "")
+    raise DataError(
+        f"{path}: {name} holds {'NaN' if np.isnan(value) else 'infinite'} {what} values "
+        f"(the first in sample {where[0]}{column}); fill or drop them before training."
+    )
 
 
 # --- image folder --------------------------------------------------------------------------
@@ -267,10 +350,12 @@ def read_image_folder(path: Path) -> ImageFiles:
         )
     for file in files:  # reads headers only: cheap, and a bad file is named now, not mid-run
         try:
-            with Image.open(file) as image:
+            with _no_bombs(), Image.open(file) as image:
                 image.verify()
         except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
             raise DataError(f"The image {file} cannot be read ({_reason(exc)}).") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise DataError(_too_big(file)) from None
     return ImageFiles(files, np.array(labels, dtype=np.int64), tuple(names), path)
 
 
@@ -279,14 +364,35 @@ def load_image(file: Path, channels: int, size: tuple[int, int]) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(file) as image:
+        with _no_bombs(), Image.open(file) as image:
             image = image.convert("L" if channels == 1 else "RGB")
             if image.size != (size[1], size[0]):
                 image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, dtype=np.float32) / 255.0
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise DataError(f"The image {file} cannot be read ({_reason(exc)}).") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(_too_big(file)) from None
     return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+
+
+@contextmanager
+def _no_bombs() -> Iterator[None]:
+    """Pillow only warns between its pixel limit and twice that; treat both as refusals."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
+def _too_big(file: Path) -> str:
+    from PIL import Image
+
+    return (
+        f"The image {file} declares more than {Image.MAX_IMAGE_PIXELS:,} pixels; nnstudio refuses "
+        "images that large (they may be decompression bombs). Resize it first."
+    )
 
 
 # --- MNIST IDX -------------------------------------------------------------------------------
@@ -305,7 +411,7 @@ def read_idx_file(path: Path) -> np.ndarray:
         raise DataError(f"{path} is truncated: its header is incomplete.")
     dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_TYPES[raw[2]])
-    expected = int(np.prod(dims)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: np.prod would wrap around 2**64
     if len(raw) - header != expected:
         raise DataError(
             f"{path} is truncated or corrupt: its header promises {expected:,} bytes of data "
@@ -452,7 +558,7 @@ def _read_bytes(path: Path) -> bytes:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DataError(f"Cannot read {path} ({_reason(exc)}).") from None
     return raw
 
