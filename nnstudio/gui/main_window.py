@@ -44,6 +44,7 @@ from nnstudio.gui.panels.inspector import InspectorPanel
 from nnstudio.gui.panels.palette import PalettePanel
 from nnstudio.gui.panels.summary import SummaryPanel
 from nnstudio.gui.text import short_count
+from nnstudio.gui.training.closing import CloseGuard
 from nnstudio.gui.training.controller import TrainingController
 
 APP_NAME = "nnstudio"
@@ -99,6 +100,7 @@ class MainWindow(QMainWindow):
         self.autosaver = recovery.Autosaver(document, autosave_interval_ms, self)
         self.set_document(document)
         self.training = TrainingController(self)  # docks, the Train menu, runs
+        self.close_guard = CloseGuard(self, self.training)  # closing during a run asks first
         self._restore_layout()
         _open_windows.add(self)
 
@@ -635,7 +637,7 @@ class MainWindow(QMainWindow):
         settings.set_value("window/state", self.saveState(STATE_VERSION))
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.maybe_save():
+        if not self.close_guard.may_close() or not self.maybe_save():
             event.ignore()
             return
         self.training.shutdown()  # a run stops, writes its checkpoint and its thread ends

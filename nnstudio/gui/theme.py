@@ -39,6 +39,11 @@ class Theme:
     valid: str
     port: str
     categories: dict[str, str] = field(default_factory=dict)
+    # Plots (metrics, decision boundary): their background, text, axis lines and grid.
+    plot_background: str = "#ffffff"
+    plot_text: str = "#333333"
+    plot_axis: str = "#999999"
+    plot_grid: str = "#d0d4da"
 
     @property
     def dark(self) -> bool:
@@ -111,6 +116,10 @@ DARK = Theme(
         "Composite": "#6e4618",
         "Merge": "#465063",
     },
+    plot_background="#1e2126",
+    plot_text="#c9d1d9",
+    plot_axis="#6e7681",
+    plot_grid="#3a4049",
 )
 
 

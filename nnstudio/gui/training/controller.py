@@ -193,8 +193,8 @@ class TrainingController(QObject):
         self._last_checkpoint = None
         self._feature_node = self._filter_node = None
         self.tabs.clear()
-        if self.plots_host.widget is not None:
-            self.plots_host.widget.clear_past()
+        if self.plots_host.widget is not None:  # the runs shown are the new project's only
+            self.plots_host.widget.clear()
             self._load_past_runs(self.plots_host.widget)
         self._update_continue()
         if self._preview_shown:
@@ -433,7 +433,8 @@ class TrainingController(QObject):
         plots = self.plots_host.widget
         if plots is not None:
             resumed = started.history if started.start_step else None
-            plots.begin_run(self._run_number, label, started.steps_per_epoch, resumed, started.total_steps)
+            plots.begin_run(self._run_number, label, started.steps_per_epoch, resumed, started.total_steps,
+                            lr=started.config.lr)
         resumed_text = f", resuming after step {started.start_step:,}" if started.start_step else ""
         self.panel.add_message(f"Training on {started.device}: {started.data}; {started.loss} loss{resumed_text}.",
                                "info")

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from nnstudio.gui import theme
 from nnstudio.gui.training.images import describe_sample, sample_picture
 from nnstudio.gui.training.preview import DataPreview
-from nnstudio.gui.training.progress_widgets import ProgressBar, StatusText
+from nnstudio.gui.training.progress_widgets import ProgressBar, SampleRate, StatusText
 from nnstudio.gui.training.settings_form import SettingsForm
 from nnstudio.gui.training.tiles import TileGrid
 from nnstudio.training.events import Finished, Progress
@@ -41,9 +41,10 @@ def clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def progress_text(p: Progress) -> str:
-    return (f"epoch {p.epoch}/{p.epochs} · step {p.step:,}/{p.total_steps:,} · "
-            f"{p.samples_per_second:,.0f} samples/s · {clock(p.eta)} left")
+def progress_text(p: Progress, rate: str | None = None) -> str:
+    """``rate``: the speed as SampleRate words it (the last measured rate, "paused")."""
+    rate = rate if rate is not None else f"{p.samples_per_second:,.0f} samples/s"
+    return f"epoch {p.epoch}/{p.epochs} · step {p.step:,}/{p.total_steps:,} · {rate} · {clock(p.eta)} left"
 
 
 def finished_text(final: Finished) -> str:
@@ -135,6 +136,8 @@ class TrainingPanel(QWidget):
         outer.addWidget(scroll)
         self.can_continue = False
         self.continue_label = "Continue"
+        self.rate = SampleRate()
+        self._last_progress: Progress | None = None
         self.set_state("idle")
 
     # --- state -----------------------------------------------------------------------------
@@ -151,7 +154,11 @@ class TrainingPanel(QWidget):
         self.stop_button.setEnabled(state in ("starting", "running", "paused"))
         self.form.setEnabled(idle)
         if state == "starting":
+            self.rate.reset()
+            self._last_progress = None
             self.status.setText("Preparing: compiling the network and reading the data…")
+        elif state in ("running", "paused") and self._last_progress is not None:
+            self.show_progress(self._last_progress)  # "paused" in place of the rate, or the rate again
         elif state == "stopping":
             self.status.setText("Stopping after this step and saving a checkpoint…")
 
@@ -171,8 +178,9 @@ class TrainingPanel(QWidget):
     # --- progress and messages ----------------------------------------------------------------
 
     def show_progress(self, progress: Progress) -> None:
+        self._last_progress = progress
         self.progress.setValue(round(1000 * progress.fraction))
-        self.status.setText(progress_text(progress))
+        self.status.setText(progress_text(progress, self.rate.text(progress.samples_per_second, self.state)))
 
     def show_message(self, text: str, kind: str = "info") -> None:
         """``kind``: "info", "notice" (a yellow note) or "error" (red)."""

@@ -45,13 +45,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nnstudio.gui import theme
 from nnstudio.gui.training.runs import RunRecord
 from nnstudio.training.events import EpochRecord, History, Smoother, StepPoints
 
 NICE_STEPS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 RUN_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
-LR_COLOUR = "#7f7f7f"
-AXIS_WIDTH = 56  # pixels for the value axes, left and right
+LR_COLOUR = "#8c8c8c"  # mid grey: readable on the light and the dark background
+AXIS_WIDTH = 56  # pixels for the value axes on the left
+RIGHT_AXIS_WIDTH = 74  # the learning rate's: "0.0015" and its label side by side
+LEGEND_TEXT_SIZE = "9pt"
 
 
 class Series:
@@ -107,6 +110,27 @@ class RunCurves:
         return np.asarray([getattr(r, name) for r in self.epochs], np.float64)
 
 
+class SideLegend(pg.LegendItem):
+    """The plots' legend in a column of its own beside them, never over the curves.
+
+    pyqtgraph's legend floats over a plot and places itself; this one only
+    tells the surrounding layout how big it is, so the layout puts it beside
+    the plots, and the PNG export (which renders the whole scene) includes it."""
+
+    def __init__(self) -> None:
+        super().__init__(frame=False, labelTextSize=LEGEND_TEXT_SIZE, verSpacing=-2)
+
+    def updateSize(self) -> None:
+        self.layout.activate()
+        hint = self.layout.effectiveSizeHint(Qt.SizeHint.PreferredSize)
+        self.setFixedWidth(max(60.0, hint.width() + 6))
+        self.setMaximumHeight(hint.height() + 4)
+        self.updateGeometry()
+
+    def labels(self) -> list[str]:
+        return [label.text for _sample, label in self.items]
+
+
 class MetricsPlots(QWidget):
     """See the module docstring. ``begin_run`` starts a live run; ``add_record`` a past one."""
 
@@ -116,25 +140,27 @@ class MetricsPlots(QWidget):
         self.runs: dict[int, RunCurves] = {}
         self.current: RunCurves | None = None
         self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setBackground("w")
         self.loss_plot = self.graphics.addPlot(row=0, col=0)
         self.acc_plot = self.graphics.addPlot(row=1, col=0)
-        self._style_plot(self.loss_plot, "loss")
-        self._style_plot(self.acc_plot, "accuracy", "step")
+        self._style_plot(self.loss_plot)
+        self._style_plot(self.acc_plot)
         self.acc_plot.setXLink(self.loss_plot)
         # Equal axis widths on both plots, so their step axes line up under each other.
         self.acc_plot.showAxis("right")
         self.acc_plot.getAxis("right").setStyle(showValues=False)
         for plot in (self.loss_plot, self.acc_plot):
             plot.getAxis("left").setWidth(AXIS_WIDTH)
-            plot.getAxis("right").setWidth(AXIS_WIDTH)
+            plot.getAxis("right").setWidth(RIGHT_AXIS_WIDTH)
         self.acc_plot.setYRange(0, 1.02, padding=0)
         self.following = True
         self._ranges: tuple[float, float, float] | None = None  # (x high, loss low, loss high) shown
         self._lr_top = 0.0
-        self.legend = self.loss_plot.addLegend(offset=(-10, 10))
-        self.legend.setLabelTextColor("#333333")
-        self.legend.setBrush(pg.mkBrush(255, 255, 255, 210))  # readable over the curves
+        self._lr_start: float | None = None  # the live run's learning rate as it began
+        # The legend has a column of its own; the style keys explain the line styles and markers.
+        self.legend = SideLegend()
+        self.graphics.addItem(self.legend, row=0, col=1, rowspan=2)
+        self.graphics.ci.layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignTop)
+        self._keys: dict[str, pg.PlotDataItem] = {}
         self._build_lr_axis()
         self.cursor = {p: pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#999999", width=1))
                        for p in (self.loss_plot, self.acc_plot)}
@@ -147,6 +173,10 @@ class MetricsPlots(QWidget):
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.run_list = QListWidget()
         self.run_list.setToolTip("Runs of this project; tick the ones to compare")
+        self.run_list.setWordWrap(True)  # "Run 1: adam, lr 0.002, batch 64, 15 epochs" in full
+        self.run_list.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.run_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.run_list.setMinimumWidth(170)
         self.run_list.itemChanged.connect(self._on_run_toggled)
         self.png_button = QPushButton("Save PNG…")
         self.png_button.clicked.connect(self._ask_png)
@@ -157,11 +187,17 @@ class MetricsPlots(QWidget):
         self.follow_button.setChecked(True)
         self.follow_button.setToolTip("Keep the whole run in view as it grows (off after you pan or zoom)")
         self.follow_button.toggled.connect(self.set_following)
+        self.legend_button = QPushButton("Legend")
+        self.legend_button.setCheckable(True)
+        self.legend_button.setChecked(True)
+        self.legend_button.setToolTip("Show or hide the legend beside the plots (what each line and marker is)")
+        self.legend_button.toggled.connect(self.set_legend_shown)
         for plot in (self.loss_plot, self.acc_plot):
             plot.sigRangeChangedManually.connect(lambda *_: self.set_following(False))
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.readout, 1)
+        buttons.addWidget(self.legend_button)
         buttons.addWidget(self.follow_button)
         buttons.addWidget(self.png_button)
         buttons.addWidget(self.csv_button)
@@ -170,21 +206,21 @@ class MetricsPlots(QWidget):
         splitter.addWidget(self.run_list)
         splitter.setStretchFactor(0, 4)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([800, 200])
+        splitter.setSizes([800, 220])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(buttons)
         layout.addWidget(splitter, 1)
+        self.colours = theme.current()
+        self.apply_theme(self.colours)
+        theme.manager().changed.connect(self.apply_theme)
 
     # --- building -----------------------------------------------------------------------------
 
-    def _style_plot(self, plot: pg.PlotItem, left: str, bottom: str | None = None) -> None:
+    def _style_plot(self, plot: pg.PlotItem) -> None:
         # Horizontal lines only: the vertical ones doubled the cost of every repaint
         # (each axis's grid is a plot-sized cached pixmap) for little reading help.
         plot.showGrid(x=False, y=True, alpha=0.15)
-        plot.setLabel("left", left)
-        if bottom:
-            plot.setLabel("bottom", bottom)
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
         plot.setMenuEnabled(False)
@@ -192,10 +228,27 @@ class MetricsPlots(QWidget):
         plot.disableAutoRange()
         for axis in ("left", "bottom", "right"):
             item = plot.getAxis(axis)
-            item.setTextPen("#333333")
-            item.setPen("#999999")
             item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             item.enableAutoSIPrefix(False)  # 0.6, not "600 (x0.001)"
+
+    def apply_theme(self, colours: theme.Theme) -> None:
+        """Background, axes, labels and legend in the light or the dark theme's colours."""
+        self.colours = colours
+        self.graphics.setBackground(colours.plot_background)
+        text, axis = colours.plot_text, colours.plot_axis
+        for plot in (self.loss_plot, self.acc_plot):
+            for name in ("left", "bottom", "right"):
+                item = plot.getAxis(name)
+                item.setPen(axis)
+                if not (plot is self.loss_plot and name == "right"):  # the learning rate keeps its grey
+                    item.setTextPen(text)
+        self.loss_plot.setLabel("left", "loss", color=text)
+        self.acc_plot.setLabel("left", "accuracy", color=text)
+        self.acc_plot.setLabel("bottom", "step", color=text)
+        for line in getattr(self, "cursor", {}).values():
+            line.setPen(pg.mkPen(axis, width=1))
+        self.legend.setLabelTextColor(text)
+        self._rebuild_legend()
 
     def _build_lr_axis(self) -> None:
         """The learning rate on a second view box tied to the loss plot's right axis."""
@@ -204,14 +257,12 @@ class MetricsPlots(QWidget):
         self.loss_plot.scene().addItem(self.lr_view)
         right = self.loss_plot.getAxis("right")
         right.linkToView(self.lr_view)
-        right.setLabel("learning rate", color=LR_COLOUR)
         right.setTextPen(LR_COLOUR)
-        right.setPen("#999999")
         right.enableAutoSIPrefix(False)
+        right.setStyle(showValues=False)  # until a run says its rate: never a made-up 0..1 scale
         self.lr_view.setXLink(self.loss_plot)
         self.lr_curve = pg.PlotDataItem(pen=pg.mkPen(LR_COLOUR, width=1.5, style=Qt.PenStyle.DotLine))
         self.lr_view.addItem(self.lr_curve)
-        self.legend.addItem(self.lr_curve, "learning rate")
 
         def follow() -> None:
             self.lr_view.setGeometry(self.loss_plot.vb.sceneBoundingRect())
@@ -227,7 +278,7 @@ class MetricsPlots(QWidget):
         items = run.items
         if run.live:
             items["loss"] = self.loss_plot.plot(pen=pg.mkPen(faint, width=1))
-        items["smoothed"] = self.loss_plot.plot(pen=pg.mkPen(colour, width=2), name=run.label)
+        items["smoothed"] = self.loss_plot.plot(pen=pg.mkPen(colour, width=2))
         items["val_loss"] = self.loss_plot.plot(
             pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine), symbol="s", symbolSize=6,
             symbolBrush=colour, symbolPen=None)
@@ -257,22 +308,73 @@ class MetricsPlots(QWidget):
         self.run_list.blockSignals(True)
         self.run_list.addItem(item)
         self.run_list.blockSignals(False)
+        self._rebuild_legend()
         return run
+
+    # --- the legend ----------------------------------------------------------------------------
+
+    def _rebuild_legend(self) -> None:
+        """One entry per shown run ("Run 2"), then what the line styles and markers mean
+        (only those on the plots now). Rebuilt when runs come, go or are toggled: rarely."""
+        legend = self.legend
+        legend.clear()
+        for run in self.runs.values():
+            if run.visible and "smoothed" in run.items:
+                legend.addItem(run.items["smoothed"], run.label.split(":")[0])
+        if not self.runs:
+            return
+        grey = QColor(self.colours.plot_text)
+        faint = QColor(grey)
+        faint.setAlpha(90)
+        live = self.current is not None and self.current.live
+        keys = []
+        if live:
+            keys.append(("loss of each step", pg.PlotDataItem(pen=pg.mkPen(faint, width=1))))
+        keys.append(("smoothed (per step)", pg.PlotDataItem(pen=pg.mkPen(grey, width=2))))
+        keys.append(("validation, per epoch", pg.PlotDataItem(
+            pen=pg.mkPen(grey, width=1.5, style=Qt.PenStyle.DashLine), symbol="s", symbolSize=6,
+            symbolBrush=grey, symbolPen=None)))
+        if live:
+            keys.append(("training, per epoch", pg.PlotDataItem(
+                pen=None, symbol="o", symbolSize=6, symbolBrush=None, symbolPen=pg.mkPen(grey, width=1.5))))
+        if self._lr_start is not None:
+            keys.append(("learning rate (right)", self.lr_curve))
+        self._keys = dict(keys)
+        for name, item in keys:
+            legend.addItem(item, name)
+
+    def set_legend_shown(self, on: bool) -> None:
+        """The legend beside the plots (on), or the plots alone with its room (off)."""
+        if self.legend_button.isChecked() != on:
+            self.legend_button.setChecked(on)  # comes back here through ``toggled``
+            return
+        shown = self.legend in self.graphics.ci.items
+        if on and not shown:
+            self.graphics.addItem(self.legend, row=0, col=1, rowspan=2)
+            self.graphics.ci.layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignTop)
+        elif not on and shown:
+            self.graphics.ci.removeItem(self.legend)
 
     # --- feeding ---------------------------------------------------------------------------------
 
     def begin_run(self, key: int, label: str, steps_per_epoch: int, history: History | None = None,
-                  total_steps: int = 0) -> None:
+                  total_steps: int = 0, lr: float | None = None) -> None:
         """Start showing a live run; ``history`` holds what a resumed run did before. With
-        ``total_steps`` the step axis spans the whole run at once and stays put while it trains."""
+        ``total_steps`` the step axis spans the whole run at once and stays put while it trains;
+        with ``lr`` (the run's starting rate) the learning-rate axis is right from the first update."""
         if self.current is not None and self.current.key != key:
             self._retire(self.current)
         self.remove_run(key)  # a resumed run redraws its whole history
+        self._forget_lr()
+        if lr is not None and math.isfinite(lr) and lr > 0:
+            self._lr_start = float(lr)
+            self._set_lr_top(float(lr))
         self.current = self._add_run(RunCurves(key, label, self.colour_for(key), max(1, steps_per_epoch), live=True,
                                                total_steps=total_steps))
         if history is not None:
             self._append(self.current, history.points)
             self.current.epochs = list(history.epochs)
+        self._rebuild_legend()  # with the keys of a live run's faint loss and training markers
         self.refresh()
 
     def add_points(self, points: StepPoints) -> None:
@@ -301,18 +403,28 @@ class MetricsPlots(QWidget):
             return
         for item in run.items.values():
             (self.acc_plot if item in self.acc_plot.items else self.loss_plot).removeItem(item)
-            self.legend.removeItem(item)
         for row in range(self.run_list.count()):
             if self.run_list.item(row).data(Qt.ItemDataRole.UserRole) == key:
                 self.run_list.takeItem(row)
                 break
         if self.current is run:
             self.current = None
+            self._forget_lr()
+        self._rebuild_legend()
 
     def clear_past(self) -> None:
-        """Forget every run except the live one (another project was opened)."""
+        """Forget every run except the live one."""
         for key in [k for k, r in self.runs.items() if r is not self.current]:
             self.remove_run(key)
+
+    def clear(self) -> None:
+        """Forget every run, the last one trained too (another project was opened)."""
+        for key in list(self.runs):
+            self.remove_run(key)
+        self.readout.setText("Hover over the plots to read the values.")
+        for line in self.cursor.values():
+            line.setVisible(False)
+        self._ranges = None
 
     def refresh(self) -> None:
         """Push the current run's data to its curves (once per worker update)."""
@@ -382,21 +494,53 @@ class MetricsPlots(QWidget):
         if run.drawn_epochs != len(run.epochs):  # epoch curves change once an epoch
             run.drawn_epochs = len(run.epochs)
             self._draw_epochs(run)
+        if run is self.current:
+            self._draw_lr(run)
 
     def _draw_epochs(self, run: RunCurves) -> None:
         items, epoch_x = run.items, run.epoch_steps()
         for name in ("val_loss", "val_acc", "train_loss", "train_acc"):
             if name in items:
                 _set(items[name], epoch_x, run.epoch_values(name))
-        if run is self.current and run.epochs:
-            # The rate holds for a whole epoch: a step line from its first to its last step.
-            lr = run.epoch_values("lr")
-            starts = epoch_x - run.steps_per_epoch
-            self.lr_curve.setData(np.stack([starts, epoch_x], axis=1).reshape(-1), np.repeat(lr, 2))
-            top = nice_ceil(1.1 * float(np.nanmax(lr))) if np.isfinite(lr).any() else 1.0
-            if top != self._lr_top:  # from zero: a constant rate reads as one
-                self._lr_top = top
-                self.lr_view.setYRange(0.0, top, padding=0)
+
+    def _draw_lr(self, run: RunCurves) -> None:
+        """The rate holds for a whole epoch: a step line from each epoch's first to its last
+        step, and the epoch in progress at the last known rate up to the newest step."""
+        epoch_x = run.epoch_steps()
+        lr = run.epoch_values("lr")
+        xs = np.stack([epoch_x - run.steps_per_epoch, epoch_x], axis=1).reshape(-1)
+        ys = np.repeat(lr, 2)
+        done = float(run.steps.values[-1]) if len(run.steps) else 0.0
+        now = float(lr[-1]) if len(lr) else self._lr_start
+        if now is not None and math.isfinite(now) and done > (float(epoch_x[-1]) if len(epoch_x) else 0.0):
+            start = float(epoch_x[-1]) if len(epoch_x) else done - len(run.steps)
+            xs, ys = np.append(xs, [max(0.0, start), done]), np.append(ys, [now, now])
+        if not len(xs):
+            return
+        self.lr_curve.setData(xs, ys)
+        if np.isfinite(ys).any():
+            if self._lr_start is None:  # a run begun without its rate: known from its first epoch
+                self._lr_start = float(np.nanmax(ys))
+                self._rebuild_legend()
+            self._set_lr_top(float(np.nanmax(ys)))
+
+    def _set_lr_top(self, highest: float) -> None:
+        top = nice_ceil(1.1 * highest)
+        right = self.loss_plot.getAxis("right")
+        if top != self._lr_top:  # from zero: a constant rate reads as one
+            self._lr_top = top
+            self.lr_view.setYRange(0.0, top, padding=0)
+            right.setStyle(showValues=True)
+            right.setLabel("learning rate", color=LR_COLOUR)
+
+    def _forget_lr(self) -> None:
+        """No live run: no learning-rate curve and no scale on its axis."""
+        self._lr_start = None
+        self._lr_top = 0.0
+        self.lr_curve.setData([], [])
+        right = self.loss_plot.getAxis("right")
+        right.setStyle(showValues=False)
+        right.setLabel("")
 
     def _retire(self, run: RunCurves) -> None:
         """The live run is over: keep only its comparable curves, drawn like a past run's."""
@@ -405,6 +549,7 @@ class MetricsPlots(QWidget):
             if item is not None:
                 (self.acc_plot if name in ("train_acc", "accuracy") else self.loss_plot).removeItem(item)
         run.live = False
+        self._rebuild_legend()
 
     # --- visibility ---------------------------------------------------------------------------
 
@@ -415,9 +560,12 @@ class MetricsPlots(QWidget):
             self._fit_ranges()
 
     def _set_visible(self, run: RunCurves, visible: bool) -> None:
+        changed = run.visible != visible
         run.visible = visible
         for item in run.items.values():
             item.setVisible(visible)
+        if changed:
+            self._rebuild_legend()
 
     # --- hover -----------------------------------------------------------------------------------
 
@@ -462,7 +610,9 @@ class MetricsPlots(QWidget):
     # --- export --------------------------------------------------------------------------------
 
     def export_png(self, path: str | Path) -> Path:
+        """The plots and the legend beside them, on the theme's background."""
         exporter = pg.exporters.ImageExporter(self.graphics.scene())
+        exporter.parameters()["background"] = QColor(self.colours.plot_background)
         exporter.parameters()["width"] = max(800, self.graphics.width())
         exporter.export(str(path))
         return Path(path)

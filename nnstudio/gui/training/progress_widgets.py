@@ -17,6 +17,8 @@ thread's time as QProgressBar and QLabel, next to nothing now.
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QProgressBar, QSizePolicy, QWidget
@@ -61,3 +63,29 @@ class StatusText(QWidget):
         painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
         flags = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap
         painter.drawText(QRect(0, 0, self.width(), self.height()), flags, self._text)
+
+
+class SampleRate:
+    """What the status line says for speed: the newest measured samples/s while a run goes on.
+
+    The trainer reports 0 samples/s whenever a report has no new steps (at an
+    epoch's end, when it pauses, while it stops); a learner reads that as
+    "stuck". Such a report keeps the last measured rate; a paused or stopping
+    run says so instead of a rate."""
+
+    def __init__(self) -> None:
+        self.last = math.nan
+
+    def reset(self) -> None:
+        self.last = math.nan
+
+    def text(self, samples_per_second: float, state: str) -> str:
+        if math.isfinite(samples_per_second) and samples_per_second > 0:
+            self.last = samples_per_second
+        if state == "paused":
+            return "paused"
+        if state == "stopping":
+            return "stopping"
+        if math.isnan(self.last):
+            return "measuring speed…"
+        return f"{self.last:,.0f} samples/s"

@@ -7,6 +7,7 @@ import pytest
 from nnstudio import resources
 from nnstudio.api import Graph
 from nnstudio.gui.document import Document
+from nnstudio.gui.training import closing
 
 RUN_TIMEOUT_MS = 60_000  # the first run in a process also imports torch
 
@@ -15,6 +16,13 @@ def example(name: str, **training) -> Graph:
     graph = Graph.load(resources.examples_dir() / f"{name}.nnstudio")
     graph.training = {**graph.training, "device": "cpu", **training}
     return graph
+
+
+@pytest.fixture(autouse=True)
+def _close_during_a_run_stops_it(monkeypatch):
+    """A window closed by a test's clean-up while it still trains gets "Stop and Close", never a
+    modal question that would hang an offscreen test; tests about the question replace this."""
+    monkeypatch.setattr(closing, "ask_about_run", lambda parent, state: closing.STOP)
 
 
 @pytest.fixture

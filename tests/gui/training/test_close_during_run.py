@@ -1,5 +1,6 @@
-"""Closing the window while a network trains: the run stops, its checkpoint is written and the
-app exits with status 0, without Qt's "QThread: Destroyed while thread is still running"."""
+"""Closing the window while a network trains: asked, the run stops, its checkpoint is written, the
+run is recorded in the project as stopped and the app exits with status 0, without Qt's "QThread:
+Destroyed while thread is still running"."""
 
 from __future__ import annotations
 
@@ -21,8 +22,13 @@ SCRIPT = textwrap.dedent("""
     import sys
     from PySide6.QtCore import QTimer
     from nnstudio.gui.app import create_application, run_app
+    from nnstudio.gui import dialogs
     from nnstudio.gui.main_window import open_windows
+    from nnstudio.gui.training import closing
 
+    # The user's answers: stop the run and close; then save the project (it records the run).
+    closing.ask_about_run = lambda parent, state: print("asked about the run", flush=True) or closing.STOP
+    dialogs.ask_save_changes = lambda parent, name: "save"
     app = create_application([])
     mode = sys.argv[2]
 
@@ -62,18 +68,23 @@ def _run_app(tmp_path, mode: str, epochs: int):
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"closing {mode} the run" in result.stdout
+    assert ("asked about the run" in result.stdout) == (mode == "during")
     for crash in ("QThread", "terminate called", "Aborted", "Traceback"):
         assert crash not in result.stderr, result.stderr[-3000:]
     return data, project, home
 
 
 @pytest.mark.slow  # a fresh Python that imports Qt and torch: about 7 s
-def test_closing_the_window_during_a_run_stops_it_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+def test_closing_the_window_during_a_run_stops_it_saves_a_checkpoint_records_it_and_exits_cleanly(tmp_path):
     data, project, home = _run_app(tmp_path, "during", epochs=10_000)  # far longer than the test waits
     (checkpoint,) = (home / "data" / "runs").glob("*/checkpoint.pt")
     state = torch.load(checkpoint, weights_only=True)
     assert state["reason"] == "stop" and state["step"] > 0
-    assert json.loads(project.read_text()) == data  # the project file is left as it was
+    saved = json.loads(project.read_text())
+    (run,) = saved["runs"]  # the interrupted run is in the project, as stopped, with its checkpoint
+    assert run["outcome"] == "stopped" and run["checkpoint"] == str(checkpoint)
+    assert [n["id"] for n in saved["nodes"]] == [n["id"] for n in data["nodes"]]  # the same network
+    assert saved["training"]["epochs"] == data["training"]["epochs"]
 
 
 @pytest.mark.slow
