@@ -36,26 +36,56 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "The project file is not changed; the best variant is written as a new project.",
     )
     parser.add_argument("file", help="a .nnstudio project")
-    parser.add_argument("--trials", type=int, required=True, metavar="N",
-                        help="trials the study should hold (those already in a resumed study count)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="J",
-                        help="trials at once (one GPU each when several are present)")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=RANGE",
-                        help="NODE.PARAM=LOW..HIGH[:log], NODE.PARAM=a,b,c or a training setting "
-                        "such as lr=0.0001..0.1:log; adds to or replaces the project's saved sweep")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        required=True,
+        metavar="N",
+        help="trials the study should hold (those already in a resumed study count)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="J",
+        help="trials at once (one GPU each when several are present)",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=RANGE",
+        help="NODE.PARAM=LOW..HIGH[:log], NODE.PARAM=a,b,c or a training setting "
+        "such as lr=0.0001..0.1:log; adds to or replaces the project's saved sweep",
+    )
     parser.add_argument("--sampler", choices=("tpe", "random", "grid"), default="tpe")
-    parser.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median",
-                        help="stop trials early that do worse than others at the same epoch")
-    parser.add_argument("--metric", choices=("val_acc", "val_loss"),
-                        help="what to optimise (default: val_acc for classification, else val_loss)")
+    parser.add_argument(
+        "--pruner",
+        choices=("median", "hyperband", "none"),
+        default="median",
+        help="stop trials early that do worse than others at the same epoch",
+    )
+    parser.add_argument(
+        "--metric",
+        choices=("val_acc", "val_loss"),
+        help="what to optimise (default: val_acc for classification, else val_loss)",
+    )
     parser.add_argument("--epochs", type=int, metavar="E", help="epochs per trial (default: the project's)")
     parser.add_argument("--device", metavar="DEVICE", help="per trial: auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--seed", type=int, help="the sampler's seed, for a repeatable search")
-    parser.add_argument("--storage", metavar="URL",
-                        help="sqlite:///FILE, postgresql://USER:PASS@HOST/DB or a journal file path "
-                        "(default: a journal file in the output folder)")
+    parser.add_argument(
+        "--storage",
+        metavar="URL",
+        help="sqlite:///FILE, postgresql://USER:PASS@HOST/DB or a journal file path "
+        "(default: a journal file in the output folder)",
+    )
     parser.add_argument("--study", metavar="NAME", help="study name; an existing study is resumed")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: runs/<project>-sweeps/)")
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder that relative data set paths start from (default: the project's folder)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -81,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     try:
         given = [space.parse_param(text) for text in args.param]
-        dimensions = space.merge(space.from_section(getattr(graph, "sweep", None)), given)
+        dimensions = space.merge(space.from_section(graph.sweep), given)
         axes = space.resolve(dimensions, graph)
         settings = _settings(args, graph)
     except (SpaceError, SweepError) as exc:
@@ -116,12 +146,16 @@ def run(args: argparse.Namespace) -> int:
     )
     print("Swept: " + "; ".join(a.dimension.describe() for a in axes))
     table = TrialTable(sys.stdout, settings.metric)
-    runner = SweepRunner(study, graph, axes, settings, folder, base_dir=project.parent, listener=table)
+    base_dir = Path(args.data_dir) if args.data_dir else project.parent
+    runner = SweepRunner(study, graph, axes, settings, folder, base_dir=base_dir, listener=table)
 
     def on_signal(signum: int, frame: Any) -> None:
         if not runner.stopping:
-            print("\nstopping: the running trials end after their current step "
-                  "(press Ctrl-C again to end them now)...", file=sys.stderr)
+            print(
+                "\nstopping: the running trials end after their current step "
+                "(press Ctrl-C again to end them now)...",
+                file=sys.stderr,
+            )
         runner.stop()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -131,7 +165,9 @@ def run(args: argparse.Namespace) -> int:
         for s, handler in previous.items():
             signal.signal(s, handler)
     if outcome.nothing_to_do:
-        print(f"The study '{name}' already holds {settings.trials} trials; pass a larger --trials to add more.")
+        print(
+            f"The study '{name}' already holds {settings.trials} trials; pass a larger --trials to add more."
+        )
     return _summary(study, graph, axes, settings, folder, name, outcome, results)
 
 
@@ -147,8 +183,14 @@ def _settings(args: argparse.Namespace, graph: Any) -> Any:
             reconstructs = False
         metric = "val_loss" if reconstructs else "val_acc"
     return SweepSettings(
-        trials=args.trials, jobs=args.jobs, sampler=args.sampler, pruner=args.pruner, metric=metric,
-        epochs=args.epochs, device=args.device, seed=args.seed,
+        trials=args.trials,
+        jobs=args.jobs,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        metric=metric,
+        epochs=args.epochs,
+        device=args.device,
+        seed=args.seed,
     )
 
 
@@ -164,8 +206,9 @@ def _folder_name(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("._") or "study"
 
 
-def _summary(study: Any, graph: Any, axes: Any, settings: Any, folder: Path, name: str,
-             outcome: Any, results: Any) -> int:
+def _summary(
+    study: Any, graph: Any, axes: Any, settings: Any, folder: Path, name: str, outcome: Any, results: Any
+) -> int:
     from nnstudio.experiments.variants import describe_values
 
     records = results.trial_records(study)
@@ -175,8 +218,10 @@ def _summary(study: Any, graph: Any, axes: Any, settings: Any, folder: Path, nam
     print("Study holds " + ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts.items())) + ".")
     best = results.best_trial(study)
     if best is not None:
-        print(f"Best: trial {best.number}, {METRIC_LABEL[settings.metric]} "
-              f"{results.format_value(best.value, settings.metric)} with {describe_values(best.params)}.")
+        print(
+            f"Best: trial {best.number}, {METRIC_LABEL[settings.metric]} "
+            f"{results.format_value(best.value, settings.metric)} with {describe_values(best.params)}."
+        )
         found, why = results.importances(study)
         if found:
             print("Parameter importances: " + ", ".join(f"{k} {v:.2f}" for k, v in found.items()) + ".")
@@ -184,7 +229,10 @@ def _summary(study: Any, graph: Any, axes: Any, settings: Any, folder: Path, nam
             print(why)
         try:
             path = results.write_variant(
-                graph, axes, dict(best.params), folder / results.BEST_NAME,
+                graph,
+                axes,
+                dict(best.params),
+                folder / results.BEST_NAME,
                 f"{graph.name} (best of {name})",
             )
             print(f"Best variant: {path}")
@@ -231,8 +279,13 @@ class TrialTable:
             self._draw_status()
         elif isinstance(event, runner.TrialEnded):
             self._epochs.pop(event.number, None)
-            self._row(event.number, event.state, format_value(event.value, self.metric),
-                      f"{event.seconds:.1f}s", describe_values(event.values))
+            self._row(
+                event.number,
+                event.state,
+                format_value(event.value, self.metric),
+                f"{event.seconds:.1f}s",
+                describe_values(event.values),
+            )
             if event.reason and event.state == "FAIL":
                 self._line(f"      {event.reason}")
             self._draw_status()
@@ -257,7 +310,11 @@ class TrialTable:
             return
         from nnstudio.experiments.results import format_value
 
-        parts = [f"#{n} epoch {e} {format_value(v, self.metric)}" for n, (e, v) in sorted(self._epochs.items()) if e]
+        parts = [
+            f"#{n} epoch {e} {format_value(v, self.metric)}"
+            for n, (e, v) in sorted(self._epochs.items())
+            if e
+        ]
         self.stream.write("\r" + ("running: " + ", ".join(parts) if parts else "") + "\x1b[K")
         self.stream.flush()
         self._status = bool(parts)

@@ -8,6 +8,7 @@ the study, so it works for a study another worker or another machine is running.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from nnstudio.core.graph import GraphModel
 from nnstudio.experiments import variants
-from nnstudio.experiments.runner import ATTR_HISTORY, ATTR_REASON, ATTR_SECONDS
+from nnstudio.experiments.runner import ATTR_HISTORY, ATTR_REASON, ATTR_SECONDS, ATTR_STEPS
 from nnstudio.experiments.space import Axis
 from nnstudio.experiments.storage import require_optuna
 
@@ -33,7 +34,8 @@ class TrialRecord:
     intermediate: dict[int, float]  # metric per epoch
     seconds: float | None
     reason: str = ""
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)  # per epoch, as metrics.csv
+    steps_per_epoch: int = 1
 
 
 def trial_records(study: Any) -> list[TrialRecord]:
@@ -55,6 +57,7 @@ def trial_records(study: Any) -> list[TrialRecord]:
                 seconds=seconds,
                 reason=str(t.user_attrs.get(ATTR_REASON, "")),
                 history=list(t.user_attrs.get(ATTR_HISTORY, [])),
+                steps_per_epoch=int(t.user_attrs.get(ATTR_STEPS, 1)),
             )
         )
     return records
@@ -77,7 +80,9 @@ def importances(study: Any) -> tuple[dict[str, float], str]:
             f"Parameter importances need at least two completed trials; this study has {len(complete)}."
         )
     try:
-        found = optuna.importance.get_param_importances(study)
+        with warnings.catch_warnings():  # "importances will be equal" on tiny studies: they are shown
+            warnings.simplefilter("ignore", UserWarning)
+            found = optuna.importance.get_param_importances(study)
     except (RuntimeError, ValueError) as exc:
         return {}, f"Parameter importances could not be computed: {exc}"
     if not found:

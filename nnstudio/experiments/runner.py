@@ -43,14 +43,13 @@ STOP_GRACE = 10.0  # seconds a trial asked to stop may take before it is killed
 _LOG_TAIL = 600  # characters of a crashed trial's log kept as its reason
 
 # User attributes the sweep writes on trials (the GUI reads them back).
-ATTR_REASON, ATTR_HISTORY, ATTR_SECONDS, ATTR_WORKER, ATTR_FOLDER, ATTR_INTERRUPTED = (
-    "reason",
-    "history",
-    "seconds",
-    "worker",
-    "folder",
-    "interrupted",
-)
+ATTR_REASON = "reason"  # why it failed or was pruned, in words
+ATTR_HISTORY = "history"  # per-epoch figures, as metrics.csv has them
+ATTR_SECONDS = "seconds"
+ATTR_STEPS = "steps_per_epoch"
+ATTR_WORKER = "worker"  # host:pid of the sweep that ran it
+ATTR_FOLDER = "folder"  # its variant, spec and log
+ATTR_INTERRUPTED = "interrupted"  # stopped by the user: a resume runs another in its place
 
 
 # --- what the runner reports ---------------------------------------------------------------------
@@ -206,7 +205,9 @@ class SweepRunner:
     # --- starting a trial ----------------------------------------------------------------------------
 
     def _launch(self) -> None:
-        trial = self.study.ask(self._distributions)
+        with warnings.catch_warnings():  # "heartbeats are meant for optimize()": we beat ourselves
+            warnings.simplefilter("ignore", UserWarning)
+            trial = self.study.ask(self._distributions)
         trial.set_user_attr(ATTR_WORKER, self._worker)
         values = dict(trial.params)
         self.listener(TrialStarted(trial.number, values))

@@ -230,7 +230,9 @@ def _setting_axis(d: Dimension) -> Axis:
         )
 
     def check(value: Any) -> Any:
-        if kind == "int" and (isinstance(value, bool) or not float(value).is_integer()):
+        if kind != "choice" and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise SpaceError(f"{name}: must be a number, not {_text(value)!r}.")
+        if kind == "int" and not float(value).is_integer():
             raise SpaceError(f"{name}: must be a whole number, not {_text(value)}.")
         value = int(value) if kind == "int" else float(value) if kind == "float" else value
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,14 @@ def open_storage(url: str | None, folder: Path) -> Any:
     elif scheme.startswith("sqlite"):
         _make_sqlite_folder(url)
     try:
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=_engine_kwargs(url),
-            heartbeat_interval=HEARTBEAT,
-            grace_period=GRACE,
-        )
+        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=_engine_kwargs(url),
+                heartbeat_interval=HEARTBEAT,
+                grace_period=GRACE,
+            )
     except ImportError as exc:
         raise MissingExtraError(
             f"The storage {redact(url)} needs the '{exc.name}' package: {OPTUNA_HINT}."

@@ -88,9 +88,29 @@ def open_study(
             f"The study '{name}' was started to {study.direction.name.lower()} {held}; "
             f"--metric {settings.metric} would {direction} instead. Use the same metric or a new --study."
         )
+    _check_compatible(study, name, axes)
     if "metric" not in study.user_attrs:
         study.set_user_attr("metric", settings.metric)
     return study
+
+
+def _check_compatible(study: Any, name: str, axes: Sequence[Axis]) -> None:
+    """A resumed study may change a range, but not its kind: Optuna keeps one kind of
+    distribution (log or linear, whole or real, choices) per parameter and study."""
+    optuna = require_optuna()
+    ours = distributions(axes)
+    seen: set[str] = set()
+    for trial in study.get_trials(deepcopy=False):
+        for param, old in trial.distributions.items():
+            if param in ours and param not in seen:
+                seen.add(param)
+                try:
+                    optuna.distributions.check_distribution_compatibility(old, ours[param])
+                except ValueError as exc:
+                    raise SweepError(
+                        f"The study '{name}' already varies {param} differently ({exc}); "
+                        "keep the kind of range it had, or start a new --study."
+                    ) from None
 
 
 def _sampler(axes: Sequence[Axis], settings: SweepSettings) -> Any:
@@ -98,7 +118,7 @@ def _sampler(axes: Sequence[Axis], settings: SweepSettings) -> Any:
     if settings.sampler == "random":
         return optuna.samplers.RandomSampler(seed=settings.seed)
     if settings.sampler == "grid":
-        return optuna.samplers.GridSampler({a.name: a.grid_values() for a in axes}, seed=settings.seed)
+        return _grid_sampler_class()({a.name: a.grid_values() for a in axes}, seed=settings.seed)
     # Few random trials before the model takes over, so that small sweeps still search;
     # the constant liar keeps parallel trials from all asking for the same point.
     startup = min(10, max(2, settings.trials // 3))
@@ -117,3 +137,16 @@ def _pruner(settings: SweepSettings, max_epochs: int) -> Any:
             min_resource=1, max_resource=max(1, max_epochs), reduction_factor=3
         )
     return optuna.pruners.NopPruner()
+
+
+def _grid_sampler_class() -> type:
+    optuna = require_optuna()
+
+    class GridSampler(optuna.samplers.GridSampler):
+        """Optuna's grid, without its call to ``study.stop()`` when the grid is done: that works
+        only inside ``study.optimize``, and the runner checks ``is_exhausted`` itself."""
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            pass
+
+    return GridSampler

@@ -4,6 +4,7 @@ The sweep writes the trial's variant as a project file and a small spec beside
 it, then starts this module. It trains the variant with the ordinary Trainer and
 reports on its standard output, one JSON object a line:
 
+    {"event": "started", "steps_per_epoch": 47}
     {"event": "epoch", "epoch": 1, "train_loss": ..., "val_loss": ..., "val_acc": ...}
     {"event": "finished", "seconds": 3.2}
     {"event": "failed", "message": "...", "kind": "out_of_memory"}
@@ -71,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=watch_stdin, name="trial-stdin", daemon=True).start()
 
     def listener(event: Any) -> None:
-        if isinstance(event, events.EpochEnded):
+        if isinstance(event, events.RunStarted):
+            send(event="started", steps_per_epoch=event.steps_per_epoch)
+        elif isinstance(event, events.EpochEnded):
             send(event="epoch", **{k: _plain(v) for k, v in event.record.as_dict().items()})
 
     result = trainer.run(listener)

@@ -37,6 +37,7 @@ from nnstudio.gui.editor.minimap import Minimap
 from nnstudio.gui.editor.scene import GraphScene
 from nnstudio.gui.editor.view import GraphView
 from nnstudio.gui.examples import ExamplesDialog, bundled_examples
+from nnstudio.gui.experiments.controller import ExperimentsController
 from nnstudio.gui.export_action import export_graph
 from nnstudio.gui.panels.code_preview import CodePreviewPanel
 from nnstudio.gui.panels.diagnostics import DiagnosticsPanel
@@ -100,6 +101,7 @@ class MainWindow(QMainWindow):
         self.autosaver = recovery.Autosaver(document, autosave_interval_ms, self)
         self.set_document(document)
         self.training = TrainingController(self)  # docks, the Train menu, runs
+        self.experiments = ExperimentsController(self)  # sweeps: a dock and a Train menu entry
         self.close_guard = CloseGuard(self, self.training)  # closing during a run asks first
         self._restore_layout()
         _open_windows.add(self)
@@ -641,6 +643,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.training.shutdown()  # a run stops, writes its checkpoint and its thread ends
+        self.experiments.shutdown()  # a sweep stops; its finished trials are kept
         self.save_layout()
         self.autosaver.close()
         if self.view.popup is not None:

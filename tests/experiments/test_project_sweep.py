@@ -28,7 +28,11 @@ def test_a_saved_sweep_loads_back_as_the_same_dimensions(tmp_path) -> None:
     loaded = project.load(tmp_path / "p.nnstudio")
     assert loaded.sweep == SECTION
     dims = space.from_section(loaded.sweep)
-    assert [d.describe() for d in dims] == ["lr=0.001..0.1:log", "hidden.out_features=4..64", "optimizer=adam,sgd"]
+    assert [d.describe() for d in dims] == [
+        "lr=0.001..0.1:log",
+        "hidden.out_features=4..64",
+        "optimizer=adam,sgd",
+    ]
     assert isinstance(dims[1].low, int)  # whole numbers stay whole
 
 

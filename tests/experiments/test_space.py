@@ -41,7 +41,10 @@ def test_parse_refuses_with_a_sentence(text: str, words: str) -> None:
 
 def test_resolve_takes_the_kind_from_the_target(circles) -> None:
     axes = space.resolve(
-        [space.parse_param(t) for t in ("hidden.out_features=4..32", "lr=0.001..0.1:log", "optimizer=adam,sgd")],
+        [
+            space.parse_param(t)
+            for t in ("hidden.out_features=4..32", "lr=0.001..0.1:log", "optimizer=adam,sgd")
+        ],
         circles,
     )
     assert [(a.name, a.kind, a.node_id) for a in axes] == [
@@ -54,9 +57,15 @@ def test_resolve_takes_the_kind_from_the_target(circles) -> None:
 @pytest.mark.parametrize(
     "text, words",
     [
-        ("hidden.out_features=64..8", "the low end 64 is above the high end 8; write hidden.out_features=8..64"),
+        (
+            "hidden.out_features=64..8",
+            "the low end 64 is above the high end 8; write hidden.out_features=8..64",
+        ),
         ("hiden.out_features=8..64", "no node named 'hiden'. Did you mean 'hidden'?"),
-        ("hidden.width=8..64", "Linear 'hidden' has no parameter 'width' \\(its parameters: out_features, bias\\)"),
+        (
+            "hidden.width=8..64",
+            "Linear 'hidden' has no parameter 'width' \\(its parameters: out_features, bias\\)",
+        ),
         ("hidden.out_features=0..8", "must be at least 1"),
         ("hidden.out_features=4.5..8", "whole number"),
         ("learning_rate=0.1..1", "Did you mean 'lr'"),
@@ -105,7 +114,9 @@ def test_grid_values(circles) -> None:
 
 
 def test_a_variant_is_a_copy_with_the_values(circles) -> None:
-    axes = space.resolve([space.parse_param("hidden.out_features=4..32"), space.parse_param("lr=0.001..0.1")], circles)
+    axes = space.resolve(
+        [space.parse_param("hidden.out_features=4..32"), space.parse_param("lr=0.001..0.1")], circles
+    )
     variant = variants.apply(circles, axes, {"hidden.out_features": 8, "lr": 0.01})
     assert variant.node("n2").params["out_features"] == 8 and variant.training["lr"] == 0.01
     assert circles.node("n2").params["out_features"] == 16 and circles.training["lr"] == 0.05

@@ -22,6 +22,7 @@ from nnstudio.core.layers import format_shape
 from nnstudio.core.validation import Analysis
 from nnstudio.gui import theme
 from nnstudio.gui.document import Document
+from nnstudio.gui.experiments.marks import with_sweep_mark
 from nnstudio.gui.panels.param_widgets import make_editor
 from nnstudio.gui.text import short_count
 
@@ -121,7 +122,7 @@ class InspectorPanel(QScrollArea):
             editor.invalid.connect(self._show_message)
             label = QLabel(param.name)
             label.setToolTip(param.doc)
-            self.form.addRow(label, editor)
+            self.form.addRow(label, with_sweep_mark(self.document, node, param, editor))
             self.editors[param.name] = editor
         if not spec.params:
             self.form.addRow(QLabel("This layer has no settings; its size follows its input."))
