@@ -201,8 +201,9 @@ class TrainingWorker(QObject):
         inspector, trainer = self._inspector, self._trainer
         if inspector is None or trainer is None or self._closed:
             return
-        if self.running and trainer.running:
-            trainer.submit(lambda _model: inspector.refresh(force=True))
+        # Queued only while the run takes requests (checked and queued under the trainer's
+        # lock): a run that ends meanwhile serves it on its own thread, never on this one.
+        if self.running and trainer.submit_if_running(lambda _model: inspector.refresh(force=True)):
             return
         if self._refresh_thread is not None and self._refresh_thread.is_alive():
             self._refresh_again = True  # one more pass when this one is done

@@ -1,0 +1,151 @@
+"""The exported train.py trains like the app: identical per-epoch metrics for every example.
+
+Each case trains 2 epochs with the trainer ``nnstudio train`` uses and with the
+exported script (same seed, CPU, one thread) and compares every number of every
+epoch to 1e-6. Together the cases use every loss, optimizer and schedule the
+settings offer. Large built-in sets are cut to a seeded subset saved as .npz
+(which both sides read: the app with its readers, train.py with the recipe), so
+the module stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nnstudio.api import Graph
+from nnstudio.compiler.codegen import generate
+from nnstudio.compiler.train_script import write_train_script
+from nnstudio.training import recipe
+from nnstudio.training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+from nnstudio.training.errors import DataMismatchError
+from nnstudio.training.events import Finished
+from nnstudio.training.loop import Trainer
+from tests.training.conftest import mlp
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
+_counter = itertools.count()
+
+# (example, settings, samples kept from its built-in set or None for all of it)
+CASES = [
+    ("mlp_circles", {"optimizer": "adam", "schedule": "none", "loss": "auto", "lr": 0.05}, None),
+    ("logistic_circles", {"optimizer": "sgd", "schedule": "step", "loss": "bce_with_logits", "lr": 0.1}, None),
+    ("digits_cnn", {"optimizer": "adamw", "schedule": "cosine", "loss": "cross_entropy"}, 300),
+    # 241 samples: 193 to train on, so each epoch's last batch of 32 holds one sample, which a
+    # BatchNorm model cannot train on: both sides drop it (recipe.batch_bounds).
+    ("resnet_block", {"optimizer": "rmsprop", "schedule": "none", "loss": "auto", "lr": 0.001}, 241),
+    ("autoencoder", {"optimizer": "adagrad", "schedule": "step", "loss": "mse"}, 300),
+    # The issue's case: a BCE loss on a reconstruction (train.py used to fall back to MSE).
+    ("autoencoder", {"optimizer": "adam", "schedule": "cosine", "loss": "bce_with_logits"}, 200),
+    ("lstm_sequence", {"optimizer": "adam", "schedule": "cosine", "loss": "auto"}, 160),
+    ("lenet5", {"optimizer": "sgd", "schedule": "none", "loss": "auto", "weight_decay": 0.001}, 200),
+    ("googlenet_mini", {"optimizer": "adamw", "schedule": "step", "loss": "auto"}, 120),
+]
+
+
+def test_the_cases_use_every_loss_optimizer_and_schedule():
+    used = {key: {case[1][key] for case in CASES} for key in ("loss", "optimizer", "schedule")}
+    assert used == {"loss": set(LOSSES), "optimizer": set(OPTIMIZERS), "schedule": set(SCHEDULES)}
+    assert {case[0] for case in CASES} == {p.stem for p in EXAMPLES.glob("*.nnstudio")}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _subset(graph: Graph, keep: int, folder: Path) -> str:
+    """A seeded subset of the graph's built-in set, as an .npz both sides read."""
+    io = recipe.NetworkIO(**_network(graph))
+    x, y, _names = recipe.BUILTIN[graph.training["dataset"]](io.input_shape, recipe.wanted_classes(io), 0)
+    rows = np.sort(np.random.default_rng(1).choice(len(x), keep, replace=False))
+    path = folder / "subset.npz"
+    np.savez(path, x=x[rows], y=y[rows])
+    return str(path)
+
+
+def _network(graph: Graph) -> dict:
+    from nnstudio.training.data import ModelIO
+
+    io = ModelIO.of(graph)
+    return {k: getattr(io, k) for k in recipe.NetworkIO.__dataclass_fields__}
+
+
+def _import_script(folder: Path):
+    sys.path.insert(0, str(folder))
+    try:
+        spec = importlib.util.spec_from_file_location(f"parity_train_{next(_counter)}", folder / "train.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("model", None)
+        sys.modules.pop("nnstudio_recipe", None)
+    assert module.recipe.__file__.startswith(str(folder))  # the copy beside train.py, not nnstudio's
+    return module
+
+
+def _app_metrics(graph: Graph) -> list[dict]:
+    config = TrainConfig.from_settings(graph.training).with_overrides(device="cpu")
+    result = Trainer.for_graph(graph, config).run()
+    assert isinstance(result, Finished), getattr(result, "message", result)
+    return [
+        {k: getattr(r, k) for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")}
+        for r in result.history.epochs
+    ]
+
+
+def _script_metrics(graph: Graph, folder: Path) -> list[dict]:
+    code = generate(graph)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.py").write_text(code.src, encoding="utf-8")
+    write_train_script(graph, folder, code)
+    script = _import_script(folder)
+    return script.main(["--device", "cpu", "--out", str(folder / "out")])
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-6
+
+
+@pytest.mark.parametrize(("example", "settings", "keep"), CASES, ids=lambda v: v if isinstance(v, str) else "")
+def test_train_py_reports_the_apps_metrics_epoch_by_epoch(example, settings, keep, tmp_path: Path):
+    graph = Graph.load(EXAMPLES / f"{example}.nnstudio")
+    graph.training.update(settings, epochs=2, batch_size=32, seed=5)
+    if keep is not None:
+        graph.training["dataset"] = _subset(graph, keep, tmp_path)
+    app = _app_metrics(graph)
+    script = _script_metrics(graph, tmp_path / "export")
+    assert len(app) == len(script) == 2
+    for ours, theirs in zip(script, app, strict=True):
+        different = {k: (ours[k], theirs[k]) for k in theirs if not _same(float(ours[k]), float(theirs[k]))}
+        assert not different, f"epoch {theirs['epoch']}: train.py vs app {different}"
+    assert app[1]["train_loss"] != app[0]["train_loss"]  # it did train
+
+
+def test_targets_the_output_cannot_produce_are_refused_alike(tmp_path: Path, capsys):
+    """Output (3,) with targets (1,): the app refuses, and train.py refuses with the same sentence
+    (it used to train on broadcast targets and exit 0)."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "numbers.npz", x=rng.normal(size=(64, 2)).astype(np.float32),
+             y=rng.normal(size=(64, 1)).astype(np.float32))
+    graph = mlp(outputs=3)
+    graph.training.update(dataset=str(tmp_path / "numbers.npz"), epochs=1)
+    with pytest.raises(DataMismatchError) as refused:
+        Trainer.for_graph(graph, TrainConfig.from_settings(graph.training).with_overrides(device="cpu"))
+    assert "receives shape (3,)" in str(refused.value) and "have shape (1,)" in str(refused.value)
+    with pytest.raises(SystemExit) as exited:
+        _script_metrics(graph, tmp_path / "export")
+    assert exited.value.code == 1
+    assert capsys.readouterr().err.strip() == f"error: {refused.value}"
+    assert not (tmp_path / "export" / "out" / "weights.pt").exists()
