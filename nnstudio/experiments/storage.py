@@ -10,7 +10,9 @@ storage is one StorageError sentence that names the URL (without its password).
 from __future__ import annotations
 
 import importlib.util
+import random
 import re
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -55,21 +57,37 @@ def open_storage(url: str | None, folder: Path) -> Any:
         url = _postgres_driver(url)
     elif scheme.startswith("sqlite"):
         _make_sqlite_folder(url)
-    try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=_engine_kwargs(url),
-                heartbeat_interval=HEARTBEAT,
-                grace_period=GRACE,
-            )
-    except ImportError as exc:
-        raise MissingExtraError(
-            f"The storage {redact(url)} needs the '{exc.name}' package: {OPTUNA_HINT}."
-        ) from None
-    except Exception as exc:  # SQLAlchemy's errors carry pages of detail; keep the cause
-        raise StorageError(f"Cannot reach the study storage {redact(url)}: {_first_line(exc)}.") from None
+    for attempt in range(_SCHEMA_ATTEMPTS):
+        try:
+            return _rdb_storage(optuna, url)
+        except ImportError as exc:
+            raise MissingExtraError(
+                f"The storage {redact(url)} needs the '{exc.name}' package: {OPTUNA_HINT}."
+            ) from None
+        except Exception as exc:  # SQLAlchemy's errors carry pages of detail; keep the cause
+            # Workers started together on an empty database race to create Optuna's tables;
+            # the loser finds them half made. A moment later they are there.
+            if attempt + 1 < _SCHEMA_ATTEMPTS and _schema_race(exc):
+                time.sleep(1.0 + random.random() * (attempt + 1))
+                continue
+            raise StorageError(f"Cannot reach the study storage {redact(url)}: {_first_line(exc)}.") from None
+    raise AssertionError("unreachable")
+
+
+_SCHEMA_ATTEMPTS = 4
+
+
+def _rdb_storage(optuna: Any, url: str) -> Any:
+    with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=_engine_kwargs(url), heartbeat_interval=HEARTBEAT, grace_period=GRACE
+        )
+
+
+def _schema_race(exc: BaseException) -> bool:
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return "already exists" in text or "duplicate key" in text or "unique constraint" in text
 
 
 def redact(url: str) -> str:
