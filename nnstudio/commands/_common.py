@@ -1,11 +1,37 @@
-"""Helpers shared by the subcommands."""
+"""Helpers shared by the subcommands, and the exit codes every one of them uses."""
 
 from __future__ import annotations
 
 import sys
 
 from nnstudio.api import Graph
-from nnstudio.core.errors import FormatError
+from nnstudio.core.errors import FormatError, GraphError
+
+# The exit codes the README promises, for every subcommand.
+EXIT_OK = 0  # done
+EXIT_FAILED = 1  # the run or the graph failed: an invalid graph, a fault while training
+EXIT_BAD_INPUT = 2  # a bad file or flag: unreadable project, data, weights or settings; OSError
+EXIT_INTERRUPTED = 130  # stopped with Ctrl-C (a checkpoint was written first)
+
+
+def error(message: object) -> None:
+    """Every error goes to stderr, in the same form."""
+    print(f"error: {message}", file=sys.stderr)
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The exit code for an error that refused a command before it could run.
+
+    A graph that cannot be built is the graph failing (1); anything else that
+    refuses a command (a project, data or weights file, a setting, the file
+    system) is a bad file or flag (2). A run that would not fit in memory is a
+    failed run, as running out of memory mid-run is.
+    """
+    if isinstance(exc, GraphError) and not isinstance(exc, FormatError):
+        return EXIT_FAILED
+    if getattr(exc, "failed_run", False):
+        return EXIT_FAILED
+    return EXIT_BAD_INPUT
 
 
 def load_or_report(path: str) -> Graph | None:
@@ -13,8 +39,27 @@ def load_or_report(path: str) -> Graph | None:
     try:
         return Graph.load(path)
     except FormatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(exc)
         return None
+
+
+def diagnostic_line(graph: Graph, diagnostic) -> str:
+    """A diagnostic as one line that names its node once (messages usually name it already)."""
+    node = graph.nodes.get(diagnostic.node) if diagnostic.node else None
+    if node is None or f"'{node.name}'" in diagnostic.message:
+        return f"{diagnostic.severity}: {diagnostic.message}"
+    return f"{diagnostic.severity}: {node.type} '{node.name}': {diagnostic.message}"
+
+
+def report_invalid(graph: Graph, file: str, verb: str) -> int | None:
+    """Print the graph's errors and return EXIT_FAILED, or None when it has none."""
+    errors = [d for d in graph.validate() if d.is_error]
+    if not errors:
+        return None
+    for d in errors:
+        print(diagnostic_line(graph, d), file=sys.stderr)
+    print(f"{file}: cannot {verb}, the graph has {len(errors)} error(s).", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def human_count(value: int) -> str:

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from nnstudio.commands._common import load_or_report
+from nnstudio.commands._common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    error,
+    exit_code_for,
+    load_or_report,
+    report_invalid,
+)
 from nnstudio.core.errors import GraphError
 from nnstudio.training.errors import TrainingError
 
@@ -34,14 +40,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     graph = load_or_report(args.file)
     if graph is None:
-        return 2
-    errors = [d for d in graph.validate() if d.is_error]
-    if errors:
-        for d in errors:
-            where = f"{graph.nodes[d.node].name}: " if d.node in graph.nodes else ""
-            print(f"error: {where}{d.message}", file=sys.stderr)
-        print(f"{args.file}: cannot export, the graph has {len(errors)} error(s).", file=sys.stderr)
-        return 1
+        return EXIT_BAD_INPUT
+    invalid = report_invalid(graph, args.file, "export")
+    if invalid is not None:
+        return invalid
 
     from nnstudio.compiler.export import export, load_weights
 
@@ -71,10 +73,10 @@ def run(args: argparse.Namespace) -> int:
                 write_train_script(graph, args.output, overwrite=args.force, class_name=args.class_name)
             )
     except (GraphError, TrainingError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        error(exc)
+        return exit_code_for(exc)
     for path in written:
         print(f"wrote {path}")
     if args.onnx and weights is None:
         print("note: no --weights given, so model.onnx holds untrained random weights.")
-    return 0
+    return EXIT_OK

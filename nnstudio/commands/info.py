@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from nnstudio.commands._common import human_bytes, human_count, load_or_report
+from nnstudio.commands._common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    human_bytes,
+    human_count,
+    load_or_report,
+)
 from nnstudio.core.layers import format_shape
 
 
@@ -17,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     graph = load_or_report(args.file)
     if graph is None:
-        return 2
+        return EXIT_BAD_INPUT
     analysis = graph.analyze()
     header = ("Name", "Type", "Output shape", "Params", "Mult-adds", "Activations")
     rows = []
@@ -56,6 +64,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"Activations per sample (forward): {human_bytes(sum(f.activation_bytes for f in figures))}")
     errors = [d for d in analysis.diagnostics if d.is_error]
     if errors:
-        print(f"\n{len(errors)} problem(s); run 'nnstudio validate {args.file}' for details.")
-        return 1
-    return 0
+        print(f"\n{len(errors)} problem(s); run 'nnstudio validate {args.file}' for details.", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK

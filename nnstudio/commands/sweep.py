@@ -23,9 +23,14 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from nnstudio.commands._common import load_or_report
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+from nnstudio.commands._common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    load_or_report,
+    report_invalid,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -102,13 +107,9 @@ def run(args: argparse.Namespace) -> int:
     graph = load_or_report(args.file)
     if graph is None:
         return EXIT_BAD_INPUT
-    errors = [d for d in graph.validate() if d.is_error]
-    if errors:
-        for d in errors:
-            where = f"{graph.nodes[d.node].name}: " if d.node in graph.nodes else ""
-            print(f"error: {where}{d.message}", file=sys.stderr)
-        print(f"{args.file}: cannot sweep, the graph has {len(errors)} error(s).", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    invalid = report_invalid(graph, args.file, "sweep")
+    if invalid is not None:
+        return invalid
     try:
         given = [space.parse_param(text) for text in args.param]
         dimensions = space.merge(space.from_section(graph.sweep), given)

@@ -15,6 +15,7 @@ Ctrl-C (a checkpoint is written first; ``--resume`` continues from it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import math
@@ -24,9 +25,18 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from nnstudio.commands._common import load_or_report
+from nnstudio.commands._common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    error,
+    exit_code_for,
+    load_or_report,
+    report_invalid,
+)
 
-EXIT_OK, EXIT_FAULT, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_FAULT = EXIT_FAILED  # a run that stopped on a fault (NaN loss, out of memory, ...)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -72,13 +82,9 @@ def run(args: argparse.Namespace) -> int:
     graph = load_or_report(args.file)
     if graph is None:
         return EXIT_BAD_INPUT
-    errors = [d for d in graph.validate() if d.is_error]
-    if errors:
-        for d in errors:
-            where = f"{graph.nodes[d.node].name}: " if d.node in graph.nodes else ""
-            print(f"error: {where}{d.message}", file=sys.stderr)
-        print(f"{args.file}: cannot train, the graph has {len(errors)} error(s).", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    invalid = report_invalid(graph, args.file, "train")
+    if invalid is not None:
+        return invalid
 
     # torch is imported only now: --help and bad files answer at once.
     from nnstudio.core.errors import GraphError
@@ -87,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     from nnstudio.training.loop import Trainer
 
     project = Path(args.file)
+    out: Path | None = None
+    kept = _planned_folder_exists(args)  # a refused run removes only a folder it made
     try:
         config = TrainConfig.from_settings(graph.training).with_overrides(
             dataset=args.dataset,
@@ -110,15 +118,21 @@ def run(args: argparse.Namespace) -> int:
             others = [f for f in ("resume", "tensorboard", "compile", "fast") if getattr(args, f)]
             if others:
                 raise TrainingError(f"--nproc runs the exported train.py, which has no --{others[0]}.")
-            return launch_and_report(graph, config, args.nproc, _run_folder(args, project), project)
+            out = _run_folder(args, project)
+            status = launch_and_report(graph, config, args.nproc, out, project)
+            if status != EXIT_OK and not kept:
+                _remove_if_empty(out)
+            return status
         out = _run_folder(args, project)
         tensorboard = _tensorboard(out) if args.tensorboard else None
         trainer = Trainer.for_graph(
             graph, config, checkpoint_dir=out, base_dir=project.parent, resume_from=args.resume
         )
     except (TrainingError, GraphError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        if out is not None and not kept:
+            _remove_if_empty(out)
+        error(exc)
+        return exit_code_for(exc)
 
     printer = ProgressPrinter(sys.stderr, quiet=args.quiet)
     listeners = [printer, MetricsWriter(out / "metrics.csv")]
@@ -194,6 +208,18 @@ def _run_folder(args: argparse.Namespace, project: Path) -> Path:
         out = Path("runs") / f"{project.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def _planned_folder_exists(args: argparse.Namespace) -> bool:
+    if args.out:
+        return Path(args.out).exists()
+    return bool(args.resume)  # a resumed run writes beside its checkpoint
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """A refused run leaves no empty run folder behind."""
+    with contextlib.suppress(OSError):  # anything written into it keeps it
+        folder.rmdir()
 
 
 def _column(value: str | None) -> str | int | None:

@@ -1,10 +1,21 @@
-"""``nnstudio validate FILE``: print the diagnostics; exit 1 when invalid."""
+"""``nnstudio validate FILE``: list what is wrong; exit 1 when the graph is invalid.
+
+Diagnostics go to stderr like every other command's errors; the verdict for a
+valid project goes to stdout."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from nnstudio.commands._common import load_or_report
+from nnstudio.commands._common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    diagnostic_line,
+    error,
+    load_or_report,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -16,19 +27,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     graph = load_or_report(args.file)
     if graph is None:
-        return 2
+        return EXIT_BAD_INPUT
     if not graph.nodes:
-        print("error: The project has no layers; add an Input, some layers and an Output.")
-        print(f"{args.file}: invalid (empty).")
-        return 1
+        error("The project has no layers; add an Input, some layers and an Output.")
+        print(f"{args.file}: invalid (empty).", file=sys.stderr)
+        return EXIT_FAILED
     diagnostics = graph.validate()
-    for d in diagnostics:  # every message names its node already
-        print(f"{d.severity}: {d.message}")
+    for d in diagnostics:
+        print(diagnostic_line(graph, d), file=sys.stderr)
     errors = sum(d.is_error for d in diagnostics)
     warnings = len(diagnostics) - errors
     if errors:
-        print(f"{args.file}: invalid ({errors} error(s), {warnings} warning(s)).")
-        return 1
+        print(f"{args.file}: invalid ({errors} error(s), {warnings} warning(s)).", file=sys.stderr)
+        return EXIT_FAILED
     print(f"{args.file}: valid, {len(graph)} nodes, {graph.num_parameters():,} parameters"
           + (f", {warnings} warning(s)." if warnings else "."))
-    return 0
+    return EXIT_OK

@@ -40,8 +40,9 @@ def test_validate_reports_lenets_size(capsys) -> None:
 
 def test_validate_prints_the_diagnostic_and_exits_1(broken: Path, capsys) -> None:
     assert main(["validate", str(broken)]) == 1
-    out = capsys.readouterr().out.splitlines()
-    assert out == [
+    captured = capsys.readouterr()
+    assert captured.out == ""  # errors go to stderr, as every command's do
+    assert captured.err.splitlines() == [
         "error: Add 'res1': inputs have shapes (84,) and (120,); they must match.",
         f"{broken}: invalid (1 error(s), 0 warning(s)).",
     ]
@@ -53,17 +54,17 @@ def test_validate_counts_warnings_without_failing(tmp_path: Path, capsys) -> Non
     path = tmp_path / "warned.nnstudio"
     g.save(path)
     assert main(["validate", str(path)]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[0] == ("warning: Sigmoid 'unused' does not lead to any Output, so it is not part of "
+    captured = capsys.readouterr()
+    assert captured.err.splitlines()[0] == ("warning: Sigmoid 'unused' does not lead to any Output, so it is not part of "
                       "the model; connect it onward or delete it.")
-    assert out[1].endswith("valid, 15 nodes, 61,706 parameters, 1 warning(s).")
+    assert captured.out.endswith("valid, 15 nodes, 61,706 parameters, 1 warning(s).\n")
 
 
 def test_validate_refuses_an_empty_project(tmp_path: Path, capsys) -> None:
     path = tmp_path / "empty.nnstudio"
     GraphModel().save(path)
     assert main(["validate", str(path)]) == 1
-    assert "has no layers" in capsys.readouterr().out
+    assert "has no layers" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["validate", "info"])
@@ -102,7 +103,8 @@ def test_info_prints_every_node_and_the_totals(capsys) -> None:
 
 def test_info_on_an_invalid_graph_marks_unknowns_and_exits_1(broken: Path, capsys) -> None:
     assert main(["info", str(broken)]) == 1
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     res1 = next(line for line in out.splitlines() if line.startswith("res1 "))
     assert res1.split()[1:] == ["Add", "?", "?", "?", "?"]
-    assert f"1 problem(s); run 'nnstudio validate {broken}' for details." in out
+    assert f"1 problem(s); run 'nnstudio validate {broken}' for details." in captured.err
