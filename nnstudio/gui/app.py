@@ -45,9 +45,10 @@ def create_application(argv: Sequence[str] = ()) -> QApplication:
     return app
 
 
-def recover_leftovers() -> list[MainWindow]:
-    """Offer autosaved work from a session that ended abruptly; open what the user keeps."""
-    entries = recovery.leftovers()
+def recover_leftovers(notices: list[str] | None = None) -> list[MainWindow]:
+    """Offer autosaved work from a session that ended abruptly; open what the user keeps.
+    Sentences about damaged autosave records, set aside, go to ``notices``."""
+    entries = recovery.leftovers(notices)
     if not entries:
         return []
     if not dialogs.ask_recover(None, [e.describe() for e in entries]):
@@ -71,7 +72,8 @@ def recover_leftovers() -> list[MainWindow]:
 
 
 def open_start_windows(files: Sequence[str]) -> list[MainWindow]:
-    windows = recover_leftovers()
+    notices: list[str] = []
+    windows = recover_leftovers(notices)
     for path in files:
         window = MainWindow()
         window.show()
@@ -81,6 +83,9 @@ def open_start_windows(files: Sequence[str]) -> list[MainWindow]:
         window = MainWindow()
         window.show()
         windows.append(window)
+    for notice in notices:  # a damaged record never stops the start: say so and go on
+        print(f"nnstudio: {notice}", file=sys.stderr)
+        windows[0].statusBar().showMessage(notice, 15000)
     return windows
 
 

@@ -9,7 +9,9 @@ gone, so the next start finds the copy and offers to recover it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import time
 import uuid
@@ -70,8 +72,49 @@ def _owner_alive(lock_path: Path) -> bool:
     return lock.error() == QLockFile.LockError.LockFailedError
 
 
-def leftovers() -> list[RecoveryEntry]:
-    """Autosaves whose window did not close cleanly, oldest first."""
+class _BadRecord(ValueError):
+    """A sidecar that is not the record the autosaver writes."""
+
+
+def _read_record(meta_path: Path, project_path: Path) -> tuple[str | None, str, float]:
+    """(original, name, saved_at) from a sidecar. Recovery files are untrusted input:
+    anything but the shape the autosaver writes raises _BadRecord."""
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise _BadRecord(f"it is not readable JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise _BadRecord(f"it holds {type(meta).__name__}, not a record")
+    original = meta.get("original")
+    if original is not None and not (isinstance(original, str) and original and "\0" not in original):
+        raise _BadRecord(f"'original' is {original!r}, not a file path")
+    name = meta.get("name", project_path.stem)
+    if not isinstance(name, str):
+        raise _BadRecord(f"'name' is {name!r}, not text")
+    saved_at = meta.get("saved_at", project_path.stat().st_mtime)
+    if isinstance(saved_at, bool) or not isinstance(saved_at, int | float) or not math.isfinite(saved_at):
+        raise _BadRecord(f"'saved_at' is {saved_at!r}, not a time")
+    try:
+        time.localtime(saved_at)
+    except (OverflowError, OSError, ValueError):
+        raise _BadRecord(f"'saved_at' {saved_at!r} is not a time this computer can show") from None
+    return original, name[:200], float(saved_at)
+
+
+def _set_aside(meta_path: Path, project_path: Path, reason: str) -> str:
+    """Stop offering a damaged autosave, keeping its files; return the notice to show."""
+    aside = meta_path.with_suffix(".json.unreadable")
+    with contextlib.suppress(OSError):  # else offered and set aside again: never a reason not to start
+        meta_path.replace(aside)
+    return (
+        f"An autosave record could not be used ({reason}); it was set aside as {aside.name}. "
+        f"The autosaved copy, if any, is kept at {project_path}."
+    )
+
+
+def leftovers(notices: list[str] | None = None) -> list[RecoveryEntry]:
+    """Autosaves whose window did not close cleanly, oldest first. Damaged records are
+    set aside, and a sentence about each is appended to ``notices``."""
     entries = []
     try:
         folder = recovery_dir()
@@ -81,16 +124,17 @@ def leftovers() -> list[RecoveryEntry]:
         project_path = meta_path.with_suffix(project.SUFFIX)
         if _owner_alive(meta_path.with_suffix(".lock")):
             continue  # another running nnstudio owns it
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            meta = {}
         if not project_path.is_file():
             meta_path.unlink(missing_ok=True)
             continue
-        entries.append(RecoveryEntry(project_path, meta_path, meta.get("original"),
-                                     str(meta.get("name", project_path.stem)),
-                                     float(meta.get("saved_at", project_path.stat().st_mtime))))
+        try:
+            original, name, saved_at = _read_record(meta_path, project_path)
+        except (_BadRecord, OSError) as exc:
+            notice = _set_aside(meta_path, project_path, str(exc))
+            if notices is not None:
+                notices.append(notice)
+            continue
+        entries.append(RecoveryEntry(project_path, meta_path, original, name, saved_at))
     return sorted(entries, key=lambda e: e.saved_at)
 
 
