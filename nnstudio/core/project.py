@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError, model_validator
 
-from nnstudio.core.atomic import replace_atomically, write_atomic
+from nnstudio.core.atomic import remove_stale_temps, replace_atomically, write_atomic
 from nnstudio.core.errors import FormatError, GraphError, UnsupportedFormatVersionError
 from nnstudio.core.graph import GraphModel
 
@@ -247,6 +247,7 @@ def loads(text: str, source: str = "<project>", graph_class: type[GraphModel] = 
 def load(path: str | Path, graph_class: type[GraphModel] = GraphModel) -> GraphModel:
     """Read a project file; any problem raises FormatError naming the file."""
     path = Path(path)
+    remove_stale_temps(path)  # what a save killed mid-way left beside it
     try:
         raw = path.read_bytes()
     except OSError as exc:
