@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import textwrap
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nnstudio.compiler.naming import MODULE_ATTRIBUTES, PYTHON_RESERVED, Namespace, camel_case
@@ -61,6 +61,10 @@ class PythonCode:
     line_of: Mapping[str, int]  # node id -> source line after which var_of holds its output
     shape_of: Mapping[str, Shape]  # node id -> output shape the catalog predicts
     label_of: Mapping[str, tuple[str, str]]  # node id -> (layer type, user's name)
+    # Blocks: generated class name -> BlockClass (nnstudio.compiler.block_codegen), and
+    # each Block node's class per copy (a repeat is an nn.Sequential of them).
+    block_classes: Mapping[str, Any] = field(default_factory=dict)
+    class_of: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def input_ids(self) -> tuple[str, ...]:
@@ -311,11 +315,16 @@ class _Generator:
             if code and code not in helper_code:
                 helper_code.append(code)
                 helpers |= {c.name for c in ast.parse(code).body if isinstance(c, ast.ClassDef)}
+        self._blocks = self._block_classes(nodes, helper_code, helpers)
 
         module_names = Namespace({*PYTHON_RESERVED, *helpers, *_MODULE_LEVEL})
+        block_names: set[str] = set()
+        if self._blocks is not None:  # block classes are named before the model's class
+            self._blocks.build(module_names, helpers)
+            block_names = set(self._blocks.classes)
         class_name = self._class_name(module_names)
         attrs = Namespace({*PYTHON_RESERVED, *MODULE_ATTRIBUTES})
-        local_names = Namespace({*PYTHON_RESERVED, *helpers, *_MODULE_LEVEL, class_name})
+        local_names = Namespace({*PYTHON_RESERVED, *helpers, *_MODULE_LEVEL, *block_names, class_name})
 
         input_nodes = [graph.nodes[n] for n in useful if graph.nodes[n].spec.role == "input"]
         inputs = tuple(self._model_input(n, local_names) for n in input_nodes)
@@ -326,6 +335,8 @@ class _Generator:
         self._header(graph)
         for code in helper_code:
             self.lines += ["", "", *code.splitlines()]
+        if self._blocks is not None:
+            self.lines += self._blocks.source_lines()
         self.lines += ["", "", f"class {class_name}(nn.Module):"]
         self._class_doc(graph, inputs, output_nodes, outputs)
 
@@ -356,7 +367,25 @@ class _Generator:
             line_of=line_of,
             shape_of={n.id: self.shapes[n.id] for n in nodes},
             label_of={n.id: (n.type, n.name) for n in nodes},
+            block_classes=dict(self._blocks.classes) if self._blocks is not None else {},
+            class_of=dict(self._blocks.class_of) if self._blocks is not None else {},
         )
+
+    def _block_classes(self, nodes: list[Node], helper_code: list[str], helpers: set[str]):
+        """The classes of the blocks the model uses (None without blocks); the catalog
+        helpers their layers need join ``helper_code``."""
+        from nnstudio.compiler.block_codegen import BlockClasses
+        from nnstudio.core.blocks import BLOCK_TYPE
+
+        if not any(n.type == BLOCK_TYPE for n in nodes):
+            return None
+        blocks = BlockClasses(self.graph, self.shapes, nodes)
+        blocks.collect()
+        for code in blocks.support_code:
+            if code not in helper_code:
+                helper_code.append(code)
+                helpers |= {c.name for c in ast.parse(code).body if isinstance(c, ast.ClassDef)}
+        return blocks
 
     def _params(self, node: Node) -> dict[str, Any]:
         """The node's parameters, checked again: the graph's dict may have been edited directly."""
@@ -432,6 +461,12 @@ class _Generator:
         attr_of: dict[str, str] = {}
         for node in nodes:
             spec = node.spec
+            if node.id in (self._blocks.class_of if self._blocks is not None else {}):
+                attr = attrs.create(node.name, "block")
+                func, args = self._blocks.instance_call(node)
+                self.lines += _wrap_call(f"self.{attr} = ", func, args, "        ")
+                attr_of[node.id] = attr
+                continue
             template = spec.module_template(params[node.id])
             if template is None:
                 continue

@@ -720,6 +720,10 @@ def group(graph: GraphModel, node_ids: Iterable[str], name: str | None = None,
         raise BlockError(f"A block has one output, but {names} both feed layers outside the "
                          "selection; select fewer or more layers.")
     _check_convex(graph, chosen)
+    for e in entering:
+        if graph.nodes[e.target].type == "Embedding":
+            raise BlockError(f"Embedding '{graph.nodes[e.target].name}' reads token ids straight from an "
+                             "Input; leave it out of the block.")
     library = graph.blocks
     block_name = name or library.unique_name("Block")
     if block_name in library:

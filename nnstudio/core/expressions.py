@@ -36,8 +36,8 @@ class ExpressionError(ParamError):
 
 
 def is_expression(value: Any) -> bool:
-    """Whether a parameter value is a reference to block parameters (text starting with '$')."""
-    return isinstance(value, str) and value.lstrip().startswith(PREFIX)
+    """Whether a parameter value refers to block parameters (text with a '$' in it)."""
+    return isinstance(value, str) and PREFIX in value
 
 
 @dataclass(frozen=True)

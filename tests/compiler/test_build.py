@@ -157,6 +157,9 @@ CASES = [
     Case("Concat", {"dim": -1}, [(3, 5), (3, 7), (3, 1)], lambda: Fn(lambda *xs: torch.cat(xs, dim=-1))),
     Case("Add", {}, [(4, 8, 8), (4, 8, 8)], lambda: Fn(lambda a, b: a + b)),
     Case("Add", {}, [(5,), (5,), (5,)], lambda: Fn(lambda a, b, c: a + b + c)),
+    Case("Shortcut", {"out_channels": 6}, [(6, 5, 5)], nn.Identity),
+    Case("Shortcut", {"out_channels": 8, "stride": 2}, [(4, 9, 9)],
+         lambda: nn.Sequential(nn.Conv2d(4, 8, 1, stride=2, bias=False), nn.BatchNorm2d(8))),
 ]
 
 

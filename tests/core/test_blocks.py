@@ -143,7 +143,7 @@ def test_editing_a_body_changes_every_instance() -> None:
 def test_bad_references_are_diagnostics_on_the_instance_naming_the_inner_node() -> None:
     graph = GraphModel()
     definition = conv_bn(graph)
-    _, stage = model_with(graph)
+    _, _stage = model_with(graph)
     conv = definition.body.node_by_name("conv1").id
     definition.body.set_param(conv, "out_channels", "$depth")
     (message,) = errors(graph)
