@@ -3,7 +3,10 @@
 After a run the user may change the graph and train on. Every node whose
 type, parameters and input shapes are unchanged keeps its weights, matched by
 node id (so renaming a layer or moving it on the canvas keeps them too); every
-other node starts fresh, and the caller is told which and why.
+other node starts fresh, and the caller is told which and why. Layers inside a
+block instance are matched by instance path (instance id, copy, inner node id:
+``n7.1/n3``), so editing one layer of a block, or growing a repeat, keeps the
+weights of everything else.
 
     kept = snapshot(graph, trained_model)          # right after the run, on the CPU
     ...the user edits the graph...
@@ -53,14 +56,49 @@ class NodeSignature:
 
 
 def signatures(graph: GraphModel) -> dict[str, NodeSignature]:
-    """The signature of every node, with input shapes from the graph's analysis."""
+    """The signature of every node (of every layer inside block instances, by instance
+    path), with input shapes from the graph's analysis."""
+    return {key: signature for key, (signature, _) in _described(graph).items()}
+
+
+def _described(graph: GraphModel) -> dict[str, tuple[NodeSignature, str]]:
+    """Signature and display name (``layer1.0/conv1`` inside blocks) of every node."""
+    from nnstudio.core.blocks import BLOCK_TYPE
+
     shapes = graph.shapes()
-    result = {}
+    result: dict[str, tuple[NodeSignature, str]] = {}
     for node_id, node in graph.nodes.items():
         inputs = tuple(_as_shape(shapes.get(edge.source)) for edge in graph.inputs_of(node_id))
+        if node.type == BLOCK_TYPE and None not in inputs:
+            _describe_instance(graph, node.params, inputs, node_id, node.name, result)
+            continue
         params = tuple(sorted((k, _frozen(v)) for k, v in node.params.items()))
-        result[node_id] = NodeSignature(node.type, params, inputs)
+        result[node_id] = (NodeSignature(node.type, params, inputs), node.name)
     return result
+
+
+def _describe_instance(graph, params, inputs, key: str, name: str, result: dict) -> None:
+    from nnstudio.core.blocks import BLOCK_TYPE
+    from nnstudio.core.errors import GraphError
+
+    library = graph.blocks
+    try:
+        copies = library.instance_result(params["block"], params, inputs).copies
+    except (GraphError, ValueError):
+        return  # an invalid instance has no weights to match
+    body = library.get(params["block"]).body
+    for index, copy in enumerate(copies):
+        for inner_id in copy.analysis.in_model:
+            inner = body.nodes[inner_id]
+            if inner_id not in copy.resolved:
+                continue
+            inner_inputs = tuple(_as_shape(copy.analysis.shapes.get(e.source)) for e in body.inputs_of(inner_id))
+            where, label = f"{key}.{index}/{inner_id}", f"{name}.{index}/{inner.name}"
+            if inner.type == BLOCK_TYPE:
+                _describe_instance(graph, copy.resolved[inner_id], inner_inputs, where, label, result)
+                continue
+            values = tuple(sorted((k, _frozen(v)) for k, v in copy.resolved[inner_id].items()))
+            result[where] = (NodeSignature(inner.type, values, inner_inputs), label)
 
 
 @dataclass(frozen=True)
@@ -82,10 +120,11 @@ def snapshot(graph: GraphModel, model: nn.Module) -> WeightSnapshot:
         state = module.state_dict()
         if state:
             weights[node_id] = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+    described = _described(graph)
     return WeightSnapshot(
-        signatures=signatures(graph),
+        signatures={key: signature for key, (signature, _) in described.items()},
         weights=weights,
-        names={node_id: node.name for node_id, node in graph.nodes.items()},
+        names={key: name for key, (_, name) in described.items()},
     )
 
 
@@ -126,8 +165,9 @@ class CarryOver:
 def carry_over(kept: WeightSnapshot, graph: GraphModel, model: nn.Module) -> CarryOver:
     """Load into ``model`` (freshly compiled from ``graph``) the weights of every node
     whose signature is unchanged since ``kept`` was taken; the rest stay as initialised."""
-    now = signatures(graph)
-    names = {node_id: node.name for node_id, node in graph.nodes.items()}
+    described = _described(graph)
+    now = {key: signature for key, (signature, _) in described.items()}
+    names = {key: name for key, (_, name) in described.items()}
     kept_ids: list[str] = []
     fresh: dict[str, str] = {}
     for node_id, module in _node_modules(model).items():
@@ -160,7 +200,28 @@ def _node_modules(model: nn.Module) -> dict[str, nn.Module]:
     code = getattr(model, "nnstudio_code", None)
     if code is None:
         raise TypeError("Weights can be carried over only between models nnstudio compiled from a graph.")
-    return {node_id: getattr(model, attr) for node_id, attr in code.attr_of.items()}
+    modules: dict[str, nn.Module] = {}
+    for node_id, attr in code.attr_of.items():
+        module = getattr(model, attr)
+        if node_id in code.class_of:
+            _block_modules(code, module, code.class_of[node_id], node_id, modules)
+        else:
+            modules[node_id] = module
+    return modules
+
+
+def _block_modules(code, module: nn.Module, classes: tuple[str, ...], key: str, out: dict) -> None:
+    """The layers inside a block instance, keyed by instance path (see ``_described``)."""
+    for index, class_name in enumerate(classes):
+        copy = module[index] if len(classes) > 1 else module
+        block = code.block_classes[class_name]
+        for inner_id, attr in block.attr_of.items():
+            child = getattr(copy, attr)
+            where = f"{key}.{index}/{inner_id}"
+            if inner_id in block.class_of:
+                _block_modules(code, child, block.class_of[inner_id], where, out)
+            else:
+                out[where] = child
 
 
 def _as_shape(shape: Any) -> Shape | None:

@@ -160,3 +160,30 @@ def test_blocks_export_to_onnx_with_the_same_outputs(tmp_path: Path) -> None:
     model = basic_block_graph().compile().eval()
     export_onnx(model, model.nnstudio_code, tmp_path / "model.onnx", check=True)  # check compares outputs
     assert (tmp_path / "model.onnx").stat().st_size > 0
+
+
+def test_weights_carry_over_by_instance_path() -> None:
+    import torch
+
+    from nnstudio.training.carry_over import carry_over, snapshot
+
+    graph = basic_block_graph()
+    trained = graph.compile()
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(1.0)
+    kept = snapshot(graph, trained)
+    layer1 = graph.node_by_name("layer1").id
+    graph.set_param(layer1, "repeat", 3)  # one more copy: the first two keep their weights
+    body = graph.blocks.get("BasicBlock").body
+    body.set_param(body.node_by_name("conv2").id, "bias", True)  # every conv2 changes
+    model = graph.compile()
+    result = carry_over(kept, graph, model)
+    fresh = {result.names[k]: why for k, why in result.fresh.items()}
+    assert fresh["layer1.2/conv1"] == "new layer"
+    assert fresh["layer1.0/conv2"] == "bias changed" and fresh["layer2.0/conv2"] == "bias changed"
+    kept_names = {result.names[k] for k in result.kept}
+    assert {"layer1.0/conv1", "layer1.1/bn2", "layer2.0/shortcut", "fc"} <= kept_names
+    assert torch.equal(model.layer1[1].bn2.weight, trained.layer1[1].bn2.weight)
+    assert torch.equal(model.layer2.shortcut[0].weight, trained.layer2.shortcut[0].weight)
+    assert not torch.equal(model.layer1[2].conv1.weight, trained.layer1[1].conv1.weight)
