@@ -210,6 +210,7 @@ def _folder_name(name: str) -> str:
 def _summary(
     study: Any, graph: Any, axes: Any, settings: Any, folder: Path, name: str, outcome: Any, results: Any
 ) -> int:
+    from nnstudio.experiments import space
     from nnstudio.experiments.variants import describe_values
 
     records = results.trial_records(study)
@@ -229,15 +230,20 @@ def _summary(
         else:
             print(why)
         try:
+            # The best trial's own values, checked against the project: a resumed study may
+            # hold trials of targets this run's --param no longer names.
+            best_axes = space.resolve(
+                [space.Dimension(k, choices=(v,)) for k, v in best.params.items()], graph
+            )
             path = results.write_variant(
                 graph,
-                axes,
+                best_axes,
                 dict(best.params),
                 folder / results.BEST_NAME,
                 f"{graph.name} (best of {name})",
             )
             print(f"Best variant: {path}")
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # SpaceError is a ValueError
             print(f"warning: the best variant was not written: {exc}", file=sys.stderr)
     else:
         print("No trial completed, so there is no best variant.")

@@ -17,6 +17,7 @@ from nnstudio.experiments.results import TrialRecord
 from nnstudio.gui import theme
 
 SHOWN_STATES = ("COMPLETE", "PRUNED")
+_TOP = 1.34  # parallel coordinates: the axes span 0..1, their names hang from here
 _COLORMAP = "viridis"
 
 
@@ -58,10 +59,12 @@ class _Scale:
         x = math.log10(value) if self.log else float(value)
         return 0.5 if self.high == self.low else (x - self.low) / (self.high - self.low)
 
-    def ends(self) -> tuple[str, str]:
+    def ends(self, percent: bool = False) -> tuple[str, str]:
         if self.categories:
             return str(self.categories[0]), str(self.categories[-1])
         low, high = (10**self.low, 10**self.high) if self.log else (self.low, self.high)
+        if percent:
+            return f"{100 * low:.1f}%", f"{100 * high:.1f}%"
         return f"{low:.3g}", f"{high:.3g}"
 
 
@@ -76,6 +79,7 @@ class ParallelCoordinates(pg.PlotWidget):
         self.setMouseEnabled(False, False)
         self.hideButtons()
         self.getPlotItem().hideAxis("left")
+        self.getPlotItem().hideAxis("bottom")  # the axes' names and ranges are drawn on the plot
         self.lines: dict[int, pg.PlotDataItem] = {}
         self._selected: int | None = None
 
@@ -90,16 +94,20 @@ class ParallelCoordinates(pg.PlotWidget):
         columns[metric] = [t.value for t in shown]
         scales = {n: _Scale(columns[n]) for n in axes}
         colours = theme.current()
+        percent = metric == "val_acc"
         for i, name in enumerate(axes):
             self.addItem(pg.InfiniteLine(i, angle=90, pen=pg.mkPen(colours.plot_axis, width=1)))
-            low, high = scales[name].ends()
-            for text, y, anchor in ((high, 1.04, (0.5, 1)), (low, -0.04, (0.5, 0))):
+            low, high = scales[name].ends(percent=percent and name == metric)
+            title = pg.TextItem(_axis_name(name, metric), anchor=(0.5, 0), color=colours.plot_text)
+            bold = title.textItem.font()
+            bold.setBold(True)
+            title.setFont(bold)
+            title.setPos(i, _TOP)
+            self.addItem(title)
+            for text, y, anchor in ((high, 1.03, (0.5, 1)), (low, -0.03, (0.5, 0))):
                 label = pg.TextItem(text, anchor=anchor, color=colours.plot_text)
                 label.setPos(i, y)
                 self.addItem(label)
-        self.getPlotItem().getAxis("bottom").setTicks(
-            [[(i, _axis_name(n, metric)) for i, n in enumerate(axes)]]
-        )
         values = np.array([t.value for t in shown], float)
         if len(values):
             span = np.ptp(values) or 1.0
@@ -112,8 +120,8 @@ class ParallelCoordinates(pg.PlotWidget):
                 style = Qt.PenStyle.SolidLine if t.state == "COMPLETE" else Qt.PenStyle.DashLine
                 line = self.plot(list(range(len(axes))), ys, pen=pg.mkPen(colour, width=2, style=style))
                 self.lines[t.number] = line
-        self.setXRange(-0.3, len(axes) - 0.7, padding=0)
-        self.setYRange(-0.12, 1.12, padding=0)
+        self.setXRange(-0.5, len(axes) - 0.5, padding=0)
+        self.setYRange(-0.1, _TOP, padding=0)
         self.select(self._selected)
 
     def select(self, number: int | None) -> None:
@@ -195,8 +203,7 @@ class MetricScatter(QWidget):
         if scale is not None and scale.categories:
             axis.setTicks([[(float(i), str(c)) for i, c in enumerate(scale.categories)]])
         elif scale is not None and scale.log:
-            low, high = math.floor(scale.low), math.ceil(scale.high)
-            axis.setTicks([[(float(p), f"{10.0**p:g}") for p in range(low, high + 1)]])
+            axis.setTicks([_log_ticks(scale.low, scale.high)])
         else:
             axis.setTicks(None)
         unit = " (%)" if self._metric == "val_acc" else ""
@@ -240,6 +247,11 @@ class TrialCurves(pg.PlotWidget):
                 symbolBrush=colour,
                 symbolPen=None,
             )
+        last = max((max(t.intermediate) for t in trials if t.intermediate), default=1)
+        if last <= 12:  # whole epochs only
+            self.getPlotItem().getAxis("bottom").setTicks([[(float(e), str(e)) for e in range(1, last + 1)]])
+        else:
+            self.getPlotItem().getAxis("bottom").setTicks(None)
         self.select(self._selected)
 
     def select(self, number: int | None) -> None:
@@ -251,10 +263,25 @@ class TrialCurves(pg.PlotWidget):
 
 
 def _axis_name(name: str, metric: str) -> str:
-    return metric_label(name) if name == metric else name
+    """Two short lines rather than one long one: axes stand close together."""
+    if name == metric:
+        return metric_label(name).replace(" ", "\n")
+    node, dot, param = name.rpartition(".")
+    return f"{node}\n{param}" if dot else name
 
 
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _log_ticks(low: float, high: float) -> list[tuple[float, str]]:
+    """1, 2 and 5 times each power of ten between 10**low and 10**high (log10 positions)."""
+    ticks = []
+    for power in range(math.floor(low), math.ceil(high) + 1):
+        for step in (1, 2, 5):
+            x = math.log10(step) + power
+            if low - 1e-9 <= x <= high + 1e-9:
+                ticks.append((x, f"{step * 10.0**power:g}"))
+    return ticks
