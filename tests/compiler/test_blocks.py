@@ -187,3 +187,27 @@ def test_weights_carry_over_by_instance_path() -> None:
     assert torch.equal(model.layer1[1].bn2.weight, trained.layer1[1].bn2.weight)
     assert torch.equal(model.layer2.shortcut[0].weight, trained.layer2.shortcut[0].weight)
     assert not torch.equal(model.layer1[2].conv1.weight, trained.layer1[1].conv1.weight)
+
+
+def test_transformer_encoder_layer_computes_what_torchs_computes() -> None:
+    """Same parameter layout as torch.nn.TransformerEncoderLayer: its weights load as they are."""
+    import torch
+    from torch import nn
+
+    from nnstudio.core.block_library import add_builtin
+
+    for name, norm_first in [("TransformerEncoderLayer", False), ("TransformerEncoderLayerPreNorm", True)]:
+        graph = Graph(name="Encoder")
+        add_builtin(graph.blocks, name)
+        x = graph.add("Input", name="tokens", shape=[7, 24], normalize="none")
+        layer = graph.add("Block", name="layer", block=name, nhead=3, dim_feedforward=40, dropout=0.1)
+        graph.connect(x, layer)
+        graph.connect(layer, graph.add("Output"))
+        model = graph.compile().eval()
+        reference = nn.TransformerEncoderLayer(24, 3, 40, dropout=0.1, batch_first=True, norm_first=norm_first).eval()
+        ours = model.layer
+        assert set(ours.state_dict()) == set(reference.state_dict())
+        ours.load_state_dict(reference.state_dict())
+        batch = torch.randn(5, 7, 24)
+        with torch.no_grad():
+            torch.testing.assert_close(model(batch), reference(batch), rtol=1e-5, atol=1e-5)
