@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
 import math
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -35,6 +32,7 @@ from nnstudio.commands._common import (
     load_or_report,
     report_invalid,
 )
+from nnstudio.training.run_folder import MetricsWriter
 
 EXIT_FAULT = EXIT_FAILED  # a run that stopped on a fault (NaN loss, out of memory, ...)
 
@@ -188,15 +186,12 @@ def _finish(result: Any, trainer: Any, graph: Any, out: Path, interrupted: bool)
 
 def _export(graph: Any, trainer: Any, out: Path) -> list[Path]:
     """model.py, weights and predict.py beside the checkpoint: what the run produced."""
-    try:
-        from nnstudio.compiler.export import export
-    except ImportError:
-        return []
-    try:
-        return [p for p in export(graph, out, weights=trainer.model, overwrite=False)]
-    except Exception as exc:  # the run itself succeeded; say why the export did not
-        print(f"warning: the trained model was not exported: {exc}", file=sys.stderr)
-        return []
+    from nnstudio.training.run_folder import export_trained
+
+    exported = export_trained(graph, trainer.model, out, trained_on=trainer.data.trained_on(trainer.loss_name))
+    if exported.problem:  # the run itself succeeded; say why the export did not
+        print(f"warning: the trained model was not exported: {exported.problem}", file=sys.stderr)
+    return list(exported.written)
 
 
 def _run_folder(args: argparse.Namespace, project: Path) -> Path:
@@ -205,7 +200,9 @@ def _run_folder(args: argparse.Namespace, project: Path) -> Path:
     elif args.resume:
         out = Path(args.resume).parent
     else:
-        out = Path("runs") / f"{project.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        from nnstudio.training.run_folder import new_run_folder
+
+        return new_run_folder("runs", project.stem)
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -310,42 +307,6 @@ def _clock(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-class MetricsWriter:
-    """Rewrites ``metrics.csv`` (one row per epoch) after every epoch, atomically: a resumed
-    run's file holds the epochs from before the resume too."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._epochs: list[Any] = []
-
-    def __call__(self, event: Any) -> None:
-        from nnstudio.training import events
-
-        if isinstance(event, events.RunStarted):
-            self._epochs = list(event.history.epochs)
-            self._write()
-        elif isinstance(event, events.EpochEnded):
-            self._epochs.append(event.record)
-            self._write()
-
-    def _write(self) -> None:
-        from nnstudio.core.project import write_atomic
-        from nnstudio.training.events import EpochRecord
-
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(EpochRecord.CSV_COLUMNS)
-        for record in self._epochs:
-            writer.writerow([_cell(v) for v in record.as_dict().values()])
-        write_atomic(self.path, buffer.getvalue())
-
-
-def _cell(value: float) -> str:
-    if isinstance(value, int):
-        return str(value)
-    return "" if math.isnan(value) else f"{value:.6g}"
 
 
 class _TensorBoard:

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QWidget
+
+if TYPE_CHECKING:
+    from nnstudio.gui.export_dialog import ExportOptions, ExportRequest
 
 PROJECT_FILTER = "nnstudio projects (*.nnstudio);;All files (*)"
 
@@ -58,3 +65,39 @@ def ask_recover(parent: QWidget | None, descriptions: Sequence[str]) -> bool:
         QMessageBox.StandardButton.Yes,
     )
     return answer == QMessageBox.StandardButton.Yes
+
+
+def open_folder(folder: str | Path) -> bool:
+    """Show ``folder`` in the system's file manager."""
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+
+def ask_export(parent: QWidget | None, options: ExportOptions) -> ExportRequest | None:
+    """File › Export's dialog: folder, which run's weights, ONNX and train.py; None if cancelled."""
+    from nnstudio.gui.export_dialog import ExportDialog
+
+    dialog = ExportDialog(options, parent)
+    try:
+        return dialog.request() if dialog.exec() == QDialog.DialogCode.Accepted else None
+    finally:
+        dialog.deleteLater()
+
+
+def ask_export_clash(parent: QWidget | None, folder: Path, earlier: Sequence[str], foreign: Sequence[str]) -> str:
+    """The export folder already holds some of the files: "replace" (only files an earlier
+    export wrote), "another" (pick another folder) or "cancel"."""
+    from nnstudio.gui.export_dialog import clash_box
+
+    box = clash_box(parent, folder, earlier, foreign)
+    box.exec()
+    box.deleteLater()
+    return box.answer()
+
+
+def show_exported(parent: QWidget | None, folder: Path, files: Sequence[str], note: str = "") -> None:
+    """Say where the export went and what it holds, with a button that opens the folder."""
+    from nnstudio.gui.export_dialog import exported_box
+
+    box = exported_box(parent, folder, files, note)
+    box.exec()
+    box.deleteLater()

@@ -318,8 +318,10 @@ class MainWindow(QMainWindow):
                               "Open one of the bundled example networks.", True)
         self.act_save = a("&Save", self.save, key.Save, "Save the project.", icon=pix.SP_DialogSaveButton)
         self.act_save_as = a("Save &As…", self.save_as, key.SaveAs, "Save the project under a new name.")
-        self.act_export = a("&Export PyTorch Code…", lambda: export_graph(self, self.document.graph),
-                            QKeySequence("Ctrl+E"), "Write model.py, the code this graph compiles to.")
+        self.act_export = a("&Export PyTorch Code…",
+                            lambda: export_graph(self, self.document.graph, self.document.path),
+                            QKeySequence("Ctrl+E"), "Write model.py with the latest run's trained weights "
+                            "and predict.py; ONNX and train.py on request.")
         self.act_close = a("&Close Window", self.close, key.Close)
         self.act_quit = a("&Quit", self._quit, key.Quit)
         self.act_quit.setMenuRole(QAction.MenuRole.QuitRole)

@@ -25,6 +25,7 @@ from nnstudio.gui.document import Document
 from nnstudio.gui.experiments.marks import with_sweep_mark
 from nnstudio.gui.panels.param_widgets import make_editor
 from nnstudio.gui.text import short_count
+from nnstudio.training.run_folder import describe_preprocessing
 
 PLACEHOLDER = "Select a layer to see and change its settings."
 
@@ -64,6 +65,9 @@ class InspectorPanel(QScrollArea):
         self.figures.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.problems = QLabel()
         self.problems.setWordWrap(True)
+        self.preprocessing = QLabel()  # an Input's statistics from the latest run
+        self.preprocessing.setWordWrap(True)
+        self.preprocessing.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.form.addRow("Name", self.name_edit)
@@ -71,6 +75,7 @@ class InspectorPanel(QScrollArea):
         layout.addWidget(self.description)
         layout.addLayout(self.form)
         layout.addWidget(self.figures)
+        layout.addWidget(self.preprocessing)
         layout.addWidget(self.problems)
         layout.addWidget(self.message)
         layout.addStretch(1)
@@ -83,6 +88,7 @@ class InspectorPanel(QScrollArea):
             self.document.analysis_changed.disconnect(self._on_analysis_changed)
             self.document.locked_changed.disconnect(self._on_locked_changed)
             self.document.refused.disconnect(self._on_refused)
+            self.document.undo_stack.indexChanged.disconnect(self._update_preprocessing)
             events = self.document.graph.events
             events.param_changed.disconnect(self._on_param_changed)
             events.node_renamed.disconnect(self._on_node_renamed)
@@ -90,6 +96,7 @@ class InspectorPanel(QScrollArea):
         document.analysis_changed.connect(self._on_analysis_changed)
         document.locked_changed.connect(self._on_locked_changed)
         document.refused.connect(self._on_refused)
+        document.undo_stack.indexChanged.connect(self._update_preprocessing)  # a run was recorded
         document.graph.events.param_changed.connect(self._on_param_changed)
         document.graph.events.node_renamed.connect(self._on_node_renamed)
         self.show_nodes([])
@@ -102,7 +109,7 @@ class InspectorPanel(QScrollArea):
         if graph is None or len(node_ids) != 1 or node_ids[0] not in graph.nodes:
             self.node_id = None
             self.title.setText(PLACEHOLDER if len(node_ids) <= 1 else f"{len(node_ids)} layers selected.")
-            for widget in (self.description, self.name_edit, self.figures, self.problems):
+            for widget in (self.description, self.name_edit, self.figures, self.problems, self.preprocessing):
                 widget.hide()
             self.form.labelForField(self.name_edit).hide()
             return
@@ -200,9 +207,16 @@ class InspectorPanel(QScrollArea):
             )
         else:
             self.figures.setText(f"Output shape: {shape}")
+        self._update_preprocessing()
         problems = analysis.for_node(self.node_id)
         colours = theme.current()
         self.problems.setText("\n".join(d.message for d in problems))
         colour = colours.error if any(d.is_error for d in problems) else colours.warning
         self.problems.setStyleSheet(f"color: {colour};")
         self.problems.setVisible(bool(problems))
+
+    def _update_preprocessing(self, *_: Any) -> None:
+        graph = self.document.graph if self.document is not None else None
+        statistics = describe_preprocessing(graph, self.node_id) if graph is not None and self.node_id else ""
+        self.preprocessing.setText(statistics)
+        self.preprocessing.setVisible(bool(statistics))

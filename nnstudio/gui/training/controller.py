@@ -35,12 +35,13 @@ from nnstudio.gui.training.devices import DeviceInfo, probe_in_background
 from nnstudio.gui.training.diagnostics import HealthOverlay
 from nnstudio.gui.training.insights import InsightsTabs, first_layer
 from nnstudio.gui.training.lazy import LazyWidget
-from nnstudio.gui.training.panel import TrainingPanel, finished_text
+from nnstudio.gui.training.panel import TrainingPanel, finished_text, run_folder_text
 from nnstudio.gui.training.payloads import ViewWants
 from nnstudio.gui.training.preview import DataPreview, preview_in_background
 from nnstudio.gui.training.relay import Update
 from nnstudio.gui.training.runs import RunRecord, next_number, read_runs, settings_label
 from nnstudio.gui.training.worker import Outcome, RunRequest, TrainingWorker
+from nnstudio.training.run_folder import new_run_folder
 
 if TYPE_CHECKING:
     from nnstudio.gui.document import Document
@@ -172,6 +173,7 @@ class TrainingController(QObject):
         self.metrics_dock.visibilityChanged.connect(lambda visible: visible and self.plots_host.ensure())
         self.panel_dock.visibilityChanged.connect(self._on_panel_visibility)
         self.tabs.feature_maps.sample_changed.connect(lambda *_: self._send_wants())
+        self.tabs.wants_changed.connect(lambda *_: self._send_wants())
         self.tabs.health.node_activated.connect(self.window.show_node)
         app = QApplication.instance()
         if app is not None:
@@ -191,6 +193,7 @@ class TrainingController(QObject):
         self.overlay.clear()
         self.last_outcome = None
         self._last_checkpoint = None
+        self.panel.show_run_folder(None)
         self._feature_node = self._filter_node = None
         self.tabs.clear()
         if self.plots_host.widget is not None:  # the runs shown are the new project's only
@@ -314,6 +317,7 @@ class TrainingController(QObject):
         self.overlay.clear()
         self.panel.progress.setValue(0)
         self.panel.show_message("")
+        self.panel.show_run_folder(None)
         self._prepare_views()
         self._send_wants()
         self.worker.start(request)
@@ -362,11 +366,11 @@ class TrainingController(QObject):
         self.act_stop.setEnabled(self.state in ("starting", "running", "paused"))
 
     def _run_dir(self, resume_from: Path | None) -> Path:
+        """The run folder: the same files as `nnstudio train --out`, in the app's data folder."""
         if resume_from is not None:
             return resume_from.parent
         stem = self.document.path.stem if self.document.path else (self.document.graph.name or "untitled")
-        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem).strip("_").lower() or "untitled"
-        return app_settings.data_dir() / "runs" / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{self._run_number}"
+        return new_run_folder(app_settings.data_dir() / "runs", stem, self._run_number)
 
     def _base_dir(self) -> Path | None:
         return self.document.path.parent if self.document.path else None
@@ -459,6 +463,9 @@ class TrainingController(QObject):
             self.panel.status.setText("Stopped." if final.stopped else "Done.")
             if not final.stopped:
                 self.panel.progress.setValue(self.panel.progress.maximum())
+        if outcome.run_dir is not None and outcome.run_dir.is_dir():
+            self.panel.show_run_folder(outcome.run_dir, run_folder_text(outcome),
+                                       "notice" if outcome.export_problem else "info")
         if self.run_started is not None:
             self._record(outcome)
         self._update_continue()
@@ -466,7 +473,8 @@ class TrainingController(QObject):
 
     def _record(self, outcome: Outcome) -> None:
         record = RunRecord.of_run(self._run_number, self.run_started, outcome.final, started_at=self._run_began,
-                                  checkpoint=self._last_checkpoint, carried=self._carried)
+                                  checkpoint=self._last_checkpoint, carried=self._carried,
+                                  folder=outcome.run_dir, preprocessing=outcome.preprocessing)
         self.document.push(RecordRunCommand(self.document.graph, record.to_dict()))
 
     # --- which views to compute -----------------------------------------------------------------------

@@ -8,12 +8,16 @@ notice, which layers kept their weights, why a run stopped).
 
 from __future__ import annotations
 
+import html
 import math
+from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
@@ -21,13 +25,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nnstudio.gui import theme
+from nnstudio.gui import dialogs, theme
 from nnstudio.gui.training.images import describe_sample, sample_picture
 from nnstudio.gui.training.preview import DataPreview
 from nnstudio.gui.training.progress_widgets import ProgressBar, SampleRate, StatusText
 from nnstudio.gui.training.settings_form import SettingsForm
 from nnstudio.gui.training.tiles import TileGrid
 from nnstudio.training.events import Finished, Progress
+from nnstudio.training.run_folder import CHECKPOINT_FILE, METRICS_FILE
 
 STATES = ("idle", "starting", "running", "paused", "stopping")
 
@@ -61,6 +66,18 @@ def finished_text(final: Finished) -> str:
     text += "."
     if final.stopped and final.checkpoint:
         text += f" Checkpoint: {final.checkpoint}."
+    return text
+
+
+def run_folder_text(outcome: Any) -> str:
+    """"Run folder: /…/digits_cnn-20261201-163005-3 (metrics.csv, model.py, …)." as the
+    command line says it, and why the trained model is missing when it is."""
+    folder: Path = outcome.run_dir
+    names = [METRICS_FILE, *(p.name for p in outcome.written), CHECKPOINT_FILE]
+    present = [n for n in dict.fromkeys(names) if (folder / n).exists()]
+    text = f"Run folder: {folder}" + (f" ({', '.join(present)})." if present else ".")
+    if outcome.export_problem:
+        text += f" The trained model was not exported there: {outcome.export_problem}"
     return text
 
 
@@ -116,6 +133,20 @@ class TrainingPanel(QWidget):
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        # Where the last run left its files: a link, and a button for those who miss links.
+        self.run_folder: Path | None = None
+        self.folder_text = QLabel("")
+        self.folder_text.setWordWrap(True)
+        self.folder_text.setTextFormat(Qt.TextFormat.RichText)
+        self.folder_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.folder_text.linkActivated.connect(lambda *_: self.open_run_folder())
+        self.folder_button = QPushButton("Open Run Folder")
+        self.folder_button.setToolTip("Show the run's files (metrics, checkpoint, trained model) "
+                                      "in the file manager")
+        self.folder_button.clicked.connect(self.open_run_folder)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder_button)
+        folder_row.addStretch(1)
 
         body = QWidget()
         layout = QVBoxLayout(body)
@@ -125,6 +156,8 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.message)
+        layout.addWidget(self.folder_text)
+        layout.addLayout(folder_row)
         layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(body)
@@ -138,6 +171,7 @@ class TrainingPanel(QWidget):
         self.continue_label = "Continue"
         self.rate = SampleRate()
         self._last_progress: Progress | None = None
+        self.show_run_folder(None)
         self.set_state("idle")
 
     # --- state -----------------------------------------------------------------------------
@@ -187,6 +221,23 @@ class TrainingPanel(QWidget):
         colour = {"error": theme.current().error, "notice": theme.current().warning}.get(kind)
         self.message.setStyleSheet(f"color: {colour};" if colour else "")
         self.message.setText(text)
+
+    def show_run_folder(self, folder: Path | None, text: str = "", kind: str = "info") -> None:
+        """Name the run folder (a link) with an Open button; ``None`` hides both."""
+        self.run_folder = folder
+        self.folder_text.setVisible(folder is not None)
+        self.folder_button.setVisible(folder is not None)
+        if folder is None:
+            self.folder_text.clear()
+            return
+        colour = theme.current().warning if kind == "notice" else None
+        self.folder_text.setStyleSheet(f"color: {colour};" if colour else "")
+        shown = html.escape(str(folder))
+        self.folder_text.setText(html.escape(text).replace(shown, f'<a href="{folder.absolute().as_uri()}">{shown}</a>', 1))
+
+    def open_run_folder(self) -> None:
+        if self.run_folder is not None:
+            dialogs.open_folder(self.run_folder)
 
     def add_message(self, text: str, kind: str = "notice") -> None:
         """Append a line to the messages (notices during a run)."""

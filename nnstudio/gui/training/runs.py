@@ -39,6 +39,8 @@ class RunRecord:
     curve_loss: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     checkpoint: str | None = None
     carried: str | None = None  # which layers kept their weights from the run before
+    folder: str | None = None  # the run folder: checkpoint, metrics.csv and the exported model
+    preprocessing: dict[str, Any] = field(default_factory=dict)  # Input node id -> its statistics
 
     @property
     def label(self) -> str:
@@ -46,7 +48,8 @@ class RunRecord:
 
     @classmethod
     def of_run(cls, number: int, started: RunStarted, final: Finished | Failed, started_at: str = "",
-               checkpoint: Path | None = None, carried: str | None = None) -> RunRecord:
+               checkpoint: Path | None = None, carried: str | None = None, folder: Path | None = None,
+               preprocessing: dict[str, Any] | None = None) -> RunRecord:
         """The record of a run that has ended, from its first and last events."""
         failed = isinstance(final, Failed)
         steps, loss = thin_curve(final.history.points)
@@ -64,6 +67,8 @@ class RunRecord:
             curve_loss=loss,
             checkpoint=str(checkpoint) if checkpoint else None,
             carried=carried,
+            folder=str(folder) if folder else None,
+            preprocessing=dict(preprocessing or {}),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,6 +86,8 @@ class RunRecord:
                       "loss": [_json_number(float(v)) for v in self.curve_loss]},
             "checkpoint": self.checkpoint,
             "carried": self.carried,
+            "folder": self.folder,
+            "preprocessing": self.preprocessing,
         }
 
     @classmethod
@@ -104,6 +111,8 @@ class RunRecord:
                 curve_loss=np.asarray([_float(v) for v in curve.get("loss", [])], np.float32),
                 checkpoint=data.get("checkpoint"),
                 carried=data.get("carried"),
+                folder=data.get("folder"),
+                preprocessing=dict(data.get("preprocessing") or {}),
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             return None

@@ -20,6 +20,7 @@ torch is imported on the training thread, never here at import time.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import threading
@@ -32,6 +33,12 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from nnstudio.gui.training.payloads import ViewWants
 from nnstudio.gui.training.relay import Relay, Update
+from nnstudio.training.run_folder import (
+    METRICS_FILE,
+    MetricsWriter,
+    export_trained,
+    preprocessing_statistics,
+)
 
 if TYPE_CHECKING:
     from nnstudio.training.carry_over import WeightSnapshot
@@ -80,6 +87,10 @@ class Outcome:
     weights: WeightSnapshot | None  # per-node weights after the run (None after NaN or a setup failure)
     graph: dict[str, Any]  # the graph the run trained
     inspection_seconds: float = 0.0  # spent computing the views on the training thread
+    run_dir: Path | None = None  # the run folder, as `nnstudio train` leaves it (None: none was made)
+    written: tuple[Path, ...] = ()  # the trained model exported there: model.py, weights, predict.py
+    export_problem: str | None = None  # why the trained model was not exported, if it was not
+    preprocessing: dict[str, Any] | None = None  # per Input node id: its statistics (run_folder)
 
 
 class _Thread(QThread):
@@ -231,6 +242,8 @@ class TrainingWorker(QObject):
         try:
             return self._train(request)
         except Exception as exc:  # a setup problem ends the run with its sentence; the app goes on
+            with contextlib.suppress(OSError):
+                request.run_dir.rmdir()  # a new run's folder, still empty: nothing to show
             final = _setup_failure(exc)
             self.relay.put(final)
             return Outcome(final, None, request.graph)
@@ -254,9 +267,12 @@ class TrainingWorker(QObject):
             if self._stop_asked:
                 trainer.stop()
 
+        metrics = MetricsWriter(request.run_dir / METRICS_FILE)
+
         def listener(event: Any) -> None:
             self.relay.put(event)
             inspector.on_event(event)
+            metrics(event)
 
         final = trainer.run(listener)
         weights = None
@@ -264,7 +280,16 @@ class TrainingWorker(QObject):
             from nnstudio.training.carry_over import snapshot
 
             weights = snapshot(graph, trainer.model)
-        return Outcome(final, weights, request.graph, inspector.seconds_spent)
+        outcome = Outcome(final, weights, request.graph, inspector.seconds_spent, run_dir=request.run_dir)
+        if isinstance(final, Failed):
+            return outcome  # the folder keeps the last good checkpoint and the metrics so far
+        # As `nnstudio train` does, here on the training thread: the window never waits for it.
+        exported = export_trained(graph, trainer.model, request.run_dir,
+                                  trained_on=trainer.data.trained_on(trainer.loss_name))
+        return dataclasses.replace(
+            outcome, written=exported.written, export_problem=exported.problem,
+            preprocessing=preprocessing_statistics(graph, trainer.model.state_dict()),
+        )
 
     def _build(self, request: RunRequest) -> tuple[Any, Any]:
         import torch
