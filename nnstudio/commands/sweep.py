@@ -28,6 +28,7 @@ from nnstudio.commands._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    error,
     load_or_report,
     report_invalid,
 )
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         require_optuna()
     except MissingExtraError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(exc)
         return EXIT_FAILED
     graph = load_or_report(args.file)
     if graph is None:
@@ -116,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         axes = space.resolve(dimensions, graph)
         settings = _settings(args, graph)
     except (SpaceError, SweepError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(exc)
         return EXIT_BAD_INPUT
 
     from nnstudio.experiments import results
@@ -134,10 +135,10 @@ def run(args: argparse.Namespace) -> int:
         max_epochs = _max_epochs(axes, settings, graph)
         study = open_study(storage, name, axes, settings, max_epochs)
     except StorageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(exc)
         return EXIT_FAILED
     except (SweepError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error(exc)
         return EXIT_BAD_INPUT
 
     where = redact(args.storage or default_url(out))

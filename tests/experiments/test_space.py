@@ -128,3 +128,49 @@ def test_a_value_that_breaks_the_graph_gives_its_diagnostic(circles) -> None:
     variant = variants.apply(circles, axes, {"classifier.out_features": 3})
     problems = variants.problems(variant)
     assert problems and problems[0].startswith("Output 'scores':") and "2 class scores" in problems[0]
+
+
+def test_channels_that_break_a_later_add_fail_with_the_graph_diagnostic() -> None:
+    resnet = project.load(EXAMPLES_DIR / "resnet_block.nnstudio")
+    axes = space.resolve([space.parse_param("res_conv2.out_channels=8,16")], resnet)
+    assert variants.problems(variants.apply(resnet, axes, {"res_conv2.out_channels": 16})) == []
+    problems = variants.problems(variants.apply(resnet, axes, {"res_conv2.out_channels": 8}))
+    assert problems and "shortcut" in problems[0]
+
+
+def block_graph():
+    """Input -> a 'Dense' block instance (Linear of $width + ReLU, repeated) -> classifier."""
+    from nnstudio.core.graph import GraphModel
+    from nnstudio.core.layers import Param
+
+    graph = GraphModel(name="Blocks on circles")
+    block = graph.blocks.define("Dense", params=[Param("width", "int", 16, 1, 4096)])
+    body = block.body
+    x = body.add("BlockInput", name="x")
+    fc = body.add("Linear", name="fc", out_features="$width")
+    act = body.add("ReLU", name="act")
+    out = body.add("BlockOutput", name="out")
+    for a, b in ((x, fc), (fc, act), (act, out)):
+        body.connect(a, b)
+    point = graph.add("Input", name="point", shape=[2])
+    stage = graph.add("Block", name="stage", block="Dense", width=16, repeat=2)
+    head = graph.add("Linear", name="classifier", out_features=2)
+    scores = graph.add("Output", name="scores")
+    for a, b in ((point, stage), (stage, head), (head, scores)):
+        graph.connect(a, b)
+    graph.training = {"dataset": "circles", "optimizer": "adam", "lr": 0.05, "batch_size": 64, "epochs": 2}
+    return graph
+
+
+def test_a_block_instance_sweeps_its_repeat_and_its_parameters() -> None:
+    graph = block_graph()
+    axes = space.resolve(
+        [space.parse_param("stage.repeat=1..3"), space.parse_param("stage.width=4..32:log")], graph
+    )
+    assert [(a.name, a.kind) for a in axes] == [("stage.repeat", "int"), ("stage.width", "int")]
+    variant = variants.apply(graph, axes, {"stage.repeat": 3, "stage.width": 8})
+    stage = variant.node_by_name("stage")
+    assert (stage.params["repeat"], stage.params["width"]) == (3, 8)
+    assert variants.problems(variant) == []
+    with pytest.raises(SpaceError, match="at least 1"):
+        space.resolve([space.parse_param("stage.repeat=0..3")], graph)

@@ -271,6 +271,7 @@ def test_a_finished_study_says_so_instead_of_running_more(tmp_path: Path, capsys
     assert sweep(tmp_path, "--trials", "1", "--param", "lr=0.01..0.1") == 0
     out = capsys.readouterr().out
     assert "already holds 1 trials" in out and "Best: trial 0" in out
+    assert "Parameter importances need at least two completed trials; this study has 1." in out
 
 
 def test_a_resumed_study_keeps_the_kind_of_each_range(tmp_path: Path, capsys) -> None:
@@ -291,3 +292,40 @@ def test_a_study_keeps_its_metric(tmp_path: Path, capsys) -> None:
     optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path}/s.db", direction="maximize")
     assert sweep(tmp_path, "--trials", "1", "--param", "lr=0.01..0.1", "--metric", "val_loss") == 2
     assert "would minimize instead" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_block_instance_repeat_is_swept(tmp_path: Path, capsys) -> None:
+    from tests.experiments.test_space import block_graph
+
+    path = tmp_path / "blocks.nnstudio"
+    block_graph().save(path)
+    code = main(
+        [
+            "sweep",
+            str(path),
+            "--trials",
+            "2",
+            "--jobs",
+            "2",
+            "--epochs",
+            "1",
+            "--sampler",
+            "grid",
+            "--pruner",
+            "none",
+            "--param",
+            "stage.repeat=1,3",
+            "--storage",
+            f"sqlite:///{tmp_path}/s.db",
+            "--study",
+            "s",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    trials = load(tmp_path).trials
+    assert sorted(t.params["stage.repeat"] for t in trials) == [1, 3]
+    assert all(t.state.name == "COMPLETE" for t in trials), [t.user_attrs.get("reason") for t in trials]
