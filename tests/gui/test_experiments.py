@@ -113,3 +113,22 @@ def test_a_sweep_runs_beside_the_editor_and_its_best_trial_is_applied_then_undon
     )
     other.document.undo_stack.setClean()
     other.close()
+
+
+@pytest.mark.slow
+def test_stop_ends_the_sweep_and_keeps_the_study_readable(circles_window, qtbot) -> None:
+    window = circles_window
+    panel = window.experiments.show_panel()
+    panel.space_edit.setText("lr=0.01..0.1")
+    panel.add_dimension()
+    panel.trials.setValue(3)
+    panel.jobs.setValue(1)
+    panel.epochs.setValue(500)  # far longer than the test waits
+    assert panel.start()
+    qtbot.waitUntil(lambda: panel.model.rowCount() >= 1, timeout=120_000)
+    panel.stop()
+    qtbot.waitUntil(lambda: not panel.process.running, timeout=60_000)
+    assert "stopped" in panel.status.text(), panel.status.text() + "\n".join(panel.process.output)
+    assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled()
+    (trial,) = panel.snapshot.trials
+    assert trial.state == "FAIL" and "Stopped by the user" in trial.reason

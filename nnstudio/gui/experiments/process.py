@@ -39,7 +39,9 @@ class SweepProcess(QObject):
         process.finished.connect(self._on_finished)
         process.errorOccurred.connect(self._on_error)
         self.process = process
-        process.start(sys.executable, ["-m", "nnstudio", "sweep", *arguments])
+        # The app folder built by PyInstaller is the nnstudio command itself.
+        prefix = [] if getattr(sys, "frozen", False) else ["-m", "nnstudio"]
+        process.start(sys.executable, [*prefix, "sweep", *arguments])
 
     def stop(self) -> None:
         """Ask the sweep to stop (its trials end after their current step, finished trials
