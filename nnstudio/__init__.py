@@ -1,14 +1,44 @@
 """nnstudio: design neural networks visually, watch them train, export PyTorch code.
 
-Importing this package never imports torch or Qt.
+Importing this package never imports torch or Qt, and imports the core itself
+only when one of its names is first used: the ``nnstudio`` command starts with
+almost nothing loaded, so a Ctrl-C in its first moments is caught as any other
+(see ``nnstudio.cli``).
 """
 
-from nnstudio.api import Graph
-from nnstudio.core.errors import FormatError, GraphError
-from nnstudio.core.layers import CATALOG
-from nnstudio.core.validation import Diagnostic
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it, imported on first use (PEP 562).
+_LAZY = {
+    "Graph": "nnstudio.api",
+    "FormatError": "nnstudio.core.errors",
+    "GraphError": "nnstudio.core.errors",
+    "CATALOG": "nnstudio.core.layers",
+    "Diagnostic": "nnstudio.core.validation",
+}
+
+if TYPE_CHECKING:
+    from nnstudio.api import Graph
+    from nnstudio.core.errors import FormatError, GraphError
+    from nnstudio.core.layers import CATALOG
+    from nnstudio.core.validation import Diagnostic
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'nnstudio' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
 
 
 def export(graph, folder, weights=None, **options):

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from nnstudio import __version__
+from nnstudio.commands.exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 
 COMMANDS = ("validate", "info", "export", "train", "sweep")
 
@@ -39,7 +40,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Run ``nnstudio ARGS``; return the exit status. A Ctrl-C that reaches here (during
+    start-up, or the second one during a run) ends the command without a traceback."""
+    as_program = argv is None  # the process is ours: `nnstudio ...` or `python -m nnstudio`
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        print("\nnnstudio: interrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if as_program:
+            _quit_on_interrupt()
+
+
+def _quit_on_interrupt() -> None:
+    """From here on the process only tears down (torch's finalizers can take a moment):
+    a Ctrl-C now ends it at once instead of raising inside those finalizers."""
+    import os
+    import signal
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(EXIT_INTERRUPTED))
+
+
+def _main(argv: list[str]) -> int:
     if argv and argv[0] not in COMMANDS and not argv[0].startswith("-") and not _names_a_file(argv[0]):
         return _unknown_command(argv[0])
     if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
@@ -62,8 +87,6 @@ def _names_a_file(word: str) -> bool:
 
 
 def _unknown_command(word: str) -> int:
-    from nnstudio.commands._common import EXIT_BAD_INPUT
-
     close = difflib.get_close_matches(word, COMMANDS, n=1)
     hint = f" Did you mean 'nnstudio {close[0]}'?" if close else ""
     print(

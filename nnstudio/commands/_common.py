@@ -5,13 +5,22 @@ from __future__ import annotations
 import sys
 
 from nnstudio.api import Graph
+from nnstudio.commands.exit_codes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from nnstudio.core.errors import FormatError, GraphError
 
-# The exit codes the README promises, for every subcommand.
-EXIT_OK = 0  # done
-EXIT_FAILED = 1  # the run or the graph failed: an invalid graph, a fault while training
-EXIT_BAD_INPUT = 2  # a bad file or flag: unreadable project, data, weights or settings; OSError
-EXIT_INTERRUPTED = 130  # stopped with Ctrl-C (a checkpoint was written first)
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "diagnostic_line",
+    "error",
+    "exit_code_for",
+    "human_bytes",
+    "human_count",
+    "load_or_report",
+    "report_invalid",
+]
 
 
 def error(message: object) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -104,4 +105,16 @@ def run_app(argv: Sequence[str] = ()) -> int:
     windows = open_start_windows(files)
     if os.environ.get(PROBE_ENV):
         QTimer.singleShot(0, lambda: _probe(app, windows))
+    _close_on_interrupt(app)
     return app.exec()
+
+
+def _close_on_interrupt(app: QApplication) -> None:
+    """Ctrl-C in the terminal closes the windows as their close buttons would (asking
+    about unsaved work) instead of raising KeyboardInterrupt inside some Qt callback."""
+    signal.signal(signal.SIGINT, lambda signum, frame: QTimer.singleShot(0, app.closeAllWindows))
+    # Python runs signal handlers only between bytecodes; while Qt waits for events no
+    # Python runs, so a timer lets the interpreter look now and then.
+    wake = QTimer(app, interval=250)
+    wake.timeout.connect(lambda: None)
+    wake.start()

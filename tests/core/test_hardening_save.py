@@ -80,7 +80,7 @@ def test_a_temporary_still_being_written_is_kept(tmp_path: Path) -> None:
     def first_save() -> None:
         try:
             atomic.replace_atomically(path, slow_write)
-        except Exception as exc:  # noqa: BLE001 - the test reports any failure
+        except Exception as exc:
             failures.append(exc)
 
     writer = threading.Thread(target=first_save)
