@@ -29,3 +29,17 @@ class Graph(GraphModel):
         from nnstudio.compiler.codegen import compile_graph
 
         return compile_graph(self, **options)
+
+
+def from_torch(module: torch.nn.Module, example_inputs: Any, name: str | None = None, verify: bool = True):
+    """Import a PyTorch ``nn.Module`` as an editable :class:`Graph` with its weights.
+
+    ``example_inputs`` is one batched tensor per ``forward`` argument. Returns
+    an ``ImportResult`` with ``graph``, ``weights`` (a state dict the compiled
+    graph loads strictly) and ``report`` (sentences, ending with the check that
+    the compiled graph computes the module's outputs). See
+    ``nnstudio.compiler.importer``.
+    """
+    from nnstudio.compiler.importer import from_torch as _from_torch
+
+    return _from_torch(module, example_inputs, name=name, verify=verify)
