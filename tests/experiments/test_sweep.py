@@ -329,3 +329,21 @@ def test_a_block_instance_repeat_is_swept(tmp_path: Path, capsys) -> None:
     trials = load(tmp_path).trials
     assert sorted(t.params["stage.repeat"] for t in trials) == [1, 3]
     assert all(t.state.name == "COMPLETE" for t in trials), [t.user_attrs.get("reason") for t in trials]
+
+
+def test_without_optuna_the_command_says_what_to_install(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'optuna' or name.startswith('optuna.'):\n"
+        "            raise ImportError(f'No module named {name!r}')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from nnstudio.cli import main\n"
+        f"sys.exit(main(['sweep', {str(CIRCLES)!r}, '--trials', '2', '--param', 'lr=0.01..0.1',"
+        f" '--out', {str(tmp_path / 'out')!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert 'pip install "nnstudio[sweep]"' in result.stderr and "Optuna" in result.stderr
+    assert not (tmp_path / "out").exists()
