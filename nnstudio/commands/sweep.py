@@ -163,6 +163,13 @@ def run(args: argparse.Namespace) -> int:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         outcome = runner.run()
+    except Exception as exc:
+        if not _storage_failure(exc):
+            raise
+        # The server went away mid-sweep: the running trials are gone with this worker (the
+        # next worker on the study marks them failed); the finished ones are safe in the study.
+        error(f"Lost the study storage {where}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+        return EXIT_FAILED
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -171,6 +178,13 @@ def run(args: argparse.Namespace) -> int:
             f"The study '{name}' already holds {settings.trials} trials; pass a larger --trials to add more."
         )
     return _summary(study, graph, axes, settings, folder, name, outcome, results)
+
+
+def _storage_failure(exc: BaseException) -> bool:
+    """An error of the database or its driver (not a bug of ours)."""
+    return type(exc).__module__.split(".")[0] in ("sqlalchemy", "psycopg", "psycopg2", "sqlite3") or (
+        type(exc).__name__ == "StorageInternalError"
+    )
 
 
 def _settings(args: argparse.Namespace, graph: Any) -> Any:
