@@ -65,6 +65,7 @@ class ExperimentsPanel(QWidget):
         self.process.finished.connect(self._on_finished)
         self.process.line.connect(self._on_line)
         self.reader: StudyReader | None = None
+        self._sweep_document: Any = None  # the document whose design the shown study sweeps
         self.snapshot: StudySnapshot | None = None
         self.study_folder: Path | None = None
         self.timer = QTimer(self, interval=POLL_MS)
@@ -317,6 +318,7 @@ class ExperimentsPanel(QWidget):
         if self.epochs.value():
             arguments += ["--epochs", str(self.epochs.value())]
         self.reader = StudyReader(str(root / "optuna.journal"), name)
+        self._sweep_document = self.document
         self.study_folder = folder
         self.snapshot = None
         self.model.set_trials([], [], self.metric.currentText())
@@ -422,6 +424,15 @@ class ExperimentsPanel(QWidget):
         self.curves.select(number)
         self._update_buttons()
 
+    def _same_project(self) -> bool:
+        if self._sweep_document is not None and self._sweep_document is not self.document:
+            self._say(
+                "These trials belong to the project the sweep was started from; open that one to use them.",
+                error=True,
+            )
+            return False
+        return True
+
     def _trial_axes(self, trial: TrialRecord) -> list[space.Axis]:
         """The trial's values checked against the project as it is now."""
         return space.resolve(
@@ -430,7 +441,7 @@ class ExperimentsPanel(QWidget):
 
     def apply_selected(self) -> bool:
         trial = self.selected_trial()
-        if trial is None or not trial.values:
+        if trial is None or not trial.values or not self._same_project():
             return False
         try:
             axes = self._trial_axes(trial)
@@ -446,7 +457,7 @@ class ExperimentsPanel(QWidget):
 
     def open_selected(self) -> Any:
         trial = self.selected_trial()
-        if trial is None:
+        if trial is None or not self._same_project():
             return None
         graph = self.document.graph
         try:
