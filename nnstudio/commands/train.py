@@ -32,6 +32,7 @@ from nnstudio.commands._common import (
     load_or_report,
     report_invalid,
 )
+from nnstudio.core.seeds import SEED_MAX, SEED_MIN
 from nnstudio.training.run_folder import MetricsWriter
 
 EXIT_FAULT = EXIT_FAILED  # a run that stopped on a fault (NaN loss, out of memory, ...)
@@ -58,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     optim.add_argument("--optimizer", choices=("sgd", "adam", "adamw", "rmsprop", "adagrad"))
     optim.add_argument("--schedule", choices=("none", "step", "cosine"), help="learning rate per epoch")
     optim.add_argument("--loss", choices=("auto", "cross_entropy", "mse", "bce_with_logits"))
-    optim.add_argument("--seed", type=int)
+    optim.add_argument("--seed", type=int, help=f"random seed, {SEED_MIN} to {SEED_MAX}")
     run_group = parser.add_argument_group("execution")
     run_group.add_argument("--device", metavar="DEVICE", help="auto (default), cpu, cuda, cuda:N or mps")
     run_group.add_argument("--precision", choices=("fp32", "bf16"), help="bf16: mixed precision on CUDA")

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from nnstudio.compiler.codegen import GENERATED_MARK
 from nnstudio.core.errors import GraphError
 from nnstudio.core.project import write_atomic
+from nnstudio.core.seeds import SEED_MAX, SEED_MIN
 
 if TYPE_CHECKING:
     from nnstudio.compiler.codegen import PythonCode
@@ -119,6 +120,7 @@ def generate_train_script(
     text = text.replace("@TITLE@", _one_line(graph.name), 1).replace("@MODEL@", model_module, 1)
     text = text.replace("@GENERATED@", GENERATED_MARK, 1)
     text = _replace_line(text, "# @MODEL_IMPORT@", f"from {model_module} import {code.class_name} as Model")
+    text = _replace_line(text, "# @SEED_MAX@", f"SEED_MAX = {SEED_MAX}  # seeds nnstudio accepts: 0..SEED_MAX")
     return _replace_line(
         text, "# @PROJECT@", f"# The project's settings: defaults of the flags below.\nPROJECT = {literal}"
     )
@@ -228,7 +230,7 @@ def _check(key: str, value: Any) -> None:
         ok = isinstance(value, str) and bool(re.fullmatch(r"auto|cpu|cuda|cuda:\d+|mps", value))
         wanted = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
     elif key in ("batch_size", "epochs", "seed"):
-        low, high = (0, 2**63 - 1) if key == "seed" else (1, 2**63 - 1)
+        low, high = (SEED_MIN, SEED_MAX) if key == "seed" else (1, 2**63 - 1)
         ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
         wanted = f"a whole number from {low} to {high}"
     else:  # lr, momentum, weight_decay, val_split

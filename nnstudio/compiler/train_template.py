@@ -54,6 +54,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 PROJECT: dict = {}  # @PROJECT@
+# The seeds nnstudio accepts, 0..SEED_MAX (from nnstudio.core.seeds when train.py is written).
+SEED_MAX = ...  # @SEED_MAX@
 
 RANK = int(os.environ.get("RANK", "0"))
 WORLD_SIZE = int(os.environ.get("WORLD_SIZE", "1"))
@@ -177,8 +179,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
         parser.error("--epochs and --batch-size must be at least 1, and --lr above 0.")
-    if not 0 <= args.seed < 2**63:
-        parser.error("--seed must be a whole number from 0 to 2**63 - 1.")
+    if not 0 <= args.seed <= SEED_MAX:
+        parser.error(f"--seed must be a whole number from 0 to {SEED_MAX}.")
     return args
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from nnstudio.core.seeds import SEED_MAX, SEED_MIN
 from nnstudio.training.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
@@ -189,7 +190,7 @@ _CHECKS: dict[str, Callable[[str, Any], None]] = {
     "batch_size": _whole(1, 65536),
     "epochs": _whole(1, 100_000),
     "loss": _choice(LOSSES),
-    "seed": _whole(0, 2**63 - 1),
+    "seed": _whole(SEED_MIN, SEED_MAX),
     "device": _device,
     "precision": _choice(PRECISIONS),
     "compile": _flag,
