@@ -144,6 +144,7 @@ class SweepRunner:
         self._gpus = visible_gpus()
         self._threads = max(1, _cores() // settings.jobs)
         self._last_beat = 0.0
+        self._grid_done = False
         self.outcome = SweepOutcome()
 
     # --- control ---------------------------------------------------------------------------------
@@ -193,12 +194,10 @@ class SweepRunner:
             held += 1
         wanted = self.settings.trials - held
         sampler = self.study.sampler
-        if (
-            wanted > 0
-            and isinstance(sampler, optuna.samplers.GridSampler)
-            and sampler.is_exhausted(self.study)
-        ):
-            self.listener(SweepNotice("Every point of the grid has been tried."))
+        if wanted > 0 and hasattr(sampler, "all_started") and sampler.all_started(self.study):
+            if not self._grid_done:
+                self._grid_done = True
+                self.listener(SweepNotice("Every point of the grid has a trial; no more to start."))
             return 0
         return wanted
 

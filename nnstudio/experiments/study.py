@@ -149,4 +149,19 @@ def _grid_sampler_class() -> type:
         def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
             pass
 
+        def all_started(self, study: Any) -> bool:
+            """Every point has a trial, finished or running. (Optuna's ``is_exhausted`` waits
+            for the running ones to finish, and meanwhile hands out running points again.)"""
+            try:
+                started = {
+                    t.system_attrs["grid_id"]
+                    for t in study._storage.get_all_trials(study._study_id, deepcopy=False)
+                    if "grid_id" in t.system_attrs
+                    and self._same_search_space(t.system_attrs["search_space"])
+                    and (t.state.is_finished() or t.state.name == "RUNNING")
+                }
+                return started >= set(range(self._n_min_trials))
+            except (AttributeError, KeyError):  # another Optuna's internals
+                return self.is_exhausted(study)
+
     return GridSampler

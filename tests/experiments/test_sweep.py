@@ -343,7 +343,32 @@ def test_without_optuna_the_command_says_what_to_install(tmp_path: Path) -> None
         f"sys.exit(main(['sweep', {str(CIRCLES)!r}, '--trials', '2', '--param', 'lr=0.01..0.1',"
         f" '--out', {str(tmp_path / 'out')!r}]))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 1, result.stderr
     assert 'pip install "nnstudio[sweep]"' in result.stderr and "Optuna" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_grid_smaller_than_the_trials_runs_each_point_once(tmp_path: Path, capsys) -> None:
+    code = sweep(
+        tmp_path,
+        "--trials",
+        "5",
+        "--jobs",
+        "2",
+        "--epochs",
+        "1",
+        "--sampler",
+        "grid",
+        "--pruner",
+        "none",
+        "--param",
+        "lr=0.02,0.05",
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert sorted(t.params["lr"] for t in load(tmp_path).trials) == [0.02, 0.05]
+    assert out.count("Every point of the grid has a trial") == 1
