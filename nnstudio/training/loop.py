@@ -155,12 +155,19 @@ class Trainer:
         config = config or TrainConfig.from_settings(graph.training)
         data = load_for_graph(graph, config, base_dir=base_dir)
         io = ModelIO.of(graph)
-        fresh = model is None and resume_from is None
+        fresh = model is None
         if model is None:
             torch.manual_seed(config.seed)  # the same seed, the same initial weights
             model = compile_graph(graph)
-        if fresh:
-            recipe.fit_preprocessing(model, data.preprocessing_sample(config.seed))
+        if resume_from is None:
+            # A fresh model's preprocessing is fitted; a model carrying an earlier run's weights
+            # (Continue after an edit) keeps its statistics, except a Preprocess that starts
+            # fresh (its Input changed): still at its initial values, it is fitted too.
+            unfitted = [m for m in recipe.preprocessing_of(model) if fresh or _never_fitted(m)]
+            if unfitted:
+                sample = data.preprocessing_sample(config.seed)
+                for module in unfitted:
+                    recipe.fit_preprocessing(module, sample)
         trainer = cls(
             model, data, config,
             output_shape=io.output_shape,
@@ -770,6 +777,13 @@ class _EpochBatches:
         order = recipe.epoch_order(len(t.data.train), t.config.seed, t.epochs_done).tolist()
         for start, stop in self.bounds[t._epoch_step :]:
             yield order[start:stop]
+
+
+def _never_fitted(module: nn.Module) -> bool:
+    shift, scale = getattr(module, "shift", None), getattr(module, "scale", None)
+    if not isinstance(shift, torch.Tensor) or not isinstance(scale, torch.Tensor):
+        return False
+    return bool((shift == 0).all() and (scale == 1).all())
 
 
 def _build_optimizer(model: nn.Module, config: TrainConfig, capturable: bool) -> torch.optim.Optimizer:

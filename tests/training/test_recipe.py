@@ -99,6 +99,19 @@ def test_a_fresh_run_fits_the_preprocessing_and_a_resumed_one_keeps_it(circles_g
     torch.testing.assert_close(resumed.model.extra_preprocess.shift, module.shift)
 
 
+def test_continuing_with_carried_weights_keeps_fitted_statistics_and_fits_fresh_ones(circles_graph, quick):
+    from nnstudio.compiler.codegen import compile_graph
+
+    model = compile_graph(circles_graph)
+    model.add_module("kept", Preprocess(2))
+    model.add_module("fresh", Preprocess(2))  # e.g. its Input's normalisation was changed
+    with torch.no_grad():
+        model.kept.shift.fill_(3.0)
+    trainer = Trainer.for_graph(circles_graph, quick(circles_graph), model=model)
+    assert trainer.model.kept.fitted_on == 0 and float(trainer.model.kept.shift[0]) == 3.0
+    assert trainer.model.fresh.fitted_on > 0
+
+
 # --- the last batch ----------------------------------------------------------------------------
 
 
