@@ -17,7 +17,8 @@ from pathlib import Path
 from nnstudio import __version__
 from nnstudio.commands.exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 
-COMMANDS = ("validate", "info", "export", "train", "sweep")
+COMMANDS = ("validate", "info", "export", "train", "sweep", "import")
+_MODULES = {"import": "import_"}  # a command whose name is a Python keyword
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,9 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
-            module = importlib.import_module(f"nnstudio.commands.{name}")
+            module = importlib.import_module(f"nnstudio.commands.{_MODULES.get(name, name)}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"nnstudio.commands.{name}":
+            if exc.name != f"nnstudio.commands.{_MODULES.get(name, name)}":
                 raise
             continue  # a command still being built
         module.add_parser(sub)

@@ -43,9 +43,10 @@ TOLERANCE = 1e-5
 class ModelImportError(GraphError):
     """The model cannot be imported; the message says which parts and why."""
 
-    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+    def __init__(self, message: str, problems: Sequence[str] = (), bad_input: bool = False) -> None:
         super().__init__(message)
         self.problems = list(problems)
+        self.bad_input = bad_input  # the module or the example inputs were wrong, not the catalog
 
 
 @dataclass(frozen=True)
@@ -110,17 +111,37 @@ def from_torch(
     in eval mode during the import and gets its own mode back afterwards.
     """
     if not isinstance(module, nn.Module):
-        raise ModelImportError(f"Only a torch.nn.Module can be imported, not {type(module).__name__}.")
+        raise ModelImportError(
+            f"Only a torch.nn.Module can be imported, not {type(module).__name__}.", bad_input=True
+        )
     inputs = (example_inputs,) if isinstance(example_inputs, torch.Tensor) else tuple(example_inputs)
     if not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
-        raise ModelImportError("The example inputs must be one or more tensors, each with a batch dimension.")
+        raise ModelImportError(
+            "The example inputs must be one or more tensors, each with a batch dimension.", bad_input=True
+        )
     was_training = module.training
     module.eval()
     try:
         with torch.no_grad():
+            if rules.module_rule(module) is not None:  # a single layer: trace a holder that calls it
+                return _Importer(_Holder(module), inputs, name or type(module).__name__).run(verify)
             return _Importer(module, inputs, name).run(verify)
     finally:
         module.train(was_training)
+
+
+class _Holder(nn.Module):
+    """Holds a module that is itself one catalog layer, so tracing sees one layer call."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        from nnstudio.compiler.naming import snake_case
+
+        self.add_module(snake_case(type(layer).__name__, "layer"), layer)
+
+    def forward(self, x: torch.Tensor) -> Any:
+        (layer,) = self.children()
+        return layer(x)
 
 
 # --- tracing ----------------------------------------------------------------------------------
@@ -461,7 +482,7 @@ class _Importer:
     def run(self, verify: bool) -> ImportResult:
         if self.batch < 1:
             raise ModelImportError(
-                "Each example input needs a batch dimension first, e.g. shape (2, 3, 32, 32)."
+                "Each example input needs a batch dimension first, e.g. shape (2, 3, 32, 32).", bad_input=True
             )
         graph, sized = _trace(self.module, self.inputs)
         if sized:
@@ -475,7 +496,8 @@ class _Importer:
         if len(placeholders) != len(self.inputs):
             raise ModelImportError(
                 f"{type(self.module).__name__}.forward takes {len(placeholders)} input(s), but "
-                f"{len(self.inputs)} example input(s) were given."
+                f"{len(self.inputs)} example input(s) were given.",
+                bad_input=True,
             )
         try:
             _propagate(self.module, graph, self.inputs)
@@ -486,6 +508,7 @@ class _Importer:
                 f"{', '.join(format_shape(tuple(t.shape)) for t in self.inputs)}: {reason.rstrip('.')}. "
                 "Give inputs of the shape the model expects (batch first).",
                 [reason],
+                bad_input=True,
             ) from None
         live = self._live_nodes(graph)
         for node in graph.nodes:

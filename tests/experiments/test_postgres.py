@@ -43,8 +43,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class Server:
+    def __init__(self, url: str, stop) -> None:
+        self.url = url
+        self.stop = stop
+
+
 @pytest.fixture
-def postgres_url():
+def postgres_server():
     if not BINARIES:
         pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
     bin_dir = Path(BINARIES[-1]).parent
@@ -82,19 +88,25 @@ def postgres_url():
         log = (folder / "server.log").read_text() if (folder / "server.log").exists() else ""
         shutil.rmtree(folder, ignore_errors=True)
         pytest.fail(f"PostgreSQL did not start: {exc.stderr}{exc.stdout}{log}")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
+
+    def stop() -> None:
         subprocess.run(
             _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
             capture_output=True,
             timeout=60,
         )
+
+    try:
+        yield Server(f"postgresql://postgres@127.0.0.1:{port}/postgres", stop)
+    finally:
+        stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.slow
-def test_two_workers_share_one_study_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+def test_two_workers_share_one_study_on_postgresql(postgres_server: Server, tmp_path: Path) -> None:
+    postgres_url = postgres_server.url
+
     def worker(index: int) -> subprocess.Popen:
         return subprocess.Popen(
             [
@@ -140,3 +152,40 @@ def test_two_workers_share_one_study_on_postgresql(postgres_url: str, tmp_path: 
     assert 4 <= len(done) <= 5 and len(done) == len(study.trials)
     assert all(set(t.params) == {"lr", "hidden.out_features"} for t in done)
     assert len({t.user_attrs["worker"] for t in done}) == 2, "both workers ran trials of the one study"
+
+
+@pytest.mark.slow
+def test_a_server_lost_mid_sweep_ends_it_with_one_sentence(postgres_server: Server, tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nnstudio",
+            "sweep",
+            str(EXAMPLES_DIR / "mlp_circles.nnstudio"),
+            "--storage",
+            postgres_server.url,
+            "--study",
+            "lost",
+            "--trials",
+            "2",
+            "--epochs",
+            "500",
+            "--param",
+            "lr=0.01..0.1",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in process.stdout:
+        if "RUNNING" in line:
+            break
+    postgres_server.stop()
+    _, err = process.communicate(timeout=120)  # the next heartbeat finds the server gone
+    assert process.returncode == 1, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: Lost the study storage postgresql://"), err
