@@ -159,3 +159,25 @@ def test_targets_the_output_cannot_produce_are_refused_alike(tmp_path: Path, cap
     assert exited.value.code == 1
     assert capsys.readouterr().err.strip() == f"error: {refused.value}"
     assert not (tmp_path / "export" / "out" / "weights.pt").exists()
+
+
+def test_a_batch_norm_network_leaves_out_a_one_sample_last_batch_on_both_sides(tmp_path: Path):
+    """800 training samples in batches of 799: the last batch would hold one sample, which
+    BatchNorm1d cannot train on. The app used to fail there while train.py dropped it; the
+    recipe's one rule drops it on both sides."""
+    graph = Graph(name="BatchNorm MLP")
+    chain = [
+        graph.add("Input", name="point", shape=[2]),
+        graph.add("Linear", name="fc1", out_features=8),
+        graph.add("BatchNorm1d", name="bn"),
+        graph.add("ReLU", name="act"),
+        graph.add("Linear", name="fc2", out_features=2),
+        graph.add("Output", name="scores"),
+    ]
+    for a, b in itertools.pairwise(chain):
+        graph.connect(a, b)
+    graph.training = {"dataset": "circles", "lr": 0.01, "epochs": 2, "batch_size": 799, "seed": 2}
+    app = _app_metrics(graph)
+    script = _script_metrics(graph, tmp_path / "export")
+    for ours, theirs in zip(script, app, strict=True):
+        assert all(_same(float(ours[k]), float(theirs[k])) for k in theirs), (ours, theirs)
