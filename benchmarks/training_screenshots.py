@@ -5,11 +5,15 @@ Meant for a real (virtual) display::
 
     xvfb-run -s "-screen 0 1600x1000x24" python benchmarks/training_screenshots.py
 
-Trains digits_cnn (filters, feature maps of a picked layer, layer health,
-confusion matrix) and mlp_circles (decision boundary) from the training
-panel and writes ``screenshots/training-<example>-<view>.png``: the whole
-window mid-run, plus each view's dock on its own. Settings and runs go to a
-throw-away folder.
+Trains digits_cnn (filters of the first and of a deeper convolution,
+feature maps of a picked layer, layer health, confusion matrix) and
+mlp_circles (decision boundary with the neuron thumbnails, and one layer
+picked) from the training panel, in the light and the dark theme, and writes
+``screenshots/training-<theme>-<example>-<view>.png``: the whole window
+mid-run, plus each view's dock on its own and the metrics plots. Settings and
+runs go to a throw-away folder.
+
+    xvfb-run -s "-screen 0 1600x1000x24" python benchmarks/training_screenshots.py [--theme dark]
 """
 
 from __future__ import annotations
@@ -33,11 +37,12 @@ def settle(app: QApplication, seconds: float) -> None:
 
 
 def shoot(app: QApplication, example: str, folder: Path, views: list[str], pick: str | None,
-          epochs: int) -> list[Path]:
+          epochs: int, mode: str) -> list[Path]:
     from nnstudio import resources
     from nnstudio.gui.main_window import MainWindow
 
     window = MainWindow()
+    window.set_theme_mode(mode)
     window.resize(1600, 960)
     window.show()
     window.open_example(resources.examples_dir() / f"{example}.nnstudio")
@@ -52,20 +57,30 @@ def shoot(app: QApplication, example: str, folder: Path, views: list[str], pick:
         settle(app, 0.1)
     written = []
     settle(app, 1.5)
+    prefix = f"training-{mode}-{example}"
     for view in views:
+        name = view
+        tabs = training.tabs
         if view == "feature_maps" and pick is not None:  # a click on the canvas picks the layer
             window.scene.select_nodes([graph.node_by_name(pick).id])
-        tabs = training.tabs
+        if view == "filters_deep" and pick is not None:  # a deeper convolution, picked on the canvas
+            window.scene.select_nodes([graph.node_by_name(pick).id])
+            view = "filters"
+        if view == "neurons_picked":  # all units of the first hidden layer
+            panel = tabs.boundary.neurons
+            panel.pick(panel.picker.itemData(1))
+            view = "boundary"
         tabs.setCurrentWidget(getattr(tabs, view) if view != "boundary" else tabs.boundary_host)
         settle(app, 1.0)
-        path = folder / f"training-{example}-{view}.png"
+        path = folder / f"{prefix}-{name}.png"
         window.grab().save(str(path))
-        training.views_dock.grab().save(str(folder / f"training-{example}-{view}-dock.png"))
+        training.views_dock.grab().save(str(folder / f"{prefix}-{name}-dock.png"))
         written.append(path)
-    training.metrics_dock.grab().save(str(folder / f"training-{example}-plots.png"))
+    training.metrics_dock.grab().save(str(folder / f"{prefix}-plots.png"))
+    training.stop()  # the rest of the run is not needed: "done" shows a stopped run's window
     while training.state != "idle":
         settle(app, 0.2)
-    path = folder / f"training-{example}-done.png"
+    path = folder / f"{prefix}-done.png"
     window.grab().save(str(path))
     written.append(path)
     window.document.undo_stack.setClean()
@@ -76,6 +91,8 @@ def shoot(app: QApplication, example: str, folder: Path, views: list[str], pick:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="screenshots")
+    parser.add_argument("--theme", choices=("light", "dark", "both"), default="both")
+    parser.add_argument("--only", choices=("digits", "circles", "both"), default="both")
     args = parser.parse_args(argv)
     os.environ.setdefault("NNSTUDIO_HOME", tempfile.mkdtemp(prefix="nnstudio-shots-"))
     from nnstudio.gui.app import create_application
@@ -83,9 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     app = create_application([])
     folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
-    written = shoot(app, "digits_cnn", folder, ["filters", "feature_maps", "health", "confusion"], "conv2",
-                    epochs=80)
-    written += shoot(app, "mlp_circles", folder, ["boundary"], None, epochs=2000)
+    written = []
+    for mode in ("light", "dark") if args.theme == "both" else (args.theme,):
+        if args.only in ("digits", "both"):
+            written += shoot(app, "digits_cnn", folder, ["filters", "feature_maps", "filters_deep", "health",
+                                                         "confusion"], "conv2", epochs=80, mode=mode)
+        if args.only in ("circles", "both"):
+            written += shoot(app, "mlp_circles", folder, ["boundary", "neurons_picked"], None, epochs=2000,
+                             mode=mode)
     for path in written:
         print(path)
     return 0

@@ -3,16 +3,21 @@
 As in TensorFlow Playground, but for whatever architecture the graph holds:
 the plane is coloured by the class the network predicts at each point,
 paler where it is unsure, and the validation points are drawn on top in
-their true class's colour.
+their true class's colour. Beside it, what each hidden neuron computes over
+the same plane (see neurons.py). A small network's boundary is redrawn
+several times a second while it trains (see inspections.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
+from nnstudio.gui import theme
+from nnstudio.gui.training.neurons import NeuronPanel
 from nnstudio.gui.training.payloads import Boundary
 
 EMPTY = "The decision boundary is drawn for classifiers of two-dimensional data (circles, moons)."
@@ -29,42 +34,77 @@ def class_colour(index: int) -> tuple[int, int, int]:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def boundary_image(classes: np.ndarray, confidence: np.ndarray) -> np.ndarray:
-    """RGB (h, w, 3) in 0..255: the class colour, blended towards white where the network
-    is unsure (confidence 1/classes) and full where it is certain."""
+def boundary_image(classes: np.ndarray, confidence: np.ndarray,
+                   background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+    """RGB (h, w, 3) in 0..255: the class colour, blended towards the background (white in the
+    light theme) where the network is unsure (confidence 1/classes) and full where it is certain."""
     k = max(2, int(classes.max()) + 1)
     certainty = np.clip((confidence - 1.0 / k) / (1.0 - 1.0 / k), 0.0, 1.0)[..., None]
     strength = 0.25 + 0.5 * certainty  # never fully saturated: the points must stand out
     colours = CLASS_COLOURS[classes % len(CLASS_COLOURS)]
-    rgb = 1.0 - strength * (1.0 - colours)
+    base = np.asarray(background, np.float32)
+    rgb = base + strength * (colours - base)
     return (rgb * 255).astype(np.uint8)
 
 
 class BoundaryView(QWidget):
+    layer_picked = Signal(object)  # the neuron panel's layer: a node id, or None for all
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.title = QLabel(EMPTY)
         self.title.setWordWrap(True)
         self.plot = pg.PlotWidget()
-        self.plot.setBackground("w")
-        self.plot.setAspectLocked(False)
+        self.plot.setAspectLocked(True)  # circles look round
         self.plot.showGrid(x=False, y=False)
         self.plot.setMenuEnabled(False)
+        self.plot.setMinimumWidth(200)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
-        self.scatter = pg.ScatterPlotItem(size=7, pen=pg.mkPen(255, 255, 255, 200, width=1))
+        self.scatter = pg.ScatterPlotItem(size=7)
         self.plot.addItem(self.scatter)
+        self.neurons = NeuronPanel()
+        self.neurons.layer_picked.connect(self.layer_picked)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.plot)
+        splitter.addWidget(self.neurons)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.title)
-        layout.addWidget(self.plot, 1)
+        layout.addWidget(splitter, 1)
         self.payload: Boundary | None = None
+        self.updates = 0  # pictures shown: how live the view is
         self._framed = False
+        self._apply_theme(theme.current())
+        theme.manager().changed.connect(self._apply_theme)
+
+    @property
+    def neuron_layer(self) -> str | None:
+        return self.neurons.picked
+
+    def _apply_theme(self, colours: theme.Theme) -> None:
+        self.colours = colours
+        self.plot.setBackground(colours.plot_background)
+        for name in ("left", "bottom"):
+            axis = self.plot.getPlotItem().getAxis(name)
+            axis.setPen(colours.plot_axis)
+            axis.setTextPen(colours.plot_text)
+        outline = QColor(colours.plot_background)
+        outline.setAlpha(220)
+        self.scatter.setPen(pg.mkPen(outline, width=1))
+        if self.payload is not None:
+            payload, self.payload = self.payload, None
+            self.show_boundary(payload)
 
     def show_boundary(self, payload: Boundary) -> None:
         first = self.payload is None
         self.payload = payload
-        self.image.setImage(boundary_image(payload.classes, payload.confidence), autoLevels=False,
+        self.updates += 1
+        background = QColor(self.colours.plot_background).getRgbF()[:3]
+        self.image.setImage(boundary_image(payload.classes, payload.confidence, background), autoLevels=False,
                             levels=(0, 255))
         x0, x1 = float(payload.xs[0]), float(payload.xs[-1])
         y0, y1 = float(payload.ys[0]), float(payload.ys[-1])
@@ -77,6 +117,7 @@ class BoundaryView(QWidget):
         names = ", ".join(f"{name}" for name in payload.class_names)
         self.title.setText(f"Decision boundary at step {payload.step:,} ({names}); "
                            "paler where the network is unsure.")
+        self.neurons.show_neurons(payload)
 
     def clear(self) -> None:
         self.payload = None
@@ -84,3 +125,4 @@ class BoundaryView(QWidget):
         self.image.clear()
         self.scatter.clear()
         self.title.setText(EMPTY)
+        self.neurons.clear()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QTabWidget, QWidget
 
 from nnstudio.core.graph import GraphModel
@@ -30,17 +31,23 @@ def _make_boundary() -> QWidget:
 
 
 class InsightsTabs(QTabWidget):
+    wants_changed = Signal()  # a view asks for something else (a neuron layer, a filter channel)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.filters = FilterView()
         self.feature_maps = FeatureMapView()
         self.health = LayerHealthView()
         self.boundary_host = LazyWidget(_make_boundary)
+        self.boundary_host.built.connect(lambda view: view.layer_picked.connect(self.wants_changed))
         self.confusion = ConfusionView()
-        for widget, title in ((self.filters, "Filters"), (self.feature_maps, "Feature maps"),
-                              (self.health, "Layer health"), (self.boundary_host, "Decision boundary"),
-                              (self.confusion, "Confusion")):
-            self.addTab(widget, title)
+        tabs = ((self.filters, "Filters", "The kernels a convolution has learned"),
+                (self.feature_maps, "Feature maps", "What a layer makes of one sample"),
+                (self.health, "Layer health", "Activations, gradients and dead units of every layer"),
+                (self.boundary_host, "Boundary", "The decision boundary of 2-D data, and what each neuron computes"),
+                (self.confusion, "Confusion", "The confusion matrix and misclassified samples"))
+        for widget, title, tip in tabs:  # short titles: the dock is often narrow
+            self.setTabToolTip(self.addTab(widget, title), tip)
 
     @property
     def boundary(self) -> Any:
@@ -87,6 +94,7 @@ class InsightsTabs(QTabWidget):
             feature_node=feature_node,
             sample_index=self.feature_maps.sample_index,
             boundary=tab is self.boundary_host,
+            neuron_layer=self.boundary_host.widget.neuron_layer if self.boundary_host.widget is not None else None,
             confusion=tab is self.confusion,
             stats=True,  # the canvas's layer tags need them whatever the tab
         )

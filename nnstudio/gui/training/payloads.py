@@ -15,6 +15,10 @@ MAX_MAPS = 64  # feature maps shown for a layer
 MAX_SIDE = 64  # pixels per side of a map sent to the GUI
 MAX_WRONG = 24  # misclassified samples shown under the confusion matrix
 MAX_POINTS = 600  # data points drawn under a decision boundary
+NEURON_SIDE = 30  # pixels per side of a neuron's thumbnail
+MAX_NEURON_LAYERS = 6  # hidden layers in the neuron overview
+MAX_ROW_UNITS = 16  # units of each layer in the overview; pick the layer to see more
+MAX_UNITS = 64  # units of a picked layer
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class ViewWants:
     feature_node: str | None = None  # the node whose activations to show
     sample_index: int = 0  # into the validation set
     boundary: bool = False
+    neuron_layer: str | None = None  # the hidden layer whose units to show in full; None: all layers
     confusion: bool = False
     stats: bool = True  # the canvas warnings need them even with the panel hidden
 
@@ -62,6 +67,17 @@ class FeatureMaps:
 
 
 @dataclass(frozen=True)
+class NeuronLayer:
+    """What the units of one hidden layer compute over the plane of a 2-D input."""
+
+    node_id: str
+    label: str  # "hidden → relu"
+    units: np.ndarray  # (shown, NEURON_SIDE, NEURON_SIDE) float32 in -1..1: the layer's largest |value| is 1
+    total: int  # units in the layer: more than shown when it is wide
+    peak: float  # the largest |value| of the layer on the plane, which the thumbnails' 1 stands for
+
+
+@dataclass(frozen=True)
 class Boundary:
     """Class predictions over a grid spanning 2-D data, and some of the data on top."""
 
@@ -73,6 +89,9 @@ class Boundary:
     labels: np.ndarray  # (n,) their classes
     class_names: tuple[str, ...]
     step: int
+    neurons: tuple[NeuronLayer, ...] = ()  # the hidden layers' units, when the network is one of ours
+    layers: tuple[tuple[str, str, int], ...] = ()  # every hidden layer (node id, label, units): the picker
+    picked: str | None = None  # the layer shown in full, or None for the overview
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # registers ImageExporter under pg.exporters
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -55,6 +55,7 @@ LR_COLOUR = "#8c8c8c"  # mid grey: readable on the light and the dark background
 AXIS_WIDTH = 56  # pixels for the value axes on the left
 RIGHT_AXIS_WIDTH = 74  # the learning rate's: "0.0015" and its label side by side
 LEGEND_TEXT_SIZE = "9pt"
+LEGEND_BESIDE_MIN = 620  # pixels of plot area from which the legend sits beside the plots, not below
 
 
 class Series:
@@ -123,7 +124,12 @@ class SideLegend(pg.LegendItem):
     def updateSize(self) -> None:
         self.layout.activate()
         hint = self.layout.effectiveSizeHint(Qt.SizeHint.PreferredSize)
-        self.setFixedWidth(max(60.0, hint.width() + 6))
+        width = max(60.0, hint.width() + 6)
+        if self.columnCount == 1:  # a column beside the plots: exactly as wide as its text
+            self.setFixedWidth(width)
+        else:  # a row below: never wider than the plots, which would push their axes out of view
+            self.setMinimumWidth(0)
+            self.setMaximumWidth(width)
         self.setMaximumHeight(hint.height() + 4)
         self.updateGeometry()
 
@@ -156,10 +162,12 @@ class MetricsPlots(QWidget):
         self._ranges: tuple[float, float, float] | None = None  # (x high, loss low, loss high) shown
         self._lr_top = 0.0
         self._lr_start: float | None = None  # the live run's learning rate as it began
-        # The legend has a column of its own; the style keys explain the line styles and markers.
+        # The legend has a column of its own (a row below the plots when they are narrow); the
+        # style keys explain the line styles and markers.
         self.legend = SideLegend()
-        self.graphics.addItem(self.legend, row=0, col=1, rowspan=2)
-        self.graphics.ci.layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignTop)
+        self.legend_place: str | None = None  # "beside", "below", or None while hidden
+        self._place_legend("beside")
+        self.graphics.installEventFilter(self)
         self._keys: dict[str, pg.PlotDataItem] = {}
         self._build_lr_axis()
         self.cursor = {p: pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#999999", width=1))
@@ -348,12 +356,33 @@ class MetricsPlots(QWidget):
         if self.legend_button.isChecked() != on:
             self.legend_button.setChecked(on)  # comes back here through ``toggled``
             return
-        shown = self.legend in self.graphics.ci.items
-        if on and not shown:
+        self._place_legend(self._fitting_place() if on else None)
+
+    def _fitting_place(self) -> str:
+        return "beside" if self.graphics.width() >= LEGEND_BESIDE_MIN else "below"
+
+    def _place_legend(self, place: str | None) -> None:
+        """Beside the plots in a column, below them in a row of three columns, or hidden."""
+        if place == self.legend_place:
+            return
+        layout = self.graphics.ci
+        if self.legend in layout.items:
+            layout.removeItem(self.legend)
+        self.legend_place = place
+        if place is None:
+            return
+        self.legend.setColumnCount(1 if place == "beside" else 2)
+        if place == "beside":
             self.graphics.addItem(self.legend, row=0, col=1, rowspan=2)
-            self.graphics.ci.layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignTop)
-        elif not on and shown:
-            self.graphics.ci.removeItem(self.legend)
+            layout.layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignTop)
+        else:
+            self.graphics.addItem(self.legend, row=2, col=0)
+            layout.layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignHCenter)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.graphics and event.type() == QEvent.Type.Resize and self.legend_place is not None:
+            self._place_legend(self._fitting_place())
+        return False
 
     # --- feeding ---------------------------------------------------------------------------------
 
@@ -531,7 +560,7 @@ class MetricsPlots(QWidget):
             self._lr_top = top
             self.lr_view.setYRange(0.0, top, padding=0)
             right.setStyle(showValues=True)
-            right.setLabel("learning rate", color=LR_COLOUR)
+            right.setLabel("lr", color=LR_COLOUR)  # short: a short plot cuts a long vertical label
 
     def _forget_lr(self) -> None:
         """No live run: no learning-rate curve and no scale on its axis."""

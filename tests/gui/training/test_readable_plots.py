@@ -157,3 +157,17 @@ def test_the_run_list_shows_each_label_in_full(plots, qtbot):
     metrics = plots.run_list.fontMetrics()
     lines = math.ceil(metrics.horizontalAdvance(label) / max(1, rect.width() - 30))
     assert lines >= 2 and rect.height() >= lines * metrics.lineSpacing() - 2  # wrapped, not cut
+
+
+def test_in_a_narrow_dock_the_legend_moves_below_the_plots_and_keeps_their_axes_in_view(two_runs, qtbot):
+    plots = two_runs
+    plots.resize(560, 420)
+    qtbot.waitUntil(lambda: plots.legend_place == "below", timeout=2000)
+    qtbot.wait(20)
+    legend = plots.legend.sceneBoundingRect()
+    assert legend.top() >= plots.acc_plot.sceneBoundingRect().bottom() - 1
+    assert not legend.intersects(plots.loss_plot.vb.sceneBoundingRect())
+    right_axis = plots.loss_plot.getAxis("right").sceneBoundingRect()
+    assert right_axis.right() <= plots.graphics.width() + 1  # not pushed out of view by the legend
+    plots.resize(1200, 420)
+    qtbot.waitUntil(lambda: plots.legend_place == "beside", timeout=2000)
