@@ -38,6 +38,13 @@ def test_marking_a_parameter_sweep_in_the_inspector_is_undoable(circles_window, 
     assert window.document.modified
     window.document.undo_stack.undo()
     assert graph.sweep is None and not mark.isChecked()
+    window.document.set_locked(True)  # a training run locks the model: no marking either
+    assert not mark.isEnabled()
+    window.document.set_locked(False)
+    window.inspector.show_nodes(["n4"])  # the marks of the last node go; locking must not reach them
+    qtbot.wait(10)
+    window.document.set_locked(True)
+    window.document.set_locked(False)
 
 
 def test_the_panel_edits_the_saved_search_space(circles_window) -> None:

@@ -53,9 +53,12 @@ class SweepMark(QToolButton):
         self.setAutoRaise(True)
         self.clicked.connect(self.edit)
         document.undo_stack.indexChanged.connect(self.update_state)
-        document.locked_changed.connect(lambda locked: self.setEnabled(not locked))
+        document.locked_changed.connect(self._on_locked_changed)  # a method: Qt drops it with the widget
         self.setEnabled(not document.locked)
         self.update_state()
+
+    def _on_locked_changed(self, locked: bool) -> None:
+        self.setEnabled(not locked)
 
     @property
     def target(self) -> str:
