@@ -147,12 +147,17 @@ def conv_kernels(model: nn.Module, node_id: str) -> np.ndarray:
     return (0.5 + 0.5 * weight / peak).cpu().numpy().astype(np.float32)
 
 
-def first_conv(model: nn.Module) -> str | None:
-    """The id of the first convolution node in forward order, if any."""
+def conv_nodes(model: nn.Module) -> list[str]:
+    """The ids of the convolution nodes in forward order."""
     code = getattr(model, "nnstudio_code", None)
     modules = node_modules(model)
     order = sorted(code.line_of, key=code.line_of.get) if code is not None else list(modules)
-    return next((n for n in order if isinstance(modules.get(n), _CONV_TYPES)), None)
+    return [n for n in order if isinstance(modules.get(n), _CONV_TYPES)]
+
+
+def first_conv(model: nn.Module) -> str | None:
+    """The id of the first convolution node in forward order, if any."""
+    return next(iter(conv_nodes(model)), None)
 
 
 def first_layer_filters(model: nn.Module) -> tuple[str, np.ndarray] | None:

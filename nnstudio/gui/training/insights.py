@@ -40,6 +40,8 @@ class InsightsTabs(QTabWidget):
         self.health = LayerHealthView()
         self.boundary_host = LazyWidget(_make_boundary)
         self.boundary_host.built.connect(lambda view: view.layer_picked.connect(self.wants_changed))
+        self.filters.wants_changed.connect(self.wants_changed)
+        self._canvas_filter: str | None = None
         self.confusion = ConfusionView()
         tabs = ((self.filters, "Filters", "The kernels a convolution has learned"),
                 (self.feature_maps, "Feature maps", "What a layer makes of one sample"),
@@ -87,9 +89,13 @@ class InsightsTabs(QTabWidget):
     def wants(self, on_screen: bool, filter_node: str | None, feature_node: str | None) -> ViewWants:
         """What the training thread should compute: the current tab's view, if it is seen."""
         tab = self.currentWidget() if on_screen else None
+        if filter_node != self._canvas_filter:  # a click on the canvas is the latest pick
+            self._canvas_filter = filter_node
+            self.filters.canvas_picked()
         return ViewWants(
             filters=tab is self.filters,
-            filter_node=filter_node,
+            filter_node=self.filters.picked_node or filter_node,
+            filter_channel=self.filters.channel,
             feature_maps=tab is self.feature_maps,
             feature_node=feature_node,
             sample_index=self.feature_maps.sample_index,

@@ -159,7 +159,12 @@ class LiveInspector:
         return LayerStatsReady(self.step, inspection.layer_statistics(self.trainer.model, self._probe))
 
     def _filters(self, wants: ViewWants) -> Filters | str:
-        """The picked convolution's kernels, or the first convolution's."""
+        """The picked convolution's kernels, or the first convolution's.
+
+        A first layer (RGB or grey input) shows one tile per filter. A deeper
+        one would be filters x inputs tiles (512 for 32 x 16: unreadable), so it
+        shows each filter's kernel averaged over its inputs, or, with
+        ``filter_channel``, one filter's kernel for each of its inputs."""
         model = self.trainer.model
         first = inspection.first_conv(model)
         node_id, kernels = wants.filter_node, None
@@ -172,9 +177,17 @@ class LiveInspector:
             if first is None:
                 return "This network has no convolution layer, so it has no filters to show."
             node_id, kernels = first, inspection.conv_kernels(model, first)
-        rgb = kernels.ndim == 4 and kernels.shape[1] == 3 and node_id == first
-        kernels = kernels[:MAX_MAPS, :MAX_IN_CHANNELS]
-        return Filters(node_id, inspection.node_label(model, node_id), kernels, rgb, self.step)
+        layers = tuple((n, inspection.node_label(model, n)) for n in inspection.conv_nodes(model))
+        out, inputs = kernels.shape[:2]
+        rgb = kernels.ndim == 4 and inputs == 3 and node_id == first
+        common = dict(node_id=node_id, label=inspection.node_label(model, node_id), rgb=rgb, step=self.step,
+                      layers=layers, filters=out, inputs=inputs)
+        if rgb or inputs <= 3 or kernels.ndim != 4:
+            return Filters(kernels=kernels[:MAX_MAPS, :MAX_IN_CHANNELS], **common)
+        if wants.filter_channel is not None and 0 <= wants.filter_channel < out:
+            c = wants.filter_channel
+            return Filters(kernels=kernels[c : c + 1, :MAX_MAPS], channel=c, **common)
+        return Filters(kernels=_input_averaged(kernels[:MAX_MAPS]), averaged=True, **common)
 
     def _feature_maps(self, wants: ViewWants) -> FeatureMaps:
         model = self.trainer.model
@@ -291,6 +304,14 @@ class LiveInspector:
 
     def _raw_all(self, x: torch.Tensor) -> np.ndarray:
         return x.detach().float().cpu().numpy()
+
+
+def _input_averaged(kernels: np.ndarray) -> np.ndarray:
+    """(out, in, kh, kw) kernels shown 0..1 (0.5 = zero) -> (out, 1, kh, kw): each filter's kernel
+    averaged over its input channels, stretched again so its strongest weight is white or black."""
+    mean = (kernels - 0.5).mean(axis=1, keepdims=True)
+    peak = np.abs(mean).reshape(len(mean), -1).max(axis=1).reshape(-1, 1, 1, 1)
+    return (0.5 + 0.5 * mean / np.maximum(peak, 1e-12)).astype(np.float32)
 
 
 def _neuron_layer(node_id: str, label: str, units: np.ndarray, total: int) -> NeuronLayer:

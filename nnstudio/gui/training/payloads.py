@@ -27,6 +27,7 @@ class ViewWants:
 
     filters: bool = False
     filter_node: str | None = None  # a convolution picked on the canvas; None: the first one
+    filter_channel: int | None = None  # a deeper convolution's filter shown per input channel; None: averaged
     feature_maps: bool = False
     feature_node: str | None = None  # the node whose activations to show
     sample_index: int = 0  # into the validation set
@@ -42,9 +43,14 @@ class Filters:
 
     node_id: str
     label: str  # "Conv2d 'conv1'"
-    kernels: np.ndarray  # (out, in, kh, kw), or (out, in, k) for Conv1d
+    kernels: np.ndarray  # (out, in, kh, kw), or (out, in, k) for Conv1d; see ``averaged``/``channel``
     rgb: bool  # three input channels shown as one colour image per filter
     step: int
+    layers: tuple[tuple[str, str], ...] = ()  # every convolution (node id, label): the layer picker
+    averaged: bool = False  # a deeper layer's kernels averaged over their input channels: (out, 1, ...)
+    channel: int | None = None  # one filter of a deeper layer: kernels is (1, in, ...), one tile per input
+    filters: int = 0  # the layer's filters (out channels), all of them
+    inputs: int = 0  # its input channels
 
     @property
     def first_layer(self) -> bool:

@@ -57,17 +57,44 @@ def test_the_first_convolution_shows_one_grey_tile_per_filter_at_the_kernel_size
     assert "conv1" in view.title.text() and "16 filters of 3×3" in view.title.text()
 
 
-def test_a_deeper_convolution_picked_on_the_canvas_shows_a_row_per_filter_and_a_column_per_input(qtbot):
+def test_a_deeper_convolution_shows_each_filter_averaged_over_its_inputs_or_one_filter_per_input(qtbot):
     graph = _example("digits_cnn")
-    (conv2,) = _ids(graph, "conv2")  # 32 filters over 16 channels
+    conv1, conv2 = _ids(graph, "conv1", "conv2")  # conv2: 32 filters over 16 channels
     inspector, relay = _inspector(graph, filters=True, filter_node=conv2, stats=False)
     inspector.refresh()
     view = FilterView()
     qtbot.addWidget(view)
-    view.show_filters(relay.take().views["filters"])
-    assert len(view.grid.images) == 32 * 16
-    assert view.grid.columns == 16
+    view.resize(500, 300)
+    view.show()
+    payload = relay.take().views["filters"]
+    view.show_filters(payload)
+    # Not 512 tiles of 3x3: one per filter, its kernel averaged over the 16 inputs, numbered.
+    assert len(view.grid.images) == 32 and view.grid.captions[:2] == ["1", "2"]
     assert _sizes(view.grid.images) == {(3, 3)}
+    weight = inspector.trainer.model.conv2.weight.detach().numpy()
+    mean = weight.mean(axis=1)[0]
+    assert np.sign(payload.kernels[0, 0] - 0.5) == pytest.approx(np.sign(mean))
+    assert np.abs(payload.kernels[0, 0] - 0.5).max() == pytest.approx(0.5)  # stretched: readable contrast
+    assert "32 filters of 3×3 over 16 input channels" in view.title.text()
+    _cols, _rows, side = view.grid.grid()
+    assert side >= 24  # readable tiles in a 500x300 view
+    # Both convolutions are in the layer box; the channel box offers the average and each filter.
+    assert [view.layer_box.itemData(i) for i in range(view.layer_box.count())] == [conv1, conv2]
+    assert view.channel_box.isVisibleTo(view) and view.channel_box.count() == 33
+    with qtbot.waitSignal(view.wants_changed):
+        view.channel_box.setCurrentIndex(6)
+        view.channel_box.activated.emit(6)
+    assert view.channel == 5
+    inspector.wants = lambda: ViewWants(filters=True, filter_node=conv2, filter_channel=view.channel, stats=False)
+    inspector.refresh()
+    view.show_filters(relay.take().views["filters"])
+    assert len(view.grid.images) == 16 and view.grid.captions[0] == "in 1"
+    assert "filter 6 of 32" in view.title.text()
+    # Picking the first layer in the box asks for it, averaged again.
+    with qtbot.waitSignal(view.wants_changed):
+        view.layer_box.setCurrentIndex(0)
+        view.layer_box.activated.emit(0)
+    assert view.picked_node == conv1 and view.channel is None
 
 
 def test_colour_images_give_colour_filters(qtbot):
@@ -195,3 +222,17 @@ def test_vanishing_and_exploding_gradients_and_dead_relus_are_named():
     kinds = {node: [w.kind for w in found] for node, found in warnings.items()}
     assert kinds == {"tiny": ["vanishing"], "huge": ["exploding"], "inf": ["exploding"], "relu": ["dead"]}
     assert "75% of this ReLU's units" in warnings["relu"][0].message
+
+
+def test_the_filter_layer_comes_from_the_latest_pick_the_layer_box_or_the_canvas(qtbot):
+    from nnstudio.gui.training.insights import InsightsTabs
+
+    tabs = InsightsTabs()
+    qtbot.addWidget(tabs)
+    tabs.setCurrentWidget(tabs.filters)
+    assert tabs.wants(True, "conv1", None).filter_node == "conv1"
+    tabs.filters.picked_node, tabs.filters.channel = "conv2", 3  # picked in the layer and channel boxes
+    wants = tabs.wants(True, "conv1", None)
+    assert (wants.filter_node, wants.filter_channel) == ("conv2", 3)
+    wants = tabs.wants(True, "conv3", None)  # then a convolution clicked on the canvas
+    assert (wants.filter_node, wants.filter_channel) == ("conv3", None)
