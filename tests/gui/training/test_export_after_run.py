@@ -32,7 +32,7 @@ _OUTSIDE = textwrap.dedent("""
 """)
 
 
-def _answer_export(monkeypatch, folder, pick=0):
+def _answer_export(monkeypatch, folder, pick=0, train_script=False):
     """Answer File › Export's dialog with the real dialog's defaults (the latest run), or run ``pick``."""
     seen = {}
 
@@ -41,6 +41,7 @@ def _answer_export(monkeypatch, folder, pick=0):
         dialog = ExportDialog(options)
         dialog.folder_edit.setText(str(folder))
         dialog.weights_combo.setCurrentIndex(pick)
+        dialog.train_check.setChecked(train_script)
         seen["summary"] = dialog.summary.text()
         request = dialog.request()
         dialog.deleteLater()
@@ -64,14 +65,15 @@ def test_export_after_runs_writes_the_chosen_runs_weights_and_predict_py_that_pr
     trained = training.worker.trainer.model.cpu().eval()
 
     folder = tmp_path / "export"
-    seen = _answer_export(monkeypatch, folder)
+    seen = _answer_export(monkeypatch, folder, train_script=True)
     window.act_export.trigger()
     runs = seen["options"].runs
     assert [r.number for r in runs] == [2, 1] and "(latest)" in runs[0].description
     assert "run 2's trained weights" in seen["summary"]
     assert {"model.py", "weights.safetensors", "predict.py"} <= {p.name for p in folder.iterdir()}
     confirmed_folder, files, note = seen["confirmed"]
-    assert confirmed_folder == folder and "predict.py" in files and "run 2" in note
+    assert confirmed_folder == folder and "run 2" in note
+    assert files == ["model.py", "weights.safetensors", "predict.py", "train.py", "nnstudio_recipe.py"]
     # What the run saved with its weights (class names, task: predict.py reads them) travels along.
     with safe_open(str(training.last_outcome.run_dir / "weights.safetensors"), "numpy") as run_file, \
             safe_open(str(folder / "weights.safetensors"), "numpy") as exported_file:
@@ -88,9 +90,16 @@ def test_export_after_runs_writes_the_chosen_runs_weights_and_predict_py_that_pr
     with torch.no_grad():
         expected = trained(torch.from_numpy(inputs)).numpy()
     np.testing.assert_array_equal(np.load(folder / "outputs.npy"), expected)
-    predicted = subprocess.run([sys.executable, "predict.py", "inputs.npy"], cwd=folder, capture_output=True,
-                               text=True, timeout=120)
+    # predict.py names the classes with the trained model's probabilities.
+    predicted = subprocess.run([sys.executable, "predict.py", "inputs.npy", "--json", "--top", "2"], cwd=folder,
+                               capture_output=True, text=True, timeout=120)
     assert predicted.returncode == 0, predicted.stderr[-2000:]
+    results = json.loads(predicted.stdout)
+    probabilities = torch.softmax(torch.from_numpy(expected), dim=1).numpy()
+    assert len(results) == len(inputs)
+    for result, row in zip(results, probabilities, strict=True):
+        assert result["top"][0]["index"] == row.argmax() and result["prediction"] in ("inner", "outer")
+        np.testing.assert_allclose([c["probability"] for c in result["top"]], np.sort(row)[::-1], atol=1e-6)
 
     # An earlier run may be picked instead of the latest.
     older = tmp_path / "run1"
