@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 SCRIPT_NAME = "train.py"
 RECIPE_NAME = "nnstudio_recipe.py"
-BUILTIN_DATASETS = ("digits", "circles", "moons", "sequences", "shapes")
+BUILTIN_DATASETS = ("digits", "circles", "moons", "sequences", "shapes", "token_sequences", "shape_masks")
 WEIGHTS_NAME = "weights.pt"
 CHECKPOINT_NAME = "checkpoint.pt"
 _TEMPLATE = Path(__file__).with_name("train_template.py")

@@ -33,6 +33,7 @@ class BuiltinData:
     sample_shape: Shape | None = None
     min_rank: int = 1
     max_rank: int = 4
+    targets: str = "classes"  # or "masks": one target per pixel (segmentation), not a class
 
     @property
     def fixed_classes(self) -> int | None:
@@ -47,6 +48,8 @@ BUILTIN_DATA: dict[str, BuiltinData] = {
     "moons": BuiltinData(classes=(2, 2), sample_shape=(2,)),
     "sequences": BuiltinData(classes=(2, 8), min_rank=2, max_rank=2),
     "shapes": BuiltinData(classes=(2, 10), min_rank=3, max_rank=3),
+    "token_sequences": BuiltinData(classes=(2, 8), min_rank=1, max_rank=1),
+    "shape_masks": BuiltinData(classes=(2, 2), min_rank=3, max_rank=3, targets="masks"),
 }
 
 
@@ -95,6 +98,6 @@ def task_of(training: Mapping[str, Any] | None) -> Task | None:
     if settings.get("target") == "input":
         return Task(dataset, RECONSTRUCTION, BUILTIN_DATA.get(dataset), str(loss))
     data = BUILTIN_DATA.get(dataset)
-    if data is None or loss == "mse":
+    if data is None or loss == "mse" or data.targets != "classes":
         return None  # a user's file, or number targets: only the data itself can tell
     return Task(dataset, CLASSIFICATION, data, str(loss))

@@ -193,9 +193,23 @@ def shapes(shape: Shape, classes: int | None, seed: int):
     """Bars, crosses, rings, discs, squares and triangles at random places, sizes
     and colours on a noisy background, drawn at the Input's (channels, height,
     width). Class = kind of shape; up to 10 kinds."""
+    x, y, _ = _shape_images(shape, classes, seed, "shapes")
+    return x, y, SHAPE_KINDS[: int(y.max()) + 1]
+
+
+def shape_masks(shape: Shape, classes: int | None, seed: int):
+    """The shapes images with, as targets, each image's mask: 1 on the shape's pixels,
+    0 elsewhere, of shape (1, height, width). A segmentation task: the network draws
+    the mask (per-pixel binary cross-entropy on logits, or MSE)."""
+    x, _, mask = _shape_images(shape, None, seed, "shape_masks")
+    return x, mask[:, None].astype(np.float32), ("background", "shape")
+
+
+def _shape_images(shape: Shape, classes: int | None, seed: int, name: str):
+    """(images, kinds, boolean masks) of the shapes data set."""
     if len(shape) != 3:
         raise RecipeError(
-            "The shapes data set makes images (channels, height, width), "
+            f"The {name} data set makes images (channels, height, width), "
             f"but the network's Input takes {format_shape(shape)}."
         )
     channels, height, width = shape
@@ -206,7 +220,7 @@ def shapes(shape: Shape, classes: int | None, seed: int):
             f"but the network's Output gives {classes} values per sample."
         )
     if min(height, width) < 8:
-        raise RecipeError(f"The shapes data set needs images of at least 8x8, not {height}x{width}.")
+        raise RecipeError(f"The {name} data set needs images of at least 8x8, not {height}x{width}.")
     rng = np.random.default_rng(seed)
     n = classes * _SHAPES_PER_CLASS
     y = np.repeat(np.arange(classes), _SHAPES_PER_CLASS)
@@ -229,7 +243,20 @@ def shapes(shape: Shape, classes: int | None, seed: int):
     x = background + mask[:, None] * (colour - background)
     x += rng.normal(0.0, 0.06, x.shape)
     x = np.clip(x, 0.0, 1.0).astype(np.float32)
-    return x, y.astype(np.int64), SHAPE_KINDS[:classes]
+    return x, y.astype(np.int64), mask
+
+
+TOKEN_LEVELS = 16  # token ids of the token_sequences data set: 0..15
+
+
+def token_sequences(shape: Shape, classes: int | None, seed: int):
+    """The sequences task in words: every step of the drifting walk becomes one of
+    16 token ids (its value, quantised), for networks that start with an Embedding.
+    One sample is (length,) int64 ids; the class is the hidden drift."""
+    length = shape[0] if len(shape) == 1 else SEQUENCE_LENGTH
+    x, y, names = sequences((length, 1), classes, seed)
+    ids = np.floor((x[..., 0] + 2.0) / 4.0 * TOKEN_LEVELS)
+    return np.clip(ids, 0, TOKEN_LEVELS - 1).astype(np.int64), y, names
 
 
 Builder = Callable[[Shape, "int | None", int], tuple[np.ndarray, np.ndarray, tuple[str, ...]]]
@@ -239,6 +266,8 @@ BUILTIN: dict[str, Builder] = {
     "moons": moons,
     "sequences": sequences,
     "shapes": shapes,
+    "token_sequences": token_sequences,
+    "shape_masks": shape_masks,
 }
 
 

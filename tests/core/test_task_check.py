@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nnstudio.core.graph import GraphModel
@@ -128,9 +129,12 @@ def test_the_table_agrees_with_the_generators(name: str) -> None:
     assert set(BUILTIN_DATA) == set(generated.BUILTIN)
     facts = BUILTIN_DATA[name]
     low, high = facts.classes
-    shape = facts.sample_shape or {2: (20, 1), 3: (1, 12, 12)}[facts.min_rank]
+    shape = facts.sample_shape or {1: (20,), 2: (20, 1), 3: (1, 12, 12)}[facts.min_rank]
     x, y, _ = generated.BUILTIN[name](shape, low, 0)
     assert tuple(x.shape[1:]) == shape
+    if facts.targets == "masks":  # one 0/1 target per pixel
+        assert y.shape == (len(x), 1, *shape[1:]) and set(np.unique(y).tolist()) == {0.0, 1.0}
+        return
     assert len(set(y.tolist())) == low
     if low != high:
         _, y, _ = generated.BUILTIN[name](shape, high, 0)

@@ -34,6 +34,8 @@ BUILTIN_DATASETS = {
     "circles": "Two rings of 2-D points, inner and outer",
     "moons": "Two interleaved half-moons of 2-D points",
     "sequences": "Noisy sequences: does the drift go up or down?",
+    "token_sequences": "The noisy sequences as token ids (for an Embedding): drift up or down?",
+    "shape_masks": "Generated shapes with their masks: draw each shape's pixels (segmentation)",
 }
 OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
 LOSS_NAMES = {"auto": "Automatic (from the task)", "cross_entropy": "Cross-entropy",
