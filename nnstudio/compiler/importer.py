@@ -1151,7 +1151,7 @@ class _Importer:
             )
 
     def _weights(self) -> dict[str, torch.Tensor]:
-        code = generate(self.graph)
+        code = self.code = generate(self.graph)
         weights: dict[str, torch.Tensor] = {}
         for node_id, (_, module) in self.module_of.items():
             attr = code.attr_of[node_id]
@@ -1204,9 +1204,7 @@ class _Importer:
             )
 
     def _verify(self, weights: dict[str, torch.Tensor]) -> None:
-        model = self.graph.compile()
-        model.load_state_dict(weights, strict=True)
-        model.eval()
+        model = _with_weights(self.code, weights)
         theirs = self.module(*self.inputs)
         ours = model(*self.inputs)
         theirs = theirs if isinstance(theirs, tuple | list) else (theirs,)
@@ -1229,6 +1227,25 @@ class _Importer:
             None,
             "verification",
         )
+
+
+def _with_weights(code: Any, weights: dict[str, torch.Tensor]) -> nn.Module:
+    """The generated module holding ``weights`` (strictly: every key, no other), in eval mode.
+
+    Built on the meta device and given the weights themselves, so a big model
+    is not first initialised at random; every node's shape was already checked
+    against PyTorch's, so the compiler's own meta-tensor check is not repeated.
+    """
+    from nnstudio.compiler.build import load_class
+
+    with torch.device("meta"):
+        model = load_class(code)()
+    model.load_state_dict(weights, strict=True, assign=True)
+    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):  # a buffer outside the state dict
+        model = load_class(code)()
+        model.load_state_dict(weights, strict=True)
+    model.nnstudio_code = code
+    return model.eval()
 
 
 # --- small helpers --------------------------------------------------------------------------------
