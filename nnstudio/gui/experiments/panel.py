@@ -84,6 +84,9 @@ class ExperimentsPanel(QWidget):
         self._bound = document
         document.undo_stack.indexChanged.connect(self.show_space)
         self.show_space()
+        # An autoencoder has no accuracy: its sweeps minimise the validation loss.
+        reconstructs = document.graph.training.get("target") == "input"
+        self.metric.setCurrentText("val_loss" if reconstructs else "val_acc")
 
     # --- building -----------------------------------------------------------------------------
 
