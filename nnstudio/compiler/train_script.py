@@ -57,6 +57,7 @@ _RECIPE_MODULE = "nnstudio.training.recipe"
 # the app's own trainer and are not carried over.
 DEFAULTS: dict[str, Any] = {
     "dataset": "digits",
+    "label_column": None,
     "target": "label",
     "val_split": 0.2,
     "optimizer": "adam",
@@ -226,6 +227,11 @@ def _check(key: str, value: Any) -> None:
     elif key == "dataset":
         ok = isinstance(value, str) and bool(value.strip())
         wanted = "a non-empty text"
+    elif key == "label_column":
+        ok = value is None or (isinstance(value, str) and bool(value)) or (
+            isinstance(value, int) and not isinstance(value, bool)
+        )
+        wanted = "a column name or index"
     elif key == "device":
         ok = isinstance(value, str) and bool(re.fullmatch(r"auto|cpu|cuda|cuda:\d+|mps", value))
         wanted = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"

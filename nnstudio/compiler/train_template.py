@@ -30,10 +30,11 @@ every epoch (resume with --resume) and --out/weights.pt at the end, a state_dict
 for the model: model.load_state_dict(torch.load("weights.pt", weights_only=True)).
 `nnstudio export PROJECT -o DIR --weights weights.pt` adds predict.py for it.
 
-Data: the built-in sets digits, circles, moons, sequences and shapes (generated
-exactly as in nnstudio), or --data FILE.npz holding arrays x and y (or x_train,
-y_train, x_val, y_val for a fixed split). Needs numpy and torch, and
-scikit-learn for digits, circles and moons.
+Data: the built-in sets (generated exactly as in nnstudio), --data FILE.npz
+holding arrays x and y (or x_train, y_train, x_val, y_val for a fixed split), or
+--data FILE.csv (one row per sample, the label in the project's label column,
+else the last). Needs numpy and torch, and scikit-learn for digits, circles and
+moons.
 """
 
 import argparse
@@ -82,7 +83,7 @@ def network():
 
 
 def load_data(name, seed):
-    """The recipe's samples (raw inputs) of the built-in set or .npz file ``name``."""
+    """The recipe's samples (raw inputs) of the built-in set, .npz or CSV file ``name``."""
     io = network()
     try:
         if name in recipe.BUILTIN:
@@ -91,9 +92,12 @@ def load_data(name, seed):
         elif name.lower().endswith(".npz"):
             path = Path(name).expanduser()
             arrays, shown = recipe.read_npz(path), path.name
+        elif name.lower().removesuffix(".gz").endswith((".csv", ".tsv", ".txt")):
+            path = Path(name).expanduser()
+            arrays, shown = recipe.read_csv(path, PROJECT["label_column"]), path.name
         else:
             fail(
-                f"train.py reads the built-in data sets ({', '.join(recipe.BUILTIN)}) and .npz files, "
+                f"train.py reads the built-in data sets ({', '.join(recipe.BUILTIN)}), .npz and CSV files, "
                 f"not {name}; save the data with numpy.savez(path, x=inputs, y=labels) and pass --data path."
             )
         samples = recipe.prepare(
@@ -171,7 +175,7 @@ def parse_args(argv=None):
                         help="auto, cpu, cuda or mps (default %(default)s); under torchrun, "
                              "each process takes the GPU of its LOCAL_RANK")
     parser.add_argument("--data", default=PROJECT["dataset"],
-                        help=f"one of {', '.join(recipe.BUILTIN)}, or an .npz file (default %(default)s)")
+                        help=f"one of {', '.join(recipe.BUILTIN)}, an .npz or CSV file (default %(default)s)")
     parser.add_argument("--seed", type=int, default=PROJECT["seed"])
     parser.add_argument("--out", default="checkpoints",
                         help="folder for checkpoint.pt, metrics.csv and weights.pt")

@@ -17,7 +17,10 @@ raised as :class:`RecipeError` (the app turns them into its DataError) or
 
 from __future__ import annotations
 
+import csv
+import gzip
 import importlib.util
+import io
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -316,6 +319,86 @@ def read_npz(path: Path) -> Arrays:
         )
     y_key = next((k for k in _Y_KEYS if k in arrays), None)
     return Arrays(arrays[x_key], arrays[y_key] if y_key else None)
+
+
+def read_csv(path: Path, label_column: str | int | None = None) -> Arrays:
+    """Numeric feature columns and one label column (numbers or class names), read as the
+    app reads a CSV file: a header when a cell of the first row is not a number, the
+    label in the last column unless ``label_column`` names one (by name or index)."""
+    try:
+        raw = Path(path).read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        text = raw.decode("utf-8-sig")
+    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
+        raise RecipeError(f"{path} is not a readable CSV file ({exc}).") from None
+    try:
+        dialect: Any = csv.Sniffer().sniff(text[:8192], delimiters=",;\t ")
+    except csv.Error:
+        dialect = csv.excel
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in row)]
+    except csv.Error as exc:
+        raise RecipeError(f"{path} is not a readable CSV file ({exc}).") from None
+    header = None
+    if rows and any(not _is_number(cell) for cell in rows[0]):
+        header, rows = [cell.strip() for cell in rows[0]], rows[1:]
+    if not rows:
+        raise RecipeError(f"{path} has no rows of data.")
+    width = len(rows[0])
+    names = header or [str(i) for i in range(width)]
+    if len(names) != width or width < 2:
+        raise RecipeError(f"{path} needs feature columns and a label column of equal length in every row.")
+    label = _label_index(label_column, names, path)
+    features = [i for i in range(width) if i != label]
+    x = np.empty((len(rows), len(features)), dtype=np.float32)
+    labels: list[str] = []
+    for r, row in enumerate(rows):
+        line = r + (2 if header else 1)
+        if len(row) != width:
+            raise RecipeError(f"{path}, line {line}: expected {width} columns, found {len(row)}.")
+        for c, column in enumerate(features):
+            try:
+                x[r, c] = float(row[column])
+            except ValueError:
+                raise RecipeError(
+                    f"{path}, line {line}, column '{names[column]}': {row[column]!r} is not a number."
+                ) from None
+        labels.append(row[label].strip())
+    if not np.isfinite(x).all():
+        raise RecipeError(f"{path} holds empty, infinite or NaN feature values; fill or drop them first.")
+    if all(_is_number(v) for v in labels):
+        values = np.array([float(v) for v in labels])
+        if np.all(values == np.round(values)) and values.min() >= 0:
+            return Arrays(x, values.astype(np.int64))
+        return Arrays(x, values.astype(np.float32))
+    classes = tuple(sorted(set(labels)))
+    index = {name: i for i, name in enumerate(classes)}
+    return Arrays(x, np.array([index[v] for v in labels], dtype=np.int64), classes)
+
+
+def _label_index(label_column: str | int | None, names: list[str], path: Path) -> int:
+    if label_column is None:
+        return len(names) - 1
+    if isinstance(label_column, int):
+        if not -len(names) <= label_column < len(names):
+            raise RecipeError(
+                f"{path} has {len(names)} columns, so there is no column {label_column} for the labels."
+            )
+        return label_column % len(names)
+    if label_column in names:
+        return names.index(label_column)
+    raise RecipeError(
+        f"{path} has no column named '{label_column}'; its columns are {', '.join(names)}."
+    )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 # --- fitting the data to the network --------------------------------------------------------------

@@ -181,3 +181,17 @@ def test_a_batch_norm_network_leaves_out_a_one_sample_last_batch_on_both_sides(t
     script = _script_metrics(graph, tmp_path / "export")
     for ours, theirs in zip(script, app, strict=True):
         assert all(_same(float(ours[k]), float(theirs[k])) for k in theirs), (ours, theirs)
+
+
+def test_a_csv_data_set_trains_alike(tmp_path: Path):
+    """A CSV file with named classes in a chosen label column: read by the app's readers and by
+    the recipe's reader in train.py, then trained alike."""
+    x, y, names = recipe.circles((2,), 2, 0)
+    lines = ["kind,px,py"] + [f"{names[k]},{a!r},{b!r}" for k, (a, b) in zip(y.tolist(), x.tolist(), strict=True)]
+    (tmp_path / "circles.csv").write_text("\n".join(lines[:301]) + "\n", encoding="utf-8")
+    graph = Graph.load(EXAMPLES / "mlp_circles.nnstudio")
+    graph.training.update(dataset=str(tmp_path / "circles.csv"), label_column="kind", epochs=2, batch_size=32)
+    app = _app_metrics(graph)
+    script = _script_metrics(graph, tmp_path / "export")
+    for ours, theirs in zip(script, app, strict=True):
+        assert all(_same(float(ours[k]), float(theirs[k])) for k in theirs), (ours, theirs)

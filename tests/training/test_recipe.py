@@ -258,3 +258,37 @@ def test_export_train_script_refuses_what_train_refuses_before_writing_anything(
     assert main(["export", str(project), "-o", str(out), "--train-script"]) == refused
     assert capsys.readouterr().err == said  # the same sentence
     assert not out.exists() or not any(out.iterdir())  # and nothing written
+
+
+# --- CSV files: train.py reads them as the app does ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "label_column"),
+    [
+        ("a,b,label\n1,2,cat\n3,4,dog\n5,6,cat\n", None),
+        ("1;2;0\n3;4;1\n5.5;6;1\n", None),
+        ("kind\tx\ty\nhigh\t0.5\t1\nlow\t0.1\t2\n", "kind"),
+        ("x,y,target\n1,2,0.5\n3,4,1.25\n", -1),
+        ("x,target,y\n1,7,2\n3,8,4\n", 1),
+    ],
+)
+def test_the_recipes_csv_reader_reads_what_the_apps_reads(tmp_path, text, label_column):
+    from nnstudio.training import readers
+
+    path = tmp_path / "data.csv"
+    path.write_text(text, encoding="utf-8")
+    ours, theirs = recipe.read_csv(path, label_column), readers.read_csv(path, label_column)
+    np.testing.assert_array_equal(ours.x, theirs.x)
+    assert ours.y.dtype == theirs.y.dtype
+    np.testing.assert_array_equal(ours.y, theirs.y)
+    assert ours.class_names == theirs.class_names
+
+
+def test_a_csv_problem_is_a_sentence_naming_the_line(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("a,b,label\n1,2,cat\n3,oops,dog\n", encoding="utf-8")
+    with pytest.raises(recipe.RecipeError, match=r"data\.csv, line 3, column 'b': 'oops' is not a number"):
+        recipe.read_csv(path)
+    with pytest.raises(recipe.RecipeError, match="no column named 'kind'; its columns are a, b, label"):
+        recipe.read_csv(path, "kind")
