@@ -130,9 +130,12 @@ def generate_train_script(
 def recipe_source() -> str:
     """The source of ``nnstudio.training.recipe``, read as a file (nothing is imported)."""
     spec = importlib.util.find_spec(_RECIPE_MODULE)
-    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
-        raise TrainScriptError("The training recipe's source is missing from this nnstudio installation.")
-    return Path(spec.origin).read_text(encoding="utf-8")
+    candidates = [Path(spec.origin)] if spec is not None and spec.origin else []
+    candidates.append(Path(__file__).parents[1] / "training" / "recipe.py")  # the app folder's copy
+    for path in candidates:
+        if path.suffix == ".py" and path.is_file():
+            return path.read_text(encoding="utf-8")
+    raise TrainScriptError("The training recipe's source is missing from this nnstudio installation.")
 
 
 def write_train_script(
