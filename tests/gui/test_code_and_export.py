@@ -13,8 +13,11 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from nnstudio.gui import dialogs, export_action
+from nnstudio.gui.document import Document
 from nnstudio.gui.export_dialog import ExportDialog, ExportOptions, clash_box, exported_box
 from nnstudio.gui.panels import code_preview
+
+from .helpers import chain
 
 
 def _show_code(window, qtbot):
@@ -216,3 +219,22 @@ def test_the_real_dialogs_run_modally_and_return_what_the_user_chose(qtbot, tmp_
     click("open_button")
     dialogs.show_exported(None, tmp_path, ["model.py"], "")
     assert opened == [tmp_path]
+
+
+def test_weights_of_a_run_before_an_edit_are_refused_with_a_sentence(make_window, tmp_path, monkeypatch):
+    from nnstudio.compiler.codegen import compile_graph
+    from nnstudio.training.run_folder import export_trained
+
+    graph = chain("Flatten", "Linear", shape=(1, 4, 4))
+    run_folder = tmp_path / "run1"
+    assert export_trained(graph, compile_graph(graph), run_folder).problem is None
+    graph.runs = [{"number": 1, "settings": {}, "outcome": "finished", "folder": str(run_folder)}]
+    window = make_window(Document(graph))
+    linear = next(n.id for n in graph.nodes.values() if n.type == "Linear")
+    window.document.set_param(linear, "out_features", 7)  # edited after run 1
+    export = _Export(monkeypatch, tmp_path / "out")
+    window.act_export.trigger()
+    assert [r.number for r in export.options.runs] == [1]
+    (error,) = export.errors
+    assert "Run 1's weights do not fit the network as it is now" in error and "export without weights" in error
+    assert not (tmp_path / "out" / "weights.safetensors").exists()
