@@ -5,10 +5,13 @@ what users get::
 
     xvfb-run -s "-screen 0 1600x1000x24" python benchmarks/screenshots.py
 
-For each example and theme it writes ``screenshots/<example>-<theme>.png``
-(the view a user gets on opening it, one layer selected so the inspector is
-filled in) and ``...-fit.png`` (F: the whole graph), and with ``--code`` one
-with the generated code showing. Settings go to a throw-away folder.
+For each example (all bundled ones by default) and theme it writes
+``screenshots/<example>-<theme>.png`` (the view a user gets on opening it, one
+layer selected so the inspector is filled in) and ``...-fit.png`` (Fit to
+Window: the whole graph), and with ``--code`` one with the generated code
+showing. It prints the zoom Fit to Window gives each example in a window of
+``--size`` (1280x800 by default), the figure the layout is judged by.
+Settings go to a throw-away folder.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from nnstudio.gui import theme
 from nnstudio.gui.app import create_application
 from nnstudio.gui.main_window import MainWindow
 
-EXAMPLES = ("lenet5", "googlenet_mini")
+EXAMPLES = tuple(sorted(p.stem for p in resources.examples_dir().glob("*.nnstudio")))
 THEMES = ("light", "dark")
 
 
@@ -35,10 +38,11 @@ def settle(app: QApplication, rounds: int = 10) -> None:
         app.processEvents()
 
 
-def shoot(app: QApplication, example: str, mode: str, folder: Path, with_code: bool) -> list[Path]:
+def shoot(app: QApplication, example: str, mode: str, folder: Path, with_code: bool,
+          size: tuple[int, int] = (1280, 800), arrange: bool = False) -> list[Path]:
     theme.manager().set_mode(mode)
     window = MainWindow()
-    window.resize(1600, 960)
+    window.resize(*size)
     window.show()
     settle(app)
     window.open_example(resources.examples_dir() / f"{example}.nnstudio")
@@ -51,11 +55,16 @@ def shoot(app: QApplication, example: str, mode: str, folder: Path, with_code: b
     path = folder / f"{example}-{mode}.png"
     window.grab().save(str(path))
     written.append(path)
+    if arrange:
+        window.auto_layout()
     window.view.fit_to_view()
     settle(app)
     path = folder / f"{example}-{mode}-fit.png"
     window.grab().save(str(path))
     written.append(path)
+    viewport = window.view.viewport().size()
+    print(f"{example} ({mode}): Fit to Window zoom {window.view.zoom():.0%} in a "
+          f"{viewport.width()}x{viewport.height()} canvas")
     if with_code:
         window.docks["code"].raise_()
         window.code_preview.refresh()
@@ -74,15 +83,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="screenshots", help="folder for the PNG files")
     parser.add_argument("--code", action="store_true", help="also capture the code preview")
     parser.add_argument("--examples", nargs="*", default=list(EXAMPLES))
+    parser.add_argument("--themes", nargs="*", default=list(THEMES))
+    parser.add_argument("--arrange", action="store_true", help="Arrange (automatic layout) before fitting")
+    parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT")
     args = parser.parse_args(argv)
+    size = tuple(int(v) for v in args.size.split("x"))
     folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as home:
         os.environ["NNSTUDIO_HOME"] = home
         app = create_application()
         for example in args.examples:
-            for mode in THEMES:
-                for path in shoot(app, example, mode, folder, args.code):
+            for mode in args.themes:
+                for path in shoot(app, example, mode, folder, args.code, size, args.arrange):
                     print(path)
     return 0
 

@@ -1,13 +1,17 @@
 """A wire: a smooth curve from an output port to an input port, labelled with
-the shape of the tensor it carries."""
+the shape of the tensor it carries. Where layers stand in the way, the wire
+takes the detour ``core.layout.route_wire`` finds, drawn with rounded corners."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QFont, QFontMetricsF, QPainter, QPainterPath, QPainterPathStroker, QPen, QPolygonF
 from PySide6.QtWidgets import QApplication, QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from nnstudio.core.graph import Edge
+from nnstudio.core.layout import MAX_OBSTACLES, Box, Curve, route_wire
 from nnstudio.gui import theme
 from nnstudio.gui.editor.node_item import TEXT_LOD, NodeItem
 from nnstudio.gui.editor.port_item import PortItem
@@ -15,13 +19,32 @@ from nnstudio.gui.editor.port_item import PortItem
 ARROW = 7.0
 
 
+CORNER = 14.0
+
+
 def wire_path(start: QPointF, end: QPointF) -> QPainterPath:
     """A horizontal-tangent cubic curve; wires that run backwards loop out wide."""
-    dx = end.x() - start.x()
-    reach = max(abs(dx) * 0.5, 40.0) if dx >= 0 else max(80.0, abs(end.y() - start.y()) * 0.5 + 60)
+    (c1x, c1y), (c2x, c2y) = Curve((start.x(), start.y()), (end.x(), end.y())).controls
     path = QPainterPath(start)
-    path.cubicTo(QPointF(start.x() + reach, start.y()), QPointF(end.x() - reach, end.y()), end)
+    path.cubicTo(QPointF(c1x, c1y), QPointF(c2x, c2y), end)
     return path
+
+
+def routed_path(points: list[tuple[float, float]]) -> QPainterPath:
+    """A polyline through ``points`` with its corners rounded."""
+    corners = [QPointF(x, y) for x, y in points]
+    path = QPainterPath(corners[0])
+    for before, corner, after in zip(corners, corners[1:], corners[2:], strict=False):
+        into, out = corner - before, after - corner
+        radius = min(CORNER, _length(into) / 2, _length(out) / 2)
+        path.lineTo(corner - into * (radius / max(_length(into), 1e-9)))
+        path.quadTo(corner, corner + out * (radius / max(_length(out), 1e-9)))
+    path.lineTo(corners[-1])
+    return path
+
+
+def _length(p: QPointF) -> float:
+    return (p.x() ** 2 + p.y() ** 2) ** 0.5
 
 
 class EdgeItem(QGraphicsItem):
@@ -45,6 +68,8 @@ class EdgeItem(QGraphicsItem):
         self._label_rect = QRectF()
         self._bounds = QRectF()
         self._hover = False
+        # The scene answers "which boxes stand near this rectangle" so the wire can go around them.
+        self.obstacles: Callable[[QRectF, tuple[NodeItem, ...]], list[Box]] | None = None
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setZValue(0)
@@ -68,11 +93,28 @@ class EdgeItem(QGraphicsItem):
         # End at the port's rim so the arrowhead shows beside the port, not under it.
         end = self.target.input_anchor(self.edge.port) - QPointF(PortItem.RADIUS + 1, 0)
         self.prepareGeometryChange()
-        self._path = wire_path(start, end - QPointF(ARROW, 0))
+        tip = end - QPointF(ARROW, 0)
+        route = self._route(start, tip)
+        self._path = routed_path(route) if route else wire_path(start, tip)
         self._path.lineTo(end)
         self._middle = self._path.pointAtPercent(0.5)
         self._place_label()
         self.update()
+
+    def _route(self, start: QPointF, end: QPointF) -> list[tuple[float, float]]:
+        """Corner points around the boxes in the way, or [] for the plain curve."""
+        if self.obstacles is None:
+            return []
+        span = QRectF(start, end).normalized().adjusted(-60, -60, 60, 60)
+        boxes = self.obstacles(span, (self.source, self.target))
+        a, b = (start.x(), start.y()), (end.x(), end.y())
+        if not boxes and end.x() > start.x() + 60:
+            return []
+        if len(boxes) > MAX_OBSTACLES:
+            return []  # layers piled on each other (not laid out yet): nothing sensible to route
+        if boxes or end.x() <= start.x() + 60:  # the detour may need lanes above or below
+            boxes = self.obstacles(span.adjusted(-40, -1000, 40, 1000), (self.source, self.target))
+        return route_wire(a, b, boxes)
 
     def _place_label(self) -> None:
         if self.label:

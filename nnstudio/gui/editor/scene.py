@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent
 
 from nnstudio.core.graph import Edge
 from nnstudio.core.layers import format_shape
+from nnstudio.core.layout import MAX_OBSTACLES, Box
 from nnstudio.core.validation import Analysis, Diagnostic
 from nnstudio.gui import theme
 from nnstudio.gui.document import Document
@@ -25,6 +26,7 @@ from nnstudio.gui.editor.node_item import NodeItem
 from nnstudio.gui.editor.port_item import PortItem
 
 SCENE_MARGIN = 2000.0
+BOX_CELL = 400.0  # cell size of the grid that finds the boxes near a wire
 
 
 class GraphScene(QGraphicsScene):
@@ -48,10 +50,13 @@ class GraphScene(QGraphicsScene):
         shapes = document.analysis().shapes
         for node_id in self.graph.nodes:
             self._add_node_item(node_id, used.get(node_id))
+        self._reroute_pending = False
+        self._grid: dict[tuple[int, int], list[tuple[NodeItem, Box]]] | None = None
         for edge in self.graph.edges:
-            self._add_edge_item(edge, format_shape(shapes.get(edge.source)))
+            self._add_edge_item(edge, format_shape(shapes.get(edge.source)), route=False)
         self._refresh_ports(self.graph.nodes)
         self._update_scene_rect()
+        self._schedule_reroute()  # once, when the event loop runs: often after a layout moved all
 
         events = self.graph.events
         self._subscriptions = [
@@ -124,11 +129,61 @@ class GraphScene(QGraphicsScene):
         self.addItem(item)
         return item
 
-    def _add_edge_item(self, edge: Edge, label: str = "") -> EdgeItem:
+    def _add_edge_item(self, edge: Edge, label: str = "", route: bool = True) -> EdgeItem:
         item = EdgeItem(edge, self.node_items[edge.source], self.node_items[edge.target], label)
         self.edge_items[edge] = item
         self.addItem(item)
+        item.obstacles = self.boxes_near
+        if route:
+            item.update_path()
         return item
+
+    def boxes_near(self, rect: QRectF, skip: tuple[NodeItem, ...] = ()) -> list[Box]:
+        """The boxes of the nodes touching ``rect``, but those in ``skip`` (a wire's own ends).
+
+        A grid of boxes answers, not QGraphicsScene.items(): that sorts every hit by
+        stacking order, which on a pile of a thousand unarranged layers took minutes.
+        Past MAX_OBSTACLES boxes it stops counting; the wire is then drawn plain.
+        """
+        if self._reroute_pending:
+            return []  # mid-batch (a layout moving every node): the full reroute follows
+        grid = self._box_grid()
+        left, top, right, bottom = rect.left(), rect.top(), rect.right(), rect.bottom()
+        found: dict[int, Box] = {}
+        for i in range(math.floor(left / BOX_CELL), math.floor(right / BOX_CELL) + 1):
+            for j in range(math.floor(top / BOX_CELL), math.floor(bottom / BOX_CELL) + 1):
+                for item, box in grid.get((i, j), ()):
+                    if item in skip or id(item) in found:
+                        continue
+                    if box[0] < right and box[2] > left and box[1] < bottom and box[3] > top:
+                        found[id(item)] = box
+                        if len(found) > MAX_OBSTACLES:
+                            return list(found.values())
+        return list(found.values())
+
+    def _box_grid(self) -> dict[tuple[int, int], list[tuple[NodeItem, Box]]]:
+        if self._grid is None:
+            grid: dict[tuple[int, int], list[tuple[NodeItem, Box]]] = {}
+            for item in self.node_items.values():
+                r = item.sceneBoundingRect()
+                box = (r.left(), r.top(), r.right(), r.bottom())
+                for i in range(math.floor(box[0] / BOX_CELL), math.floor(box[2] / BOX_CELL) + 1):
+                    for j in range(math.floor(box[1] / BOX_CELL), math.floor(box[3] / BOX_CELL) + 1):
+                        grid.setdefault((i, j), []).append((item, box))
+            self._grid = grid
+        return self._grid
+
+    def reroute_edges(self) -> None:
+        """Route every wire again: a node moved, so others' detours may have changed."""
+        self._reroute_pending = False
+        for item in self.edge_items.values():
+            item.update_path()
+
+    def _schedule_reroute(self) -> None:
+        self._grid = None  # a box moved, came or went: the grid is rebuilt on the next question
+        if not self._reroute_pending:
+            self._reroute_pending = True
+            QTimer.singleShot(0, self.reroute_edges)
 
     def _refresh_ports(self, node_ids) -> None:
         for node_id in node_ids:
@@ -140,10 +195,12 @@ class GraphScene(QGraphicsScene):
 
     def _on_node_added(self, node_id: str) -> None:
         self._include(self._add_node_item(node_id))
+        self._schedule_reroute()
 
     def _on_node_removed(self, node_id: str) -> None:
         item = self.node_items.pop(node_id)
         self.removeItem(item)
+        self._schedule_reroute()
 
     def _on_edge_added(self, edge: Edge) -> None:
         self._add_edge_item(edge)
@@ -157,6 +214,7 @@ class GraphScene(QGraphicsScene):
 
     def _on_param_changed(self, node_id: str, name: str, value: object) -> None:
         self.node_items[node_id].refresh()
+        self._schedule_reroute()  # the box may have grown into a wire's way
 
     def _on_node_renamed(self, node_id: str, name: str) -> None:
         item = self.node_items[node_id]
@@ -168,6 +226,7 @@ class GraphScene(QGraphicsScene):
         if (item.pos().x(), item.pos().y()) != position:
             item.setPos(QPointF(*position))
         self._include(item)
+        self._schedule_reroute()
 
     def _on_analysis_changed(self, analysis: Analysis) -> None:
         """Push shapes, parameter counts and diagnostics to the items that changed."""
