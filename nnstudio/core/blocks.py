@@ -786,9 +786,10 @@ def _check_convex(graph: GraphModel, chosen: set[str]) -> None:
                          "or fewer layers.")
 
 
-def ungroup(graph: GraphModel, instance_id: str) -> Edit:
+def ungroup(graph: GraphModel, instance_id: str, node_ids: Sequence[str] | None = None) -> Edit:
     """Replace an instance by the layers of its block (every copy of a repeat), with its
-    parameter values written in; the definition stays in the project."""
+    parameter values written in; the definition stays in the project. ``node_ids`` gives
+    the new nodes' ids (an undo command's redo reuses the first run's)."""
     node = graph.node(instance_id)
     if node.type != BLOCK_TYPE:
         raise BlockError(f"{node.type} '{node.name}' is not a block instance.")
@@ -825,6 +826,7 @@ def ungroup(graph: GraphModel, instance_id: str) -> Edit:
             resolved.append({n.id: resolve_params(n, copy_values) for n in inner_nodes})
         except ParamError as exc:
             raise BlockError(f"Cannot ungroup '{node.name}': {exc}") from None
+    fixed_ids = iter(node_ids or ())
     graph.remove(instance_id)
     feeding = list(sources)
     for copy in range(repeat):
@@ -833,7 +835,7 @@ def ungroup(graph: GraphModel, instance_id: str) -> Edit:
             params = resolved[copy][inner.id]
             x, y = inner.position
             new_ids[inner.id] = graph.add_record({
-                "type": inner.type, "params": params,
+                "id": next(fixed_ids, None), "type": inner.type, "params": params,
                 "name": graph.free_name(inner.name if repeat == 1 else f"{inner.name}_{copy}"),
                 "position": (node.position[0] + x - min(bx) + copy * width, node.position[1] + y),
             })

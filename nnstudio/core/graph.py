@@ -463,6 +463,11 @@ class GraphModel:
                 values[name] = self._coerce(spec, name, value)
         return values
 
+    def coerce_param(self, node_id: str, name: str, value: Any) -> Any:
+        """``value`` as ``set_param`` would store it (a '$' expression inside a block);
+        raises ParamError in words."""
+        return self._coerce(self.node(node_id).spec, name, value)
+
     def add_record(self, record: dict[str, Any]) -> str:
         """Add a node from a ``to_dict`` node record (id optional); returns its id."""
         return self._insert(record["type"], record.get("name"), tuple(record.get("position", (0.0, 0.0))),

@@ -18,7 +18,6 @@ from nnstudio.api import Graph
 from nnstudio.core import layout, validation
 from nnstudio.core.errors import ConnectError, GraphError
 from nnstudio.core.graph import Edge, GraphModel
-from nnstudio.core.layers import get_spec
 from nnstudio.gui.editor import commands as cmd
 from nnstudio.gui.editor.commands import NodeRecord, Position
 
@@ -164,7 +163,7 @@ class Document(QObject):
 
     def set_param(self, node_id: str, name: str, value: Any) -> bool:
         try:
-            value = get_spec(self.graph.node(node_id).type).param(name).coerce(value)
+            value = self.graph.coerce_param(node_id, name, value)  # blocks: instances, '$' expressions
         except GraphError as exc:
             self.refused.emit(str(exc))
             return False

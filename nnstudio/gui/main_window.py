@@ -33,6 +33,7 @@ from nnstudio.core.validation import Analysis
 from nnstudio.gui import dialogs, icons, recovery, settings, theme
 from nnstudio.gui.document import LOCKED_MESSAGE, Document
 from nnstudio.gui.editor import clipboard
+from nnstudio.gui.editor.block_editing import BlockEditing
 from nnstudio.gui.editor.minimap import Minimap
 from nnstudio.gui.editor.scene import GraphScene
 from nnstudio.gui.editor.view import GraphView
@@ -103,6 +104,7 @@ class MainWindow(QMainWindow):
         self.training = TrainingController(self)  # docks, the Train menu, runs
         self.experiments = ExperimentsController(self)  # sweeps: a dock and a Train menu entry
         self.close_guard = CloseGuard(self, self.training)  # closing during a run asks first
+        self.block_editing = BlockEditing(self)  # group/ungroup, open a block, breadcrumb
         self._restore_layout()
         _open_windows.add(self)
 
@@ -445,18 +447,23 @@ class MainWindow(QMainWindow):
     def selected_node_ids(self) -> list[str]:
         return self.scene.selected_node_ids() if self.scene is not None else []
 
+    @property
+    def canvas_document(self) -> Document:
+        """The document on the canvas: the model, or the body of a block opened in it."""
+        return self.scene.document if self.scene is not None else self.document
+
     def copy(self) -> bool:
         ids = self.selected_node_ids()
         if not ids:
             self.statusBar().showMessage("Select some layers to copy.", 4000)
             return False
-        QGuiApplication.clipboard().setMimeData(clipboard.to_mime(self.document.graph, ids))
+        QGuiApplication.clipboard().setMimeData(clipboard.to_mime(self.canvas_document.graph, ids))
         self.statusBar().showMessage(f"Copied {len(ids)} layer(s).", 4000)
         return True
 
     def cut(self) -> None:
         if self.copy():
-            self.document.delete(self.selected_node_ids())
+            self.canvas_document.delete(self.selected_node_ids())
 
     def paste(self) -> list[str]:
         data = clipboard.from_mime(QGuiApplication.clipboard().mimeData())
@@ -469,30 +476,30 @@ class MainWindow(QMainWindow):
         ids = self.selected_node_ids()
         if not ids:
             return []
-        return self._insert(self.document.graph.to_dict(ids), "Duplicate")
+        return self._insert(self.canvas_document.graph.to_dict(ids), "Duplicate")
 
     def _insert(self, data: dict, text: str) -> list[str]:
-        graph = self.document.graph
+        graph = self.canvas_document.graph
         taken = {n.position for n in graph.nodes.values()}
         step = PASTE_STEP
         # Step further while the copies would land exactly on existing layers.
         while any((r["position"][0] + step, r["position"][1] + step) in taken for r in data["nodes"]):
             step += PASTE_STEP
         records, edges = clipboard.prepare_paste(graph, data, offset=(step, step))
-        ids = self.document.add_records(records, edges, text)
+        ids = self.canvas_document.add_records(records, edges, text)
         if ids:
             self.scene.select_nodes(ids)
         return ids
 
     def delete_selection(self) -> None:
-        self.document.delete(self.selected_node_ids(), self.scene.selected_edges())
+        self.canvas_document.delete(self.selected_node_ids(), self.scene.selected_edges())
 
     def select_all(self) -> None:
         for item in self.scene.node_items.values():
             item.setSelected(True)
 
     def auto_layout(self) -> None:
-        self.document.auto_layout()
+        self.canvas_document.auto_layout()
         self.view.fit_to_view()
         self.minimap.refit()
 
@@ -504,7 +511,7 @@ class MainWindow(QMainWindow):
 
     def _add_layer_at_centre(self, type_name: str) -> None:
         centre: QPointF = self.view.mapToScene(self.view.viewport().rect().center())
-        node_id = self.document.add_node(type_name, (centre.x(), centre.y()))
+        node_id = self.canvas_document.add_node(type_name, (centre.x(), centre.y()))
         if node_id is not None:
             self.scene.select_nodes([node_id])
 
@@ -523,9 +530,15 @@ class MainWindow(QMainWindow):
     # --- reacting -------------------------------------------------------------------------------------
 
     def _on_selection_changed(self) -> None:
-        self.inspector.show_nodes(self.selected_node_ids())
+        ids = self.selected_node_ids()
+        self.inspector.show_nodes(ids)
+        about = self.block_editing.describe(ids[0]) if len(ids) == 1 else None
+        if about:  # an instance: which block, and how often the project uses it
+            self.inspector.description.setText(f"{about}\n\n{self.inspector.description.text()}")
 
     def _on_node_double_clicked(self, node_id: str) -> None:
+        if self.block_editing.open_instance(node_id):  # a block instance opens to its inside
+            return
         self.docks["inspector"].show()
         self.docks["inspector"].raise_()
         self.inspector.show_nodes([node_id])

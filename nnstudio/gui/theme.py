@@ -84,6 +84,7 @@ LIGHT = Theme(
         "Attention": "#a42c6f",
         "Composite": "#7d4f1a",
         "Merge": "#4a5568",
+        "Blocks": "#2c7a7b",
     },
 )
 
@@ -115,6 +116,7 @@ DARK = Theme(
         "Attention": "#922a64",
         "Composite": "#6e4618",
         "Merge": "#465063",
+        "Blocks": "#2a6f70",
     },
     plot_background="#1e2126",
     plot_text="#c9d1d9",

@@ -248,6 +248,10 @@ class NodeItem(QGraphicsItem):
             painter.setPen(QPen(colours.color("selection"), 2.5))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(rect.adjusted(-3, -3, 3, 3), 8, 8)
+        if self.repeat() > 1:  # the other copies, stacked behind the first
+            painter.setPen(QPen(colours.color("node_border"), 1.0))
+            painter.setBrush(colours.color("node_body"))
+            painter.drawRoundedRect(rect.translated(5, 5), 6, 6)
         border = colours.color(severity) if severity else colours.color("node_border")
         painter.setPen(QPen(border, 2.2 if severity else 1.0))
         painter.setBrush(colours.color("node_body"))
@@ -262,11 +266,12 @@ class NodeItem(QGraphicsItem):
         painter.restore()
 
         metrics = _Fonts.metrics
-        type_width = metrics["small"].horizontalAdvance(self.spec.type)
+        type_label = self.type_label()
+        type_width = metrics["small"].horizontalAdvance(type_label)
         painter.setFont(_Fonts.small)
         painter.setPen(QColor(255, 255, 255, 200))
         type_rect = QRectF(rect.right() - PAD - type_width, header.top(), type_width, HEADER)
-        painter.drawText(type_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self.spec.type)
+        painter.drawText(type_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, type_label)
         name_width = rect.width() - 3 * PAD - type_width
         name = metrics["title"].elidedText(self.node.name, Qt.TextElideMode.ElideRight, name_width)
         painter.setFont(_Fonts.title)
@@ -309,6 +314,27 @@ class NodeItem(QGraphicsItem):
             painter.drawText(row, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self._params_text)
         if severity:
             self._paint_badge(painter, rect, colours.color(severity))
+        if self.repeat() > 1:
+            self._paint_repeat(painter, rect, accent)
+
+    # A block instance shows its block's name as its type, and a repeat its "×N".
+
+    def type_label(self) -> str:
+        return str(self.node.params.get("block", self.spec.type)) if self.spec.type == "Block" else self.spec.type
+
+    def repeat(self) -> int:
+        value = self.node.params.get("repeat", 1) if self.spec.type == "Block" else 1
+        return value if isinstance(value, int) else 1
+
+    def _paint_repeat(self, painter: QPainter, rect: QRectF, colour: QColor) -> None:
+        text = f"×{self.repeat()}"
+        width = _Fonts.metrics["title"].horizontalAdvance(text) + 12
+        pill = QRectF(rect.left() - 6, rect.top() - 9, width, 18)
+        painter.setPen(QPen(QColor("white"), 1.5))
+        painter.setBrush(colour)
+        painter.drawRoundedRect(pill, 9, 9)
+        painter.setFont(_Fonts.title)
+        painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, text)
 
     def _paint_badge(self, painter: QPainter, rect: QRectF, colour: QColor) -> None:
         centre = QPointF(rect.right(), rect.top())

@@ -123,8 +123,8 @@ class InspectorPanel(QScrollArea):
             widget.show()
         self.form.labelForField(self.name_edit).show()
         for param in spec.params:
-            editor = make_editor(param)
-            editor.set_value(node.params[param.name])
+            editor = make_editor(param, expressions=graph.owner is not None)  # '$' refs inside blocks
+            editor.set_value(node.params.get(param.name, param.default))
             editor.edited.connect(lambda value, name=param.name: self._on_param_edited(name, value))
             editor.invalid.connect(self._show_message)
             label = QLabel(param.name)

@@ -115,13 +115,50 @@ class ShapeEditor(QLineEdit):
             self.edited.emit(shape)
 
 
+class ExpressionEditor(QLineEdit):
+    """Inside a block: a value, or an expression over the block's parameters ("$width * 4")."""
+
+    edited = Signal(object)
+    invalid = Signal(str)
+
+    def __init__(self, param: Param, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.param = param
+        self.setPlaceholderText("a value, or $name / $name * 2")
+        self._text = ""
+        self.editingFinished.connect(self._on_editing_finished)
+
+    def set_value(self, value: Any) -> None:
+        self._text = value if isinstance(value, str) and "$" in value else param_text(value)
+        self.blockSignals(True)
+        self.setText(self._text)
+        self.blockSignals(False)
+
+    def _on_editing_finished(self) -> None:
+        text = self.text().strip()
+        if text == self._text:
+            return
+        if "$" in text:
+            self.edited.emit(text)
+            return
+        try:
+            value = {"int": int, "float": float}.get(self.param.kind, str)(text)
+        except ValueError:
+            self.invalid.emit(f"'{self.param.name}' takes a value or an expression like $name * 2.")
+            return
+        if self.param.kind == "bool":
+            value = text.lower() in ("true", "1", "yes", "on")
+        self.edited.emit(value)
+
+
 EDITORS = {"int": IntEditor, "float": FloatEditor, "bool": BoolEditor, "choice": ChoiceEditor,
            "shape": ShapeEditor}
 
 
-def make_editor(param: Param, parent: QWidget | None = None) -> QWidget:
-    """The widget for ``param``, showing its default until ``set_value``."""
-    editor = EDITORS[param.kind](param, parent)
+def make_editor(param: Param, parent: QWidget | None = None, expressions: bool = False) -> QWidget:
+    """The widget for ``param``, showing its default until ``set_value``; with
+    ``expressions`` (inside a block) a text field that also takes "$name" expressions."""
+    editor = (ExpressionEditor if expressions and param.kind != "shape" else EDITORS[param.kind])(param, parent)
     editor.set_value(param.default)
     editor.setToolTip(param.doc)
     editor.setObjectName(f"param_{param.name}")
