@@ -32,12 +32,17 @@ def exit_code_for(exc: BaseException) -> int:
     """The exit code for an error that refused a command before it could run.
 
     A graph that cannot be built is the graph failing (1); anything else that
-    refuses a command (a project, data or weights file, a setting, the file
-    system) is a bad file or flag (2). A run that would not fit in memory is a
+    refuses a command (a project, data or weights file, an export folder, a
+    setting, the file system) is a bad file or flag (2). A run that would not fit in memory is a
     failed run, as running out of memory mid-run is.
     """
     if isinstance(exc, GraphError) and not isinstance(exc, FormatError):
-        return EXIT_FAILED
+        from nnstudio.compiler.export import ExportError
+        from nnstudio.compiler.train_script import TrainScriptError
+
+        # Export's own refusals are about what was asked: weights that do not fit, a
+        # folder holding someone else's files, a train.py this graph cannot have.
+        return EXIT_BAD_INPUT if isinstance(exc, ExportError | TrainScriptError) else EXIT_FAILED
     if getattr(exc, "failed_run", False):
         return EXIT_FAILED
     return EXIT_BAD_INPUT

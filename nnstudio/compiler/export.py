@@ -180,19 +180,53 @@ def _misfits(expected: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]
 
     missing = [k for k in expected if k not in given]
     unexpected = [k for k in given if k not in expected]
+    shared = [k for k in expected if k in given]
+    # load_state_dict raises on sparse and meta tensors and silently casts others
+    # (a complex tensor would lose its imaginary part): refuse them in words.
+    unusable = [f"{k} is {_storage_problem(given[k])}" for k in shared if _storage_problem(given[k])]
     reshaped = [
         f"{k} is {tuple(given[k].shape)} but the graph needs {tuple(expected[k].shape)}"
-        for k in expected
-        if k in given and given[k].shape != expected[k].shape
+        for k in shared
+        if not _storage_problem(given[k]) and given[k].shape != expected[k].shape
     ]
-    problems = []
+    retyped = [
+        f"{k} holds {_kind(given[k].dtype)} values ({given[k].dtype}) but the graph needs "
+        f"{_kind(expected[k].dtype)} ones ({expected[k].dtype})"
+        for k in shared
+        if not _storage_problem(given[k]) and _kind(given[k].dtype) != _kind(expected[k].dtype)
+    ]
+    problems = [listing(unusable)] if unusable else []
     if missing:
         problems.append(f"missing {listing(missing)}")
     if unexpected:
         problems.append(f"not in the graph: {listing(unexpected)}")
     if reshaped:
         problems.append(listing(reshaped))
+    if retyped:
+        problems.append(listing(retyped))
     return problems
+
+
+def _storage_problem(tensor: Any) -> str:
+    import torch
+
+    if tensor.layout != torch.strided:
+        return "a sparse tensor, not a dense one"
+    if tensor.is_meta:
+        return "a tensor without data (on the 'meta' device)"
+    return ""
+
+
+def _kind(dtype: Any) -> str:
+    """Kinds of numbers that convert without loss of meaning: float16 -> float32 is fine,
+    int -> float or complex -> float is not."""
+    import torch
+
+    if dtype.is_complex:
+        return "complex"
+    if dtype.is_floating_point:
+        return "floating-point"
+    return "true/false" if dtype == torch.bool else "whole-number"
 
 
 def _write_weights(path: Path, model: torch.nn.Module, metadata: dict[str, str]) -> Path:

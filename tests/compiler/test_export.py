@@ -215,7 +215,7 @@ def test_cli_refuses_an_invalid_graph_with_its_diagnostics(tmp_path: Path, capsy
 
 def test_cli_reports_unusable_weights_and_folders(tmp_path: Path, capsys) -> None:
     (tmp_path / "model.py").write_text("print('mine')\n")
-    assert main(["export", str(LENET), "-o", str(tmp_path)]) == 1
+    assert main(["export", str(LENET), "-o", str(tmp_path)]) == 2
     assert "not written by nnstudio" in capsys.readouterr().err
-    assert main(["export", str(LENET), "-o", str(tmp_path / "x"), "--weights", str(tmp_path / "none.pt")]) == 1
+    assert main(["export", str(LENET), "-o", str(tmp_path / "x"), "--weights", str(tmp_path / "none.pt")]) == 2
     assert "There is no weights file" in capsys.readouterr().err

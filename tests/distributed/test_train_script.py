@@ -148,7 +148,7 @@ def test_nnstudio_export_train_script_writes_it_beside_model_py(tmp_path: Path, 
     assert main(["export", project, "-o", str(tmp_path), "--train-script"]) == 0
     # ... but never a train.py someone else wrote, unless forced.
     (tmp_path / "train.py").write_text("print('my own training loop')\n")
-    assert main(["export", project, "-o", str(tmp_path), "--train-script"]) == 1
+    assert main(["export", project, "-o", str(tmp_path), "--train-script"]) == 2
     assert "already contains train.py, not written by nnstudio" in capsys.readouterr().err
     assert (tmp_path / "train.py").read_text() == "print('my own training loop')\n"
     assert main(["export", project, "-o", str(tmp_path), "--train-script", "--force"]) == 0
