@@ -33,7 +33,7 @@ from nnstudio.commands._common import (
     report_invalid,
 )
 from nnstudio.core.seeds import SEED_MAX, SEED_MIN
-from nnstudio.training.run_folder import MetricsWriter
+from nnstudio.training.run_folder import MetricsWriter, folder_summary
 
 EXIT_FAULT = EXIT_FAILED  # a run that stopped on a fault (NaN loss, out of memory, ...)
 
@@ -169,7 +169,7 @@ def _finish(result: Any, trainer: Any, graph: Any, out: Path, interrupted: bool)
         if result.checkpoint:
             print(f"The last good checkpoint is {result.checkpoint}.", file=sys.stderr)
         return EXIT_FAULT
-    written = _export(graph, trainer, out)
+    _export(graph, trainer, out)  # says why when the trained model could not be written
     epochs = result.history.epochs
     summary = f"Trained {len(epochs)} epoch(s) in {result.seconds:.1f} s"
     if epochs:
@@ -178,7 +178,7 @@ def _finish(result: Any, trainer: Any, graph: Any, out: Path, interrupted: bool)
         if not math.isnan(last.val_acc):
             summary += f", accuracy {100 * last.val_acc:.1f}%"
     print(f"{summary}.")
-    print(f"Run folder: {out}" + (f" ({', '.join(p.name for p in written)})" if written else ""))
+    print(folder_summary(out))
     if result.stopped:
         print(f"Stopped early; continue with: nnstudio train ... --resume {result.checkpoint}")
         return EXIT_INTERRUPTED if interrupted else EXIT_OK

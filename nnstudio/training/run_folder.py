@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 METRICS_FILE = "metrics.csv"
 CHECKPOINT_FILE = "checkpoint.pt"  # the trainer's CHECKPOINT_NAME
 WEIGHTS_FILE = "weights.safetensors"  # the compiler's export.WEIGHTS_FILE
+RUN_FILES = (METRICS_FILE, "model.py", WEIGHTS_FILE, "predict.py", CHECKPOINT_FILE)  # in the order named
 
 
 # --- the folder ------------------------------------------------------------------------------------
@@ -52,6 +53,13 @@ def new_run_folder(root: str | Path, stem: str, number: int | None = None) -> Pa
         folder = Path(root) / f"{name}.{extra}"
     folder.mkdir(parents=True)
     return folder
+
+
+def folder_summary(folder: Path) -> str:
+    """"Run folder: DIR (metrics.csv, model.py, weights.safetensors, predict.py, checkpoint.pt)."
+    with the run's files that are there: the same words from the command line and the app."""
+    present = [name for name in RUN_FILES if (Path(folder) / name).exists()]
+    return f"Run folder: {folder}" + (f" ({', '.join(present)})." if present else ".")
 
 
 # --- metrics.csv ---------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from nnstudio.gui.training.progress_widgets import ProgressBar, SampleRate, Stat
 from nnstudio.gui.training.settings_form import SettingsForm
 from nnstudio.gui.training.tiles import TileGrid
 from nnstudio.training.events import Finished, Progress
-from nnstudio.training.run_folder import CHECKPOINT_FILE, METRICS_FILE
+from nnstudio.training.run_folder import folder_summary
 
 STATES = ("idle", "starting", "running", "paused", "stopping")
 
@@ -72,10 +72,7 @@ def finished_text(final: Finished) -> str:
 def run_folder_text(outcome: Any) -> str:
     """"Run folder: /…/digits_cnn-20261201-163005-3 (metrics.csv, model.py, …)." as the
     command line says it, and why the trained model is missing when it is."""
-    folder: Path = outcome.run_dir
-    names = [METRICS_FILE, *(p.name for p in outcome.written), CHECKPOINT_FILE]
-    present = [n for n in dict.fromkeys(names) if (folder / n).exists()]
-    text = f"Run folder: {folder}" + (f" ({', '.join(present)})." if present else ".")
+    text = folder_summary(outcome.run_dir)
     if outcome.export_problem:
         text += f" The trained model was not exported there: {outcome.export_problem}"
     return text
