@@ -97,3 +97,12 @@ def test_many_statistics_are_summarised_and_old_or_odd_records_show_nothing():
         "min 0 to 19, range 1 to 20 over 20 values.")
     graph.runs = [{"number": 2, "preprocessing": {input_id: {"count": "x"}}}]
     assert describe_preprocessing(graph, input_id) == ""
+
+
+def test_the_folder_is_named_with_the_run_files_that_are_there(tmp_path):
+    from nnstudio.training.run_folder import folder_summary
+
+    assert folder_summary(tmp_path) == f"Run folder: {tmp_path}."
+    for name in ("checkpoint.pt", "metrics.csv", "notes.txt"):
+        (tmp_path / name).write_text("")
+    assert folder_summary(tmp_path) == f"Run folder: {tmp_path} (metrics.csv, checkpoint.pt)."
