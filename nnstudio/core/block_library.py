@@ -244,13 +244,19 @@ def resnet(graph: GraphModel, block: str = "BasicBlock", layers: Sequence[int] =
         node = graph.add(type_name, name=name, position=place(), **params)
         graph.connect(tail, node)
         tail = node
+    channels = widths[0]
+    expansion = 1 if block == "BasicBlock" else 4
     for stage, (count, width) in enumerate(zip(layers, widths, strict=True), start=1):
         stride = 1 if stage == 1 else 2
+        # A stage whose first block keeps the shape is one instance repeated; otherwise the
+        # first block (which projects its shortcut) stands apart from the rest.
+        together = stride == 1 and channels == width * expansion
         first = graph.add(BLOCK_TYPE, name=f"layer{stage}", position=place(), block=block,
-                          **{width_param: width, "stride": stride})
+                          repeat=count if together else 1, **{width_param: width, "stride": stride})
+        channels = width * expansion
         graph.connect(tail, first)
         tail = first
-        if count > 1:
+        if count > 1 and not together:
             rest = graph.add(BLOCK_TYPE, name=f"layer{stage}_rest", position=place(), block=block,
                              repeat=count - 1, **{width_param: width})
             graph.connect(tail, rest)

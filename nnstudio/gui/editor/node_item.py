@@ -147,6 +147,22 @@ class NodeItem(QGraphicsItem):
             self.output.setToolTip(f"Output of '{self.node.name}': {format_shape(shape)}")
         self.update()
 
+    def param_rows(self) -> list[tuple[str, float, str, float]]:
+        """(name, its width, value, its width) of each parameter line as drawn. The value
+        keeps what it needs (up to half the box); the name takes the rest, elided with "…"
+        only if even that is short (it was clipped mid-word: "return_sequenc")."""
+        _Fonts.ensure()
+        body = _Fonts.metrics["body"]
+        inner = WIDTH - 2 * PAD
+        rows = []
+        for label, value in self._lines:
+            text = body.elidedText(value, Qt.TextElideMode.ElideLeft, inner / 2 - 4)
+            value_width = body.horizontalAdvance(text)
+            label_width = inner - value_width - 6
+            rows.append((body.elidedText(label, Qt.TextElideMode.ElideRight, label_width), label_width,
+                         text, value_width))
+        return rows
+
     def _footer_lines(self) -> int:
         """1, or 2 when the shape and the parameter count do not fit side by side."""
         metrics = _Fonts.metrics
@@ -200,7 +216,8 @@ class NodeItem(QGraphicsItem):
         return self.mapToScene(QPointF(WIDTH, 0))
 
     def boundingRect(self) -> QRectF:
-        return self._rect.adjusted(-10, -10, 10, 10)  # selection halo, badge
+        top = -25 if self.repeat() > 1 else -10  # a repeat's "×N" sits above the header
+        return self._rect.adjusted(-10, top, 10, 10)  # selection halo, badge
 
     def shape(self) -> QPainterPath:
         path = QPainterPath()
@@ -241,6 +258,8 @@ class NodeItem(QGraphicsItem):
                 role = "selection" if self.isSelected() else severity
                 painter.setPen(QPen(colours.color(role), 3 / max(lod, 0.01)))
                 painter.drawRect(rect)
+            if self.repeat() > 1 and lod >= NAME_LOD:
+                self._paint_repeat(painter, rect, accent)
             return
 
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -281,14 +300,12 @@ class NodeItem(QGraphicsItem):
 
         painter.setFont(_Fonts.body)
         y = header.bottom() + 3
-        half = (rect.width() - 2 * PAD) / 2
-        for label, value in self._lines:
+        for label, label_width, text, value_width in self.param_rows():
             painter.setPen(colours.color("text_dim"))
-            painter.drawText(QRectF(rect.left() + PAD, y, half + 10, LINE),
+            painter.drawText(QRectF(rect.left() + PAD, y, label_width, LINE),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
             painter.setPen(colours.color("text"))
-            text = metrics["body"].elidedText(value, Qt.TextElideMode.ElideLeft, half - 12)
-            painter.drawText(QRectF(rect.left() + PAD + half + 10, y, half - 10, LINE),
+            painter.drawText(QRectF(rect.right() - PAD - value_width - 1, y, value_width + 1, LINE),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
             y += LINE
 
@@ -329,7 +346,7 @@ class NodeItem(QGraphicsItem):
     def _paint_repeat(self, painter: QPainter, rect: QRectF, colour: QColor) -> None:
         text = f"×{self.repeat()}"
         width = _Fonts.metrics["title"].horizontalAdvance(text) + 12
-        pill = QRectF(rect.left() - 6, rect.top() - 9, width, 18)
+        pill = QRectF(rect.left() + 4, rect.top() - 22, width, 18)
         painter.setPen(QPen(QColor("white"), 1.5))
         painter.setBrush(colour)
         painter.drawRoundedRect(pill, 9, 9)
