@@ -56,6 +56,23 @@ PASTE_STEP = 40.0
 _open_windows: set[MainWindow] = set()
 
 
+def _fixed_label(action: QAction, label: str, parent: QWidget) -> QAction:
+    """A stand-in for ``action`` on the toolbar with a short, fixed label: the undo stack
+    renames its actions after each edit ("Undo Change kernel_size of conv2d1"), which made
+    the button grow and push the others along. The full text stays in the menu and tooltip."""
+    proxy = QAction(label, parent)
+    proxy.triggered.connect(action.trigger)
+
+    def follow() -> None:
+        proxy.setEnabled(action.isEnabled())
+        proxy.setIcon(action.icon())
+        proxy.setToolTip(action.text().replace("&", "") or label)
+
+    action.changed.connect(follow)
+    follow()
+    return proxy
+
+
 def open_windows() -> list[MainWindow]:
     return list(_open_windows)
 
@@ -420,7 +437,7 @@ class MainWindow(QMainWindow):
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         bar.addActions([self.act_new, self.act_open, self.act_save])
         bar.addSeparator()
-        bar.addActions([self.act_undo, self.act_redo])
+        bar.addActions([_fixed_label(self.act_undo, "Undo", self), _fixed_label(self.act_redo, "Redo", self)])
         bar.addSeparator()
         bar.addActions([self.act_fit, self.act_layout])
         self.addToolBar(bar)
@@ -568,7 +585,8 @@ class MainWindow(QMainWindow):
         graph = self.document.graph
         params = analysis.model_parameters()
         errors = sum(d.is_error for d in analysis.diagnostics)
-        text = f"{len(graph.nodes)} layers · {short_count(params)} parameters"
+        count = len(graph.nodes)
+        text = f"{count} layer{'s' if count != 1 else ''} · {short_count(params)} parameters"
         if errors:
             text += f" · {errors} problem{'s' if errors != 1 else ''}"
         self.counts_label.setText(text)

@@ -127,6 +127,7 @@ class InspectorPanel(QScrollArea):
             editor.set_value(node.params.get(param.name, param.default))
             editor.edited.connect(lambda value, name=param.name: self._on_param_edited(name, value))
             editor.invalid.connect(self._show_message)
+            editor.valid.connect(self.message.clear)  # the text reads again: the complaint is stale
             label = QLabel(param.name)
             label.setToolTip(param.doc)
             self.form.addRow(label, with_sweep_mark(self.document, node, param, editor))

@@ -2,8 +2,10 @@
 
 int -> spin box with the catalog's range, float -> double spin box, bool ->
 check box, choice -> combo box, shape -> line edit that parses "1, 28, 28".
-Each emits ``edited(value)`` for a value the user chose, and ``set_value``
-updates it from the model without echoing back.
+Each emits ``edited(value)`` for a value the user chose, ``invalid(message)`` for
+text it cannot read and ``valid()`` once its text reads again (so a complaint
+shown for the earlier text goes away), and ``set_value`` updates it from the
+model without echoing back.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ _INT_LIMIT = 2**31 - 1  # QSpinBox holds a C int
 class IntEditor(QSpinBox):
     edited = Signal(object)
     invalid = Signal(str)
+    valid = Signal()
 
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -41,6 +44,7 @@ class IntEditor(QSpinBox):
 class FloatEditor(QDoubleSpinBox):
     edited = Signal(object)
     invalid = Signal(str)
+    valid = Signal()
 
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -61,6 +65,7 @@ class FloatEditor(QDoubleSpinBox):
 class BoolEditor(QCheckBox):
     edited = Signal(object)
     invalid = Signal(str)
+    valid = Signal()
 
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,6 +80,7 @@ class BoolEditor(QCheckBox):
 class ChoiceEditor(QComboBox):
     edited = Signal(object)
     invalid = Signal(str)
+    valid = Signal()
 
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -92,6 +98,7 @@ class ChoiceEditor(QComboBox):
 class ShapeEditor(QLineEdit):
     edited = Signal(object)
     invalid = Signal(str)
+    valid = Signal()
 
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -111,6 +118,7 @@ class ShapeEditor(QLineEdit):
         except ValueError as exc:
             self.invalid.emit(str(exc))
             return
+        self.valid.emit()
         if shape != self._value:
             self.edited.emit(shape)
 
@@ -120,6 +128,7 @@ class ExpressionEditor(QLineEdit):
 
     edited = Signal(object)
     invalid = Signal(str)
+    valid = Signal()
 
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -137,6 +146,7 @@ class ExpressionEditor(QLineEdit):
     def _on_editing_finished(self) -> None:
         text = self.text().strip()
         if text == self._text:
+            self.valid.emit()
             return
         if "$" in text:
             self.edited.emit(text)
@@ -146,6 +156,7 @@ class ExpressionEditor(QLineEdit):
         except ValueError:
             self.invalid.emit(f"'{self.param.name}' takes a value or an expression like $name * 2.")
             return
+        self.valid.emit()
         if self.param.kind == "bool":
             value = text.lower() in ("true", "1", "yes", "on")
         self.edited.emit(value)

@@ -122,7 +122,9 @@ class SummaryPanel(QWidget):
         params = sum(f.parameters for f in figures)
         macs = sum(f.macs for f in figures)
         memory = 4 * params / 2**20
-        self.totals.setText(f"{len(graph.nodes)} layers · {params:,} parameters ({memory:.2f} MiB as float32)"
+        count = len(graph.nodes)
+        self.totals.setText(f"{count} layer{'s' if count != 1 else ''} · {params:,} parameters "
+                            f"({memory:.2f} MiB as float32)"
                             f" · {short_count(macs)} multiply-adds per sample")
 
     def _on_activated(self, index: QModelIndex) -> None:
