@@ -933,7 +933,8 @@ INCEPTION = LayerSpec(
     derive=lambda p, s: {"in_channels": s[0][0]},
     count_params=_inception_params,
     count_macs=_inception_macs,
-    key_params=("ch1x1", "ch3x3", "ch5x5", "pool_proj"),
+    # All six: the reductions decide the branches' cost as much as their widths do.
+    key_params=("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj"),
     support_code=_INCEPTION_CODE,
 )
 

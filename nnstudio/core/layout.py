@@ -48,7 +48,7 @@ Box = tuple[float, float, float, float]  # left, top, right, bottom
 
 def estimated_height(node: Node) -> float:
     """The editor's box height for ``node``, from its catalog entry (no Qt here)."""
-    shown = min(len([p for p in node.spec.key_params if p in node.params]), 4)
+    shown = min(len([p for p in node.spec.key_params if p in node.params]), 6)
     ports = node.spec.max_inputs or 2
     return max(24 + 6 + 16 * shown + 34, ports * 18 + 12)
 

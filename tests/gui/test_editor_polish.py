@@ -73,3 +73,11 @@ def test_long_parameter_names_are_shown_whole_beside_short_values(make_window):
     rows = {label: value for label, _, value, _ in item.param_rows()}
     assert rows["return_sequences"] == "no"
     assert rows["bidirectional"] == "no"
+
+
+def test_the_inception_node_shows_all_six_settings(make_window):
+    graph = chain("Inception", shape=(3, 16, 16))
+    window = make_window(Document(graph))
+    item: NodeItem = window.scene.node_items[graph.node_by_name("inception1").id]
+    assert [label for label, *_ in item.param_rows()] == [
+        "ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj"]

@@ -30,7 +30,7 @@ LINE = 16.0
 FOOTER = 22.0
 PAD = 8.0
 PORT_GAP = 18.0
-MAX_PARAM_LINES = 4
+MAX_PARAM_LINES = 6  # the Inception module's six settings all show
 TEXT_LOD = 0.45  # below this zoom, draw boxes with only the name, large
 NAME_LOD = 0.12  # below this, boxes only
 
