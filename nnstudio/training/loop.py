@@ -153,6 +153,7 @@ class Trainer:
 
         require_valid(graph)  # shapes are known from here on
         config = config or TrainConfig.from_settings(graph.training)
+        faults.check_memory(graph, config, resolve_device(config.device))  # before allocating
         data = load_for_graph(graph, config, base_dir=base_dir)
         io = ModelIO.of(graph)
         fresh = model is None
