@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from PySide6.QtCore import QEventLoop, QObject, Qt, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
+from nnstudio.core import project
 from nnstudio.core.errors import GraphError
 from nnstudio.core.graph import GraphModel
 from nnstudio.gui import dialogs
@@ -68,8 +69,11 @@ def export_graph(parent: QWidget | None, graph: GraphModel, project_path: Path |
     if folder is None:
         return None
     request = dataclasses.replace(request, folder=folder)
+    # The helper thread gets its own copy: the event loop runs meanwhile, and an edit must not
+    # change the graph under it (as a training run gets its copy).
+    snapshot = project.loads(project.dumps(graph))
     try:
-        written = _off_the_gui_thread(parent, "Exporting…", lambda: write_export(graph, request))
+        written = _off_the_gui_thread(parent, "Exporting…", lambda: write_export(snapshot, request))
     except (GraphError, TrainingError) as exc:  # ExportError, OnnxExportError, settings: sentences
         message = str(exc)
         if request.run is not None and "do not fit" in message:
