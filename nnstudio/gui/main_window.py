@@ -40,6 +40,7 @@ from nnstudio.gui.editor.view import GraphView
 from nnstudio.gui.examples import ExamplesDialog, bundled_examples
 from nnstudio.gui.experiments.controller import ExperimentsController
 from nnstudio.gui.export_action import export_graph
+from nnstudio.gui.panels.about import AboutPanel
 from nnstudio.gui.panels.code_preview import CodePreviewPanel
 from nnstudio.gui.panels.diagnostics import DiagnosticsPanel
 from nnstudio.gui.panels.inspector import InspectorPanel
@@ -103,6 +104,7 @@ class MainWindow(QMainWindow):
         self.palette = PalettePanel()
         self.inspector = InspectorPanel()
         self.diagnostics = DiagnosticsPanel()
+        self.about = AboutPanel()
         self.summary = SummaryPanel()
         self.code_preview = CodePreviewPanel()
         self.undo_group = QUndoGroup(self)
@@ -201,7 +203,7 @@ class MainWindow(QMainWindow):
         document.analysis_changed.connect(self._update_status)
         document.undo_stack.cleanChanged.connect(self._update_title)
         document.path_changed.connect(self._update_title)
-        for panel in (self.inspector, self.diagnostics, self.summary, self.code_preview):
+        for panel in (self.inspector, self.diagnostics, self.summary, self.code_preview, self.about):
             panel.set_document(document)
         self.autosaver.set_document(document)
         self._update_title()
@@ -259,6 +261,7 @@ class MainWindow(QMainWindow):
         return stem.lower() or "untitled"
 
     def _write(self, path: Path) -> bool:
+        self.about.commit()  # a note still being typed is part of what is saved
         try:
             project.save(self.document.graph, path)
         except OSError as exc:
@@ -275,6 +278,7 @@ class MainWindow(QMainWindow):
 
     def maybe_save(self) -> bool:
         """True when it is fine to drop the current document (saved, or the user said so)."""
+        self.about.commit()
         if not self.document.modified:
             return True
         answer = dialogs.ask_save_changes(self, self.document.display_name)
@@ -302,6 +306,7 @@ class MainWindow(QMainWindow):
         self.add_dock(self.diagnostics, "Problems", "diagnostics", bottom)
         self.add_dock(self.summary, "Summary", "summary", bottom, tabify_with="diagnostics")
         self.add_dock(self.code_preview, "Code", "code", bottom, tabify_with="summary")
+        self.add_dock(self.about, "About", "about", bottom, tabify_with="code")
         self.docks["diagnostics"].raise_()
         self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [220, 300], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["diagnostics"]], [230], Qt.Orientation.Vertical)
@@ -614,6 +619,8 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             return False
         self.open_graph(graph)
+        if graph.description:  # what the example shows and what to try, in view from the start
+            self.docks["about"].raise_()
         return True
 
     def _fill_recent_menu(self) -> None:

@@ -321,3 +321,17 @@ def fix_command(graph: GraphModel, fix: InsertLayer | SetParam) -> GraphCommand:
         return command
     return InsertLayerCommand(graph, Edge(fix.source, fix.target, fix.port), fix.layer,
                               dict(fix.params), fix.label)
+
+
+class SetDescriptionCommand(GraphCommand):
+    """Change the project's "About this network" text (saved in the project file)."""
+
+    def __init__(self, graph: GraphModel, text: str) -> None:
+        super().__init__(graph, "Edit the network's description")
+        self.old, self.new = graph.description, text
+
+    def _redo(self) -> None:
+        self.graph.description = self.new
+
+    def _undo(self) -> None:
+        self.graph.description = self.old
