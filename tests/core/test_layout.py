@@ -183,3 +183,10 @@ def test_random_dags_lay_out_readable(pairs, size) -> None:
             g.connect(ids[lo], ids[hi])  # always forward in id order: never a loop
     apply_layout(g)
     _assert_readable_layout(g)
+
+
+def test_every_example_ships_laid_out(example_path) -> None:
+    """Opening an example and pressing Fit to Window shows it readable, no Arrange needed."""
+    g = GraphModel.load(example_path)
+    _assert_readable_layout(g)
+    assert _fitted_zoom(g) >= 0.5, f"{example_path.name} as shipped fits only at {_fitted_zoom(g):.0%}"
