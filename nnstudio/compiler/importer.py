@@ -103,11 +103,13 @@ def from_torch(
     example_inputs: Sequence[torch.Tensor] | torch.Tensor,
     name: str | None = None,
     verify: bool = True,
+    blocks: bool = True,
 ) -> ImportResult:
     """Import ``module`` as a graph with its weights; raises ModelImportError with sentences.
 
     ``example_inputs`` holds one batched tensor per ``forward`` argument
-    (a batch of 2 or more shows layers that mix samples up). The module runs
+    (a batch of 2 or more shows layers that mix samples up). With ``blocks``,
+    custom classes used several times become block definitions. The module runs
     in eval mode during the import and gets its own mode back afterwards.
     """
     if not isinstance(module, nn.Module):
@@ -124,8 +126,8 @@ def from_torch(
     try:
         with torch.no_grad():
             if rules.module_rule(module) is not None:  # a single layer: trace a holder that calls it
-                return _Importer(_Holder(module), inputs, name or type(module).__name__).run(verify)
-            return _Importer(module, inputs, name).run(verify)
+                return _Importer(_Holder(module), inputs, name or type(module).__name__, blocks).run(verify)
+            return _Importer(module, inputs, name, blocks).run(verify)
     finally:
         module.train(was_training)
 
@@ -443,7 +445,8 @@ class _GeneratedSource:
         if not found:
             return None
         line = found[-1]
-        if self.code is not None:
+        top_level = self.code is not None and self.code.line_of and line > min(self.code.line_of.values()) - 2
+        if top_level:  # the model's own forward, not a block's class
             later = sorted((n, i) for i, n in self.code.line_of.items() if n >= line)
             if later:
                 return self.code.label_of[later[0][1]][1]
@@ -458,7 +461,9 @@ class _GeneratedSource:
 class _Importer:
     """One use: builds the graph, the weights and the report for one module."""
 
-    def __init__(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], name: str | None) -> None:
+    def __init__(
+        self, module: nn.Module, inputs: tuple[torch.Tensor, ...], name: str | None, blocks: bool = True
+    ) -> None:
         self.module = module
         self.inputs = inputs
         self.batch = int(inputs[0].shape[0]) if inputs[0].dim() else 0
@@ -476,6 +481,9 @@ class _Importer:
         self.merged_from: dict[str, fx.Node] = {}  # Add node id -> last fx node merged into it
         self.modules_used: dict[str, int] = {}
         self.next_input = 0
+        self.stacks: dict[str, Any] = {}  # node id -> fx's nn_module_stack where it was computed
+        self.blocks = blocks
+        self.code: Any = None
 
     # -- running -----------------------------------------------------------------------------
 
@@ -522,12 +530,55 @@ class _Importer:
                 self.problems,
             )
         self._check_shapes()
-        weights = self._weights()
+        labels = {n.id: (n.type, n.name) for n in self.graph.nodes.values()}
+        place, checked = None, None
+        if self.blocks:
+            flat = self.graph.to_dict()
+            try:
+                place = self._group_blocks()
+                if place is not None:
+                    weights = self._weights(place)
+                    checked = self._check(weights) if verify else None
+                    if checked is not None and not checked[0]:
+                        raise ValueError("the outputs with blocks differ")
+            except Exception as exc:  # the flat graph is right; blocks are a reading aid
+                self.graph = Graph.from_dict(flat)
+                self.report.add(
+                    f"The repeated modules stay as separate layers: grouping them into blocks failed ({exc}).",
+                    None,
+                    "note",
+                )
+                place, checked = None, None
+        if place is None:
+            weights = self._weights(None)
         self._layout()
-        self._summarise(weights)
+        self._summarise(weights, labels, place or {})
         if verify:
-            self._verify(weights)
+            self._report_check(*(checked or self._check(weights)))
         return ImportResult(self.graph, weights, self.report)
+
+    def _group_blocks(self) -> dict[str, list[tuple[str, int]]] | None:
+        """Custom classes used several times become blocks; where each flat node went, or None."""
+        from nnstudio.compiler.import_blocks import BlockBuilder, scopes
+
+        builder = BlockBuilder(self.graph, self.module, scopes(self.stacks.items()))
+        builder.run()
+        for note in builder.notes:
+            self.report.add(note + ".", None, "note")
+        if not builder.made:
+            return None
+        graphs = [self.graph, *(self.graph.blocks.get(name).body for name in builder.made)]
+        for name in builder.made:
+            uses = [
+                n for g in graphs for n in g.nodes.values() if n.type == "Block" and n.params["block"] == name
+            ]
+            copies = sum(n.params.get("repeat", 1) for n in uses)
+            self.report.add(
+                f"Block {name}: one definition for {copies} uses of the class, in {len(uses)} instance node(s).",
+                uses[0].id if uses else None,
+                "mapped",
+            )
+        return builder.place
 
     @staticmethod
     def _live_nodes(graph: fx.Graph) -> set[fx.Node]:
@@ -572,6 +623,7 @@ class _Importer:
         if shape is not None:
             self.measured[node_id] = shape
         self.origin[node_id] = origin
+        self.stacks[node_id] = fx_node.meta.get("nn_module_stack")
         return _T(node_id, shape or ())
 
     def _op_name(self, node: fx.Node) -> str:
@@ -1150,15 +1202,21 @@ class _Importer:
                 f"{type(self.module).__name__} cannot be imported: " + " ".join(self.problems), self.problems
             )
 
-    def _weights(self) -> dict[str, torch.Tensor]:
+    def _weights(self, place: dict[str, list[tuple[str, int]]] | None) -> dict[str, torch.Tensor]:
+        from nnstudio.compiler.import_blocks import state_prefix
+
         code = self.code = generate(self.graph)
+
+        def prefix(node_id: str) -> str:
+            return state_prefix(code, self.graph, place[node_id]) if place else code.attr_of[node_id]
+
         weights: dict[str, torch.Tensor] = {}
         for node_id, (_, module) in self.module_of.items():
-            attr = code.attr_of[node_id]
+            attr = prefix(node_id)
             for key, tensor in module.state_dict().items():
                 weights[f"{attr}.{key}"] = tensor.detach().clone()
         for node_id, tensors in self.param_of.items():
-            attr = code.attr_of[node_id]
+            attr = prefix(node_id)
             for key, tensor in tensors.items():
                 weights[f"{attr}.{key}"] = tensor
         return weights
@@ -1169,7 +1227,12 @@ class _Importer:
         for node_id, (x, y) in layered_positions(self.graph).items():
             self.graph.nodes[node_id].position = (float(x), float(y))
 
-    def _summarise(self, weights: dict[str, torch.Tensor]) -> None:
+    def _summarise(
+        self,
+        weights: dict[str, torch.Tensor],
+        labels: dict[str, tuple[str, str]],
+        place: dict[str, list[tuple[str, int]]],
+    ) -> None:
         source = sum(p.numel() for p in self.module.parameters())
         imported = self.graph.num_parameters()
         self.report.source_parameters, self.report.imported_parameters = source, imported
@@ -1179,7 +1242,7 @@ class _Importer:
         self.report.lines.insert(
             0,
             ReportLine(
-                f"Imported {type(self.module).__name__} as {len(self.graph)} nodes: {modules} from modules, "
+                f"Imported {type(self.module).__name__} as {len(labels)} layers: {modules} from modules, "
                 f"{operations} from operations in forward; {imported:,} parameters, {same} "
                 f"{'the source' if source == imported else f'{source:,}'}.",
                 None,
@@ -1187,8 +1250,9 @@ class _Importer:
             ),
         )
         for node_id, origin in self.origin.items():
-            node = self.graph.nodes[node_id]
-            self.report.add(f"{origin} became {node.type} '{node.name}'.", node_id)
+            layer, name = labels[node_id]
+            shown = place[node_id][0][0] if node_id in place else node_id  # inside a block: its instance
+            self.report.add(f"{origin} became {layer} '{name}'.", shown)
         unused = [
             name
             for name, _ in self.module.named_modules()
@@ -1203,7 +1267,9 @@ class _Importer:
                 f"Not used by forward, so not imported: {', '.join(repr(u) for u in unused)}.", None, "note"
             )
 
-    def _verify(self, weights: dict[str, torch.Tensor]) -> None:
+    def _check(self, weights: dict[str, torch.Tensor]) -> tuple[bool, float]:
+        """Whether the generated module with ``weights`` computes the source's outputs, and the
+        largest difference."""
         model = _with_weights(self.code, weights)
         theirs = self.module(*self.inputs)
         ours = model(*self.inputs)
@@ -1218,6 +1284,9 @@ class _Importer:
             if a.numel():
                 worst = max(worst, float((a.double() - b.double()).abs().max()))
             close = close and torch.allclose(a, b, atol=TOLERANCE)
+        return close, worst
+
+    def _report_check(self, close: bool, worst: float) -> None:
         self.report.max_difference = worst
         self.report.verified = close
         verdict = "match" if close else "DO NOT match"

@@ -54,6 +54,26 @@ EXPECTED_TYPES = {
 }
 
 
+# Custom classes used several times, which must come back as block definitions.
+EXPECTED_BLOCKS = {
+    "resnet": {"BasicBlock", "Bottleneck"},
+    "inception": {"BasicConv2d", "InceptionBlock"},
+    "mobilenet": {"SqueezeExcitation"},
+    "densenet": {"DenseLayer"},
+    "convnext": {"ChannelsFirstNorm", "ConvNeXtBlock"},
+    "vit": {"EncoderBlock"},
+    "unet": {"DoubleConv", "Down"},
+}
+
+
+def _all_nodes(graph: Graph) -> list:
+    """The graph's nodes and those inside every block definition."""
+    return [
+        *graph.nodes.values(),
+        *(n for name in graph.blocks.names() for n in graph.blocks.get(name).body.nodes.values()),
+    ]
+
+
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Tiny models run far faster on one thread on a loaded machine; restored afterwards."""
@@ -114,11 +134,39 @@ def test_corpus_model_imports_with_its_weights_and_outputs(imported: dict, name:
     for a, b in zip(theirs, ours, strict=True):
         torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
 
-    types = {node.type for node in result.graph.nodes.values()}
+    types = {node.type for node in _all_nodes(result.graph)}
     assert EXPECTED_TYPES[name] <= types, f"{name} lacks {EXPECTED_TYPES[name] - types}"
+    assert set(result.graph.blocks.names()) == EXPECTED_BLOCKS.get(name, set())
     # Every line linked to a node names a node that exists.
     linked = [line.node_id for line in report if line.node_id]
     assert linked and all(node_id in result.graph.nodes for node_id in linked)
+
+
+def test_repeated_classes_become_linked_blocks_and_sequentials_repeats(imported: dict) -> None:
+    _, _, vit = imported["vit"]
+    (encoder,) = [n for n in vit.graph.nodes.values() if n.type == "Block"]
+    assert (
+        encoder.name == "layers"
+        and encoder.params["repeat"] == 2
+        and encoder.params["block"] == "EncoderBlock"
+    )
+    body = vit.graph.blocks.get("EncoderBlock").body
+    assert {"ln_1", "self_attention", "ln_2", "mlp_0", "mlp_3"} <= {n.name for n in body.nodes.values()}
+    _, _, resnet = imported["resnet"]
+    bottleneck = resnet.graph.blocks.get("Bottleneck")
+    # Values that differ between the two uses became the block's parameters.
+    assert {"out_channels", "stride"} <= {p.name for p in bottleneck.params}
+    uses = [n for n in resnet.graph.nodes.values() if n.type == "Block" and n.params["block"] == "Bottleneck"]
+    assert sorted(n.params["stride"] for n in uses) == [1, 2]
+    report = str(resnet.report)
+    assert "Block Bottleneck: one definition for 2 uses" in report
+
+
+def test_a_model_can_be_imported_without_blocks(imported: dict) -> None:
+    model, inputs, _ = imported["resnet"]
+    flat = from_torch(model, inputs, blocks=False)
+    assert not len(flat.graph.blocks) and flat.report.verified
+    assert sum(n.type == "Conv2d" for n in flat.graph.nodes.values()) == 20
 
 
 def test_imported_code_runs_without_nnstudio(imported: dict, tmp_path: Path) -> None:
