@@ -42,8 +42,9 @@ def test_every_example_gets_data_that_fits_it(example_path: Path) -> None:
     loss = resolve_loss("auto", data, io)
     if data.task == "classification":
         assert io.output_shape == (data.num_classes,) and loss == "cross_entropy"
-    else:
-        assert data.task == "reconstruction" and loss == "mse"
+    else:  # an autoencoder's input, or a segmentation's masks (unet_small)
+        assert data.task in ("reconstruction", "regression") and loss == "mse"
+        assert io.output_shape == data.target_shape
 
 
 def test_digits_are_the_bundled_8x8_digits() -> None:
