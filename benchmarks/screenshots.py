@@ -22,6 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QApplication
 
 from nnstudio import resources
@@ -34,8 +35,12 @@ THEMES = ("light", "dark")
 
 
 def settle(app: QApplication, rounds: int = 10) -> None:
+    """Run what the event loop would: posted events, timers, and deferred deletes, which
+    processEvents() alone leaves pending (Qt's replaced dock tab bars then stay drawn
+    over the bottom panels in the screenshot, though the app never shows them)."""
     for _ in range(rounds):
         app.processEvents()
+        app.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
 
 
 def shoot(app: QApplication, example: str, mode: str, folder: Path, with_code: bool,
