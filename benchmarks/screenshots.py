@@ -6,8 +6,9 @@ what users get::
     xvfb-run -s "-screen 0 1600x1000x24" python benchmarks/screenshots.py
 
 For each example (all bundled ones by default) and theme it writes
-``screenshots/<example>-<theme>.png`` (the view a user gets on opening it, one
-layer selected so the inspector is filled in) and ``...-fit.png`` (Fit to
+``screenshots/<example>-<theme>.png`` (the view a user gets on opening it, the
+example's description in view and one layer selected so the inspector is filled
+in) and ``...-fit.png`` (Fit to
 Window: the whole graph), and with ``--code`` one with the generated code
 showing. It prints the zoom Fit to Window gives each example in a window of
 ``--size`` (1280x800 by default), the figure the layout is judged by.
@@ -54,12 +55,12 @@ def shoot(app: QApplication, example: str, mode: str, folder: Path, with_code: b
     graph = window.document.graph
     convolutions = [n.id for n in graph.nodes.values() if n.type in ("Conv2d", "Inception")]
     window.scene.select_nodes(convolutions[:1])
-    window.docks["summary"].raise_()
-    settle(app)
+    settle(app)  # as opened: the "About" tab shows the example's description
     written = []
     path = folder / f"{example}-{mode}.png"
     window.grab().save(str(path))
     written.append(path)
+    window.docks["summary"].raise_()
     if arrange:
         window.auto_layout()
     window.view.fit_to_view()
