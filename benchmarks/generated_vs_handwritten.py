@@ -94,11 +94,53 @@ class LSTMClassifier(nn.Module):
         return self.classifier(h_n[-1])
 
 
+class BasicBlock(nn.Module):
+    """torchvision's BasicBlock (downsample declared first, as the block's graph lists it)."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.downsample = None
+        if stride != 1 or inplanes != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + identity)
+
+
+class ResNet18Cifar(nn.Module):
+    """ResNet-18 with the CIFAR stem at the example's widths (16-128), written by hand."""
+
+    def __init__(self, widths: tuple[int, ...] = (16, 32, 64, 128), classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        blocks, inplanes = [], widths[0]
+        for index, planes in enumerate(widths):
+            stride = 1 if index == 0 else 2
+            blocks += [BasicBlock(inplanes, planes, stride), BasicBlock(planes, planes)]
+            inplanes = planes
+        self.layers = nn.Sequential(*blocks)
+        self.fc = nn.Linear(widths[-1], classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layers(x)
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
 CASES: list[tuple[str, str, Callable[[], nn.Module], tuple[int, ...], int]] = [
     # label, example file, hand-written model, input shape, classes
     ("LeNet-5", "lenet5", LeNet5, (1, 32, 32), 10),
     ("GoogLeNet mini", "googlenet_mini", GoogLeNetMini, (3, 32, 32), 10),
     ("LSTM sequence", "lstm_sequence", LSTMClassifier, (50, 1), 2),
+    ("ResNet-18 blocks", "resnet18_cifar", ResNet18Cifar, (3, 32, 32), 10),
 ]
 
 
@@ -133,6 +175,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=0.1, help="length of one timing")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is steadiest)")
+    parser.add_argument("--only", default="", help="time only the models whose label contains this text")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -140,6 +183,8 @@ def main() -> int:
     print(f"{'model':<16} {'generated':>12} {'hand-written':>14} {'ratio':>7}   (limit {LIMIT})")
     over = False
     for label, example, hand_written, shape, classes in CASES:
+        if args.only.lower() not in label.lower():
+            continue
         generated = Graph.load(EXAMPLES / f"{example}.nnstudio").compile()
         reference = hand_written()
         _copy_weights(generated, reference)

@@ -220,10 +220,11 @@ def add_builtin(library: BlockLibrary, name: str) -> BlockDefinition:
 
 def resnet(graph: GraphModel, block: str = "BasicBlock", layers: Sequence[int] = (2, 2, 2, 2),
            input_shape: Sequence[int] = (3, 224, 224), num_classes: int = 1000, small_input: bool = False,
-           widths: Sequence[int] = (64, 128, 256, 512)) -> str:
+           widths: Sequence[int] = (64, 128, 256, 512), repeat_blocks: bool = True) -> str:
     """A ResNet (He et al., 2015) in ``graph`` from BasicBlock or Bottleneck instances; returns the
     Output's id. ``layers`` = (2, 2, 2, 2) is ResNet-18, (3, 4, 6, 3) with Bottleneck ResNet-50.
-    ``small_input`` uses the CIFAR stem (one 3x3 convolution, no max-pool) for 32x32 images."""
+    ``small_input`` uses the CIFAR stem (one 3x3 convolution, no max-pool) for 32x32 images.
+    With ``repeat_blocks=False`` every block is an instance of its own (16 for ResNet-50)."""
     add_builtin(graph.blocks, block)
     width_param = "out_channels" if block == "BasicBlock" else "mid_channels"
     x = 0.0
@@ -250,17 +251,20 @@ def resnet(graph: GraphModel, block: str = "BasicBlock", layers: Sequence[int] =
         stride = 1 if stage == 1 else 2
         # A stage whose first block keeps the shape is one instance repeated; otherwise the
         # first block (which projects its shortcut) stands apart from the rest.
-        together = stride == 1 and channels == width * expansion
+        together = stride == 1 and channels == width * expansion and repeat_blocks
         first = graph.add(BLOCK_TYPE, name=f"layer{stage}", position=place(), block=block,
                           repeat=count if together else 1, **{width_param: width, "stride": stride})
         channels = width * expansion
         graph.connect(tail, first)
         tail = first
         if count > 1 and not together:
-            rest = graph.add(BLOCK_TYPE, name=f"layer{stage}_rest", position=place(), block=block,
-                             repeat=count - 1, **{width_param: width})
-            graph.connect(tail, rest)
-            tail = rest
+            copies = [count - 1] if repeat_blocks else [1] * (count - 1)
+            for index, repeat in enumerate(copies, start=1):
+                name = f"layer{stage}_rest" if repeat_blocks else f"layer{stage}_{index}"
+                rest = graph.add(BLOCK_TYPE, name=name, position=place(), block=block,
+                                 repeat=repeat, **{width_param: width})
+                graph.connect(tail, rest)
+                tail = rest
     for type_name, name, params in [("GlobalAvgPool2d", "avgpool", {}),
                                     ("Linear", "fc", {"out_features": num_classes}),
                                     ("Output", "logits", {})]:

@@ -52,12 +52,18 @@ class Node:
     position: tuple[float, float] = (0.0, 0.0)
     # The project's block library; a Block instance's spec comes from its definition.
     blocks: Any = field(default=None, repr=False, compare=False)
+    # A layer's spec never changes, so it is looked up once (validation asks for it a lot).
+    _spec: LayerSpec | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def spec(self) -> LayerSpec:
+        spec = self._spec
+        if spec is not None:
+            return spec
         if self.type == blocks.BLOCK_TYPE and self.blocks is not None:
-            return self.blocks.instance_spec(self.params.get("block"))
-        return blocks.PORT_SPECS.get(self.type) or get_spec(self.type)
+            return self.blocks.instance_spec(self.params.get("block"))  # follows its definition
+        spec = self._spec = blocks.PORT_SPECS.get(self.type) or get_spec(self.type)
+        return spec
 
 
 @dataclass(frozen=True, order=True)
@@ -457,6 +463,8 @@ class GraphModel:
         return param.coerce(value)
 
     def _complete(self, spec: LayerSpec, given: dict[str, Any]) -> dict[str, Any]:
+        if self.owner is None:  # '$' expressions exist only inside blocks
+            return spec.complete_params(given)
         values = spec.complete_params({k: v for k, v in given.items() if not expressions.is_expression(v)})
         for name, value in given.items():
             if expressions.is_expression(value):
