@@ -81,3 +81,22 @@ def test_the_inception_node_shows_all_six_settings(make_window):
     item: NodeItem = window.scene.node_items[graph.node_by_name("inception1").id]
     assert [label for label, *_ in item.param_rows()] == [
         "ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj"]
+
+
+def test_the_training_settings_choices_fit_their_boxes(make_window, qtbot):
+    from PySide6.QtWidgets import QComboBox
+
+    window = make_window()
+    window.resize(1280, 800)
+    window.docks["training"].raise_()
+    form = window.training.panel.form
+    qtbot.waitUntil(form.isVisible, timeout=3000)
+    cut = []
+    for box in form.findChildren(QComboBox):
+        if not box.isVisible() or box.isEditable():
+            continue
+        room = box.width() - 28  # the arrow and the frame
+        for i in range(box.count()):
+            if box.fontMetrics().horizontalAdvance(box.itemText(i)) > room:
+                cut.append(box.itemText(i))
+    assert cut == []  # "Automatic (from the tas" was cut off

@@ -26,6 +26,10 @@ NODE_ROLE = Qt.ItemDataRole.UserRole
 DIAGNOSTIC_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 class DiagnosticsPanel(QWidget):
     """Errors first, then warnings; ``node_activated(id)`` when one is clicked."""
 
@@ -76,11 +80,11 @@ class DiagnosticsPanel(QWidget):
                  False: style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)}
         for diagnostic in errors + warnings:
             # The core's messages name their node already ("Conv2d 'conv1': ...").
-            text = diagnostic.message + (f"  [Fix: {diagnostic.fix.label}]" if diagnostic.fix else "")
-            item = QListWidgetItem(icons[diagnostic.is_error], text)
+            item = QListWidgetItem(icons[diagnostic.is_error], diagnostic.message)
             item.setData(NODE_ROLE, diagnostic.node)
             item.setData(DIAGNOSTIC_ROLE, diagnostic)
-            item.setToolTip(text)
+            fix = f"\n\nFix (button below, or right-click): {diagnostic.fix.label}" if diagnostic.fix else ""
+            item.setToolTip(diagnostic.message + fix)
             self.list.addItem(item)
         self._update_fix_button()
         if not graph.nodes:
@@ -88,7 +92,7 @@ class DiagnosticsPanel(QWidget):
         elif not analysis.diagnostics:
             self.summary.setText("No problems: the graph is ready to compile.")
         else:
-            self.summary.setText(f"{len(errors)} error(s), {len(warnings)} warning(s).")
+            self.summary.setText(f"{_count(len(errors), 'error')}, {_count(len(warnings), 'warning')}.")
 
     # --- fixes -----------------------------------------------------------------------------
 

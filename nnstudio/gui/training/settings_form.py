@@ -38,9 +38,16 @@ BUILTIN_DATASETS = {
     "shape_masks": "Generated shapes with their masks: draw each shape's pixels (segmentation)",
 }
 OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
-LOSS_NAMES = {"auto": "Automatic (from the task)", "cross_entropy": "Cross-entropy",
-              "mse": "Mean squared error", "bce_with_logits": "Binary cross-entropy (logits)"}
-SCHEDULE_NAMES = {"none": "Constant", "step": "Step (÷10 at 50% and 75%)", "cosine": "Cosine decay"}
+# Names short enough for the dock's width ("Automatic (from the task)" was cut off); the
+# details are in each item's tooltip.
+LOSS_NAMES = {"auto": "Automatic", "cross_entropy": "Cross-entropy",
+              "mse": "Mean squared error", "bce_with_logits": "Binary cross-entropy"}
+LOSS_TIPS = {"auto": "Chosen from the task: cross-entropy for classes, mean squared error for numbers "
+                     "and reconstruction",
+             "bce_with_logits": "On logits: one output per sample (yes/no) or per class (several labels)"}
+SCHEDULE_NAMES = {"none": "Constant", "step": "Step decay", "cosine": "Cosine decay"}
+SCHEDULE_TIPS = {"step": "The learning rate is divided by 10 at 50% and again at 75% of the epochs",
+                 "cosine": "The learning rate falls along a half cosine to 0 by the last epoch"}
 _WHAT = {"dataset": "data set", "target": "training target", "optimizer": "optimizer", "lr": "learning rate",
          "schedule": "learning-rate schedule", "batch_size": "batch size", "epochs": "epochs", "loss": "loss",
          "device": "device", "precision": "precision", "compile": "torch.compile", "fast": "fast mode"}
@@ -97,6 +104,7 @@ class SettingsForm(QWidget):
         self.schedule = QComboBox()
         for key in SCHEDULES:
             self.schedule.addItem(SCHEDULE_NAMES.get(key, key), key)
+            self.schedule.setItemData(self.schedule.count() - 1, SCHEDULE_TIPS.get(key), Qt.ItemDataRole.ToolTipRole)
         self.batch_size = QSpinBox()
         self.batch_size.setRange(1, 65536)
         self.batch_size.setKeyboardTracking(False)
@@ -106,6 +114,8 @@ class SettingsForm(QWidget):
         self.loss = QComboBox()
         for key in LOSSES:
             self.loss.addItem(LOSS_NAMES.get(key, key), key)
+        for key, tip in LOSS_TIPS.items():
+            self.loss.setItemData(self.loss.findData(key), tip, Qt.ItemDataRole.ToolTipRole)
         self.device = QComboBox()
         self.precision = QComboBox()
         self.precision.addItem("float32", "fp32")
