@@ -141,7 +141,10 @@ class ExportDialog(QDialog):
         )
 
     def _browse(self) -> None:
-        folder = dialogs.ask_folder(self, "Export to folder", self.folder_edit.text())
+        start = Path(self.folder_edit.text().strip() or Path.home()).expanduser()
+        while not start.is_dir() and start != start.parent:  # the suggestion may not exist yet
+            start = start.parent
+        folder = dialogs.ask_folder(self, "Export to folder", str(start))
         if folder:
             self.folder_edit.setText(folder)
 

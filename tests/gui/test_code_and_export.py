@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QPushButton
 
 from nnstudio.gui import dialogs, export_action
 from nnstudio.gui.document import Document
@@ -238,3 +238,15 @@ def test_weights_of_a_run_before_an_edit_are_refused_with_a_sentence(make_window
     (error,) = export.errors
     assert "Run 1's weights do not fit the network as it is now" in error and "export without weights" in error
     assert not (tmp_path / "out" / "weights.safetensors").exists()
+
+
+def test_browse_starts_in_the_nearest_existing_folder_and_takes_the_choice(qtbot, tmp_path, monkeypatch):
+    asked = []
+    monkeypatch.setattr(dialogs, "ask_folder",
+                        lambda parent, title, directory="": asked.append(directory) or str(tmp_path / "picked"))
+    dialog = ExportDialog(ExportOptions("net", tmp_path / "not" / "yet" / "there"))
+    qtbot.addWidget(dialog)
+    browse = next(b for b in dialog.findChildren(QPushButton) if b.text() == "Browse…")
+    browse.click()
+    assert asked == [str(tmp_path)]
+    assert dialog.request().folder == tmp_path / "picked"
