@@ -20,6 +20,7 @@ import ast
 import inspect
 import linecache
 import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -957,7 +958,7 @@ class _Importer:
                 "the catalog's Add needs equal shapes"
             )
         merged = self._merge_into(a, node, "Add")
-        if merged is not None:
+        if merged is not None and b.node_id != merged.node_id:
             self.graph.connect(b.node_id, merged.node_id)
             self.merged_from[merged.node_id] = node
             return merged
@@ -1359,5 +1360,9 @@ def _is_metadata(target: Any) -> bool:
 
 
 def _last_line(stack_trace: str | None) -> str:
-    found = re.findall(r'File "[^"]+", line \d+', stack_trace or "")
-    return found[-1] if found else ""
+    """The innermost line of the model's own code that a traced operation came from."""
+    found = [
+        (f, n) for f, n in re.findall(r'File "([^"]+)", line (\d+)', stack_trace or "")
+        if f != __file__ and f"{os.sep}torch{os.sep}" not in f
+    ]
+    return f"{found[-1][0]}:{found[-1][1]}" if found else ""
