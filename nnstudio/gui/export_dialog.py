@@ -98,6 +98,7 @@ class ExportDialog(QDialog):
         self.weights_combo.currentIndexChanged.connect(self._update)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
 
         self.onnx_check = QCheckBox(f"{ONNX_FILE}: ONNX, checked against PyTorch with ONNX Runtime")
         self.onnx_note = QLabel(options.onnx_problem or "")
@@ -115,7 +116,7 @@ class ExportDialog(QDialog):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Folder", folder_row)
         form.addRow("Weights", self.weights_combo)
-        form.addRow("", self.summary)
+        form.addRow(self.summary)  # across both columns: a wrapped label in one cell gets too tall
         extras = QVBoxLayout()
         extras.addWidget(self.onnx_check)
         extras.addWidget(self.onnx_note)
