@@ -41,7 +41,7 @@ class BuiltinData:
         return low if low == high else None
 
 
-# Kept equal to nnstudio.training.generated.BUILTIN by tests/core/test_tasks.py.
+# Kept equal to nnstudio.training.generated.BUILTIN by tests/core/test_task_check.py.
 BUILTIN_DATA: dict[str, BuiltinData] = {
     "digits": BuiltinData(classes=(10, 10), sample_shape=(1, 8, 8)),
     "circles": BuiltinData(classes=(2, 2), sample_shape=(2,)),
