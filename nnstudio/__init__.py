@@ -20,10 +20,11 @@ _LAZY = {
     "GraphError": "nnstudio.core.errors",
     "CATALOG": "nnstudio.core.layers",
     "Diagnostic": "nnstudio.core.validation",
+    "from_torch": "nnstudio.api",  # torch itself loads only when it is called
 }
 
 if TYPE_CHECKING:
-    from nnstudio.api import Graph
+    from nnstudio.api import Graph, from_torch
     from nnstudio.core.errors import FormatError, GraphError
     from nnstudio.core.layers import CATALOG
     from nnstudio.core.validation import Diagnostic
@@ -48,4 +49,4 @@ def export(graph, folder, weights=None, **options):
     return _export(graph, folder, weights=weights, **options)
 
 
-__all__ = ["CATALOG", "Diagnostic", "FormatError", "Graph", "GraphError", "__version__", "export"]
+__all__ = ["CATALOG", "Diagnostic", "FormatError", "Graph", "GraphError", "__version__", "export", "from_torch"]

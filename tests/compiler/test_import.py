@@ -324,3 +324,15 @@ def test_import_leaves_the_source_model_in_its_mode() -> None:
         "BatchNorm1d",
         "Output",
     ]
+
+
+def test_the_package_offers_from_torch_without_importing_torch_first() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys, nnstudio; nnstudio.from_torch; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"
+    import nnstudio
+
+    result = nnstudio.from_torch(nn.Sequential(nn.Linear(3, 2), nn.ReLU()), torch.randn(2, 3))
+    assert [n.type for n in result.graph.nodes.values()] == ["Input", "Linear", "ReLU", "Output"]
