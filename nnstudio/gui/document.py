@@ -18,6 +18,7 @@ from nnstudio.api import Graph
 from nnstudio.core import layout, validation
 from nnstudio.core.errors import ConnectError, GraphError
 from nnstudio.core.graph import Edge, GraphModel
+from nnstudio.gui.editor import block_palette
 from nnstudio.gui.editor import commands as cmd
 from nnstudio.gui.editor.commands import NodeRecord, Position
 
@@ -112,6 +113,11 @@ class Document(QObject):
     # --- edits the widgets ask for ----------------------------------------------------------
 
     def add_node(self, type_name: str, position: Position, **params: Any) -> str | None:
+        try:  # a block from the palette ("Block:BasicBlock") brings its definition along
+            type_name, params = block_palette.resolve(self.graph, type_name, params)
+        except GraphError as exc:
+            self.refused.emit(str(exc))
+            return None
         command = cmd.AddNodeCommand(self.graph, type_name, position, params)
         return command.node_id if self.push(command) else None
 

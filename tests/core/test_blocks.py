@@ -456,3 +456,21 @@ def test_a_file_with_a_block_inside_itself_is_refused() -> None:
                                             "params": {"block": "ConvBN"}}], "edges": []}]
     with pytest.raises(FormatError, match="cannot be inside itself"):
         project.loads(_file_with(looped), "m.nnstudio")
+
+
+def test_a_block_file_carries_the_blocks_it_uses_and_is_checked_when_read(tmp_path) -> None:
+    from nnstudio.core import block_files
+    from nnstudio.core.block_library import add_builtin
+    from nnstudio.core.errors import FormatError
+
+    library = GraphModel().blocks
+    add_builtin(library, "VGGBlock")  # uses ConvReLU
+    path = block_files.save(library, "VGGBlock", tmp_path / "VGGBlock.nnblock")
+    other = GraphModel()
+    assert block_files.add_to(other.blocks, path) == "VGGBlock"
+    assert set(other.blocks.names()) == {"ConvReLU", "VGGBlock"}
+    broken = tmp_path / "broken.nnblock"
+    broken.write_text(path.read_text().replace('"block": "ConvReLU"', '"block": "VGGBlock"'))
+    with pytest.raises(FormatError, match="broken.nnblock: .*cannot contain"):
+        block_files.read(broken)
+    assert block_files.library_files(tmp_path) == [path, broken]  # sorted: upper case first

@@ -130,3 +130,30 @@ def test_a_repeated_instance_shows_its_block_and_a_times_n_badge(make_window):
     assert item.type_label() == "DoubleConv" and item.repeat() == 2
     window.document.set_param(_id(graph, "stage2"), "repeat", 3)
     assert window.scene.node_items[_id(graph, "stage2")].repeat() == 3
+
+
+def test_the_palette_lists_blocks_and_adds_an_instance_with_its_definition(make_window):
+    graph = chain("ReLU", shape=(3, 16, 16))
+    window = make_window(Document(graph))
+    item = window.palette.tree.item_for("Block:BasicBlock")
+    assert item is not None and item.parent().text(0) == "Blocks"
+    window.palette.tree.itemActivated.emit(item, 0)
+    (instance,) = [n for n in graph.nodes.values() if n.type == "Block"]
+    assert instance.params["block"] == "BasicBlock" and "BasicBlock" in graph.blocks
+    window.act_undo.trigger()
+    assert instance.id not in graph.nodes
+
+
+def test_a_block_saved_to_the_user_library_is_offered_in_another_project(make_window):
+    graph = _two_instances()
+    window = make_window(Document(graph))
+    window.scene.select_nodes([_id(graph, "stage1")])
+    window.block_editing.make_unique_selection()
+    window.scene.select_nodes([_id(graph, "stage1")])
+    path = window.block_editing.save_selection_to_library()
+    assert path and path.endswith("DoubleConv2.nnblock")
+    other = make_window(Document(chain("ReLU", shape=(3, 16, 16))))
+    item = other.palette.tree.item_for("Block:DoubleConv2")
+    assert item is not None
+    other.palette.tree.itemActivated.emit(item, 0)
+    assert "DoubleConv2" in other.document.graph.blocks

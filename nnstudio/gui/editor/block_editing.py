@@ -16,10 +16,11 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QToolBar, QToolButton
 
-from nnstudio.core import blocks
+from nnstudio.core import block_files, blocks
 from nnstudio.core.errors import GraphError
 from nnstudio.core.graph import GraphModel
 from nnstudio.gui.document import Document
+from nnstudio.gui.editor import block_palette
 from nnstudio.gui.editor.commands import GraphCommand
 from nnstudio.gui.editor.scene import GraphScene
 
@@ -111,12 +112,15 @@ class BlockEditing(QObject):
         self.act_unique = action("Make Block &Unique", self.make_unique_selection, None,
                                  "Give the selected instance its own copy of its block.")
         self.act_leave = action("&Leave Block", self.leave, "Ctrl+Shift+Up", "Go back to the enclosing graph.")
+        self.act_save = action("&Save Block to Library", self.save_selection_to_library, None,
+                               "Save the selected instance's block to your block library (listed in the palette).")
         for act in (self.act_group, self.act_ungroup, self.act_unique):
             window.add_editing_action(act)
         menu = window.menus.get("edit")
         if menu is not None:
             menu.addSeparator()
-            menu.addActions([self.act_group, self.act_ungroup, self.act_open, self.act_unique, self.act_leave])
+            menu.addActions([self.act_group, self.act_ungroup, self.act_open, self.act_unique, self.act_leave,
+                             self.act_save])
 
         self.breadcrumb = QToolBar("Block path", window)
         self.breadcrumb.setObjectName("toolbar_blocks")
@@ -124,7 +128,10 @@ class BlockEditing(QObject):
         window.addToolBarBreak()
         window.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.breadcrumb)
         self.breadcrumb.hide()
+        self._library = None
+        self._palette_names: list[str] | None = None
         window.document_changed.connect(self._on_root_changed)
+        self._on_root_changed(window._document)
 
     # -- where we are ------------------------------------------------------------------------
 
@@ -267,10 +274,39 @@ class BlockEditing(QObject):
                 label.setObjectName(f"crumb_{depth}")
                 bar.addWidget(label)
 
-    def _on_root_changed(self, _document: Document) -> None:
+    def _on_root_changed(self, document: Document | None) -> None:
         self.levels.clear()
         self._bodies.clear()
         self._update_breadcrumb()
+        if self._library is not None:
+            self._library.changed.disconnect(self.refresh_palette)
+        self._library = document.graph.blocks if document is not None else None
+        if self._library is not None:
+            self._library.changed.connect(self.refresh_palette)
+        self._palette_names = None
+        self.refresh_palette()
+
+    def refresh_palette(self) -> None:
+        """List the built-in, project and user-library blocks in the palette's Blocks category."""
+        if self._library is None:
+            return
+        entries = block_palette.entries(self.root.graph)
+        names = [label for _, label, _ in entries]
+        if names != self._palette_names:  # bodies change often; the list of blocks seldom
+            self._palette_names = names
+            self.window.palette.tree.set_blocks(entries)
+
+    def save_selection_to_library(self) -> str | None:
+        instance = self._instance()
+        if instance is None:
+            return None
+        name = self.current.graph.nodes[instance].params["block"]
+        path = block_palette.user_library_dir() / f"{name}{block_files.SUFFIX}"
+        block_files.save(self.current.graph.blocks, name, path)
+        self._palette_names = None
+        self.refresh_palette()
+        self.window.statusBar().showMessage(f"Saved block {name} to {path}.", 6000)
+        return str(path)
 
     # -- what the inspector says about an instance -----------------------------------------------
 

@@ -322,7 +322,7 @@ class GraphView(QGraphicsView):
         if mime.hasFormat(LAYER_MIME) and scene is not None:
             type_name = bytes(mime.data(LAYER_MIME).data()).decode("utf-8")
             pos = self.mapToScene(event.position().toPoint())
-            if type_name in CATALOG:
+            if type_name in CATALOG or type_name.startswith("Block:"):  # a layer, or a block
                 node_id = scene.document.add_node(type_name, (pos.x(), pos.y()))
                 if node_id is not None:
                     scene.select_nodes([node_id])

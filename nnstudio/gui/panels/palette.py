@@ -40,6 +40,26 @@ class LayerTree(QTreeWidget):
                               | Qt.ItemFlag.ItemIsDragEnabled)
         self.expandAll()
 
+    def set_blocks(self, entries: list[tuple[str, str, str]]) -> None:
+        """Show a "Blocks" category: (palette type, label, tooltip) per block."""
+        for g in range(self.topLevelItemCount()):
+            if self.topLevelItem(g).text(0) == "Blocks":
+                self.takeTopLevelItem(g)
+                break
+        if not entries:
+            return
+        group = QTreeWidgetItem(self, ["Blocks"])
+        group.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        font = group.font(0)
+        font.setBold(True)
+        group.setFont(0, font)
+        for type_name, label, tooltip in entries:
+            item = QTreeWidgetItem(group, [label])
+            item.setData(0, TYPE_ROLE, type_name)
+            item.setToolTip(0, f"<b>{label}</b><br>{tooltip}")
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled)
+        group.setExpanded(True)
+
     def mimeTypes(self) -> list[str]:
         return [LAYER_MIME]
 
@@ -70,10 +90,18 @@ class LayerTree(QTreeWidget):
             shown = 0
             for i in range(group.childCount()):
                 child = group.child(i)
-                hide = not matches(child.data(0, TYPE_ROLE), query)
+                hide = not _matches(child, query)
                 child.setHidden(hide)
                 shown += not hide
             group.setHidden(shown == 0)
+
+
+def _matches(item: QTreeWidgetItem, query: str) -> bool:
+    type_name = item.data(0, TYPE_ROLE)
+    if not type_name.startswith("Block:"):
+        return matches(type_name, query)
+    haystack = f"{item.text(0)} blocks {item.toolTip(0)}".lower()  # a block: its name and description
+    return all(word in haystack for word in query.lower().split())
 
 
 class PalettePanel(QWidget):
