@@ -471,6 +471,6 @@ def test_a_block_file_carries_the_blocks_it_uses_and_is_checked_when_read(tmp_pa
     assert set(other.blocks.names()) == {"ConvReLU", "VGGBlock"}
     broken = tmp_path / "broken.nnblock"
     broken.write_text(path.read_text().replace('"block": "ConvReLU"', '"block": "VGGBlock"'))
-    with pytest.raises(FormatError, match="broken.nnblock: .*cannot contain"):
+    with pytest.raises(FormatError, match=r"broken\.nnblock: .*cannot contain"):
         block_files.read(broken)
     assert block_files.library_files(tmp_path) == [path, broken]  # sorted: upper case first
