@@ -179,6 +179,8 @@ def carry_over(kept: WeightSnapshot, graph: GraphModel, model: nn.Module) -> Car
                 module.load_state_dict(kept.weights[node_id])
             except RuntimeError as exc:  # a catalog change between versions, say
                 reason = f"its weights no longer fit ({str(exc).splitlines()[0]})"
+        if node_id in graph.nodes and graph.nodes[node_id].spec.role == "input":
+            continue  # an Input's fitted statistics come along quietly: they are not a layer
         if reason is None:
             kept_ids.append(node_id)
         else:

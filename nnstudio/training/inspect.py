@@ -198,7 +198,8 @@ def layer_statistics(model: nn.Module, probe: torch.Tensor) -> dict[str, LayerSt
     """
     modules = node_modules(model)
     code = getattr(model, "nnstudio_code", None)
-    node_ids = list(code.line_of) if code is not None else list(modules)
+    # Inputs are data, not layers: their preparation has no health to show.
+    node_ids = [n for n in code.line_of if n not in code.input_ids] if code is not None else list(modules)
     with evaluating(model):
         outputs = node_outputs(model, probe, node_ids)
     nan = torch.tensor(float("nan"), device=probe.device)
