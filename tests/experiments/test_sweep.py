@@ -94,11 +94,12 @@ def test_four_trials_two_at_a_time_leave_a_study_optuna_reads(tmp_path: Path, ca
 @pytest.mark.slow
 def test_width_and_lr_with_a_value_that_breaks_the_graph(tmp_path: Path, capsys) -> None:
     """Grid over the hidden width, the lr and a classifier width of which one value breaks the
-    Output: those trials fail with the graph's diagnostic, the others train."""
+    Output: those trials fail with the graph's diagnostic, the others train. The grid has four
+    points, fewer than --trials: each runs once, also two at a time."""
     code = sweep(
         tmp_path,
         "--trials",
-        "4",
+        "6",
         "--jobs",
         "2",
         "--epochs",
@@ -131,6 +132,7 @@ def test_width_and_lr_with_a_value_that_breaks_the_graph(tmp_path: Path, capsys)
         == load(tmp_path).best_params["hidden.out_features"]
     )
     assert "Parameter importances" in out
+    assert out.count("Every point of the grid has a trial") == 1
 
 
 @pytest.mark.slow
@@ -349,26 +351,3 @@ def test_without_optuna_the_command_says_what_to_install(tmp_path: Path) -> None
     assert result.returncode == 1, result.stderr
     assert 'pip install "nnstudio[sweep]"' in result.stderr and "Optuna" in result.stderr
     assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.slow
-def test_a_grid_smaller_than_the_trials_runs_each_point_once(tmp_path: Path, capsys) -> None:
-    code = sweep(
-        tmp_path,
-        "--trials",
-        "5",
-        "--jobs",
-        "2",
-        "--epochs",
-        "1",
-        "--sampler",
-        "grid",
-        "--pruner",
-        "none",
-        "--param",
-        "lr=0.02,0.05",
-    )
-    out = capsys.readouterr().out
-    assert code == 0, out
-    assert sorted(t.params["lr"] for t in load(tmp_path).trials) == [0.02, 0.05]
-    assert out.count("Every point of the grid has a trial") == 1
