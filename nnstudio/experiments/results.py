@@ -30,7 +30,7 @@ class TrialRecord:
     number: int
     state: str  # COMPLETE, PRUNED, FAIL, RUNNING or WAITING
     values: dict[str, Any]
-    value: float | None  # the final metric (the last reported one for a pruned trial)
+    value: float | None  # the final metric (the last reported one for a pruned or running trial)
     intermediate: dict[int, float]  # metric per epoch
     seconds: float | None
     reason: str = ""
@@ -42,7 +42,8 @@ def trial_records(study: Any) -> list[TrialRecord]:
     records = []
     for t in study.get_trials(deepcopy=False):
         value = t.value if t.values else None
-        if value is None and t.intermediate_values and t.state.name == "PRUNED":
+        # A pruned trial's figure is its last report; a running one's, its latest so far.
+        if value is None and t.intermediate_values and t.state.name in ("PRUNED", "RUNNING"):
             value = t.intermediate_values[max(t.intermediate_values)]
         seconds = t.user_attrs.get(ATTR_SECONDS)
         if seconds is None and t.datetime_start is not None and t.datetime_complete is not None:
