@@ -157,3 +157,18 @@ def test_a_block_saved_to_the_user_library_is_offered_in_another_project(make_wi
     assert item is not None
     other.palette.tree.itemActivated.emit(item, 0)
     assert "DoubleConv2" in other.document.graph.blocks
+
+
+def test_copied_instances_bring_their_block_into_another_window(make_window):
+    from PySide6.QtGui import QGuiApplication
+
+    source = make_window(Document(_two_instances()))
+    graph = source.document.graph
+    source.scene.select_nodes([_id(graph, "stage2")])
+    assert source.copy()
+    target = make_window(Document(chain("ReLU", shape=(3, 16, 16))))
+    assert QGuiApplication.clipboard().mimeData() is not None
+    (pasted,) = target.paste()
+    other = target.document.graph
+    assert other.nodes[pasted].params["block"] == "DoubleConv" and "DoubleConv" in other.blocks
+    assert other.nodes[pasted].params["repeat"] == 2

@@ -25,7 +25,8 @@ MIME_TYPE = "application/x-nnstudio-nodes"
 
 def to_mime(graph: GraphModel, node_ids: Iterable[str]) -> QMimeData:
     data = graph.to_dict(node_ids)
-    text = json.dumps({"nnstudio_nodes": 1, "nodes": data["nodes"], "edges": data["edges"]}, indent=1)
+    text = json.dumps({"nnstudio_nodes": 1, "nodes": data["nodes"], "edges": data["edges"],
+                       "blocks": data.get("blocks", [])}, indent=1)
     mime = QMimeData()
     mime.setData(MIME_TYPE, text.encode("utf-8"))
     mime.setText(text)
@@ -48,12 +49,14 @@ def from_mime(mime: QMimeData | None) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or not data.get("nodes"):
         return None
-    record = {"format_version": project.FORMAT_VERSION, "nodes": data["nodes"], "edges": data.get("edges", [])}
+    record = {"format_version": project.FORMAT_VERSION, "nodes": data["nodes"], "edges": data.get("edges", []),
+              "blocks": data.get("blocks", [])}  # the definitions of copied block instances
     try:
         parsed = project.parse(json.dumps(record), source="The clipboard")
     except FormatError:
         return None
-    return {"nodes": [n.model_dump() for n in parsed.nodes], "edges": [e.model_dump() for e in parsed.edges]}
+    return {"nodes": [n.model_dump() for n in parsed.nodes], "edges": [e.model_dump() for e in parsed.edges],
+            "blocks": [b.model_dump() for b in parsed.blocks]}
 
 
 def _unique_name(name: str, taken: set[str]) -> str:
@@ -73,7 +76,11 @@ def prepare_paste(
 ) -> tuple[list[NodeRecord], list[Edge]]:
     """Records for the pasted nodes: fresh ids, unique names, moved by ``offset``
     (or placed so their top-left corner is at ``anchor``). Edges that leave the
-    pasted set are dropped."""
+    pasted set are dropped. Block definitions that come along and that ``graph``'s
+    project lacks are added to it (one of the same name is kept as it is)."""
+    missing = [r for r in data.get("blocks", []) if r["name"] not in graph.blocks]
+    if missing:
+        graph.blocks.load_records(missing)
     nodes = data["nodes"]
     ids = fresh_ids(graph, len(nodes))
     id_map = {record["id"]: new for record, new in zip(nodes, ids, strict=True)}
