@@ -130,6 +130,19 @@ class LayerSpec:
     key_params: tuple[str, ...] = ()
     support_code: str = ""  # helper classes the generated file must contain
     role: str = ""  # "input" or "output" for the model's boundary nodes
+    # Reads token ids (int64) straight from an Input, like Embedding; every other layer is
+    # refused after an int64 Input. ``id_limit_param`` names the parameter the ids stay below
+    # (example inputs are drawn under it); empty when the layer has none.
+    takes_token_ids: bool = False
+    id_limit_param: str = ""
+    # What the training views can show of this layer: its learned filters (convolutions),
+    # and its activations as feature maps.
+    shows_filters: bool = False
+    has_feature_maps: bool = False
+    # Keyword arguments of the ``module`` constructor at PyTorch's own defaults: the
+    # compiler leaves them out, as a person would write the call. tests/compiler checks
+    # every entry against the installed torch.
+    torch_defaults: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -379,6 +392,8 @@ LINEAR = LayerSpec(
     count_params=lambda p, s: s[0][-1] * p["out_features"] + (p["out_features"] if p["bias"] else 0),
     count_macs=lambda p, s, o: _numel(s[0]) * p["out_features"],
     key_params=("out_features",),
+    has_feature_maps=True,
+    torch_defaults={"bias": True},
 )
 
 FLATTEN = LayerSpec(
@@ -421,6 +436,7 @@ DROPOUT = LayerSpec(
     params=(Param("p", "float", 0.5, 0.0, 0.99, doc="Probability of zeroing a value."),),
     infer=lambda p, s: s[0],
     module="nn.Dropout(p={p})",
+    torch_defaults={"p": 0.5},
     forward="{out} = self.{attr}({x})",
     key_params=("p",),
 )
@@ -446,6 +462,7 @@ def _batchnorm_spec(type_: str, ranks: tuple[int, ...], what: str) -> LayerSpec:
         derive=lambda p, s: {"num_features": s[0][0]},
         count_params=lambda p, s: 2 * s[0][0],
         count_macs=lambda p, s, o: _numel(s[0]),
+        torch_defaults={"eps": 1e-05},
     )
 
 
@@ -467,6 +484,7 @@ LAYERNORM = LayerSpec(
     params=(Param("elementwise_affine", "bool", True, doc="Learn a scale and shift."), _EPS),
     infer=_layernorm_infer,
     module="nn.LayerNorm({normalized_shape}, eps={eps}, elementwise_affine={elementwise_affine})",
+    torch_defaults={"eps": 1e-05, "elementwise_affine": True},
     forward="{out} = self.{attr}({x})",
     derive=lambda p, s: {"normalized_shape": s[0][-1]},
     count_params=lambda p, s: 2 * s[0][-1] if p["elementwise_affine"] else 0,
@@ -517,6 +535,7 @@ _GROUPS = Param(
     doc="Independent channel groups; equal to the input channels for a depthwise convolution.",
 )
 _CONV_PARAMS = (_OUT_CHANNELS, _KERNEL, _STRIDE, _PADDING, _DILATION, _BIAS, _GROUPS)
+_CONV_DEFAULTS = {"stride": 1, "padding": 0, "dilation": 1, "bias": True, "groups": 1}
 _CONV_MODULE = (
     "nn.Conv{rank}d({in_channels}, {out_channels}, kernel_size={kernel_size}, "
     "stride={stride}, padding={padding}, dilation={dilation}, bias={bias}, groups={groups})"
@@ -530,6 +549,9 @@ CONV1D = LayerSpec(
     params=_CONV_PARAMS,
     infer=_conv_infer(1),
     module=_CONV_MODULE.replace("{rank}", "1"),
+    shows_filters=True,
+    has_feature_maps=True,
+    torch_defaults=_CONV_DEFAULTS,
     forward="{out} = self.{attr}({x})",
     derive=lambda p, s: {"in_channels": s[0][0]},
     count_params=_conv_params(1),
@@ -545,6 +567,9 @@ CONV2D = LayerSpec(
     params=_CONV_PARAMS,
     infer=_conv_infer(2),
     module=_CONV_MODULE.replace("{rank}", "2"),
+    shows_filters=True,
+    has_feature_maps=True,
+    torch_defaults=_CONV_DEFAULTS,
     forward="{out} = self.{attr}({x})",
     derive=lambda p, s: {"in_channels": s[0][0]},
     count_params=_conv_params(2),
@@ -586,6 +611,9 @@ CONVTRANSPOSE2D = LayerSpec(
         "nn.ConvTranspose2d({in_channels}, {out_channels}, kernel_size={kernel_size}, "
         "stride={stride}, padding={padding}, output_padding={output_padding}, bias={bias})"
     ),
+    shows_filters=True,
+    has_feature_maps=True,
+    torch_defaults={"stride": 1, "padding": 0, "output_padding": 0, "bias": True},
     forward="{out} = self.{attr}({x})",
     derive=lambda p, s: {"in_channels": s[0][0]},
     count_params=_conv_params(2),
@@ -615,6 +643,7 @@ def _pool_spec(type_: str, rank: int, description: str) -> LayerSpec:
         params=(_POOL_KERNEL, _POOL_STRIDE, _POOL_PADDING),
         infer=infer,
         module=f"nn.{type_}(kernel_size={{kernel_size}}, stride={{stride}}, padding={{padding}})",
+        torch_defaults={"padding": 0},
         forward="{out} = self.{attr}({x})",
         key_params=("kernel_size", "stride"),
     )
@@ -663,7 +692,13 @@ GLOBALAVGPOOL2D = LayerSpec(
 # --- Activations --------------------------------------------------------------------------
 
 
-def _activation(type_: str, description: str, params: tuple[Param, ...] = (), module: str = "") -> LayerSpec:
+def _activation(
+    type_: str,
+    description: str,
+    params: tuple[Param, ...] = (),
+    module: str = "",
+    torch_defaults: Mapping[str, Any] | None = None,
+) -> LayerSpec:
     return LayerSpec(
         type=type_,
         category="Activation",
@@ -673,6 +708,7 @@ def _activation(type_: str, description: str, params: tuple[Param, ...] = (), mo
         module=module or f"nn.{type_}()",
         forward="{out} = self.{attr}({x})",
         key_params=tuple(p.name for p in params),
+        torch_defaults=torch_defaults or {},
     )
 
 
@@ -699,6 +735,7 @@ LEAKYRELU = _activation(
     "Like ReLU, but lets a small slope through for negative values so units never die.",
     (Param("negative_slope", "float", 0.01, 0.0, 1.0, doc="Slope for negative inputs."),),
     "nn.LeakyReLU(negative_slope={negative_slope})",
+    torch_defaults={"negative_slope": 0.01},
 )
 SIGMOID = _activation("Sigmoid", "Squashes values into 0..1; used for probabilities of yes/no outputs.")
 TANH = _activation("Tanh", "Squashes values into -1..1, centred on zero.")
@@ -765,10 +802,12 @@ def _recurrent_spec(type_: str, description: str) -> LayerSpec:
               doc="Return the output at every step (for stacking) instead of only the last."),
     ]
     extra = ""
+    defaults: dict[str, Any] = {"num_layers": 1, "bidirectional": False}
     if type_ == "RNN":
         params.append(Param("nonlinearity", "choice", "tanh", choices=("tanh", "relu"),
                             doc="Activation inside the cell."))
         extra = ", nonlinearity={nonlinearity}"
+        defaults["nonlinearity"] = "tanh"
     return LayerSpec(
         type=type_,
         category="Recurrent",
@@ -784,6 +823,8 @@ def _recurrent_spec(type_: str, description: str) -> LayerSpec:
         count_params=_recurrent_params(type_),
         count_macs=_recurrent_macs(type_),
         key_params=("hidden_size", "num_layers", "bidirectional", "return_sequences"),
+        has_feature_maps=True,
+        torch_defaults=defaults,
     )
 
 
@@ -814,6 +855,8 @@ EMBEDDING = LayerSpec(
     forward="{out} = self.{attr}({x})",
     count_params=lambda p, s: p["num_embeddings"] * p["embedding_dim"],
     key_params=("num_embeddings", "embedding_dim"),
+    takes_token_ids=True,
+    id_limit_param="num_embeddings",
 )
 
 # --- Attention --------------------------------------------------------------------------------
@@ -848,6 +891,7 @@ MULTIHEADATTENTION = LayerSpec(
     count_params=lambda p, s: 4 * s[0][1] ** 2 + (4 * s[0][1] if p["bias"] else 0),
     count_macs=lambda p, s, o: 4 * s[0][0] * s[0][1] ** 2 + 2 * s[0][0] ** 2 * s[0][1],
     key_params=("num_heads",),
+    torch_defaults={"dropout": 0.0, "bias": True},
 )
 
 # --- Composite -------------------------------------------------------------------------------
@@ -936,6 +980,7 @@ INCEPTION = LayerSpec(
     # All six: the reductions decide the branches' cost as much as their widths do.
     key_params=("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj"),
     support_code=_INCEPTION_CODE,
+    has_feature_maps=True,
 )
 
 # --- Merge --------------------------------------------------------------------------------------
