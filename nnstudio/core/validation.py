@@ -376,17 +376,18 @@ def _report_unreachable(graph: GraphModel, wiring: _Wiring, inputs, outputs, wir
 
 
 def _report_dtypes(graph: GraphModel, wiring: _Wiring, report) -> None:
-    """Token ids (int64) may only flow from an Input straight into an Embedding."""
+    """Token ids (int64) may only flow from an Input straight into a layer that takes them
+    (the catalog says which: an Embedding)."""
     nodes = graph.nodes
     for target, feeds in wiring.feeds.items():
         dst = nodes[target]
         for _, source in feeds:
             src = nodes[source]
             ids_in = src.spec.role == "input" and src.params.get("dtype") == "int64"
-            if dst.type == "Embedding" and not ids_in:
+            if dst.spec.takes_token_ids and not ids_in:
                 report(Diagnostic(target, ERROR, f"{_label(dst)} looks up token ids; connect it "
                                                  "directly to an Input whose dtype is int64."))
-            elif ids_in and dst.type != "Embedding" and dst.spec.role != "output":
+            elif ids_in and not dst.spec.takes_token_ids and dst.spec.role != "output":
                 report(Diagnostic(target, ERROR, f"{_label(dst)} receives token ids from "
                                                  f"{_label(src)}; put an Embedding between them or "
                                                  "make the Input float32."))
