@@ -721,8 +721,9 @@ def group(graph: GraphModel, node_ids: Iterable[str], name: str | None = None,
                          "selection; select fewer or more layers.")
     _check_convex(graph, chosen)
     for e in entering:
-        if graph.nodes[e.target].type == "Embedding":
-            raise BlockError(f"Embedding '{graph.nodes[e.target].name}' reads token ids straight from an "
+        target = graph.nodes[e.target]
+        if target.spec.takes_token_ids:
+            raise BlockError(f"{target.type} '{target.name}' reads token ids straight from an "
                              "Input; leave it out of the block.")
     library = graph.blocks
     block_name = name or library.unique_name("Block")
