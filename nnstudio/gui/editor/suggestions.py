@@ -27,10 +27,10 @@ def layers_accepting(graph: GraphModel, source: str) -> list[str]:
     token_ids = node.spec.role == "input" and node.params.get("dtype") == "int64"
     fits = []
     for spec in CATALOG.values():
-        if token_ids and spec.type != "Embedding" and spec.role != "output":
-            continue  # token ids must go through an Embedding first
-        if spec.type == "Embedding" and not token_ids:
+        if token_ids and not spec.takes_token_ids and spec.role != "output":
+            continue  # token ids must go through an Embedding (or a layer like it) first
+        if spec.takes_token_ids and not token_ids:
             continue
-        if spec.type == "Embedding" or _accepts(spec, shape):
+        if spec.takes_token_ids or _accepts(spec, shape):
             fits.append(spec.type)
     return fits
