@@ -503,7 +503,7 @@ class TrainingController(QObject):
         if node is None or node.spec.role == "input":
             return
         self._feature_node = node.id
-        if node.type.startswith("Conv"):
+        if node.spec.shows_filters:
             self._filter_node = node.id
         self._send_wants()
 

@@ -21,8 +21,6 @@ from nnstudio.gui.training.filters import FilterView
 from nnstudio.gui.training.lazy import LazyWidget
 from nnstudio.gui.training.payloads import ViewWants
 
-_LAYERS_WITH_MAPS = ("Linear", "LSTM", "GRU", "RNN", "Inception")
-
 
 def _make_boundary() -> QWidget:
     from nnstudio.gui.training.boundary import BoundaryView
@@ -79,7 +77,7 @@ class InsightsTabs(QTabWidget):
             view.clear()
         inputs = [n for n in graph.nodes.values() if n.spec.role == "input"]
         two_d = bool(inputs) and list(inputs[0].params.get("shape", [])) == [2]
-        has_conv = any(n.type.startswith("Conv") for n in graph.nodes.values())
+        has_conv = any(n.spec.shows_filters for n in graph.nodes.values())
         if two_d:  # what a learner most wants to see for 2-D data
             self.setCurrentWidget(self.boundary_host)
             self.boundary_host.ensure()
@@ -109,6 +107,6 @@ class InsightsTabs(QTabWidget):
 def first_layer(graph: GraphModel) -> str | None:
     """The layer whose activations the feature-map view shows until the user picks one."""
     for node in graph.nodes.values():
-        if node.type.startswith("Conv") or node.type in _LAYERS_WITH_MAPS:
+        if node.spec.has_feature_maps:
             return node.id
     return None
