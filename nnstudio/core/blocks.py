@@ -100,6 +100,19 @@ PORT_SPECS: dict[str, LayerSpec] = {
 }
 
 
+@dataclass(frozen=True)
+class _InstanceSpec(LayerSpec):
+    """The spec of an instance: its parameters follow its definition, which may change.
+
+    Values of parameters the definition no longer declares (it was edited, or the
+    instance was switched to another block) are left out instead of refused, so a
+    project saved before such an edit still opens."""
+
+    def complete_params(self, given):
+        known = {p.name for p in self.params}
+        return super().complete_params({k: v for k, v in given.items() if k in known})
+
+
 class BlockError(GraphError):
     """A block edit that cannot be done: recursion, a bad selection, a missing definition."""
 
@@ -416,7 +429,7 @@ class BlockLibrary:
         def result(p, s) -> InstanceResult:
             return self.instance_result(name, p, s)
 
-        return LayerSpec(
+        return _InstanceSpec(
             type=BLOCK_TYPE,
             category="Blocks",
             description=definition.description or f"An instance of block {name}.",

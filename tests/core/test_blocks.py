@@ -474,3 +474,15 @@ def test_a_block_file_carries_the_blocks_it_uses_and_is_checked_when_read(tmp_pa
     with pytest.raises(FormatError, match=r"broken\.nnblock: .*cannot contain"):
         block_files.read(broken)
     assert block_files.library_files(tmp_path) == [path, broken]  # sorted: upper case first
+
+
+def test_an_instance_keeps_working_when_its_block_drops_a_parameter(tmp_path) -> None:
+    graph = GraphModel()
+    conv_bn(graph)
+    _, stage = model_with(graph, width=4)
+    graph.blocks.set_params("ConvBN", [Param("depth", "int", 3, 1, 10)])
+    body = graph.blocks.get("ConvBN").body
+    body.set_param(body.node_by_name("conv1").id, "out_channels", "$depth * 2")
+    assert errors(graph) == [] and graph.shapes()[stage] == (6, 16, 16)
+    graph.save(tmp_path / "m.nnstudio")  # the instance still holds width=4 from before
+    assert GraphModel.load(tmp_path / "m.nnstudio").shapes()[stage] == (6, 16, 16)
