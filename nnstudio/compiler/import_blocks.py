@@ -17,13 +17,18 @@ the flat graph if anything here fails.
 
 from __future__ import annotations
 
+import ast
+import inspect
+import linecache
 import re
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
 
+from nnstudio.compiler.codegen import GENERATED_MARK
 from nnstudio.core import blocks as core_blocks
 from nnstudio.core.blocks import BLOCK_TYPE
 from nnstudio.core.graph import GraphModel
@@ -131,18 +136,20 @@ class BlockBuilder:
         definition = library.get(name)
         self.made.append(name)
         self._relative_names(definition.body, first.path)
-        if params:
-            library.set_params(name, [param for param, _, _ in params])
-            for param, _, uses in params:
-                for node_id, key in uses:
-                    definition.body.set_param(node_id, key, f"${param.name}")
+        params = self._as_generated(definition, self.root.get_submodule(first.path), params, instances)
+        declared = [entry for entry in params if entry[0] is not None]
+        if declared:
+            library.set_params(name, [param for param, _, _ in declared])
+        for _, _, uses in params:
+            for node_id, key, text in uses:
+                definition.body.set_param(node_id, key, text)
         for index, (instance, plan) in enumerate(zip(instances, plans, strict=True)):
             if index == 0:
                 node_id = edit.result
             else:
                 node_id = self._replace(instance, plan, name)
             self.replaced[plan[2]] = node_id
-            for param, values, _ in params:
+            for param, values, _ in declared:
                 graph.set_param(node_id, param.name, values[index])
             graph.rename(node_id, graph.free_name(instance.path.replace(".", "_")))
             for flat_id, path in self.place.items():
@@ -155,6 +162,112 @@ class BlockBuilder:
         for instance in instances:
             for member in instance.members:
                 self.scope.pop(member, None)
+
+    def _as_generated(
+        self, definition: Any, module: nn.Module, params: list, instances: list[_Instance]
+    ) -> list:
+        """A class nnstudio generated from a block brings back its description, its declared
+        parameters (names, defaults) and which layer settings are written with them."""
+        cls = type(module)
+        init = getattr(cls.__init__, "__code__", None)
+        text = "".join(linecache.getlines(init.co_filename)) if init is not None else ""
+        if GENERATED_MARK not in text:
+            return params
+        doc = inspect.getdoc(cls) or ""
+        paragraphs = [" ".join(part.split()) for part in doc.split("\n\n") if part.strip()]
+        described = [
+            p for p in paragraphs if not p.startswith("Parameters:") and "designed in nnstudio" not in p
+        ]
+        if described:
+            definition.description = described[0]
+        try:
+            signature = inspect.signature(cls.__init__).parameters
+            tree = ast.parse(textwrap.dedent(inspect.getsource(cls.__init__)))
+        except (TypeError, ValueError, OSError, SyntaxError):
+            return params
+        defaults = {
+            name: p.default for name, p in signature.items() if p.default is not inspect.Parameter.empty
+        }
+        written = self._written_with(
+            definition.body, tree, set(defaults) | set(core_blocks.IMPLICIT), cls.__init__.__globals__
+        )
+        declared = []
+        first = instances[0]
+        for name, default in defaults.items():
+            plain = [(n, k) for n, k, text in written if text == f"${name}"]
+            if plain:
+                node_id, key = plain[0]
+                position = first.members.index(node_id)
+                values = [
+                    self.graph.nodes[i.members[position]].params[key]
+                    if index
+                    else definition.body.nodes[node_id].params[key]
+                    for index, i in enumerate(instances)
+                ]
+                param = self._param_like(definition.body.nodes[node_id], key, name, default)
+            else:
+                values = [default] * len(instances)
+                kind = {bool: "bool", int: "int", float: "float"}.get(type(default), "int")
+                param = core_blocks.make_param({"name": name, "kind": kind, "default": default})
+            uses = [(n, k, text) for n, k, text in written if re.search(rf"\${name}\b", text)]
+            declared.append((param, values, uses))
+        implicit = [
+            (n, k, text)
+            for n, k, text in written
+            if not any(re.search(rf"\${name}\b", text) for name in defaults)
+        ]
+        if implicit:
+            declared.append((None, [], implicit))
+        return declared
+
+    def _written_with(
+        self, body: GraphModel, tree: ast.AST, names: set[str], scope: Mapping[str, Any]
+    ) -> list[tuple[str, str, str]]:
+        """(node, setting, '$expression') for each layer argument the class writes with ``names``."""
+        from nnstudio.compiler.naming import snake_case
+
+        by_attr = {snake_case(n.name): n for n in body.nodes.values()}
+        found = []
+        for statement in ast.walk(tree):
+            if not (isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Call)):
+                continue
+            target = statement.targets[0]
+            if not (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)):
+                continue
+            node = by_attr.get(target.attr)
+            if node is None:
+                continue
+            call = statement.value
+            fields = self._fields(node, call, scope)
+            pairs = [(fields[0][i] if i < len(fields[0]) else None, a) for i, a in enumerate(call.args)]
+            pairs += [(fields[1].get(k.arg, k.arg), k.value) for k in call.keywords]
+            for key, value in pairs:
+                used = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+                if key is None or key not in node.params or not used & names or used - names:
+                    continue
+                found.append((node.id, key, _with_dollars(value, names)))
+        return found
+
+    def _fields(
+        self, node: Any, call: ast.Call, scope: Mapping[str, Any]
+    ) -> tuple[list[str | None], dict[str, str]]:
+        """Which setting each positional and keyword argument of the layer's constructor holds."""
+        from nnstudio.core.layers import CATALOG
+
+        if node.type == BLOCK_TYPE:  # a nested block's class: its arguments are its parameters
+            cls = scope.get(ast.unparse(call.func))
+            try:
+                names = list(inspect.signature(cls.__init__).parameters)[1:]
+            except (TypeError, ValueError, AttributeError):
+                return [], {}
+            return names, {n: n for n in names}
+        template = CATALOG[node.type].module_template(node.params)
+        if not template:
+            return [], {}
+        spec_call = ast.parse(re.sub(r"\{(\w+)\}", r"\1", template), mode="eval").body
+        positional = [a.id if isinstance(a, ast.Name) else None for a in spec_call.args]
+        keywords = {k.arg: k.value.id for k in spec_call.keywords if isinstance(k.value, ast.Name)}
+        return positional, keywords
 
     @staticmethod
     def _relative_names(body: GraphModel, path: str) -> None:
@@ -209,7 +322,8 @@ class BlockBuilder:
             while name in taken:
                 name, index = f"{base}_{index}", index + 1
             taken.add(name)
-            declared.append((self._param_like(node, key, name, values[0]), list(values), uses))
+            texts = [(n, k, f"${name}") for n, k in uses]
+            declared.append((self._param_like(node, key, name, values[0]), list(values), texts))
         return declared
 
     def _param_like(self, node: Any, key: str, name: str, default: Any) -> Any:
@@ -340,3 +454,9 @@ def scopes(entries: Iterable[tuple[str, Any]]) -> dict[str, tuple[str, ...]]:
             value[0] if isinstance(value, tuple) else key for key, value in (stack or {}).items()
         )
     return found
+
+
+def _with_dollars(value: ast.expr, names: set[str]) -> str:
+    """``width * 4`` as a block expression: ``$width * 4``."""
+    text = ast.unparse(value)
+    return re.sub(r"\b(" + "|".join(sorted(names, key=len, reverse=True)) + r")\b", r"$\1", text)
