@@ -172,3 +172,13 @@ def test_copied_instances_bring_their_block_into_another_window(make_window):
     other = target.document.graph
     assert other.nodes[pasted].params["block"] == "DoubleConv" and "DoubleConv" in other.blocks
     assert other.nodes[pasted].params["repeat"] == 2
+
+
+def test_the_summary_names_each_instances_block_and_repeat(make_window):
+    graph = _two_instances()
+    window = make_window(Document(graph))
+    window.docks["summary"].show()
+    window.docks["summary"].raise_()
+    window.summary.refresh()
+    rows = {row[1]: row[2] for row in window.summary.model.rows}
+    assert rows["stage1"] == "DoubleConv" and rows["stage2"] == "DoubleConv ×2"

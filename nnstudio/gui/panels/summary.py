@@ -115,7 +115,11 @@ class SummaryPanel(QWidget):
         for node_id in order:
             node = graph.nodes[node_id]
             fig = analysis.figures.get(node_id)
-            rows.append((node_id, node.name, node.type, format_shape(analysis.shapes.get(node_id)),
+            kind = node.type
+            if kind == "Block":  # an instance: its block, and how many chained copies
+                repeat = node.params.get("repeat", 1)
+                kind = f"{node.params.get('block')}" + (f" ×{repeat}" if repeat != 1 else "")
+            rows.append((node_id, node.name, kind, format_shape(analysis.shapes.get(node_id)),
                          f"{fig.parameters:,}" if fig else "?", short_count(fig.macs) if fig else "?"))
         self.model.set_rows(rows)
         figures = analysis.model_figures()
