@@ -342,13 +342,14 @@ def _inflate(box: Box, by: float) -> Box:
     return (box[0] - by, box[1] - by, box[2] + by, box[3] + by)
 
 
-def route_wire(start: Point, end: Point, obstacles: Sequence[Box]) -> list[Point]:
+def route_wire(start: Point, end: Point, obstacles: Sequence[Box], ends: Sequence[Box] = ()) -> list[Point]:
     """Corner points of a wire from an output port at ``start`` to an input port at ``end``
     that passes through no box in ``obstacles`` (the boxes of nodes other than its two
     ends), or [] when the plain curve is already clear.
 
     The detour leaves straight, turns into a horizontal lane above or below the boxes in
     the way (the lane nearest to both ends that is free), and comes back in straight.
+    ``ends`` are the wire's own two boxes: its lane must not run back through them either.
     """
     if len(obstacles) > MAX_OBSTACLES:
         return []  # a pile of overlapping layers (never laid out): no lane to find, keep it cheap
@@ -364,10 +365,13 @@ def route_wire(start: Point, end: Point, obstacles: Sequence[Box]) -> list[Point
     for _, top, _, bottom in in_span:
         lanes.update((top - CLEARANCE - 2, bottom + CLEARANCE + 2))
     wide = [_inflate(b, CLEARANCE) for b in obstacles]
+    own = [_inflate(b, 4.0) for b in ends]
+    for _, top, _, bottom in ends:
+        lanes.update((top - CLEARANCE - 2, bottom + CLEARANCE + 2))
     fallback: list[Point] = []
     for lane in sorted(lanes, key=lambda v: abs(v - sy) + abs(v - ey))[:MAX_LANES]:
         route = [start, (x1, sy), (x1, lane), (x2, lane), (x2, ey), end]
-        if not polyline_hits(route, wide):
+        if not polyline_hits(route, wide) and not polyline_hits(route[1:-1], own):
             return _simplify(route)
         if not fallback and not polyline_hits(route, near):
             fallback = route  # clear, if closer to a box than it should be

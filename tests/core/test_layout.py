@@ -170,6 +170,10 @@ def test_a_wire_is_routed_around_a_box_in_its_way_and_left_alone_otherwise() -> 
     # Back to the start of the next band: through the gap below the first band's boxes.
     back = route_wire((400, 0), (0, 200), [box])
     assert not polyline_hits(back, [box]) and back[-1] == (0, 200)
+    # A target dragged left of its source: the wire goes around both, not back through them.
+    source, target = (240.0, -30.0, 400.0, 30.0), (0.0, -30.0, 160.0, 30.0)
+    looped = route_wire((400, 0), (160, 0), [], [source, target])
+    assert not polyline_hits(looped[1:-1], [source, target])
 
 
 @settings(max_examples=40, deadline=None)

@@ -114,7 +114,9 @@ class EdgeItem(QGraphicsItem):
             return []  # layers piled on each other (not laid out yet): nothing sensible to route
         if boxes or end.x() <= start.x() + 60:  # the detour may need lanes above or below
             boxes = self.obstacles(span.adjusted(-40, -1000, 40, 1000), (self.source, self.target))
-        return route_wire(a, b, boxes)
+        ends = [(r.left(), r.top(), r.right(), r.bottom())
+                for r in (self.source.sceneBoundingRect(), self.target.sceneBoundingRect())]
+        return route_wire(a, b, boxes, ends)
 
     def _place_label(self) -> None:
         if self.label:
