@@ -72,6 +72,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     output = parser.add_argument_group("output")
     output.add_argument("--out", metavar="DIR", help="run folder (default: runs/<project>-<time>/)")
     output.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint.pt")
+    output.add_argument("--weights", metavar="FILE",
+                        help="start from these weights (.safetensors or a state dict), e.g. the "
+                        "OUT.weights.safetensors that 'nnstudio import' writes beside the project")
     output.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files")
     output.add_argument("--quiet", action="store_true", help="print only the final result")
     parser.set_defaults(run=run)
@@ -114,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         if args.nproc is not None:
             from nnstudio.training.distributed import launch_and_report
 
-            others = [f for f in ("resume", "tensorboard", "compile", "fast") if getattr(args, f)]
+            others = [f for f in ("resume", "weights", "tensorboard", "compile", "fast") if getattr(args, f)]
             if others:
                 raise TrainingError(f"--nproc runs the exported train.py, which has no --{others[0]}.")
             out = _run_folder(args, project)
@@ -125,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
         out = _run_folder(args, project)
         tensorboard = _tensorboard(out) if args.tensorboard else None
         trainer = Trainer.for_graph(
-            graph, config, checkpoint_dir=out, base_dir=project.parent, resume_from=args.resume
+            graph, config, checkpoint_dir=out, base_dir=project.parent, resume_from=args.resume,
+            model=_with_weights(graph, args) if args.weights else None,
         )
     except (TrainingError, GraphError, OSError) as exc:
         if out is not None and not kept:
@@ -193,6 +197,27 @@ def _export(graph: Any, trainer: Any, out: Path) -> list[Path]:
     if exported.problem:  # the run itself succeeded; say why the export did not
         print(f"warning: the trained model was not exported: {exported.problem}", file=sys.stderr)
     return list(exported.written)
+
+
+def _with_weights(graph: Any, args: argparse.Namespace) -> Any:
+    """The compiled model holding ``--weights`` (every layer's, nothing else), read safely."""
+    from nnstudio.compiler.codegen import compile_graph
+    from nnstudio.compiler.export import load_weights
+    from nnstudio.training.errors import TrainingError
+
+    if args.resume:
+        raise TrainingError("--weights and --resume both choose where to start; give one of them.")
+    try:
+        state = load_weights(args.weights)
+    except Exception as exc:
+        raise TrainingError(f"cannot read weights from {args.weights}: {exc}") from None
+    model = compile_graph(graph)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        detail = " ".join(line.strip() for line in str(exc).strip().splitlines()[:3])
+        raise TrainingError(f"{args.weights} does not fit this project's layers: {detail}") from None
+    return model
 
 
 def _run_folder(args: argparse.Namespace, project: Path) -> Path:

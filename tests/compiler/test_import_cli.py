@@ -214,3 +214,73 @@ def test_an_existing_project_is_not_replaced_without_force(source: Path, tmp_pat
     assert code == EXIT_BAD_INPUT and "already exists" in stderr and out.read_text() == "mine"
     code, _, _ = _run(capsys, f"{source}:Small", "-o", str(out), "--input", "1,8,8", "--force")
     assert code == EXIT_OK
+
+
+MLP = textwrap.dedent(
+    """
+    from torch import nn
+
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden = nn.Linear(2, 16)
+            self.out = nn.Linear(16, 2)
+
+        def forward(self, x):
+            return self.out(self.hidden(x).relu())
+    """
+)
+
+
+def test_training_an_imported_project_starts_from_its_weights(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "mlp.py"
+    source.write_text(MLP)
+    project = tmp_path / "mlp.nnstudio"
+    assert _run(capsys, f"{source}:MLP", "-o", str(project), "--input", "2")[0] == EXIT_OK
+    attached = tmp_path / "mlp.weights.safetensors"
+    run = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            str(project),
+            "--dataset",
+            "circles",
+            "--epochs",
+            "1",
+            "--lr",
+            "1e-9",
+            "--optimizer",
+            "sgd",
+            "--weights",
+            str(attached),
+            "--out",
+            str(run),
+            "--quiet",
+        ]
+    )
+    assert code == EXIT_OK
+    start, end = load_file(attached), load_file(run / "weights.safetensors")
+    assert start.keys() == end.keys()
+    for key in start:  # a learning rate of 1e-9 leaves the imported weights where they were
+        torch.testing.assert_close(end[key], start[key], atol=1e-6, rtol=0)
+
+    other = tmp_path / "other.safetensors"
+    save_file({"hidden.weight": torch.zeros(3, 3)}, other)
+    code = main(
+        [
+            "train",
+            str(project),
+            "--dataset",
+            "circles",
+            "--epochs",
+            "1",
+            "--weights",
+            str(other),
+            "--out",
+            str(tmp_path / "run2"),
+            "--quiet",
+        ]
+    )
+    assert code == EXIT_BAD_INPUT
+    assert "does not fit this project's layers" in capsys.readouterr().err
