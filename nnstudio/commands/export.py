@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if invalid is not None:
         return invalid
 
-    from nnstudio.compiler.export import export, load_weights
+    from nnstudio.compiler.export import export, load_weights, read_trained_on
 
     try:
         if args.train_script:
@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
             onnx=args.onnx,
             class_name=args.class_name,
             overwrite=args.force,
+            trained_on=read_trained_on(args.weights) if args.weights else None,  # class names for predict.py
         )
         if args.train_script:
             from nnstudio.compiler.train_script import write_train_script

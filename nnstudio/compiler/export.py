@@ -123,6 +123,29 @@ def _is_state_dict(value: Any) -> bool:
     )
 
 
+def read_trained_on(path: str | Path) -> TrainedOn | None:
+    """What an exported ``weights.safetensors`` says it learned from (``weights_metadata``
+    read back), so exporting those weights again keeps it for predict.py. None for other
+    weights files and for weights saved without it."""
+    if Path(path).suffix != ".safetensors":
+        return None
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as handle:
+            meta = handle.metadata() or {}
+        if "task" not in meta or "loss" not in meta:
+            return None
+        return TrainedOn(
+            task=meta["task"],
+            loss=meta["loss"],
+            class_names=tuple(json.loads(meta.get("classes", "[]"))),
+            data=json.loads(meta.get("data", "{}")),
+        )
+    except (OSError, ValueError, TypeError):  # unreadable or odd metadata: export without it
+        return None
+
+
 def _refuse_foreign_files(folder: Path, names: list[str]) -> None:
     """Refuse when the folder holds any target file that is not an earlier nnstudio export."""
     existing = [name for name in names if (folder / name).exists()]

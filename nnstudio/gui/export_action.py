@@ -37,7 +37,7 @@ from nnstudio.gui.export_dialog import (
 )
 from nnstudio.gui.training.runs import RunRecord, read_runs, settings_label
 from nnstudio.training.errors import TrainingError
-from nnstudio.training.run_folder import safe_stem, trained_on_of
+from nnstudio.training.run_folder import safe_stem
 
 T = TypeVar("T")
 BUSY_DELAY_MS = 400  # an export quicker than this shows no progress window
@@ -94,7 +94,7 @@ def export_graph(parent: QWidget | None, graph: GraphModel, project_path: Path |
 def write_export(graph: GraphModel, request: ExportRequest) -> list[Path]:
     """Write what ``request`` asks for, as ``nnstudio export`` does (no Qt: this runs on a helper
     thread); raises GraphError, TrainingError or OSError with a sentence."""
-    from nnstudio.compiler.export import export, load_weights
+    from nnstudio.compiler.export import export, load_weights, read_trained_on
 
     if request.train_script:
         # As the command line: whatever could refuse train.py is checked before anything is written.
@@ -107,7 +107,7 @@ def write_export(graph: GraphModel, request: ExportRequest) -> list[Path]:
     weights = trained_on = None
     if request.run is not None:
         weights = load_weights(request.run.weights)
-        trained_on = trained_on_of(request.run.weights)  # class names etc. for predict.py
+        trained_on = read_trained_on(request.run.weights)  # class names etc. for predict.py
     written = list(export(graph, request.folder, weights=weights, onnx=request.onnx, overwrite=False,
                           trained_on=trained_on))
     if request.train_script:

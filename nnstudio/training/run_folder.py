@@ -130,30 +130,6 @@ def export_trained(
     return ExportedRun(tuple(written))
 
 
-def trained_on_of(weights: Path) -> TrainedOn | None:
-    """What a run's ``weights.safetensors`` says it learned from (task, loss, class names, the
-    data's raw form), so a later export of those weights keeps it for predict.py. None for a
-    checkpoint or for weights saved without it."""
-    import json
-
-    from nnstudio.compiler.export import TrainedOn
-
-    if Path(weights).suffix != ".safetensors":
-        return None
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(weights), framework="numpy") as handle:
-            meta = handle.metadata() or {}
-        if "task" not in meta or "loss" not in meta:
-            return None
-        return TrainedOn(task=meta["task"], loss=meta["loss"],
-                         class_names=tuple(json.loads(meta.get("classes", "[]"))),
-                         data=json.loads(meta.get("data", "{}")))
-    except (OSError, ValueError, TypeError):  # unreadable or odd metadata: export without it
-        return None
-
-
 # --- the Input's preprocessing statistics -----------------------------------------------------------------
 
 SHIFT, SCALE = "shift", "scale"  # the generated Preprocess module's buffers: (x - shift) / scale

@@ -219,3 +219,14 @@ def test_cli_reports_unusable_weights_and_folders(tmp_path: Path, capsys) -> Non
     assert "not written by nnstudio" in capsys.readouterr().err
     assert main(["export", str(LENET), "-o", str(tmp_path / "x"), "--weights", str(tmp_path / "none.pt")]) == 2
     assert "There is no weights file" in capsys.readouterr().err
+
+
+def test_exporting_a_runs_weights_again_keeps_its_class_names(tmp_path: Path) -> None:
+    _classifier_export(tmp_path / "run")
+    graph_file = tmp_path / "mlp.nnstudio"
+    Graph.load(EXAMPLES_DIR / "mlp_circles.nnstudio").save(graph_file)
+    assert main(["export", str(graph_file), "-o", str(tmp_path / "again"),
+                 "--weights", str(tmp_path / "run" / "weights.safetensors")]) == 0
+    with safe_open(tmp_path / "again" / "weights.safetensors", framework="pt") as weights:
+        meta = weights.metadata()
+    assert json.loads(meta["classes"]) == ["outer", "inner"] and meta["task"] == "classification"
