@@ -14,11 +14,12 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from nnstudio.gui import theme
 from nnstudio.gui.training.neurons import NeuronPanel
 from nnstudio.gui.training.payloads import Boundary
+from nnstudio.gui.training.progress_widgets import StatusText
 
 EMPTY = "The decision boundary is drawn for classifiers of two-dimensional data (circles, moons)."
 
@@ -52,8 +53,7 @@ class BoundaryView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title = QLabel(EMPTY)
-        self.title.setWordWrap(True)
+        self.title = StatusText(EMPTY)  # changes with every picture: a repaint, never a relayout
         self.plot = pg.PlotWidget()
         self.plot.setAspectLocked(True)  # circles look round
         self.plot.showGrid(x=False, y=False)

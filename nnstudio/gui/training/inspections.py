@@ -52,8 +52,8 @@ from nnstudio.training.loop import Trainer
 INTERVAL = 1.0  # seconds between two refreshes of one view, at the most often
 BUDGET = 0.005  # share of training time one view may take
 _PROBE = 256  # validation samples the layer statistics are computed on
-_GRID = 90  # decision-boundary resolution (a multiple of NEURON_SIDE: thumbnails average 3x3 blocks)
-FAST_INTERVAL = 0.15  # seconds between two pictures of a cheap decision boundary (about six a second)
+_GRID = 64  # decision-boundary resolution (a multiple of NEURON_SIDE: thumbnails average 2x2 blocks)
+FAST_INTERVAL = 0.15  # seconds between two pictures of a cheap decision boundary (six or seven a second)
 FAST_COST = 0.005  # seconds one boundary pass may take to be that fast
 _BROKEN = ("nan", "out_of_memory")  # runs whose model is not worth another look
 MAX_IN_CHANNELS = 32  # input channels of a deeper layer's kernels shown per filter
@@ -143,8 +143,12 @@ class LiveInspector:
         judged = min(cost, self._costs.get(name, 0.0 if name == "boundary" else cost))
         self._costs[name] = cost
         wait = max(self.interval, judged / self.budget)
+        due = self._next.get(name, began)
         if name == "boundary" and judged < FAST_COST:  # a small 2-D network: live, like Playground
             wait = FAST_INTERVAL
+            # From when it was due, not when the step between ended: a steady pace.
+            if 0.0 <= began - due < wait:
+                began = due
         self._next[name] = began + wait
         if isinstance(payload, LayerStatsReady):
             self.relay.put(payload)

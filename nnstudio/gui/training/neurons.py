@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from nnstudio.gui import theme
 from nnstudio.gui.training.images import to_qimage
 from nnstudio.gui.training.payloads import Boundary, NeuronLayer
+from nnstudio.gui.training.progress_widgets import StatusText
 from nnstudio.gui.training.tiles import TileGrid
 
 POSITIVE = np.array((8, 119, 189), np.float32) / 255.0  # Playground's blue
@@ -146,8 +147,7 @@ class NeuronPanel(QWidget):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.rows)
         self.stack.addWidget(self.tiles)
-        self.key = QLabel()
-        self.key.setWordWrap(True)
+        self.key = StatusText()  # changes with every picture: a repaint, never a relayout
         header = QHBoxLayout()
         header.addWidget(self.title)
         header.addWidget(self.picker, 1)
@@ -207,7 +207,7 @@ class NeuronPanel(QWidget):
             self.stack.setCurrentWidget(self.tiles)
             shown = f"its first {len(images)} of {layer.total} units" if layer.total > len(images) else \
                 f"its {layer.total} units"
-            self.key.setText(f"<b>{layer.label}</b>: {shown}. " + _key(layer))
+            self.key.setText(f"{layer.label}: {shown}. " + _key(layer))
             self.thumbnails = len(images)
             return
         rows = [(layer.node_id, layer.label, [to_qimage(neuron_image(u, background)) for u in layer.units],
@@ -228,6 +228,5 @@ class NeuronPanel(QWidget):
 
 
 def _key(layer: NeuronLayer) -> str:
-    return (f"<span style='color:#0877bd'>■</span> positive, <span style='color:#e87d16'>■</span> negative "
-            f"(full colour = {layer.peak:.3g}).")
+    return f"Blue is positive, orange negative; full colour is {layer.peak:.2g}."
 

@@ -66,7 +66,8 @@ def test_each_hidden_layer_shows_a_thumbnail_per_unit_of_what_it_computes_over_t
     # A thumbnail's pixel is the unit's real output at that point of the plane (its 3x3 block's mean).
     model = trainer.model.eval()
     xs, ys = payload.xs, payload.ys
-    block = np.stack(np.meshgrid(xs[3:6], ys[6:9]), axis=-1).reshape(-1, 2).astype(np.float32)
+    f = len(xs) // NEURON_SIDE  # grid points per thumbnail pixel, each way
+    block = np.stack(np.meshgrid(xs[f : 2 * f], ys[2 * f : 3 * f]), axis=-1).reshape(-1, 2).astype(np.float32)
     with torch.no_grad():
         hidden = torch.tanh(model.fc1(model.point_preprocess(torch.from_numpy(block))))
     expected = hidden.mean(dim=0).numpy() / tanh_layer.peak
