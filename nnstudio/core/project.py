@@ -45,32 +45,6 @@ class EdgeRecord(BaseModel):
     port: int = Field(0, ge=0, le=1024, strict=True)
 
 
-class SweepParamRecord(BaseModel):
-    """One swept target (``NODE.PARAM`` or a training setting): a range or choices."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    target: str = Field(min_length=1, max_length=200)
-    low: int | FiniteFloat | None = None
-    high: int | FiniteFloat | None = None
-    log: bool = False
-    choices: list[bool | int | FiniteFloat | str] | None = Field(None, min_length=1, max_length=1000)
-
-    @model_validator(mode="after")
-    def _range_or_choices(self) -> SweepParamRecord:
-        if self.choices is None and (self.low is None or self.high is None):
-            raise ValueError(f"'{self.target}' needs a range (low and high) or choices")
-        return self
-
-
-class SweepRecord(BaseModel):
-    """The search space of ``nnstudio sweep`` and the Experiments panel."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    params: list[SweepParamRecord] = Field(default_factory=list, max_length=1000)
-
-
 class BlockRecord(BaseModel):
     """One block definition: declared parameters and a body (see nnstudio.core.blocks)."""
 
