@@ -180,7 +180,7 @@ def _labels_from_text(labels: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:
     """Whole numbers stay numbers; anything else names classes, sorted."""
     if all(_is_number(v) for v in labels):
         values = np.array([float(v) for v in labels])
-        if np.all(values == np.round(values)) and values.min() >= 0:
+        if np.isfinite(values).all() and np.all(values == np.round(values)) and values.min() >= 0:
             return values.astype(np.int64), ()
         return values.astype(np.float32), ()
     names = tuple(sorted(set(labels)))

@@ -129,3 +129,9 @@ def test_good_files_still_read(tmp_path: Path) -> None:
     assert data.x.shape == (30, 4) and data.y.tolist()[:4] == [0, 1, 2, 0]
     np.save(tmp_path / "x.npy", np.ones((6, 2), "float64"))
     assert readers.read(tmp_path / "x.npy").x.shape == (6, 2)
+
+
+def test_an_infinite_label_in_a_csv_is_named_not_turned_into_a_class(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text("a,target\n1,0\n2,inf\n")
+    _refused(path, "line 3", "label column 'target'", "'inf'")
