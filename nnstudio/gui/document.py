@@ -124,7 +124,12 @@ class Document(QObject):
     def add_connected_node(self, type_name: str, position: Position, source: str | None = None,
                            target: tuple[str, int] | None = None) -> str | None:
         """Add a layer wired after ``source`` or before input ``target`` = (node, port)."""
-        add = cmd.AddNodeCommand(self.graph, type_name, position)
+        try:
+            type_name, params = block_palette.resolve(self.graph, type_name, {})
+        except GraphError as exc:
+            self.refused.emit(str(exc))
+            return None
+        add = cmd.AddNodeCommand(self.graph, type_name, position, params)
         steps: list[cmd.GraphCommand] = [add]
         if source is not None:
             steps.append(cmd.ConnectCommand(self.graph, source, add.node_id, 0))

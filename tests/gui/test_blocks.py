@@ -182,3 +182,13 @@ def test_the_summary_names_each_instances_block_and_repeat(make_window):
     window.summary.refresh()
     rows = {row[1]: row[2] for row in window.summary.model.rows}
     assert rows["stage1"] == "DoubleConv" and rows["stage2"] == "DoubleConv ×2"
+
+
+def test_tab_search_offers_blocks(make_window, qtbot):
+    graph = chain("ReLU", shape=(3, 16, 16))
+    window = make_window(Document(graph))
+    popup = window.view.open_layer_popup(window.view.mapToScene(window.view.viewport().rect().center()))
+    qtbot.keyClicks(popup.search, "basicblock")
+    assert popup.types() == ["Block:BasicBlock"]
+    qtbot.keyClick(popup.search, Qt.Key.Key_Return)
+    assert [n.params.get("block") for n in graph.nodes.values() if n.type == "Block"] == ["BasicBlock"]

@@ -16,6 +16,8 @@ _TYPE_ROLE = Qt.ItemDataRole.UserRole
 
 def matches(type_name: str, query: str) -> bool:
     """Every word of ``query`` appears in the layer's type, category or description."""
+    if type_name.startswith("Block:"):  # a block from the palette's Blocks category
+        return all(word in f"{type_name[6:]} blocks".lower() for word in query.lower().split())
     spec = CATALOG[type_name]
     haystack = f"{spec.type} {spec.category} {spec.description}".lower()
     return all(word in haystack for word in query.lower().split())
@@ -27,12 +29,14 @@ class LayerPopup(QFrame):
     chosen = Signal(str)
 
     def __init__(self, parent: QWidget, preferred: Sequence[str] = (), heading: str = "",
-                 allowed: Sequence[str] | None = None) -> None:
+                 allowed: Sequence[str] | None = None, blocks: Sequence[tuple[str, str]] = ()) -> None:
         super().__init__(parent, Qt.WindowType.Popup)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self._preferred = list(preferred)
         self._allowed = list(allowed) if allowed is not None else list(CATALOG)
+        self._block_tips = dict(blocks)  # "Block:<name>" -> its description, listed after the layers
+        self._allowed += [t for t in self._block_tips if t not in self._allowed]
         self.heading = QLabel(heading or "Add a layer")
         self.search = QLineEdit(placeholderText="Search layers…")
         self.search.setClearButtonEnabled(True)
@@ -95,6 +99,12 @@ class LayerPopup(QFrame):
         self.list.addItem(item)
 
     def _add_layer(self, type_name: str, bold: bool = False) -> None:
+        if type_name in self._block_tips:
+            item = QListWidgetItem(f"{type_name[6:]}    ·  Blocks")
+            item.setData(_TYPE_ROLE, type_name)
+            item.setToolTip(self._block_tips[type_name])
+            self.list.addItem(item)
+            return
         spec = CATALOG[type_name]
         item = QListWidgetItem(f"{spec.type}    ·  {spec.category}")
         item.setData(_TYPE_ROLE, spec.type)

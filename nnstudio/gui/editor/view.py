@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QGraphicsView, QWidget
 
 from nnstudio.core.layers import CATALOG, format_shape
 from nnstudio.gui.document import LOCKED_MESSAGE
+from nnstudio.gui.editor import block_palette
 from nnstudio.gui.editor.interactions import ConnectionDrag, DragResult
 from nnstudio.gui.editor.layer_popup import LayerPopup
 from nnstudio.gui.editor.node_item import WIDTH as NODE_WIDTH
@@ -256,7 +257,8 @@ class GraphView(QGraphicsView):
             return None
         if self.popup is not None:
             self.popup.close()
-        popup = LayerPopup(self, preferred=preferred, heading=heading, allowed=allowed)
+        blocks = [(t, tip) for t, _, tip in block_palette.entries(scene.document.graph)] if allowed is None else []
+        popup = LayerPopup(self, preferred=preferred, heading=heading, allowed=allowed, blocks=blocks)
         position = QPointF(scene_pos)
 
         def add(type_name: str) -> None:
