@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from nnstudio.core.errors import ParamError, ShapeError, UnknownLayerError
@@ -1349,7 +1350,7 @@ SHORTCUT = LayerSpec(
 
 # --- the catalog ----------------------------------------------------------------------------------
 
-CATALOG: dict[str, LayerSpec] = {
+_SPECS: dict[str, LayerSpec] = {
     spec.type: spec
     for spec in (
         INPUT, OUTPUT,
@@ -1365,6 +1366,8 @@ CATALOG: dict[str, LayerSpec] = {
         *IMPORT_LAYERS,
     )
 }
+# Read-only: a layer type is added by adding its spec above, never at run time.
+CATALOG: Mapping[str, LayerSpec] = MappingProxyType(_SPECS)
 
 
 def get_spec(type_name: str) -> LayerSpec:

@@ -23,6 +23,7 @@ from torch import nn
 
 from nnstudio.api import Graph
 from nnstudio.compiler.build import ShapeMismatchError
+from nnstudio.core import layers
 from nnstudio.core.layers import CATALOG
 
 from .graphs import EXAMPLES_DIR, chain_graph
@@ -233,7 +234,7 @@ def test_compiled_module_maps_nodes_to_submodules_with_readable_names() -> None:
 def _wrong_conv_rule(monkeypatch) -> None:
     """A Conv2d rule that forgets the kernel shrinks the image, as drift would."""
     spec = CATALOG["Conv2d"]
-    monkeypatch.setitem(CATALOG, "Conv2d", dataclasses.replace(
+    monkeypatch.setitem(layers._SPECS, "Conv2d", dataclasses.replace(  # the read-only CATALOG's dict
         spec, infer=lambda p, s: (p["out_channels"], *s[0][1:])
     ))
 
