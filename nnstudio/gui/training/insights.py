@@ -42,8 +42,8 @@ class InsightsTabs(QTabWidget):
         self._canvas_filter: str | None = None
         self.confusion = ConfusionView()
         tabs = ((self.filters, "Filters", "The kernels a convolution has learned"),
-                (self.feature_maps, "Feature maps", "What a layer makes of one sample"),
-                (self.health, "Layer health", "Activations, gradients and dead units of every layer"),
+                (self.feature_maps, "Maps", "Feature maps: what a layer makes of one sample"),
+                (self.health, "Health", "Layer health: activations, gradients and dead units of every layer"),
                 (self.boundary_host, "Boundary", "The decision boundary of 2-D data, and what each neuron computes"),
                 (self.confusion, "Confusion", "The confusion matrix and misclassified samples"))
         for widget, title, tip in tabs:  # short titles: the dock is often narrow

@@ -205,9 +205,9 @@ class NeuronPanel(QWidget):
             images = [neuron_image(u, background) for u in layer.units]
             self.tiles.set_tiles(images, [str(i + 1) for i in range(len(images))])
             self.stack.setCurrentWidget(self.tiles)
-            shown = f"its first {len(images)} of {layer.total} units" if layer.total > len(images) else \
-                f"its {layer.total} units"
-            self.key.setText(f"{layer.label}: {shown}. " + _key(layer))
+            shown = f"first {len(images)} of {layer.total} units" if layer.total > len(images) else \
+                f"{layer.total} units"
+            self.key.setText(f"{layer.label}, {shown}. " + _key(layer))
             self.thumbnails = len(images)
             return
         rows = [(layer.node_id, layer.label, [to_qimage(neuron_image(u, background)) for u in layer.units],
@@ -216,7 +216,7 @@ class NeuronPanel(QWidget):
         self.stack.setCurrentWidget(self.rows)
         hidden = len(payload.layers) - len(payload.neurons)
         more = f" {hidden} more layer{'s' * (hidden != 1)} in the picker." if hidden > 0 else ""
-        self.key.setText(_key(payload.neurons[0]) + " Click a row to see all its units." + more)
+        self.key.setText(_key(payload.neurons[0]) + " Click a layer to see all its units." + more)
         self.thumbnails = sum(len(images) for _, _, images, _ in rows)
 
     def clear(self) -> None:
@@ -228,5 +228,5 @@ class NeuronPanel(QWidget):
 
 
 def _key(layer: NeuronLayer) -> str:
-    return f"Blue is positive, orange negative; full colour is {layer.peak:.2g}."
+    return f"Blue > 0, orange < 0 (full at {layer.peak:.2g})."
 

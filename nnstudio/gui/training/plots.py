@@ -341,10 +341,11 @@ class MetricsPlots(QWidget):
         keys.append(("smoothed (per step)", pg.PlotDataItem(pen=pg.mkPen(grey, width=2))))
         keys.append(("validation, per epoch", pg.PlotDataItem(
             pen=pg.mkPen(grey, width=1.5, style=Qt.PenStyle.DashLine), symbol="s", symbolSize=6,
-            symbolBrush=grey, symbolPen=None)))
-        if live:
+            symbolBrush=grey, symbolPen=pg.mkPen(grey))))
+        if live:  # a hollow circle, as on the plots
             keys.append(("training, per epoch", pg.PlotDataItem(
-                pen=None, symbol="o", symbolSize=6, symbolBrush=None, symbolPen=pg.mkPen(grey, width=1.5))))
+                pen=None, symbol="o", symbolSize=6, symbolBrush=pg.mkBrush(0, 0, 0, 0),
+                symbolPen=pg.mkPen(grey, width=1.5))))
         if self._lr_start is not None:
             keys.append(("learning rate (right)", self.lr_curve))
         self._keys = dict(keys)
