@@ -338,6 +338,9 @@ class MainWindow(QMainWindow):
                                 "Open another editor window.")
         self.act_open = a("&Open…", self._open_dialog, key.Open, "Open a project file.", True,
                           pix.SP_DialogOpenButton)
+        self.act_import = a("&Import PyTorch Model…", self._import_dialog, None,
+                            "Turn an nn.Module from a Python file into an editable project with its weights.",
+                            True)
         self.act_examples = a("&Examples…", self._examples_dialog, None,
                               "Open one of the bundled example networks.", True)
         self.act_save = a("&Save", self.save, key.Save, "Save the project.", icon=pix.SP_DialogSaveButton)
@@ -394,7 +397,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = self.menus["file"] = bar.addMenu("&File")
-        file_menu.addActions([self.act_new, self.act_new_window, self.act_open])
+        file_menu.addActions([self.act_new, self.act_new_window, self.act_open, self.act_import])
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.examples_menu = file_menu.addMenu("E&xamples")
@@ -524,6 +527,12 @@ class MainWindow(QMainWindow):
         self.canvas_document.auto_layout()
         self.view.fit_to_view()
         self.minimap.refit()
+
+    def _import_dialog(self) -> None:
+        from nnstudio.gui.import_dialog import open_import_dialog
+
+        if self.maybe_save():
+            self.import_dialog = open_import_dialog(self)
 
     def show_node(self, node_id: str) -> None:
         """Select a node and bring it into view (from the problems list or the summary)."""

@@ -1,0 +1,111 @@
+"""File › Import PyTorch model…: list a file's models, import one off the GUI thread, open it."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from nnstudio.gui.import_dialog import WARNING, ImportDialog, show_imported
+
+MODEL = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+
+    class Block(nn.Module):
+        def __init__(self, channels):
+            super().__init__()
+            self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+            self.bn = nn.BatchNorm2d(channels)
+
+        def forward(self, x):
+            return torch.relu(self.bn(self.conv(x)) + x)
+
+
+    class TinyNet(nn.Module):
+        def __init__(self, width=4, classes=3):
+            super().__init__()
+            if width > 64:
+                raise ValueError("width is too large for this demo")
+            self.stem = nn.Conv2d(1, width, 3, padding=1)
+            self.blocks = nn.Sequential(Block(width), Block(width))
+            self.head = nn.Linear(width, classes)
+
+        def forward(self, x):
+            x = self.blocks(self.stem(x))
+            return self.head(x.mean(dim=(2, 3)))
+    """
+)
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.py"
+    path.write_text(MODEL)
+    return path
+
+
+def _list(qtbot, dialog: ImportDialog, path: Path) -> None:
+    dialog.path_edit.setText(str(path))
+    dialog.list_button.click()
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=20000)
+
+
+def test_the_dialog_says_it_runs_the_file_and_lists_its_models(qtbot, model_file: Path) -> None:
+    dialog = ImportDialog()
+    qtbot.addWidget(dialog)
+    assert any(WARNING in label.text() for label in dialog.findChildren(type(dialog.status)))
+    _list(qtbot, dialog, model_file)
+    assert [dialog.class_combo.itemText(i) for i in range(dialog.class_combo.count())] == ["Block", "TinyNet"]
+    assert dialog.import_button.isEnabled()
+    assert dialog.out_edit.text().endswith("Block.nnstudio")
+
+
+def test_an_import_opens_as_a_project_with_its_weights_and_a_linked_report(
+    qtbot, window, model_file: Path, tmp_path: Path
+) -> None:
+    dialog = ImportDialog(window)
+    qtbot.addWidget(dialog)
+    dialog.imported.connect(lambda result, out: show_imported(window, result, out))
+    _list(qtbot, dialog, model_file)
+    dialog.class_combo.setCurrentText("TinyNet")
+    dialog.args_edit.setText('{"width": 6}')
+    dialog.shape_edit.setText("1,8,8")
+    out = tmp_path / "tiny_net.nnstudio"
+    dialog.out_edit.setText(str(out))
+    with qtbot.waitSignal(dialog.imported, timeout=30000):
+        dialog.import_button.click()
+        assert dialog.busy and dialog.progress.isVisibleTo(dialog)  # the work runs on its own thread
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=5000)
+
+    assert window.document.path == out
+    graph = window.document.graph
+    blocks = [n for n in graph.nodes.values() if n.type == "Block"]
+    assert len(blocks) == 1 and blocks[0].params["repeat"] == 2
+    assert "stem.weight" in load_file(tmp_path / "tiny_net.weights.safetensors")
+
+    panel = window.import_report
+    texts = [panel.item(i).text() for i in range(panel.count())]
+    assert texts[0].startswith("Imported TinyNet") and "Verified in eval mode" in texts[-1]
+    linked = next(panel.item(i) for i in range(panel.count()) if "'stem'" in panel.item(i).text())
+    panel.itemClicked.emit(linked)
+    assert [graph.nodes[n].name for n in window.selected_node_ids()] == ["stem"]
+
+
+def test_a_constructor_that_raises_is_a_sentence_and_the_dialog_stays(qtbot, model_file: Path) -> None:
+    dialog = ImportDialog()
+    qtbot.addWidget(dialog)
+    _list(qtbot, dialog, model_file)
+    dialog.class_combo.setCurrentText("TinyNet")
+    dialog.args_edit.setText('{"width": 100}')
+    dialog.shape_edit.setText("1,8,8")
+    dialog.out_edit.setText(str(model_file.with_name("never.nnstudio")))
+    dialog.import_button.click()
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=30000)
+    assert "ValueError: width is too large for this demo" in dialog.status.text()
+    assert dialog.isVisible() or dialog.result() == 0
+    assert not model_file.with_name("never.nnstudio").exists()
