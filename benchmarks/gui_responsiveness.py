@@ -63,7 +63,7 @@ def gui_run(app, model: str, epochs: int, threads: int | None,
     window.show()
     window.open_example(resources.examples_dir() / f"{model}.nnstudio")
     graph = window.document.graph
-    graph.training = {**graph.training, "epochs": epochs, "device": "cpu"}
+    graph.training = {**graph.training, "epochs": epochs, "device": DEVICE[0]}
     training = window.training
     training.show_panel()
     for _ in range(20):
@@ -125,13 +125,16 @@ def _train_samples(description: str) -> int:
     return int(description.split(":")[1].split("training")[0].strip().replace(",", ""))
 
 
+DEVICE = ["cpu"]  # set from --device: where both the GUI's run and the CLI's run train
+
+
 def cli_run(model: str, epochs: int, folder: Path) -> list[float]:
     from nnstudio import resources
 
     project = resources.examples_dir() / f"{model}.nnstudio"
     out = folder / f"cli-{time.perf_counter_ns()}"
     subprocess.run([sys.executable, "-m", "nnstudio", "train", str(project), "--epochs", str(epochs),
-                    "--device", "cpu", "--out", str(out), "--quiet"], check=True, capture_output=True)
+                    "--device", DEVICE[0], "--out", str(out), "--quiet"], check=True, capture_output=True)
     with open(out / "metrics.csv", encoding="utf-8") as handle:
         return [float(row["seconds"]) for row in csv.DictReader(handle)]
 
@@ -149,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lateness-runs", type=int, default=3, help="runs with the 10 ms probe")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads in the GUI's worker (default: the app's choice)")
+    parser.add_argument("--device", default="cpu", help="where both the GUI and nnstudio train run (cpu, cuda)")
     args = parser.parse_args(argv)
+    DEVICE[0] = args.device
 
     home = tempfile.mkdtemp(prefix="nnstudio-bench-")
     os.environ["NNSTUDIO_HOME"] = home
@@ -166,7 +171,8 @@ def bench(app, model: str, epochs: int, args: argparse.Namespace, home: Path) ->
     from nnstudio.gui.training.worker import default_threads
 
     threads = args.threads or default_threads()
-    print(f"{model}, {epochs} epochs on the CPU ({os.cpu_count()} cores); the GUI's worker uses "
+    where = "the CPU" if DEVICE[0] == "cpu" else DEVICE[0]
+    print(f"{model}, {epochs} epochs on {where} ({os.cpu_count()} cores); the GUI's worker uses "
           f"{threads} torch thread(s), nnstudio train torch's default", flush=True)
     ratios, cli_epochs, gui_epochs, lateness = [], [], [], []
     samples = 0
