@@ -348,7 +348,7 @@ class _ClassWriter:
     def _layer(self, node: Node, attr: str, template: str, spelling: dict[str, str]) -> list[str]:
         from nnstudio.compiler.codegen import _wrap_call
 
-        uses, body = self.uses, self.body
+        uses = self.uses
         fields = {f for _, f, _, _ in string.Formatter().parse(template) if f}
         filled: dict[str, str] = {}
         from nnstudio.compiler.codegen import _derived_literal, _literal
@@ -371,8 +371,8 @@ class _ClassWriter:
                     literal=lambda v, name=name: _derived_literal(spec, name, v),
                 )
         text = template.format(**filled)
-        func, args = _arguments(text, self._allowed(), self.owner.helpers, f"{node.type} '{node.name}'")
-        del body
+        where = f"{node.type} '{node.name}'"
+        func, args = _arguments(text, self._allowed(), self.owner.helpers, where, spec.torch_defaults)
         return _wrap_call(f"self.{attr} = ", func, args, "        ")
 
     def _derived(self, node: Node, use: BodyResult, name: str) -> Any:
@@ -494,10 +494,13 @@ class _ClassWriter:
         self.cls.lines = lines
 
 
-def _arguments(text: str, allowed: set[str], helpers: set[str], where: str) -> tuple[str, list[str]]:
+def _arguments(
+    text: str, allowed: set[str], helpers: set[str], where: str, defaults: Mapping[str, Any]
+) -> tuple[str, list[str]]:
     """Check a filled layer template inside a block: one constructor call whose arguments
-    are literals or arithmetic on the class's own arguments; PyTorch defaults left out."""
-    from nnstudio.compiler.codegen import TORCH_DEFAULTS, CodegenError, _is_literal, _same_value
+    are literals or arithmetic on the class's own arguments; PyTorch's defaults (the spec's
+    ``torch_defaults``) left out."""
+    from nnstudio.compiler.codegen import CodegenError, _is_literal, _same_value
 
     try:
         tree = ast.parse(text, mode="eval").body
@@ -522,7 +525,6 @@ def _arguments(text: str, allowed: set[str], helpers: set[str], where: str) -> t
 
     if not all(ok(a) for a in tree.args) or not all(k.arg and ok(k.value) for k in tree.keywords):
         raise CodegenError(f"{where}: its layer arguments must be plain values or block parameters.")
-    defaults = TORCH_DEFAULTS.get(func, {})
     args = [ast.unparse(a) for a in tree.args]
     for kw in tree.keywords:
         if kw.arg in defaults and _is_literal(kw.value) and _same_value(ast.literal_eval(kw.value), defaults[kw.arg]):

@@ -901,10 +901,3 @@ def revert(graph: GraphModel, edit: Edit) -> None:
         graph.reorder(edit.order_before)
     if edit.added_definition is not None and edit.added_definition in graph.blocks:
         graph.blocks.remove(edit.added_definition)
-
-
-def parameter_summary(library: BlockLibrary, name: str) -> str:
-    """'BasicBlock(out_channels=64, stride=1)': a definition's signature for menus and tooltips."""
-    definition = library.get(name)
-    inner = ", ".join(f"{p.name}={p.default!r}" for p in definition.params)
-    return f"{name}({inner})"
