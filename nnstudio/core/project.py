@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError,
 
 from nnstudio.core.atomic import remove_stale_temps, replace_atomically, write_atomic
 from nnstudio.core.errors import FormatError, GraphError, UnsupportedFormatVersionError
-from nnstudio.core.graph import GraphModel
+from nnstudio.core.graph import GraphModel, paused_gc
 
 __all__ = ["FORMAT_VERSION", "dumps", "load", "loads", "parse", "replace_atomically", "save", "write_atomic"]
 
@@ -222,6 +222,11 @@ def load(path: str | Path, graph_class: type[GraphModel] = GraphModel) -> GraphM
     """Read a project file; any problem raises FormatError naming the file."""
     path = Path(path)
     remove_stale_temps(path)  # what a save killed mid-way left beside it
+    with paused_gc():  # a large project builds millions of objects and no garbage cycles
+        return _load(path, graph_class)
+
+
+def _load(path: Path, graph_class: type[GraphModel]) -> GraphModel:
     try:
         raw = path.read_bytes()
     except OSError as exc:
