@@ -138,39 +138,19 @@ def _is_literal(node: ast.expr) -> bool:
     return False
 
 
-# Keyword arguments equal to PyTorch's own defaults are left out, as a person
-# would write them. tests/compiler/test_codegen.py checks every entry against
-# the installed torch.
-TORCH_DEFAULTS: dict[str, dict[str, Any]] = {
-    "nn.Linear": {"bias": True},
-    "nn.Conv1d": {"stride": 1, "padding": 0, "dilation": 1, "bias": True, "groups": 1},
-    "nn.Conv2d": {"stride": 1, "padding": 0, "dilation": 1, "bias": True, "groups": 1},
-    "nn.BatchNorm1d": {"eps": 1e-05},
-    "nn.BatchNorm2d": {"eps": 1e-05},
-    "nn.ConvTranspose2d": {"stride": 1, "padding": 0, "output_padding": 0, "bias": True},
-    "nn.MaxPool1d": {"padding": 0},
-    "nn.MaxPool2d": {"padding": 0},
-    "nn.AvgPool1d": {"padding": 0},
-    "nn.AvgPool2d": {"padding": 0},
-    "nn.Dropout": {"p": 0.5},
-    "nn.LayerNorm": {"eps": 1e-05, "elementwise_affine": True},
-    "nn.LeakyReLU": {"negative_slope": 0.01},
-    "nn.LSTM": {"num_layers": 1, "bidirectional": False},
-    "nn.GRU": {"num_layers": 1, "bidirectional": False},
-    "nn.RNN": {"num_layers": 1, "bidirectional": False, "nonlinearity": "tanh"},
-    "nn.MultiheadAttention": {"dropout": 0.0, "bias": True},
-}
-
-
 def _same_value(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _constructor(text: str, helpers: set[str], where: str) -> tuple[str, list[str]]:
+def _constructor(
+    text: str, helpers: set[str], where: str, defaults: Mapping[str, Any]
+) -> tuple[str, list[str]]:
     """Check a filled ``module`` template; return the callee and its argument sources.
 
     The expression must be one call of ``nn.<Layer>`` or of a helper class in
     this file, with literal arguments only, whatever the node's name or values.
+    Keyword arguments equal to ``defaults`` (the spec's ``torch_defaults``, PyTorch's
+    own) are left out, as a person would write the call.
     """
     try:
         tree = ast.parse(text, mode="eval").body
@@ -185,7 +165,6 @@ def _constructor(text: str, helpers: set[str], where: str) -> tuple[str, list[st
         k.arg and _is_literal(k.value) for k in tree.keywords
     ):
         raise CodegenError(f"{where}: its layer arguments must be plain values.")
-    defaults = TORCH_DEFAULTS.get(func, {})
     args = [ast.unparse(a) for a in tree.args]
     for kw in tree.keywords:
         if kw.arg in defaults and _same_value(ast.literal_eval(kw.value), defaults[kw.arg]):
@@ -403,12 +382,10 @@ class _Generator:
 
     def _model_input(self, node: Node, local_names: Namespace) -> ModelInput:
         params = self._params(node)
+        # Example token ids stay below the smallest limit of the layers that take them.
+        readers = [self.graph.nodes[e.target] for e in self.graph.outputs_of(node.id)]
         high = min(
-            (
-                self._params(self.graph.nodes[e.target])["num_embeddings"]
-                for e in self.graph.outputs_of(node.id)
-                if self.graph.nodes[e.target].type == "Embedding"
-            ),
+            (self._params(r)[r.spec.id_limit_param] for r in readers if r.spec.id_limit_param),
             default=2,
         )
         return ModelInput(
@@ -474,7 +451,7 @@ class _Generator:
             attr = attrs.create(f"{node.name}_preprocess" if spec.role == "input" else node.name, spec.type.lower())
             values = self._values(node, params[node.id])
             where = f"{node.type} '{node.name}'"
-            func, args = _constructor(template.format(**values), helpers, where)
+            func, args = _constructor(template.format(**values), helpers, where, spec.torch_defaults)
             self.lines += _wrap_call(f"self.{attr} = ", func, args, "        ")
             attr_of[node.id] = attr
         return attr_of

@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from nnstudio.api import Graph
-from nnstudio.compiler.codegen import TORCH_DEFAULTS, CodegenError, generate
+from nnstudio.compiler.codegen import CodegenError, generate
 from nnstudio.core.errors import FormatError, GraphError
+from nnstudio.core.layers import CATALOG
 
 from .graphs import EXAMPLE_FILES, EXAMPLES_DIR
 
@@ -141,6 +142,7 @@ def test_running_model_py_prints_a_summary_of_a_forward_pass(tmp_path: Path) -> 
 
 # --- what the generator leaves out must really be PyTorch's default --------------------------------
 
+# Positional arguments to build each layer that declares ``torch_defaults`` (a new one must be added here).
 _CONSTRUCTOR_ARGS: dict[str, tuple[Any, ...]] = {
     "nn.Linear": (4, 3), "nn.Conv1d": (2, 3, 3), "nn.Conv2d": (2, 3, 3), "nn.ConvTranspose2d": (2, 3, 3),
     "nn.MaxPool1d": (2,), "nn.MaxPool2d": (2,), "nn.AvgPool1d": (2,), "nn.AvgPool2d": (2,),
@@ -155,11 +157,22 @@ def _public_state(module: nn.Module) -> dict[str, Any]:
     return state
 
 
-@pytest.mark.parametrize("callee", sorted(TORCH_DEFAULTS))
-def test_omitted_arguments_are_torchs_defaults(callee: str) -> None:
+_SPECS_WITH_DEFAULTS = sorted(t for t, spec in CATALOG.items() if spec.torch_defaults)
+
+
+def test_every_torch_nn_layer_in_the_table_declares_its_defaults_in_the_catalog() -> None:
+    callees = {CATALOG[t].module_template(CATALOG[t].defaults()).split("(")[0] for t in _SPECS_WITH_DEFAULTS}
+    assert callees == set(_CONSTRUCTOR_ARGS)
+
+
+@pytest.mark.parametrize("layer_type", _SPECS_WITH_DEFAULTS)
+def test_omitted_arguments_are_torchs_defaults(layer_type: str) -> None:
+    spec = CATALOG[layer_type]
+    callee = spec.module_template(spec.defaults()).split("(")[0]  # e.g. "nn.Conv2d"
+    assert callee.startswith("nn."), f"{layer_type}'s torch_defaults must belong to a torch.nn constructor"
     cls = getattr(nn, callee.removeprefix("nn."))
     args = _CONSTRUCTOR_ARGS[callee]
-    explicit = cls(*args, **TORCH_DEFAULTS[callee])
+    explicit = cls(*args, **spec.torch_defaults)
     implicit = cls(*args)
     assert _public_state(explicit) == _public_state(implicit)
 
