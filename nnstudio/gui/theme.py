@@ -84,6 +84,7 @@ LIGHT = Theme(
         "Attention": "#a42c6f",
         "Composite": "#7d4f1a",
         "Merge": "#4a5568",
+        "Tensor": "#5b6b2f",
         "Blocks": "#2c7a7b",
     },
 )
@@ -116,6 +117,7 @@ DARK = Theme(
         "Attention": "#922a64",
         "Composite": "#6e4618",
         "Merge": "#465063",
+        "Tensor": "#55632c",
         "Blocks": "#2a6f70",
     },
     plot_background="#1e2126",
