@@ -1253,7 +1253,8 @@ class _Importer:
         for node_id, origin in self.origin.items():
             layer, name = labels[node_id]
             shown = place[node_id][0][0] if node_id in place else node_id  # inside a block: its instance
-            self.report.add(f"{origin} became {layer} '{name}'.", shown)
+            where = f" in block {self.graph.nodes[shown].name}" if shown != node_id else ""
+            self.report.add(f"{origin} became {layer} '{name}'{where}.", shown)
         unused = [
             name
             for name, _ in self.module.named_modules()

@@ -94,6 +94,18 @@ class PaperInception(nn.Module):
         ], dim=1)
 
 
+class Learned(nn.Module):
+    """One learned tensor used by a function of the input, written out by hand."""
+
+    def __init__(self, shape: tuple[int, ...], fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.value = nn.Parameter(torch.randn(shape))
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(self.value, x)
+
+
 @dataclass
 class Case:
     type: str
@@ -161,6 +173,25 @@ CASES = [
     Case("Shortcut", {"out_channels": 6}, [(6, 5, 5)], nn.Identity),
     Case("Shortcut", {"out_channels": 8, "stride": 2}, [(4, 9, 9)],
          lambda: nn.Sequential(nn.Conv2d(4, 8, 1, stride=2, bias=False), nn.BatchNorm2d(8))),
+    # grown for importing PyTorch models
+    Case("Conv2d", {"out_channels": 8, "padding": 1, "groups": 4}, [(4, 9, 9)],
+         lambda: nn.Conv2d(4, 8, 3, padding=1, groups=4)),
+    Case("LayerNorm", {"eps": 1e-6}, [(5, 17)], lambda: nn.LayerNorm(17, eps=1e-6)),
+    Case("ReLU6", {}, [(3, 4, 5)], nn.ReLU6),
+    Case("SiLU", {}, [(7,)], nn.SiLU),
+    Case("Hardswish", {}, [(2, 9)], nn.Hardswish),
+    Case("Hardsigmoid", {}, [(2, 9)], nn.Hardsigmoid),
+    Case("Identity", {}, [(4, 6)], nn.Identity),
+    Case("Multiply", {}, [(4, 5, 6), (4, 1, 1)], lambda: Fn(lambda a, b: a * b)),
+    Case("Upsample", {"scale_factor": 3, "mode": "bilinear"}, [(2, 4, 5)],
+         lambda: nn.Upsample(scale_factor=3, mode="bilinear")),
+    Case("Permute", {"dims": [2, 3, 1]}, [(3, 4, 5)], lambda: Fn(lambda x: x.permute(0, 2, 3, 1))),
+    Case("Transpose", {}, [(4, 9)], lambda: Fn(lambda x: x.transpose(1, 2))),
+    Case("Select", {"index": -1}, [(6, 3)], lambda: Fn(lambda x: x[:, -1])),
+    Case("Mean", {"dim": -1, "keepdim": True}, [(3, 4, 5)], lambda: Fn(lambda x: x.mean(-1, keepdim=True))),
+    Case("ClassToken", {}, [(9, 16)], lambda: Learned((1, 1, 16), lambda p, x: torch.cat([p.expand(3, -1, -1), x], 1))),
+    Case("PositionEmbedding", {}, [(10, 16)], lambda: Learned((1, 10, 16), lambda p, x: x + p)),
+    Case("LayerScale", {}, [(4, 4, 12)], lambda: Learned((12,), lambda p, x: p * x)),
 ]
 
 

@@ -63,7 +63,8 @@ def test_the_file_is_readable_json_with_version_and_app(tmp_path: Path) -> None:
     assert data["app"] == "nnstudio" and data["format_version"] == project.FORMAT_VERSION
     assert data["nodes"][1] == {
         "id": "n2", "type": "Conv2d", "name": "conv",
-        "params": {"out_channels": 4, "kernel_size": 3, "stride": 1, "padding": 1, "dilation": 1, "bias": False},
+        "params": {"out_channels": 4, "kernel_size": 3, "stride": 1, "padding": 1, "dilation": 1, "bias": False,
+                   "groups": 1},
         "position": [260.0, 0.0],
     }
 
