@@ -86,7 +86,7 @@ def describe(exc: BaseException, model: nn.Module, step: int, batch_size: int, d
     """(kind, message) for an exception that ended a run."""
     if isinstance(exc, NonFiniteLoss):
         return "nan", str(exc)
-    if isinstance(exc, torch.OutOfMemoryError):
+    if _out_of_memory(exc):
         smaller = max(1, batch_size // 2)
         return "out_of_memory", (
             f"The {device.type.upper() if device.type != 'cpu' else 'computer'} ran out of memory at step "
@@ -100,6 +100,13 @@ def describe(exc: BaseException, model: nn.Module, step: int, batch_size: int, d
     if layer is not None:
         return "forward", f"{layer} failed at step {step}: {_first_line(exc)}"
     return "error", f"Training stopped at step {step}: {type(exc).__name__}: {_first_line(exc)}"
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """CUDA raises OutOfMemoryError; the CPU allocator a RuntimeError of its own, NumPy MemoryError."""
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "DefaultCPUAllocator" in str(exc)
 
 
 def failing_node(exc: BaseException, model: nn.Module) -> str | None:

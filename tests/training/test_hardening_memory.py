@@ -3,6 +3,7 @@ allocated (the README's out-of-memory sentence, exit 1), on CPU as on CUDA."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def _huge() -> Graph:
         graph.add("Linear", name="head", out_features=2),
         graph.add("Output"),
     ]
-    for a, b in zip(chain, chain[1:], strict=False):
+    for a, b in itertools.pairwise(chain):
         graph.connect(a, b)
     graph.training = {"dataset": "circles"}
     return graph
@@ -64,3 +65,18 @@ def test_a_4_tb_network_is_refused_before_allocating_on_cuda() -> None:
 def test_an_ordinary_network_is_not_refused(circles_graph) -> None:
     config = TrainConfig.from_settings(circles_graph.training).with_overrides(device="cpu", batch_size=65536)
     faults.check_memory(circles_graph, config, torch.device("cpu"))
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                     "you tried to allocate 10000000000000 bytes. Error code 12 (Cannot allocate memory)"),
+        MemoryError(),
+    ],
+)
+def test_running_out_of_cpu_memory_mid_run_is_the_same_sentence_as_on_cuda(exc) -> None:
+    kind, message = faults.describe(exc, torch.nn.Linear(2, 2), step=7, batch_size=64, device=torch.device("cpu"))
+    assert kind == "out_of_memory"
+    assert message == ("The computer ran out of memory at step 7 with batch size 64. Try a batch size of 32 or "
+                       "less, or a smaller network.")
