@@ -169,12 +169,19 @@ def _load_file(path: Path) -> Any:
 
 
 def _load_module(dotted: str) -> Any:
+    here = str(Path.cwd())
+    added = here not in sys.path
+    if added:  # as `python -m` would: modules of the current folder can be named
+        sys.path.insert(0, here)
     try:
         return importlib.import_module(dotted)
     except ModuleNotFoundError as exc:
         raise SourceError(f"there is no module '{exc.name}' to import for '{dotted}'.") from None
     except BaseException as exc:
         raise SourceError(f"importing {dotted} failed: {_describe(exc, None)}") from None
+    finally:
+        if added:
+            sys.path.remove(here)
 
 
 def module_classes(module: Any) -> list[str]:
