@@ -17,6 +17,11 @@ overhead rather than arithmetic:
 - Pause, stop and requests from other threads raise one flag that the loop
   checks between steps.
 
+What one run sets up (data on the device, the step function, buffers, timers)
+is a ``Session`` (session.py); the optimizer, the learning-rate schedule, the
+order of samples and the evaluation pass are the recipe's (recipe.py), the
+same code the exported train.py runs.
+
 Faults end the run with a ``Failed`` event that says what to do (NaN loss,
 out of memory, a layer that fails, unreadable data); the process goes on and
 the last good checkpoint stays where it is.
@@ -27,20 +32,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from nnstudio.training import checkpoint, faults, recipe
 from nnstudio.training import inspect as inspection
@@ -64,8 +66,8 @@ from nnstudio.training.events import (
     Smoother,
     StepPoints,
 )
-from nnstudio.training.fast import CudaGraphStep
 from nnstudio.training.objective import Objective
+from nnstudio.training.session import Session
 
 if TYPE_CHECKING:
     from nnstudio.core.graph import GraphModel
@@ -74,8 +76,6 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[Event], None]
 CHECKPOINT_NAME = "checkpoint.pt"
-_ON_DEVICE_LIMIT = 1 << 30  # bytes of data kept on a GPU whole; more goes through a DataLoader
-_PROBE_SAMPLES = 256  # validation samples the layer statistics are computed on
 
 
 class Trainer:
@@ -295,7 +295,7 @@ class Trainer:
         with self._lock:
             self._running = True
         started = time.perf_counter()
-        session: _Session | None = None
+        session: Session | None = None
         try:
             session = self._start()
             self._emit(RunStarted(
@@ -344,7 +344,7 @@ class Trainer:
             log.exception("A training listener failed on the final event")
         return result
 
-    def _failure(self, exc: Exception, session: _Session | None) -> Failed:
+    def _failure(self, exc: Exception, session: Session | None) -> Failed:
         # The step being taken when it failed (a NaN names its own, found in the read-back).
         step = getattr(exc, "step", self.step + 1)
         kind, message = faults.describe(exc, self.model, step, self.config.batch_size, self.device)
@@ -355,7 +355,7 @@ class Trainer:
         exc.__traceback__ = None  # its frames hold the failed step's tensors
         return Failed(message, kind, step, self.last_checkpoint, self.history.copy())
 
-    def _start(self) -> _Session:
+    def _start(self) -> Session:
         if self.epochs_done >= self.config.epochs:
             self._notices.append(
                 f"All {self.config.epochs} epochs are already done; raise the number of epochs to train on."
@@ -376,23 +376,36 @@ class Trainer:
             self._notices.append("bf16 mixed precision is used on CUDA GPUs only; training in float32.")
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
-        session = _Session(self)
+        session = Session(
+            model=self.model,
+            optimizer=self.optimizer,
+            objective=self.objective,
+            data=self.data,
+            config=self.config,
+            device=self.device,
+            fast=self._fast_wanted,
+            batch_norm=self._batch_norm,
+            step=self.step,
+            epoch_step=self._epoch_step,
+            history=self.history,
+            notify=self._notice,
+        )
+        self._notices += session.notices
         if self._pause.is_set() or self._stop.is_set():  # asked for before the run began
             self._attention.set()
         return session
 
     # --- one epoch ------------------------------------------------------------------------------
 
-    def _train_epoch(self, s: _Session) -> bool:
+    def _train_epoch(self, s: Session) -> bool:
         """Train the rest of the current epoch; False when stopped."""
         epoch = self.epochs_done
-        lr = self.config.lr_at(epoch)
-        s.set_lr(lr)
-        s.begin_epoch(self._epoch_step)
+        s.set_lr(recipe.lr_at(self.config.schedule, self.config.lr, epoch, self.config.epochs))
+        s.begin_epoch(epoch, self.step, self._epoch_step)
         self.model.train()
         if s.on_device:
             order = recipe.epoch_order(s.n_train, self.config.seed, epoch).to(self.device)
-            batches: Iterator[Any] = self._index_batches(s, order)
+            batches: Iterator[Any] = s.epoch_batches(order)
         else:
             batches = iter(s.loader)  # its batch sampler starts at the step the epoch is at
         for batch in batches:
@@ -414,11 +427,7 @@ class Trainer:
                 self._report(s)
         return True
 
-    def _index_batches(self, s: _Session, order: torch.Tensor) -> Iterator[torch.Tensor]:
-        for start, stop in s.bounds[self._epoch_step :]:
-            yield order[start:stop]
-
-    def _end_epoch(self, s: _Session) -> None:
+    def _end_epoch(self, s: Session) -> None:
         self._report(s)
         val_loss, val_acc = self._evaluate(s)
         if not math.isfinite(val_loss):
@@ -440,7 +449,7 @@ class Trainer:
         self._emit(EpochEnded(record, self.config.epochs))
         self._write_checkpoint("epoch")
 
-    def _evaluate(self, s: _Session) -> tuple[float, float]:
+    def _evaluate(self, s: Session) -> tuple[float, float]:
         """Validation loss and accuracy (the recipe's pass), accumulated on the device, read once."""
         with inspection.evaluating(self.model), s.autocast(eval_mode=True):
             totals = recipe.evaluate(self.model, s.val_batches(), self.objective, self.device)
@@ -448,7 +457,7 @@ class Trainer:
 
     # --- reporting --------------------------------------------------------------------------------
 
-    def _report(self, s: _Session) -> None:
+    def _report(self, s: Session) -> None:
         """Read back the steps since the last report, check them, send Progress."""
         first, last = s.reported, self._epoch_step
         now = time.perf_counter()
@@ -499,13 +508,13 @@ class Trainer:
         s.last_report_time, s.samples_since = now, 0
         s.next_report = time.perf_counter() + self.config.report_every
 
-    def _layer_stats(self, s: _Session) -> None:
+    def _layer_stats(self, s: Session) -> None:
         stats = inspection.layer_statistics(self.model, s.probe)
         self._emit(LayerStatsReady(self.step, stats))
 
     # --- between steps ------------------------------------------------------------------------------
 
-    def _attend(self, s: _Session) -> bool:
+    def _attend(self, s: Session) -> bool:
         """Serve requests and honour pause; False when the run must stop."""
         self._attention.clear()
         self._serve_requests()
@@ -522,6 +531,9 @@ class Trainer:
             self._emit(PauseChanged(False, self.step))
         return not self._stop.is_set()
 
+    def _notice(self, message: str) -> None:
+        self._emit(Notice(message))
+
     def _serve_requests(self) -> None:
         while True:
             try:
@@ -531,253 +543,7 @@ class Trainer:
             _fulfil(fn, self.model, future)
 
 
-# --- the per-run state -------------------------------------------------------------------------------
-
-
-@dataclass
-class _Session:
-    """What one ``run`` sets up: data on the device, the step function, buffers, timers."""
-
-    trainer: Trainer
-    on_device: bool = False
-    x: torch.Tensor | None = None
-    y: torch.Tensor | None = None
-    loader: DataLoader | None = None
-    n_train: int = 0
-    bounds: list[tuple[int, int]] = field(default_factory=list)  # each step's slice of the epoch's order
-    steps_per_epoch: int = 0
-    total_steps: int = 0
-    start_step: int = 0
-    lr: float = 0.0
-    probe: torch.Tensor | None = None
-    losses: torch.Tensor | None = None
-    corrects: torch.Tensor | None = None
-    batch_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    graph_step: CudaGraphStep | None = None
-    train_model: nn.Module | None = None
-    val_tensors: tuple[torch.Tensor, torch.Tensor] | None = None  # in-memory validation, on the device
-    val_loader: DataLoader | None = None
-    # epoch accumulators (host side, filled by reports)
-    epoch_start_step: int = 0
-    epoch_started: float = 0.0
-    reported: int = 0
-    epoch_loss: float = 0.0
-    epoch_correct: float = 0.0
-    epoch_seen: int = 0
-    # timers
-    started: float = 0.0
-    paused: float = 0.0
-    last_report_time: float = 0.0
-    next_report: float = 0.0
-    samples_since: int = 0
-
-    def __post_init__(self) -> None:
-        t = self.trainer
-        config, data, device = t.config, t.data, t.device
-        fast = t._fast_wanted
-        self.n_train = len(data.train)
-        bs = config.batch_size
-        if fast and self.n_train < bs:
-            t._notices.append(
-                f"Fast mode needs at least one full batch; {self.n_train} samples are fewer than the "
-                f"batch size {bs}, so training uses ordinary steps."
-            )
-            fast = False
-        self.bounds = recipe.batch_bounds(self.n_train, bs, batch_norm=t._batch_norm)
-        if fast:  # a captured graph replays one batch shape: full batches only
-            self.bounds = [(a, b) for a, b in self.bounds if b - a == bs]
-        self.steps_per_epoch = len(self.bounds)
-        self.on_device = data.in_memory and (device.type == "cpu" or _nbytes(data) <= _ON_DEVICE_LIMIT)
-        if self.on_device:
-            x, y = data.train.tensors
-            self.x = x.to(device)
-            # Reconstruction targets: the inputs as the model's preprocessing scales them.
-            self.y = recipe.input_targets(t.model, self.x) if t.objective.reconstruct else t.objective.targets(
-                y.to(device)
-            )
-        else:
-            workers = config.workers if config.workers is not None else _auto_workers(self.n_train)
-            self.loader = DataLoader(
-                data.train,
-                batch_sampler=_EpochBatches(t, self.bounds),
-                num_workers=workers,
-                pin_memory=device.type == "cuda",
-                persistent_workers=workers > 0,
-            )
-        sizes = [b - a for a, b in self.bounds]
-        self.batch_sizes = np.asarray(sizes, dtype=np.float32)
-        self.total_steps = self.steps_per_epoch * config.epochs
-        self.start_step = t.step
-        self.losses = torch.zeros(self.steps_per_epoch, device=device)
-        self.corrects = torch.zeros(self.steps_per_epoch, device=device)
-        self.probe = _first_samples(data.val, _PROBE_SAMPLES).to(device)
-        self.train_model = t.model
-        if config.compile and not fast:
-            self.train_model = _compiled(t.model, device, t._notices)
-        elif config.compile:
-            t._notices.append("torch.compile is skipped in fast mode: the CUDA graph already removes the overhead.")
-        if fast:
-            self.graph_step = CudaGraphStep(
-                self._eager_step,
-                self.x if self.on_device else None,
-                self.y if self.on_device else None,
-                reconstruct=False,  # self.y holds the reconstruction targets
-            )
-        self.started = self.last_report_time = time.perf_counter()
-        self.next_report = self.started + config.report_every
-        if t._epoch_step:
-            self._restore_partial_epoch()
-
-    def _restore_partial_epoch(self) -> None:
-        """A run resumed mid-epoch: the epoch's sums so far come from the history."""
-        t = self.trainer
-        done = t._epoch_step
-        points = t.history.points
-        part = points.steps > t.step - done
-        sizes = self.batch_sizes[:done]
-        right = np.rint(points.accuracy[part].astype(np.float64) * sizes) if t.objective.has_accuracy else None
-        self.epoch_loss, self.epoch_correct, self.epoch_seen = recipe.epoch_sums(points.loss[part], right, sizes)
-        self.reported = done
-
-    # -- per epoch --
-
-    def begin_epoch(self, done: int) -> None:
-        self.epoch_start_step = self.trainer.step - done
-        self.epoch_started = time.perf_counter()
-        if done == 0:
-            self.reported, self.epoch_loss, self.epoch_correct, self.epoch_seen = 0, 0.0, 0.0, 0
-
-    def set_lr(self, lr: float) -> None:
-        if lr == self.lr:
-            return
-        self.lr = lr
-        for group in self.trainer.optimizer.param_groups:
-            group["lr"] = lr
-        if self.graph_step is not None:
-            self.graph_step.invalidate()  # the old rate is baked into the captured kernels
-
-    # -- steps --
-
-    def autocast(self, eval_mode: bool = False) -> contextlib.AbstractContextManager:
-        t = self.trainer
-        if t.config.precision == "bf16" and t.device.type == "cuda":
-            # Graph capture needs autocast's weight cache off.
-            return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=self.graph_step is None or eval_mode)
-        return contextlib.nullcontext()
-
-    def _eager_step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        t = self.trainer
-        t.optimizer.zero_grad(set_to_none=True)
-        with self.autocast():
-            out = _first(self.train_model(xb))
-            loss = t.objective.loss(out, yb)
-        loss.backward()
-        t.optimizer.step()
-        out = out.detach()
-        return loss.detach(), t.objective.correct(out, yb)
-
-    def step_by_index(self, index: torch.Tensor):
-        if self.graph_step is not None:
-            try:
-                return self.graph_step.by_index(index)
-            except torch.OutOfMemoryError:
-                raise
-            except Exception as exc:
-                self._leave_fast_mode(exc)
-        xb = self.x.index_select(0, index)
-        yb = self.y.index_select(0, index)
-        return self._checked_step(xb, yb)
-
-    def step_by_batch(self, xb: torch.Tensor, yb: torch.Tensor):
-        t = self.trainer
-        xb = xb.to(t.device, non_blocking=True)
-        if t.objective.reconstruct:
-            yb = recipe.input_targets(t.model, xb)
-        else:
-            yb = t.objective.targets(yb.to(t.device, non_blocking=True))
-        if self.graph_step is not None:
-            try:
-                return self.graph_step.by_batch(xb, yb)
-            except torch.OutOfMemoryError:
-                raise
-            except Exception as exc:
-                self._leave_fast_mode(exc)
-        return self._checked_step(xb, yb)
-
-    def _checked_step(self, xb: torch.Tensor, yb: torch.Tensor):
-        if self.train_model is self.trainer.model:
-            return self._eager_step(xb, yb)
-        try:  # torch.compile compiles on first use; any failure there falls back to eager
-            result = self._eager_step(xb, yb)
-        except torch.OutOfMemoryError:
-            raise
-        except Exception as exc:
-            self.trainer._emit(Notice(f"torch.compile failed ({_short(exc)}); training without it."))
-            self.train_model = self.trainer.model
-            return self._eager_step(xb, yb)
-        return result
-
-    def _leave_fast_mode(self, exc: Exception) -> None:
-        self.graph_step = None
-        with contextlib.suppress(Exception):
-            torch.cuda.synchronize()
-        self.trainer._emit(Notice(f"Fast mode could not capture the training step ({_short(exc)}); "
-                                  "training continues with ordinary steps."))
-
-    # -- validation --
-
-    def val_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        t = self.trainer
-        val = t.data.val
-        size = recipe.eval_batch_size(t.config.batch_size)
-        if self.on_device:
-            if self.val_tensors is None:
-                x, y = val.tensors
-                x = x.to(t.device)
-                y = recipe.input_targets(t.model, x) if t.objective.reconstruct else t.objective.targets(y.to(t.device))
-                self.val_tensors = (x, y)
-            x, y = self.val_tensors
-            for a in range(0, len(x), size):
-                yield x[a : a + size], y[a : a + size]
-            return
-        if self.val_loader is None:  # made once: starting workers is slow
-            workers = self.loader.num_workers
-            self.val_loader = DataLoader(val, batch_size=size, num_workers=workers,
-                                         pin_memory=t.device.type == "cuda", persistent_workers=workers > 0)
-        for xb, yb in self.val_loader:
-            xb = xb.to(t.device, non_blocking=True)
-            if t.objective.reconstruct:
-                yield xb, recipe.input_targets(t.model, xb)
-            else:
-                yield xb, t.objective.targets(yb.to(t.device, non_blocking=True))
-
-    def release(self) -> None:
-        """Drop device memory held by this session (after out-of-memory)."""
-        self.graph_step = None
-        self.x = self.y = self.probe = self.losses = self.corrects = None
-        self.val_tensors = self.val_loader = None
-
-
 # --- helpers ------------------------------------------------------------------------------------------
-
-
-class _EpochBatches:
-    """The DataLoader's batch sampler: the recipe's order of the trainer's current epoch, cut
-    by ``bounds``, from the step the epoch has reached (so a run stopped mid-epoch and run
-    again continues the same epoch, and counts its steps right)."""
-
-    def __init__(self, trainer: Trainer, bounds: list[tuple[int, int]]) -> None:
-        self.trainer = trainer
-        self.bounds = bounds
-
-    def __len__(self) -> int:
-        return len(self.bounds) - self.trainer._epoch_step
-
-    def __iter__(self) -> Iterator[list[int]]:
-        t = self.trainer
-        order = recipe.epoch_order(len(t.data.train), t.config.seed, t.epochs_done).tolist()
-        for start, stop in self.bounds[t._epoch_step :]:
-            yield order[start:stop]
 
 
 def _never_fitted(module: nn.Module) -> bool:
@@ -796,35 +562,6 @@ def _build_optimizer(model: nn.Module, config: TrainConfig, capturable: bool) ->
     )
 
 
-def _compiled(model: nn.Module, device: torch.device, notices: list[str]) -> nn.Module:
-    try:
-        mode = "reduce-overhead" if device.type == "cuda" else None
-        return torch.compile(model, mode=mode)
-    except Exception as exc:  # e.g. no C++ compiler, unsupported Python
-        notices.append(f"torch.compile is not available here ({_short(exc)}); training without it.")
-        return model
-
-
-_first = recipe.first_output
-
-
-def _first_samples(dataset: Any, n: int) -> torch.Tensor:
-    if hasattr(dataset, "tensors"):
-        return dataset.tensors[0][:n]
-    return torch.stack([dataset[i][0] for i in range(min(n, len(dataset)))])
-
-
-def _nbytes(data: TrainingData) -> int:
-    return sum(t.numel() * t.element_size() for part in (data.train, data.val) for t in part.tensors)
-
-
-def _auto_workers(samples: int) -> int:
-    # Starting worker processes costs about a second; only worth it for real folders.
-    if samples < 2000:
-        return 0
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
-
-
 def _fulfil(fn: Callable[[nn.Module], Any], model: nn.Module, future: Future) -> None:
     if not future.set_running_or_notify_cancel():
         return
@@ -832,11 +569,6 @@ def _fulfil(fn: Callable[[nn.Module], Any], model: nn.Module, future: Future) ->
         future.set_result(fn(model))
     except Exception as exc:
         future.set_exception(exc)
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _ignore(event: Event) -> None:

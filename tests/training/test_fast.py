@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from nnstudio.api import Graph
-from nnstudio.training import loop
+from nnstudio.training import loop, session
 from nnstudio.training.events import Finished, Notice
 from nnstudio.training.loop import Trainer
 from tests.conftest import EXAMPLES_DIR
@@ -44,7 +44,7 @@ class _StandIn:
 
 def _fast_trainer(graph: Graph, monkeypatch, fail: bool = False, **changes) -> Trainer:
     _StandIn.instances.clear()
-    monkeypatch.setattr(loop, "CudaGraphStep", lambda *a, **k: _StandIn(*a, **k, fail=fail))
+    monkeypatch.setattr(session, "CudaGraphStep", lambda *a, **k: _StandIn(*a, **k, fail=fail))
     config = loop.TrainConfig.from_settings(graph.training).with_overrides(device="cpu", fast=True, **changes)
     trainer = Trainer.for_graph(graph, config)
     trainer._fast_wanted = True  # as on a CUDA device
