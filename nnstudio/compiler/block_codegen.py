@@ -451,7 +451,9 @@ class _ClassWriter:
 
         keep = set(order)
         names = Namespace({*PYTHON_RESERVED})
-        variables = _Variables(names, {n: sum(e.target in keep for e in body.outputs_of(n)) for n in order})
+        # Ports count too: one may feed only layers that lead nowhere (then it is never read).
+        readers = [*order, *(p.id for p in self.ports if p.id not in keep)]
+        variables = _Variables(names, {n: sum(e.target in keep for e in body.outputs_of(n)) for n in readers})
         var_of: dict[str, str] = {}
         port_args = []
         for index, port in enumerate(self.ports):

@@ -211,3 +211,22 @@ def test_transformer_encoder_layer_computes_what_torchs_computes() -> None:
         batch = torch.randn(5, 7, 24)
         with torch.no_grad():
             torch.testing.assert_close(model(batch), reference(batch), rtol=1e-5, atol=1e-5)
+
+
+def test_a_block_input_that_feeds_only_a_dead_branch_still_compiles() -> None:
+    """Found by the random test: the first port of a grouped block fed only a dead end."""
+    import torch
+
+    graph = Graph(name="dead port")
+    a = graph.add("Input", name="a", shape=[4], normalize="none")
+    b = graph.add("Input", name="b", shape=[4], normalize="none")
+    dead = graph.add("Linear", name="dead", out_features=3)  # leads to no Output
+    live = graph.add("ReLU", name="live")
+    graph.connect(b, dead)
+    graph.connect(a, live)
+    graph.connect(live, graph.add("Output", name="out"))
+    edit = blocks.group(graph, [dead, live], name="Mixed")
+    assert [graph.node(e.source).name for e in graph.inputs_of(edit.result)] == ["b", "a"]
+    model = graph.compile()
+    x, y = torch.randn(2, 4), torch.randn(2, 4)
+    torch.testing.assert_close(model(x, y), torch.relu(x))

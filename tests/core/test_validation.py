@@ -404,7 +404,7 @@ def test_every_example_validates_cleanly(example_path) -> None:
     assert g.validate() == []
     assert len(g.shapes()) == len(g)
     assert g.num_parameters() > 0
-    assert g.training.get("dataset") in {"digits", "circles", "shapes", "sequences"}
+    assert g.training.get("dataset") in {"digits", "circles", "shapes", "sequences", "token_sequences", "shape_masks"}
 
 
 def test_parameter_totals_leave_out_branches_that_reach_no_output():
