@@ -192,3 +192,10 @@ def test_tab_search_offers_blocks(make_window, qtbot):
     assert popup.types() == ["Block:BasicBlock"]
     qtbot.keyClick(popup.search, Qt.Key.Key_Return)
     assert [n.params.get("block") for n in graph.nodes.values() if n.type == "Block"] == ["BasicBlock"]
+
+
+def test_the_canvas_context_menu_offers_the_block_entries(make_window):
+    window = make_window(Document(chain("ReLU", shape=(3, 16, 16))))
+    assert window.view.contextMenuPolicy() == Qt.ContextMenuPolicy.ActionsContextMenu
+    texts = [a.text().replace("&", "") for a in window.view.actions()]
+    assert {"Group into Block", "Ungroup Block", "Open Block", "Make Block Unique"} <= set(texts)

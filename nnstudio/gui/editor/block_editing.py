@@ -122,6 +122,10 @@ class BlockEditing(QObject):
             menu.addActions([self.act_group, self.act_ungroup, self.act_open, self.act_unique, self.act_leave,
                              self.act_save])
 
+        # Right-click on the canvas offers the same entries, for the selection.
+        window.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        window.view.addActions([self.act_group, self.act_ungroup, self.act_open, self.act_unique, self.act_save])
+
         self.breadcrumb = QToolBar("Block path", window)
         self.breadcrumb.setObjectName("toolbar_blocks")
         self.breadcrumb.setMovable(False)
@@ -301,8 +305,12 @@ class BlockEditing(QObject):
         if instance is None:
             return None
         name = self.current.graph.nodes[instance].params["block"]
-        path = block_palette.user_library_dir() / f"{name}{block_files.SUFFIX}"
-        block_files.save(self.current.graph.blocks, name, path)
+        try:
+            path = block_palette.user_library_dir() / f"{name}{block_files.SUFFIX}"
+            block_files.save(self.current.graph.blocks, name, path)
+        except OSError as exc:
+            self.window.statusBar().showMessage(f"Cannot save block {name} to your library: {exc}.", 8000)
+            return None
         self._palette_names = None
         self.refresh_palette()
         self.window.statusBar().showMessage(f"Saved block {name} to {path}.", 6000)

@@ -13,7 +13,7 @@ from typing import Any
 
 from nnstudio.core import block_files
 from nnstudio.core.block_library import BUILTINS, add_builtin
-from nnstudio.core.blocks import BLOCK_TYPE
+from nnstudio.core.blocks import BLOCK_TYPE, BlockError
 from nnstudio.core.graph import GraphModel
 from nnstudio.gui import settings
 
@@ -21,9 +21,17 @@ PREFIX = "Block:"
 
 
 def user_library_dir() -> Path:
+    """The user's block library; raises OSError when the app's data folder is unusable."""
     folder = settings.data_dir() / "blocks"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _library_files() -> list[Path]:
+    try:
+        return block_files.library_files(user_library_dir())
+    except OSError:  # no writable data folder: the editor works on without a block library
+        return []
 
 
 def entries(graph: GraphModel) -> list[tuple[str, str, str]]:
@@ -34,7 +42,7 @@ def entries(graph: GraphModel) -> list[tuple[str, str, str]]:
                                   definition.description or "A block of this project.")
     for name, builtin in BUILTINS.items():
         found.setdefault(name, (PREFIX + name, name, builtin.description))
-    for path in block_files.library_files(user_library_dir()):
+    for path in _library_files():
         found.setdefault(path.stem, (PREFIX + path.stem, path.stem, f"From your block library: {path}"))
     return list(found.values())
 
@@ -49,5 +57,9 @@ def resolve(graph: GraphModel, type_name: str, params: dict[str, Any]) -> tuple[
         if name in BUILTINS:
             add_builtin(graph.blocks, name)
         else:
-            block_files.add_to(graph.blocks, user_library_dir() / f"{name}{block_files.SUFFIX}")
+            found = [p for p in _library_files() if p.stem == name]
+            if not found:
+                raise BlockError(f"There is no block named '{name}' in the project, the built-in "
+                                 "blocks or your block library.")
+            block_files.add_to(graph.blocks, found[0])
     return BLOCK_TYPE, {"block": name, **params}
