@@ -233,8 +233,11 @@ class GraphModel:
         position: tuple[float, float] | None,
         node_id: str | None,
         params: dict[str, Any],
+        *,
+        into_nx: bool = True,
     ) -> str:
-        """Check and store a node without telling anyone (``_insert`` and loading do)."""
+        """Check and store a node without telling anyone (``_insert`` and loading do).
+        Loading adds all nodes to the topology at once afterwards (``into_nx=False``)."""
         spec = self._spec_for(type_name, params)
         if node_id is not None and node_id in self.nodes:
             raise ParamError(f"A node with id '{node_id}' already exists.")
@@ -249,7 +252,8 @@ class GraphModel:
         node = Node(node_id, spec.type, name, values, position, self.blocks)
         self.nodes[node_id] = node
         self._ids_by_name[name] = node_id
-        self._nx.add_node(node_id)
+        if into_nx:
+            self._nx.add_node(node_id)
         self._bump_next_id(node_id)
         return node_id
 
@@ -398,7 +402,9 @@ class GraphModel:
                 tuple(record.get("position", (0.0, 0.0))),
                 record["id"],
                 record.get("params", {}),
+                into_nx=False,
             )
+        graph._nx.add_nodes_from(graph.nodes)
         for record in data["edges"]:
             for end in ("source", "target"):
                 if record[end] not in graph.nodes:
