@@ -377,7 +377,8 @@ class GraphModel:
         # The records may come from a clipboard rather than a checked file, so a
         # missing field or a wrong type is reported, not raised as a KeyError.
         try:
-            return cls._from_records(data, training)
+            with paused_gc():
+                return cls._from_records(data, training)
         except GraphError:
             raise
         except KeyError as exc:
