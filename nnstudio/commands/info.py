@@ -13,6 +13,7 @@ from nnstudio.commands._common import (
     human_count,
     load_or_report,
 )
+from nnstudio.core.blocks import type_label
 from nnstudio.core.layers import format_shape
 
 
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         fig = analysis.figures.get(node_id)
         rows.append((
             node.name,
-            node.type,
+            type_label(node),  # an instance: its block and repeat
             format_shape(analysis.shapes.get(node_id)),
             f"{fig.parameters:,}" if fig else "?",
             human_count(fig.macs) if fig else "?",

@@ -113,6 +113,14 @@ class _InstanceSpec(LayerSpec):
         return super().complete_params({k: v for k, v in given.items() if k in known})
 
 
+def type_label(node: Node) -> str:
+    """A node's type as tables show it: an instance's block and repeat ("BasicBlock ×2")."""
+    if node.type != BLOCK_TYPE:
+        return node.type
+    repeat = node.params.get("repeat", 1)
+    return f"{node.params.get('block')}" + (f" ×{repeat}" if repeat != 1 else "")
+
+
 class BlockError(GraphError):
     """A block edit that cannot be done: recursion, a bad selection, a missing definition."""
 

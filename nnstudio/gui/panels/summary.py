@@ -7,6 +7,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
 
+from nnstudio.core.blocks import type_label
 from nnstudio.core.layers import format_shape
 from nnstudio.gui.document import Document
 from nnstudio.gui.text import short_count
@@ -115,11 +116,8 @@ class SummaryPanel(QWidget):
         for node_id in order:
             node = graph.nodes[node_id]
             fig = analysis.figures.get(node_id)
-            kind = node.type
-            if kind == "Block":  # an instance: its block, and how many chained copies
-                repeat = node.params.get("repeat", 1)
-                kind = f"{node.params.get('block')}" + (f" ×{repeat}" if repeat != 1 else "")
-            rows.append((node_id, node.name, kind, format_shape(analysis.shapes.get(node_id)),
+            # type_label: an instance shows its block and repeat, "BasicBlock ×2"
+            rows.append((node_id, node.name, type_label(node), format_shape(analysis.shapes.get(node_id)),
                          f"{fig.parameters:,}" if fig else "?", short_count(fig.macs) if fig else "?"))
         self.model.set_rows(rows)
         figures = analysis.model_figures()
