@@ -43,10 +43,11 @@ NO_HIDDEN = ("This network has no hidden layer: it can only draw a straight boun
 
 
 def neuron_image(values: np.ndarray, background: QColor) -> np.ndarray:
-    """-1..1 values (h, w) to RGB (h, w, 3) in 0..1: blue positive, orange negative, the
-    background at zero. Rows are flipped so y grows upwards, as on the boundary plot."""
+    """-1..1 values (..., h, w) to RGB (..., h, w, 3) in 0..1: blue positive, orange negative,
+    the background at zero. Rows are flipped so y grows upwards, as on the boundary plot.
+    A whole layer's units at once: one NumPy pass, several times a second."""
     base = np.array(background.getRgbF()[:3], np.float32)
-    t = np.clip(np.nan_to_num(values[::-1]), -1.0, 1.0)[..., None]
+    t = np.clip(np.nan_to_num(values[..., ::-1, :]), -1.0, 1.0)[..., None]
     towards = np.where(t >= 0, POSITIVE, NEGATIVE)
     return (base + np.abs(t) * (towards - base)).astype(np.float32)
 
@@ -202,7 +203,7 @@ class NeuronPanel(QWidget):
             return
         if payload.picked is not None and payload.picked == self.picked:
             (layer,) = payload.neurons
-            images = [neuron_image(u, background) for u in layer.units]
+            images = list(neuron_image(layer.units, background))
             self.tiles.set_tiles(images, [str(i + 1) for i in range(len(images))])
             self.stack.setCurrentWidget(self.tiles)
             shown = f"first {len(images)} of {layer.total} units" if layer.total > len(images) else \
@@ -210,7 +211,7 @@ class NeuronPanel(QWidget):
             self.key.setText(f"{layer.label}, {shown}. " + _key(layer))
             self.thumbnails = len(images)
             return
-        rows = [(layer.node_id, layer.label, [to_qimage(neuron_image(u, background)) for u in layer.units],
+        rows = [(layer.node_id, layer.label, [to_qimage(rgb) for rgb in neuron_image(layer.units, background)],
                  layer.total) for layer in payload.neurons]
         self.rows.set_rows(rows)
         self.stack.setCurrentWidget(self.rows)
