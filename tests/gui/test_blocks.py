@@ -199,3 +199,18 @@ def test_the_canvas_context_menu_offers_the_block_entries(make_window):
     assert window.view.contextMenuPolicy() == Qt.ContextMenuPolicy.ActionsContextMenu
     texts = [a.text().replace("&", "") for a in window.view.actions()]
     assert {"Group into Block", "Ungroup Block", "Open Block", "Make Block Unique"} <= set(texts)
+
+
+def test_inside_a_block_the_palette_offers_its_ports(make_window):
+    graph = _two_instances()
+    window = make_window(Document(graph))
+    assert window.palette.tree.item_for("Block:BlockInput") is None  # the model has no ports
+    window.block_editing.open_instance(_id(graph, "stage1"))
+    item = window.palette.tree.item_for("Block:BlockOutput")
+    assert item is not None
+    window.palette.tree.itemActivated.emit(item, 0)
+    body = window.canvas_document.graph
+    assert [n.type for n in body.nodes.values()].count("BlockOutput") == 2
+    assert any("exactly one BlockOutput" in d.message for d in graph.validate())
+    window.act_undo.trigger()
+    assert not [d for d in graph.validate() if d.is_error]

@@ -258,6 +258,7 @@ class BlockEditing(QObject):
         window.diagnostics.set_document(document)
         window.view.frame_graph()
         self._update_breadcrumb()
+        self.refresh_palette()
 
     def _update_breadcrumb(self) -> None:
         bar = self.breadcrumb
@@ -294,7 +295,7 @@ class BlockEditing(QObject):
         """List the built-in, project and user-library blocks in the palette's Blocks category."""
         if self._library is None:
             return
-        entries = block_palette.entries(self.root.graph)
+        entries = block_palette.entries(self.current.graph)  # inside a block: its ports too
         names = [label for _, label, _ in entries]
         if names != self._palette_names:  # bodies change often; the list of blocks seldom
             self._palette_names = names

@@ -13,7 +13,7 @@ from typing import Any
 
 from nnstudio.core import block_files
 from nnstudio.core.block_library import BUILTINS, add_builtin
-from nnstudio.core.blocks import BLOCK_TYPE, BlockError
+from nnstudio.core.blocks import BLOCK_TYPE, PORT_SPECS, BlockError
 from nnstudio.core.graph import GraphModel
 from nnstudio.gui import settings
 
@@ -44,7 +44,8 @@ def entries(graph: GraphModel) -> list[tuple[str, str, str]]:
         found.setdefault(name, (PREFIX + name, name, builtin.description))
     for path in _library_files():
         found.setdefault(path.stem, (PREFIX + path.stem, path.stem, f"From your block library: {path}"))
-    return list(found.values())
+    ports = [(PREFIX + name, f"{name} (port)", spec.description) for name, spec in PORT_SPECS.items()]
+    return list(found.values()) + (ports if graph.owner is not None else [])
 
 
 def resolve(graph: GraphModel, type_name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -53,6 +54,8 @@ def resolve(graph: GraphModel, type_name: str, params: dict[str, Any]) -> tuple[
     if not type_name.startswith(PREFIX):
         return type_name, params
     name = type_name[len(PREFIX):]
+    if name in PORT_SPECS:  # a port, inside an opened block
+        return name, params
     if name not in graph.blocks:
         if name in BUILTINS:
             add_builtin(graph.blocks, name)
