@@ -41,7 +41,8 @@ def test_updates_come_at_most_ten_times_a_second_and_carry_every_step(qtbot, tmp
     assert per_second <= 1000 / UPDATE_INTERVAL_MS + 1
     assert len(got) < total / 10
     assert sum(len(u.epochs) for _, u in got) == 30
-    assert outcome.weights is not None and len(outcome.weights) == 2  # hidden and classifier
+    # hidden and classifier, and the Input's fitted statistics (kept for a Continue)
+    assert outcome.weights is not None and len(outcome.weights) == 3
 
 
 def test_views_asked_for_before_the_run_is_built_arrive_with_the_first_reports(qtbot, tmp_path):
