@@ -285,5 +285,29 @@ def show_imported(window: MainWindow, result: Any, out: str) -> None:
         window.add_dock(panel, "Import report", "import_report")
     # The opened project has the same node ids as the imported graph.
     panel.show_report(result.report)
+    attach_weights(window, result.weights)
     window.docks["import_report"].show()
     window.docks["import_report"].raise_()
+
+
+def attach_weights(window: MainWindow, weights: Any) -> bool:
+    """Let the window's Continue train on from imported weights, as from a finished run.
+
+    The training controller keeps the last run's weights per node and *Continue*
+    starts from them (layers edited since start fresh); an imported project is
+    given the same starting point. False when the controller cannot take it.
+    """
+    controller = getattr(window, "training", None)
+    if controller is None or not hasattr(controller, "last_outcome"):
+        return False
+    from nnstudio.compiler.codegen import compile_graph
+    from nnstudio.gui.training.worker import Outcome
+    from nnstudio.training.carry_over import snapshot
+
+    graph = window.document.graph
+    model = compile_graph(graph, check_shapes=False)
+    model.load_state_dict(weights, strict=True)
+    # No run produced these weights, so there is no run result (final) and nothing to resume.
+    controller.last_outcome = Outcome(final=None, weights=snapshot(graph, model), graph=graph.to_dict())
+    controller._update_continue()
+    return True

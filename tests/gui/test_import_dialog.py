@@ -95,6 +95,14 @@ def test_an_import_opens_as_a_project_with_its_weights_and_a_linked_report(
     panel.itemClicked.emit(linked)
     assert [graph.nodes[n].name for n in window.selected_node_ids()] == ["stem"]
 
+    # Continue trains on from the imported weights (layers edited since start fresh).
+    assert window.training.act_continue.isEnabled()
+    carried = window.training.last_outcome.weights
+    stem = graph.node_by_name("stem").id
+    assert carried.weights[stem]["weight"].equal(
+        load_file(tmp_path / "tiny_net.weights.safetensors")["stem.weight"]
+    )
+
 
 def test_a_constructor_that_raises_is_a_sentence_and_the_dialog_stays(qtbot, model_file: Path) -> None:
     dialog = ImportDialog()
