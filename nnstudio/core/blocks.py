@@ -166,7 +166,7 @@ class BlockDefinition:
         return {n.params["block"] for n in self.body.nodes.values() if n.type == BLOCK_TYPE}
 
     def to_record(self) -> dict[str, Any]:
-        data = self.body.to_dict()
+        data = self.body.to_dict(with_blocks=False)  # the library lists the blocks it uses
         return {
             "name": self.name,
             "description": self.description,

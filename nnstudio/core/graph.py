@@ -343,12 +343,19 @@ class GraphModel:
 
     # --- plain data ------------------------------------------------------------------
 
-    def to_dict(self, node_ids: Iterable[str] | None = None) -> dict[str, Any]:
+    def to_dict(self, node_ids: Iterable[str] | None = None, with_blocks: bool = True) -> dict[str, Any]:
         """Plain, JSON-ready records; with ``node_ids``, only those nodes and the
         edges between them (what the clipboard copies)."""
         keep = set(self.nodes if node_ids is None else node_ids)
         used = {n.params["block"] for n in self.nodes.values() if n.id in keep and n.type == blocks.BLOCK_TYPE}
-        extra = {"blocks": self.blocks.to_records(sorted(used))} if used and node_ids is not None else {}
+        # Block definitions travel with the nodes (the training thread and the clipboard
+        # rebuild graphs from these records): all of them, or those the chosen nodes use.
+        if not with_blocks:
+            extra = {}
+        elif node_ids is None:
+            extra = {"blocks": self.blocks.to_records()} if len(self.blocks) else {}
+        else:
+            extra = {"blocks": self.blocks.to_records(sorted(used))} if used else {}
         return {
             **extra,
             "name": self.name,
