@@ -492,7 +492,7 @@ def test_a_graph_rebuilt_from_its_records_keeps_its_blocks() -> None:
     """The app's training thread rebuilds the graph from to_dict(): the blocks must come along."""
     graph = GraphModel()
     conv_bn(graph)
-    _, stage = model_with(graph, width=4, repeat=2)
+    model_with(graph, width=4, repeat=2)
     copy = GraphModel.from_dict(graph.to_dict(), training={})
     assert copy.shapes() == graph.shapes() and copy.num_parameters() == graph.num_parameters()
     assert "blocks" not in GraphModel().to_dict()  # graphs without blocks keep their records as they were
