@@ -117,3 +117,36 @@ def test_a_constructor_that_raises_is_a_sentence_and_the_dialog_stays(qtbot, mod
     assert "ValueError: width is too large for this demo" in dialog.status.text()
     assert dialog.isVisible() or dialog.result() == 0
     assert not model_file.with_name("never.nnstudio").exists()
+
+
+MLP = textwrap.dedent(
+    """
+    from torch import nn
+
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden = nn.Linear(2, 16)
+            self.out = nn.Linear(16, 2)
+
+        def forward(self, x):
+            return self.out(self.hidden(x).relu())
+    """
+)
+
+
+def test_continue_trains_an_imported_model_on_from_its_weights(qtbot, window, tmp_path: Path) -> None:
+    from nnstudio.gui.import_dialog import import_model
+
+    source = tmp_path / "mlp.py"
+    source.write_text(MLP)
+    out = str(tmp_path / "mlp.nnstudio")
+    result = import_model(str(source), "MLP", "", "2", out)
+    show_imported(window, result, out)
+    window.document.graph.training.update({"dataset": "circles", "epochs": 1, "device": "cpu"})
+    controller = window.training
+    with qtbot.waitSignal(controller.run_finished, timeout=60000) as finished:
+        assert controller.continue_training()
+    outcome = finished.args[0]
+    assert outcome.weights is not None and not getattr(outcome.final, "message", "")
