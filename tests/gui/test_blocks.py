@@ -214,3 +214,21 @@ def test_inside_a_block_the_palette_offers_its_ports(make_window):
     assert any("exactly one BlockOutput" in d.message for d in graph.validate())
     window.act_undo.trigger()
     assert not [d for d in graph.validate() if d.is_error]
+
+
+def test_a_model_with_blocks_trains_in_the_app_and_keeps_its_weights_per_instance_path(qtbot, tmp_path):
+    from nnstudio.core import blocks
+    from nnstudio.gui.training.worker import RunRequest, TrainingWorker
+    from nnstudio.training.events import Finished
+
+    from .training.conftest import RUN_TIMEOUT_MS, example
+
+    graph = example("mlp_circles", epochs=1)
+    hidden = [n.id for n in graph.nodes.values() if n.type in ("Linear", "ReLU")][:2]
+    edit = blocks.group(graph, hidden, name="Hidden")
+    worker = TrainingWorker()
+    with qtbot.waitSignal(worker.finished, timeout=RUN_TIMEOUT_MS) as finished:
+        worker.start(RunRequest(graph.to_dict(), dict(graph.training), tmp_path / "run"))
+    outcome = finished.args[0]
+    assert isinstance(outcome.final, Finished)
+    assert any(key.startswith(f"{edit.result}.0/") for key in outcome.weights.weights)
