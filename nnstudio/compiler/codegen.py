@@ -290,6 +290,8 @@ class _Generator:
         helper_code: list[str] = []
         helpers: set[str] = set()
         for node in nodes:
+            if node.spec.module_template(params[node.id]) is None:
+                continue  # builds nothing (e.g. an Input that does not normalise): no helper class needed
             code = node.spec.support_code.strip("\n")
             if code and code not in helper_code:
                 helper_code.append(code)

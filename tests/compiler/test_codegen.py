@@ -289,3 +289,12 @@ def test_parameters_edited_behind_the_graphs_back_are_checked_again(type_name, p
 
 def test_codegen_errors_are_graph_errors() -> None:
     assert issubclass(CodegenError, GraphError)
+
+
+def test_the_preprocess_class_comes_only_with_an_input_that_normalises() -> None:
+    graph = Graph.load(EXAMPLES_DIR / "mlp_circles.nnstudio")
+    assert "class Preprocess(nn.Module):" in _lines(graph.to_python())
+    graph.set_param(graph.node_by_name("point").id, "normalize", "none")
+    src = graph.to_python()
+    assert "Preprocess" not in src
+    assert "def forward(self, point: torch.Tensor) -> torch.Tensor:" in _lines(src)
