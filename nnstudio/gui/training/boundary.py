@@ -14,7 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QSplitter, QVBoxLayout, QWidget
 
 from nnstudio.gui import theme
 from nnstudio.gui.training.neurons import NeuronPanel
@@ -62,6 +62,9 @@ class BoundaryView(QWidget):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
         self.scatter = pg.ScatterPlotItem(size=7)
+        # The points stay put while the boundary under them changes several times a second:
+        # drawn once into a cached pixmap rather than 600 symbols with every picture.
+        self.scatter.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.plot.addItem(self.scatter)
         self.neurons = NeuronPanel()
         self.neurons.layer_picked.connect(self.layer_picked)
