@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from nnstudio.compiler.naming import MODULE_ATTRIBUTES, PYTHON_RESERVED, Namespace, camel_case
 from nnstudio.core.errors import GraphError, ParamError
-from nnstudio.core.layers import LayerSpec, Shape, format_shape
+from nnstudio.core.layers import LayerSpec, Shape, check_import_path, check_json_args, format_shape
 from nnstudio.core.validation import require_valid
 
 if TYPE_CHECKING:
@@ -111,6 +111,10 @@ def _literal(spec: LayerSpec, name: str, value: Any) -> str:
         return repr(value)
     if param.kind == "shape" and isinstance(value, tuple) and all(type(d) is int for d in value):
         return repr(value)
+    if param.kind == "import_path":  # a foreign module's class: 'pkg.mod:Cls' -> pkg.mod.Cls
+        return check_import_path(name, value).replace(":", ".")
+    if param.kind == "json_args":  # plain data only, written as the call's arguments
+        return ", ".join(repr(a) for a in check_json_args(name, value))
     raise CodegenError(f"{spec.type} parameter '{name}' holds {value!r}, which is not a valid value.")
 
 
@@ -133,7 +137,7 @@ def _is_literal(node: ast.expr) -> bool:
         return isinstance(node.value, bool | int | float | str) or node.value is None
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         return isinstance(node.operand, ast.Constant) and type(node.operand.value) in (int, float)
-    if isinstance(node, ast.Tuple):
+    if isinstance(node, ast.Tuple | ast.List):
         return all(_is_literal(e) for e in node.elts)
     return False
 
@@ -297,15 +301,18 @@ class _Generator:
                 helper_code.append(code)
                 helpers |= {c.name for c in ast.parse(code).body if isinstance(c, ast.ClassDef)}
         self._blocks = self._block_classes(nodes, helper_code, helpers)
+        # Foreign modules are imported by their package: its name is taken at module level.
+        foreign = sorted({params[n.id]["target"].split(":")[0] for n in nodes if n.type == "Foreign"})
+        packages = {m.split(".")[0] for m in foreign}
 
-        module_names = Namespace({*PYTHON_RESERVED, *helpers, *_MODULE_LEVEL})
+        module_names = Namespace({*PYTHON_RESERVED, *helpers, *_MODULE_LEVEL, *packages})
         block_names: set[str] = set()
         if self._blocks is not None:  # block classes are named before the model's class
             self._blocks.build(module_names, helpers)
             block_names = set(self._blocks.classes)
         class_name = self._class_name(module_names)
         attrs = Namespace({*PYTHON_RESERVED, *MODULE_ATTRIBUTES})
-        local_names = Namespace({*PYTHON_RESERVED, *helpers, *_MODULE_LEVEL, *block_names, class_name})
+        local_names = Namespace({*PYTHON_RESERVED, *helpers, *_MODULE_LEVEL, *block_names, class_name, *packages})
 
         input_nodes = [graph.nodes[n] for n in useful if graph.nodes[n].spec.role == "input"]
         inputs = tuple(self._model_input(n, local_names) for n in input_nodes)
@@ -313,7 +320,7 @@ class _Generator:
         output_names = Namespace(PYTHON_RESERVED)
         outputs = tuple(output_names.create(n.name, "output") for n in output_nodes)
 
-        self._header(graph)
+        self._header(graph, foreign)
         for code in helper_code:
             self.lines += ["", "", *code.splitlines()]
         if self._blocks is not None:
@@ -398,7 +405,7 @@ class _Generator:
             high=high if params["dtype"] == "int64" else 0,
         )
 
-    def _header(self, graph: GraphModel) -> None:
+    def _header(self, graph: GraphModel, foreign: Sequence[str] = ()) -> None:
         title = _doc_lines(f"{graph.name}: a PyTorch model designed in nnstudio.")
         description = _doc_lines(graph.description)
         self.lines += ['"""' + title[0], *title[1:], ""]
@@ -413,6 +420,7 @@ class _Generator:
             "import torch",
             "from torch import nn",
         ]
+        self.lines += [f"import {module}" for module in foreign if module not in ("torch", "torch.nn")]
 
     def _class_doc(
         self,
@@ -453,7 +461,8 @@ class _Generator:
             attr = attrs.create(f"{node.name}_preprocess" if spec.role == "input" else node.name, spec.type.lower())
             values = self._values(node, params[node.id])
             where = f"{node.type} '{node.name}'"
-            func, args = _constructor(template.format(**values), helpers, where, spec.torch_defaults)
+            allowed = helpers | ({values["target"]} if spec.type == "Foreign" else set())
+            func, args = _constructor(template.format(**values), allowed, where, spec.torch_defaults)
             self.lines += _wrap_call(f"self.{attr} = ", func, args, "        ")
             attr_of[node.id] = attr
         return attr_of

@@ -17,6 +17,7 @@ catalog equivalent stops the import with a sentence naming it.
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import linecache
 import math
@@ -35,8 +36,8 @@ from nnstudio.api import Graph
 from nnstudio.compiler import import_rules as rules
 from nnstudio.compiler.codegen import GENERATED_MARK, generate
 from nnstudio.compiler.import_rules import Mapped, Unmappable
-from nnstudio.core.errors import GraphError
-from nnstudio.core.layers import format_shape
+from nnstudio.core.errors import GraphError, ParamError
+from nnstudio.core.layers import check_import_path, check_json_args, format_shape
 
 TOLERANCE = 1e-5
 
@@ -105,6 +106,7 @@ def from_torch(
     name: str | None = None,
     verify: bool = True,
     blocks: bool = True,
+    foreign_args: dict[str, list[Any]] | None = None,
 ) -> ImportResult:
     """Import ``module`` as a graph with its weights; raises ModelImportError with sentences.
 
@@ -112,6 +114,10 @@ def from_torch(
     (a batch of 2 or more shows layers that mix samples up). With ``blocks``,
     custom classes used several times become block definitions. The module runs
     in eval mode during the import and gets its own mode back afterwards.
+
+    A submodule the catalog cannot express whose class is importable becomes a
+    Foreign node (reported); ``foreign_args`` gives its constructor's positional
+    arguments by module path ('head') where they cannot be read off the module.
     """
     if not isinstance(module, nn.Module):
         raise ModelImportError(
@@ -128,7 +134,16 @@ def from_torch(
         with torch.no_grad():
             if rules.module_rule(module) is not None:  # a single layer: trace a holder that calls it
                 return _Importer(_Holder(module), inputs, name or type(module).__name__, blocks).run(verify)
-            return _Importer(module, inputs, name, blocks).run(verify)
+            foreign: set[str] = set()  # submodules kept whole, found one import round at a time
+            for _ in range(_MAX_FOREIGN_ROUNDS):
+                try:
+                    return _Importer(module, inputs, name, blocks, frozenset(foreign), foreign_args).run(verify)
+                except _Retry as retry:
+                    foreign |= retry.paths
+            raise ModelImportError(
+                f"{type(module).__name__} cannot be imported: more than {_MAX_FOREIGN_ROUNDS} of its "
+                "submodules would have to be kept as foreign modules."
+            )
     finally:
         module.train(was_training)
 
@@ -183,8 +198,11 @@ class _Tracer(fx.Tracer):
     Python code that reads sizes can run (see _ConcreteProxy).
     """
 
-    def __init__(self, example_inputs: tuple[torch.Tensor, ...] | None = None) -> None:
+    def __init__(
+        self, example_inputs: tuple[torch.Tensor, ...] | None = None, foreign: frozenset[str] = frozenset()
+    ) -> None:
         super().__init__()
+        self.foreign = foreign  # paths of submodules kept whole as foreign modules
         self.record_stack_traces = True
         self.stack: list[str] = []
         self.failed_in: list[str] | None = None
@@ -193,7 +211,7 @@ class _Tracer(fx.Tracer):
         self.evaluating = False
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        if rules.module_rule(m) is not None or rules.is_preprocess(m):
+        if rules.module_rule(m) is not None or rules.is_preprocess(m) or module_qualified_name in self.foreign:
             return True
         return super().is_leaf_module(m, module_qualified_name)
 
@@ -247,17 +265,25 @@ class _Tracer(fx.Tracer):
         return None
 
 
-def _trace(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[fx.Graph, bool]:
-    """The fx graph and whether the example's sizes were needed to trace it."""
+def _trace(
+    module: nn.Module, inputs: tuple[torch.Tensor, ...], foreign: frozenset[str] = frozenset()
+) -> tuple[fx.Graph, bool]:
+    """The fx graph and whether the example's sizes were needed to trace it.
+
+    Raises _Retry when a submodule that could be kept as a foreign module cannot be traced.
+    """
     concrete = _concrete_defaults(module, len(inputs))
     try:
-        return _Tracer().trace(module, concrete_args=concrete or None), False
+        return _Tracer(foreign=foreign).trace(module, concrete_args=concrete or None), False
     except Exception:  # fx raises many kinds; try again with real sizes
         pass
-    tracer = _Tracer(inputs)
+    tracer = _Tracer(inputs, foreign)
     try:
         graph = tracer.trace(module, concrete_args=concrete or None)
     except Exception as exc:
+        keep = _foreign_candidate(module, tracer.failed_in or [], foreign)
+        if keep is not None:
+            raise _Retry({keep}) from None
         where = tracer.failed_in[-1] if tracer.failed_in else ""
         owner = module.get_submodule(where) if where else module
         place = f"'{where}' ({type(owner).__name__})" if where else type(module).__name__
@@ -370,6 +396,103 @@ _META = _Meta()
 _FAILED = _Meta()  # what a node that could not be mapped leaves behind
 
 
+# --- foreign modules ----------------------------------------------------------------------------
+
+_MAX_FOREIGN_ROUNDS = 20
+
+
+class _Retry(Exception):
+    """Not an error: import again with these submodules kept whole as foreign modules."""
+
+    def __init__(self, paths: set[str]) -> None:
+        super().__init__(sorted(paths))
+        self.paths = paths
+
+
+def _foreign_path(cls: type) -> tuple[str | None, str]:
+    """``cls`` as ``package.module:ClassName`` the exported code can import, or (None, why not)."""
+    module_name, qualname = cls.__module__, cls.__qualname__
+    if module_name == "__main__":
+        return None, "its class is defined in the script being run (__main__), which exported code cannot import"
+    if module_name.startswith("nnstudio_import_"):
+        return None, (
+            "its class is defined in the file given as SOURCE, which is not an importable module; "
+            "move it into a module on the Python path"
+        )
+    if not qualname.isidentifier():
+        return None, "its class is defined inside a function or another class, so it cannot be imported"
+    if module_name.startswith("torch.nn.") and getattr(nn, qualname, None) is cls:
+        module_name = "torch.nn"  # torch.nn.PixelShuffle, as people write it
+    target = f"{module_name}:{qualname}"
+    try:
+        check_import_path("target", target)
+        imported = importlib.import_module(module_name)
+    except ParamError as exc:
+        return None, str(exc).rstrip(".")
+    except Exception:  # any failure to import means the same to the user
+        return None, f"'{module_name}' cannot be imported by that name"
+    if getattr(imported, qualname, None) is not cls:
+        return None, f"importing '{module_name}' does not give that class"
+    return target, ""
+
+
+def _foreign_candidate(root: nn.Module, paths: Sequence[str], foreign: frozenset[str]) -> str | None:
+    """The innermost of ``paths`` (a module stack, outermost first) that can be kept whole."""
+    for path in reversed(paths):
+        if not path or path in foreign:
+            continue
+        try:
+            sub = root.get_submodule(path)
+        except AttributeError:
+            continue
+        if type(sub).__module__.startswith("torch."):
+            continue  # torch's containers (Sequential, ModuleList) are only traced through
+        if _foreign_path(type(sub))[0] is not None:
+            return path
+    return None
+
+
+def _recover_args(module: nn.Module) -> list[Any] | None:
+    """Positional constructor arguments rebuilding ``module`` (same state-dict keys and shapes),
+    read from attributes named like the constructor's parameters; None when that fails."""
+    cls = type(module)
+    try:
+        signature = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return None
+    args: list[Any] = []
+    defaults: list[Any] = []
+    for param in list(signature.parameters.values())[1:]:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue  # left empty: the state-dict check below (and the import's verification) judge
+        missing = inspect.Parameter.empty
+        value = getattr(module, param.name, missing) if param.name in vars(module) else missing
+        if param.kind is param.KEYWORD_ONLY:
+            if value is not missing and value != param.default:
+                return None
+            continue
+        if value is missing:
+            value = param.default
+        if value is missing:
+            return None
+        try:
+            value = check_json_args("args", [value])[0]
+        except ParamError:
+            return None
+        args.append(value)
+        defaults.append(param.default)
+    while args and type(args[-1]) is type(defaults[-1]) and args[-1] == defaults[-1]:
+        args.pop()
+        defaults.pop()
+    try:
+        with torch.device("meta"):
+            copy = cls(*args)
+    except Exception:  # the guess is wrong: the user gives the arguments
+        return None
+    shapes = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    return args if {k: tuple(v.shape) for k, v in copy.state_dict().items()} == shapes else None
+
+
 def _measured(node: fx.Node) -> tuple[int, ...] | None:
     meta = node.meta.get("tensor_meta")
     shape = getattr(meta, "shape", None)
@@ -463,9 +586,18 @@ class _Importer:
     """One use: builds the graph, the weights and the report for one module."""
 
     def __init__(
-        self, module: nn.Module, inputs: tuple[torch.Tensor, ...], name: str | None, blocks: bool = True
+        self,
+        module: nn.Module,
+        inputs: tuple[torch.Tensor, ...],
+        name: str | None,
+        blocks: bool = True,
+        foreign: frozenset[str] = frozenset(),
+        foreign_args: dict[str, list[Any]] | None = None,
     ) -> None:
         self.module = module
+        self.foreign = foreign
+        self.foreign_args = dict(foreign_args or {})
+        self.retry: set[str] = set()  # submodules to keep whole in the next round
         self.inputs = inputs
         self.batch = int(inputs[0].shape[0]) if inputs[0].dim() else 0
         self.source = _GeneratedSource(module)
@@ -493,7 +625,7 @@ class _Importer:
             raise ModelImportError(
                 "Each example input needs a batch dimension first, e.g. shape (2, 3, 32, 32).", bad_input=True
             )
-        graph, sized = _trace(self.module, self.inputs)
+        graph, sized = _trace(self.module, self.inputs, self.foreign)
         if sized:
             self.report.add(
                 f"{type(self.module).__name__}'s forward computes with tensor sizes in Python, so it was "
@@ -523,6 +655,8 @@ class _Importer:
         for node in graph.nodes:
             if node in live:
                 self._visit(node)
+        if self.retry:
+            raise _Retry(self.retry)
         if self.problems:
             count = len(self.problems)
             raise ModelImportError(
@@ -648,6 +782,20 @@ class _Importer:
         except Unmappable as exc:
             self.problems.append(f"{self._where(node)} cannot be mapped: {exc.args[0].rstrip('.')}.")
             self.values[node] = _FAILED
+            stack = [v[0] if isinstance(v, tuple) else k for k, v in (node.meta.get("nn_module_stack") or {}).items()]
+            if node.op == "call_module":
+                stack = [p for p in stack if p != node.target]
+            keep = _foreign_candidate(self.module, stack, self.foreign)
+            if keep is not None:
+                self.retry.add(keep)
+                return
+            owners = [p for p in stack if p and not type(self.module.get_submodule(p)).__module__.startswith("torch.")]
+            if owners:  # say why the module around it could not be kept whole either
+                owner = self.module.get_submodule(owners[-1])
+                why = _foreign_path(type(owner))[1]
+                self.problems[-1] = self.problems[-1][:-1] + (
+                    f"; its module '{owners[-1]}' ({type(owner).__name__}) cannot be kept as a foreign module: {why}."
+                )
 
     def _where(self, node: fx.Node) -> str:
         if node.op == "call_module":
@@ -697,9 +845,7 @@ class _Importer:
             return self._preprocess(node, module, args[0])
         rule = rules.module_rule(module)
         if rule is None:
-            raise Unmappable(
-                f"{type(module).__module__}.{type(module).__name__} is not a layer the catalog has"
-            )
+            return self._foreign(node, module, args)
         mapped = rule(module)
         if mapped.type in ("LSTM", "GRU", "RNN"):
             if len(args) != 1 or node.kwargs:
@@ -752,6 +898,50 @@ class _Importer:
         self.module_of[value.node_id] = (path, module)
         for note in mapped.notes:
             self.report.add(f"'{path}': {note}.", value.node_id, "note")
+        return value
+
+    def _foreign(self, node: fx.Node, module: nn.Module, args: tuple[Any, ...]) -> _T:
+        """A module the catalog lacks, kept whole: a Foreign node that imports its class."""
+        path, cls = str(node.target), type(module)
+        lacking = f"{cls.__module__}.{cls.__qualname__} is not a layer the catalog has"
+        target, why = _foreign_path(cls)
+        if target is None:
+            raise Unmappable(f"{lacking}, and it cannot be kept as a foreign module: {why}")
+        out = _measured(node)
+        if len(args) != 1 or node.kwargs or not isinstance(args[0], _T) or out is None:
+            raise Unmappable(f"{lacking}, and a foreign module must take one tensor and return one")
+        in_shape, out_shape = tuple(args[0].shape[1:]), tuple(out[1:])
+        if not (1 <= len(in_shape) <= 4 and 1 <= len(out_shape) <= 4):
+            raise Unmappable(f"{lacking}, and a foreign module's shapes need 1 to 4 sizes besides the batch")
+        if path in self.foreign_args:
+            try:
+                ctor = check_json_args("args", self.foreign_args[path])
+            except ParamError as exc:
+                raise Unmappable(f"the arguments given for it are not plain data ({exc})") from None
+        else:
+            ctor = _recover_args(module)
+        if ctor is None:
+            raise Unmappable(
+                f"{lacking}, and its constructor arguments cannot be read off the module; "
+                f"give them as foreign arguments for '{path}' (a JSON list)"
+            )
+        params = {
+            "target": target,
+            "args": ctor,
+            "in_shape": list(in_shape),
+            "out_shape": list(out_shape),
+            "parameters": sum(p.numel() for p in module.parameters()),
+        }
+        self.modules_used[path] = self.modules_used.get(path, 0) + 1
+        name = self.source.attr_name(path) or path.replace(".", "_")
+        value = self._add("Foreign", params, [args[0]], node, name, f"'{path}' ({cls.__name__})")
+        self.module_of[value.node_id] = (path, module)
+        self.report.add(
+            f"'{path}' ({target.replace(':', '.')}) kept as a foreign module: the exported code imports it; "
+            "it cannot be edited.",
+            value.node_id,
+            "foreign",
+        )
         return value
 
     def _attention(self, node: fx.Node, module: nn.Module, mapped: Mapped, args: tuple[Any, ...]) -> _Pending:
@@ -1263,6 +1453,7 @@ class _Importer:
             and rules.module_rule(self.module.get_submodule(name))
             and any(True for _ in self.module.get_submodule(name).parameters())
             and not any(used.startswith(name + ".") for used in self.modules_used)
+            and not any(name.startswith(used + ".") for used in self.modules_used)  # inside a foreign one
         ]
         if unused:
             self.report.add(

@@ -18,7 +18,9 @@ validated literals:
 
 from __future__ import annotations
 
+import keyword
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -48,7 +50,7 @@ class Param:
     """One user-editable parameter: its type, default and allowed values."""
 
     name: str
-    kind: str  # "int", "float", "bool", "choice" or "shape"
+    kind: str  # "int", "float", "bool", "choice", "shape", "import_path" or "json_args"
     default: Any
     minimum: float | None = None
     maximum: float | None = None
@@ -92,6 +94,10 @@ class Param:
             if not 1 <= len(dims) <= 4:
                 raise ParamError(f"'{self.name}' must have 1 to 4 sizes, not {len(dims)}.")
             return tuple(dims)
+        if self.kind == "import_path":
+            return check_import_path(self.name, value)
+        if self.kind == "json_args":
+            return check_json_args(self.name, value)
         raise AssertionError(f"unknown parameter kind {self.kind!r}")
 
     def _check_range(self, value: float) -> Any:
@@ -101,6 +107,55 @@ class Param:
         if self.maximum is not None and value > self.maximum:
             raise ParamError(f"'{self.name}' must be at most {self.maximum:g}, not {shown}.")
         return value
+
+
+# A foreign module's class, as ``package.module:ClassName``: identifiers only, so the
+# generated ``import package.module`` can never be anything else. Modules that run
+# commands or load code are refused outright; the class name must look like a class.
+_IMPORT_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Z][A-Za-z0-9_]*")
+_REFUSED_MODULES = frozenset({
+    "__main__", "builtins", "os", "sys", "subprocess", "shutil", "importlib", "ctypes", "pickle",
+    "marshal", "runpy", "code", "codeop", "pty", "multiprocessing", "socket", "webbrowser", "pathlib",
+    "io", "tempfile", "signal", "threading", "asyncio",
+})
+_JSON_DEPTH = 4
+_JSON_ITEMS = 256
+
+
+def check_import_path(name: str, value: Any) -> str:
+    """``value`` as a safe ``package.module:ClassName``, or ParamError saying why."""
+    if not isinstance(value, str) or not _IMPORT_PATH.fullmatch(value):
+        raise ParamError(
+            f"'{name}' must be a class's import path like 'package.module:ClassName' "
+            f"(letters, digits and underscores only), not {value!r}."
+        )
+    module, cls = value.split(":")
+    parts = module.split(".")
+    if any(keyword.iskeyword(p) or p.startswith("__") for p in [*parts, cls]):
+        raise ParamError(f"'{name}' must not use Python keywords or dunder names, not {value!r}.")
+    if parts[0] in _REFUSED_MODULES:
+        raise ParamError(f"'{name}' names a class of '{parts[0]}', which is not a model module: {value!r}.")
+    return value
+
+
+def check_json_args(name: str, value: Any) -> list[Any]:
+    """``value`` as a list of plain data (numbers, text, true/false, null and lists of
+    them), copied; ParamError for anything else, dicts and code included."""
+
+    def plain(item: Any, depth: int) -> Any:
+        if item is None or isinstance(item, bool | int | str):
+            return item
+        if isinstance(item, float) and math.isfinite(item):
+            return item
+        if isinstance(item, list | tuple) and depth < _JSON_DEPTH and len(item) <= _JSON_ITEMS:
+            return [plain(i, depth + 1) for i in item]
+        raise ParamError(
+            f"'{name}' must hold only numbers, text, true/false, null and lists of them, not {item!r}."
+        )
+
+    if not isinstance(value, list | tuple):
+        raise ParamError(f"'{name}' must be a list of constructor arguments, not {value!r}.")
+    return plain(value, 0)
 
 
 def _zero(*_: Any) -> int:
@@ -1348,6 +1403,38 @@ SHORTCUT = LayerSpec(
     support_code=_SHORTCUT_CODE,
 )
 
+# --- foreign modules ------------------------------------------------------------------------------
+
+
+def _foreign_infer(p: Params, s: Sequence[Shape]) -> Shape:
+    # The module's code is not run to validate: the shapes measured at import are its rule.
+    if tuple(s[0]) != tuple(p["in_shape"]):
+        raise ShapeError(
+            f"this foreign module ({p['target']}) was measured on inputs of shape {_fmt(tuple(p['in_shape']))}; "
+            f"it cannot take {_fmt(tuple(s[0]))} (its shape rule is only that measurement)."
+        )
+    return tuple(p["out_shape"])
+
+
+FOREIGN = LayerSpec(
+    type="Foreign",
+    category="Tensor",
+    description="A module the catalog cannot express, kept from an import: the exported code "
+    "imports its class and builds it with the recorded arguments. It cannot be edited.",
+    params=(
+        Param("target", "import_path", "torch.nn:Identity", doc="The class, as package.module:ClassName."),
+        Param("args", "json_args", [], doc="Its constructor's positional arguments (plain data)."),
+        Param("in_shape", "shape", (1,), doc="The input shape measured at import (no batch)."),
+        Param("out_shape", "shape", (1,), doc="The output shape measured at import (no batch)."),
+        Param("parameters", "int", 0, 0, 10**12, doc="Its parameter count, measured at import."),
+    ),
+    infer=_foreign_infer,
+    module="{target}({args})",  # filled as pkg.mod.Cls(1, 'a'), each value checked again
+    forward="{out} = self.{attr}({x})",
+    count_params=lambda p, s: p["parameters"],
+    key_params=("target",),
+)
+
 # --- the catalog ----------------------------------------------------------------------------------
 
 _SPECS: dict[str, LayerSpec] = {
@@ -1364,6 +1451,7 @@ _SPECS: dict[str, LayerSpec] = {
         CONCAT, ADD,
         SHORTCUT,
         *IMPORT_LAYERS,
+        FOREIGN,
     )
 }
 # Read-only: a layer type is added by adding its spec above, never at run time.

@@ -24,10 +24,11 @@ from nnstudio.core.layers import CATALOG, Param
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "examples"
 EXAMPLE_FILES = sorted(EXAMPLES_DIR.glob("*.nnstudio"))
 
-# Layers with one input and one output that the strategy grows chains from.
+# Layers with one input and one output that the strategy grows chains from. A Foreign
+# node only comes from an import (its shapes are a measurement), never from a strategy.
 CHAIN_TYPES = sorted(
     t for t, spec in CATALOG.items()
-    if not spec.role and spec.max_inputs == 1 and t != "Embedding"
+    if not spec.role and spec.max_inputs == 1 and t not in ("Embedding", "Foreign")
 )
 
 # Ranges kept small so the models stay tiny and most shapes fit.

@@ -301,9 +301,24 @@ class NonSquare(nn.Module):
         return self.conv(x), torch.sort(x, dim=-1).values  # two independent problems
 
 
+def test_data_dependent_control_flow_in_an_importable_class_is_kept_as_a_foreign_module() -> None:
+    result = from_torch(DataDependent(), torch.randn(2, 4))
+    kept = [n for n in result.graph.nodes.values() if n.type == "Foreign"]
+    assert [n.params["target"] for n in kept] == [f"{__name__}:Branchy"]
+    assert result.report.verified
+
+
 def test_data_dependent_control_flow_is_refused_naming_the_module() -> None:
-    with pytest.raises(ModelImportError, match=r"'branchy' \(Branchy\) cannot be traced.*data-dependent"):
-        from_torch(DataDependent(), torch.randn(2, 4))
+    class Local(nn.Module):  # defined in a function: exported code could not import it
+        def forward(self, x):
+            if x.sum() > 0:
+                return x * 2
+            return x
+
+    model = DataDependent()
+    model.branchy = Local()
+    with pytest.raises(ModelImportError, match=r"'branchy' \(Local\) cannot be traced.*data-dependent"):
+        from_torch(model, torch.randn(2, 4))
 
 
 def test_modules_and_operations_the_catalog_lacks_are_each_named() -> None:

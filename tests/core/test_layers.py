@@ -298,6 +298,9 @@ CASES: list[Case] = [
     Case("Shortcut", {"out_channels": 8}, [(8, 6, 6)], lambda p, s: nn.Sequential()),
     Case("Shortcut", {"out_channels": 16, "stride": 2}, [(8, 7, 7)],
          lambda p, s: nn.Sequential(nn.Conv2d(8, 16, 1, stride=2, bias=False), nn.BatchNorm2d(16))),
+    # A foreign module: its shape rule and parameter count are what the import measured.
+    Case("Foreign", {"target": "torch.nn:Linear", "args": [20, 7], "in_shape": [20], "out_shape": [7],
+                     "parameters": 147}, [(20,)], lambda p, s: nn.Linear(*p["args"])),
 ]
 
 
@@ -409,6 +412,14 @@ class _Holder(nn.Module):
     pass
 
 
+def _template_literal(kind: str, value: Any) -> str:
+    if kind == "import_path":  # a foreign module's class, 'torch.nn:Linear' -> torch.nn.Linear
+        return value.replace(":", ".")
+    if kind == "json_args":  # its constructor's arguments, spread into the call
+        return ", ".join(repr(a) for a in value)
+    return repr(tuple(value) if isinstance(value, list) else value)
+
+
 def _build_from_templates(case: Case, params: dict[str, Any]) -> tuple[nn.Module, nn.Module]:
     """Fill the spec's templates the way a code generator would (values as Python
     literals, derived values as given) and run them. Independent of the compiler:
@@ -417,11 +428,11 @@ def _build_from_templates(case: Case, params: dict[str, Any]) -> tuple[nn.Module
     names: dict[str, Any] = {"nn": nn, "torch": torch}
     if spec.support_code:
         exec(spec.support_code, names)
-    literals = {k: repr(tuple(v) if isinstance(v, list) else v) for k, v in params.items()}
+    literals = {k: _template_literal(spec.param(k).kind, v) for k, v in params.items()}
     fill = {**literals, **{k: str(v) for k, v in spec.derive(params, case.inputs).items()}}
     holder = _Holder()
-    if spec.module:
-        holder.layer = eval(spec.module.format(**fill), names)
+    if spec.module_template(params):
+        holder.layer = eval(spec.module_template(params).format(**fill), names)
     xs = [f"x{i}" for i in range(len(case.inputs))]
     body = spec.forward_template(params).format(
         out="out", attr="layer", x=xs[0] if xs else "None", inputs=", ".join(xs), sum=" + ".join(xs), **fill
@@ -475,7 +486,7 @@ def test_spec_is_complete_and_self_consistent(spec) -> None:
     assert len(names) == len(set(names))
     assert set(spec.key_params) <= set(names)
     for param in spec.params:
-        assert param.kind in {"int", "float", "bool", "choice", "shape"}
+        assert param.kind in {"int", "float", "bool", "choice", "shape", "import_path", "json_args"}
         assert param.doc, f"{spec.type}.{param.name} has no doc"
         coerced = param.coerce(param.default)
         assert param.coerce(coerced) == coerced
@@ -530,3 +541,34 @@ def test_whole_floats_are_accepted_for_integers() -> None:
 )
 def test_format_shape(shape: Sequence[int] | None, text: str) -> None:
     assert format_shape(shape) == text
+
+
+def test_a_foreign_module_refuses_inputs_other_than_the_measured_ones() -> None:
+    spec = get_spec("Foreign")
+    params = spec.complete_params({"target": "pkg.layers:SwishGate", "in_shape": [8], "out_shape": [8]})
+    with pytest.raises(ShapeError, match=r"measured on inputs of shape \(8,\).*cannot take \(9,\)"):
+        spec.infer(params, [(9,)])
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["os:system", "__import__", "os.path:join", "subprocess:Popen", "builtins:Exception", "a b:C",
+     "pkg.mod:Cls; import os", "pkg.__init__:Cls", "pkg.class:Cls", "pkg.mod:cls", 42, None],
+)
+def test_a_foreign_import_path_must_be_plain_identifiers(target: Any) -> None:
+    with pytest.raises(ParamError, match="'target'"):
+        get_spec("Foreign").complete_params({"target": target})
+
+
+@pytest.mark.parametrize(
+    "args",
+    [{"cmd": "rm"}, [{"__reduce__": "os.system"}], "__import__('os')", [float("nan")], [[[[[[1]]]]]], [b"x"]],
+)
+def test_foreign_arguments_must_be_plain_data(args: Any) -> None:
+    with pytest.raises(ParamError, match="'args'"):
+        get_spec("Foreign").complete_params({"args": args})
+
+
+def test_foreign_arguments_keep_numbers_text_flags_nulls_and_lists() -> None:
+    params = get_spec("Foreign").complete_params({"args": [3, 0.5, "gelu", True, None, [1, 2]]})
+    assert params["args"] == [3, 0.5, "gelu", True, None, [1, 2]]

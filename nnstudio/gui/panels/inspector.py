@@ -6,6 +6,7 @@ model's events, so an undo shows up here too.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -122,6 +123,10 @@ class InspectorPanel(QScrollArea):
         for widget in (self.description, self.name_edit, self.figures, self.problems):
             widget.show()
         self.form.labelForField(self.name_edit).show()
+        if spec.type == "Foreign":  # kept whole from an import: shown, never edited
+            self._show_foreign(node)
+            self._on_analysis_changed(self.document.analysis())
+            return
         for param in spec.params:
             editor = make_editor(param, expressions=graph.owner is not None)  # '$' refs inside blocks
             editor.set_value(node.params.get(param.name, param.default))
@@ -136,6 +141,24 @@ class InspectorPanel(QScrollArea):
             self.form.addRow(QLabel("This layer has no settings; its size follows its input."))
         self._on_locked_changed(self.document.locked)
         self._on_analysis_changed(self.document.analysis())
+
+    def _show_foreign(self, node: Any) -> None:
+        """A foreign module's import path and recorded values, read-only, and why."""
+        for param in node.spec.params:
+            value = node.params.get(param.name, param.default)
+            text = json.dumps(list(value)) if isinstance(value, list | tuple) else str(value)
+            field = QLineEdit(text)
+            field.setReadOnly(True)
+            field.setObjectName(f"param_{param.name}")
+            field.setToolTip(param.doc)
+            self.form.addRow(QLabel(param.name), field)
+        note = QLabel(
+            f"A foreign module: the exported code imports {node.params['target'].replace(':', '.')} and "
+            "builds it with these arguments. nnstudio cannot edit it; its shapes are the ones measured at import."
+        )
+        note.setObjectName("foreign_note")
+        note.setWordWrap(True)
+        self.form.addRow(note)
 
     def _clear_form(self) -> None:
         while self.form.rowCount() > 1:
