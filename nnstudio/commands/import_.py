@@ -62,6 +62,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "or a JSON list of positional arguments",
     )
     parser.add_argument(
+        "--foreign-args",
+        action="append",
+        metavar="PATH=JSON",
+        default=[],
+        help="constructor arguments of a submodule kept as a foreign module, where the import cannot "
+        "read them off it: its path in the model and a JSON list, e.g. head=[256, 0.1]",
+    )
+    parser.add_argument(
         "--weights",
         metavar="FILE",
         help="trained weights for the model: a .safetensors file or a state dict saved "
@@ -92,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         positional, keywords = _constructor_args(args.args)
+        foreign_args = dict(_foreign_args(text) for text in args.foreign_args)
         shapes = [_parse_input(text) for text in args.input]
         if not shapes:
             raise SourceError("give the shape of each forward argument with --input, e.g. --input 3,224,224.")
@@ -107,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     from nnstudio.compiler.importer import ModelImportError, from_torch
 
     try:
-        result = from_torch(model, inputs, name=args.name)
+        result = from_torch(model, inputs, name=args.name, foreign_args=foreign_args)
     except ModelImportError as exc:
         error(exc)
         return EXIT_BAD_INPUT if exc.bad_input else EXIT_FAILED
@@ -235,6 +244,18 @@ def _constructor_args(text: str | None) -> tuple[list[Any], dict[str, Any]]:
     if isinstance(value, list):
         return value, {}
     raise SourceError('--args must be a JSON object of keywords or a JSON list, e.g. {"num_classes": 10}.')
+
+
+def _foreign_args(text: str) -> tuple[str, list[Any]]:
+    """'head=[256, 0.1]' -> ('head', [256, 0.1]); the importer checks the values are plain data."""
+    path, sep, value = text.partition("=")
+    try:
+        parsed = json.loads(value) if sep and path.strip() else None
+    except json.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, list):
+        raise SourceError(f"--foreign-args {text!r} must be a module path, '=' and a JSON list, e.g. head=[256, 0.1].")
+    return path.strip(), parsed
 
 
 def _parse_input(text: str) -> tuple[tuple[int, ...], bool]:

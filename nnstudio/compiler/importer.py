@@ -922,8 +922,8 @@ class _Importer:
             ctor = _recover_args(module)
         if ctor is None:
             raise Unmappable(
-                f"{lacking}, and its constructor arguments cannot be read off the module; "
-                f"give them as foreign arguments for '{path}' (a JSON list)"
+                f"{lacking}, and its constructor arguments cannot be read off the module to keep it as a "
+                f"foreign module; give them with --foreign-args '{path}=[...]' (from Python: foreign_args)"
             )
         params = {
             "target": target,

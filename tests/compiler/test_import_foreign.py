@@ -22,6 +22,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from nnstudio.api import Graph
+from nnstudio.cli import main
+from nnstudio.commands.exit_codes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from nnstudio.compiler.importer import ModelImportError, from_torch
 from nnstudio.core import project
 from nnstudio.core.errors import FormatError
@@ -85,7 +87,12 @@ def test_exported_code_imports_the_foreign_class_and_computes_the_same(gated, tm
     env = {**os.environ, "PYTHONPATH": str(root)}
     class_name = src.split("\nclass ")[1].split("(")[0]
     done = subprocess.run(
-        [sys.executable, "check.py", class_name], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "check.py", class_name],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0 and "same" in done.stdout, done.stderr[-2000:]
 
@@ -150,8 +157,11 @@ def test_a_class_that_cannot_be_imported_is_refused_saying_why() -> None:
             return torch.sort(x, dim=-1).values
 
     model = nn.Sequential(nn.Linear(4, 4), Local())
-    with pytest.raises(ModelImportError, match=r"torch\.sort.*'1' \(Local\) cannot be kept as a foreign module: "
-                       "its class is defined inside a function"):
+    with pytest.raises(
+        ModelImportError,
+        match=r"torch\.sort.*'1' \(Local\) cannot be kept as a foreign module: "
+        "its class is defined inside a function",
+    ):
         from_torch(model, torch.randn(2, 4))
 
 
@@ -168,7 +178,25 @@ def test_constructor_arguments_can_be_given_where_they_cannot_be_read() -> None:
     model = foreign_gate.build().eval()
     model.head = foreign_gate.RenamedGate(16)
     inputs = torch.randn(2, 12)
-    with pytest.raises(ModelImportError, match=r"'head' \(RenamedGate\).*give them as foreign arguments"):
+    with pytest.raises(
+        ModelImportError, match=r"'head' \(RenamedGate\).*give them with --foreign-args 'head=\[\.\.\.\]'"
+    ):
         from_torch(model, inputs)
     result = from_torch(model, inputs, foreign_args={"head": [16]})
     assert _foreign(result.graph)[0].params["args"] == [16] and result.report.verified
+
+
+def test_the_command_line_takes_a_foreign_modules_arguments(tmp_path: Path, capsys) -> None:
+    source = f"{foreign_gate.__name__}:RenamedGatedMLP"
+    out = tmp_path / "gated.nnstudio"
+    assert main(["import", source, "-o", str(out), "--input", "12"]) == EXIT_FAILED
+    assert "--foreign-args 'head=[...]'" in capsys.readouterr().err
+    assert (
+        main(["import", source, "-o", str(out), "--input", "12", "--foreign-args", "head"]) == EXIT_BAD_INPUT
+    )
+    assert "must be a module path, '=' and a JSON list" in capsys.readouterr().err
+    assert main(["import", source, "-o", str(out), "--input", "12", "--foreign-args", "head=[16]"]) == EXIT_OK
+    printed = capsys.readouterr().out
+    assert "'head' (" in printed and "kept as a foreign module" in printed
+    (head,) = _foreign(project.load(out, Graph))
+    assert head.params["target"].endswith("foreign_gate:RenamedGate") and head.params["args"] == [16]

@@ -40,6 +40,12 @@ class GatedMLP(nn.Module):
         return self.out(self.head(self.act(self.fc1(x))))
 
 
+class RenamedGatedMLP(GatedMLP):
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = RenamedGate(16)
+
+
 class Upsampler(nn.Module):
     def __init__(self) -> None:
         super().__init__()
