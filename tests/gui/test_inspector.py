@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLabel, QLineEdit, QSpinBox
 
 from nnstudio.core.layers import CATALOG
 from nnstudio.gui.document import Document
@@ -123,3 +123,27 @@ def test_rapid_spin_box_steps_merge_into_one_undo_step(make_window, qtbot):
     window.document.undo_stack.undo()
     assert graph.nodes[node].params["out_features"] == 64
     assert spin.value() == 64
+
+
+def test_a_foreign_module_shows_its_import_path_read_only_and_says_it_cannot_be_edited(make_window):
+    graph = chain("Linear", shape=(8,))
+    foreign = graph.add(
+        "Foreign", name="head", target="mylib.layers:SwishGate", args=[4, 0.5], in_shape=[16], out_shape=[16]
+    )
+    graph.connect(graph.node_by_name("linear1").id, foreign)
+    window = make_window(Document(graph))
+    _select(window, "head")
+    inspector = window.inspector
+    assert not inspector.editors  # nothing to edit
+    path = inspector.findChild(QLineEdit, "param_target")
+    assert path.text() == "mylib.layers:SwishGate" and path.isReadOnly()
+    assert inspector.findChild(QLineEdit, "param_args").text() == "[4, 0.5]"
+    note = inspector.findChild(QLabel, "foreign_note").text()
+    assert "imports mylib.layers.SwishGate" in note and "cannot edit" in note
+    linear = graph.node_by_name("linear1")
+    if linear.params["out_features"] == 16:
+        window.document.set_param(linear.id, "out_features", 12)
+    _select(window, "head")
+    assert "measured on inputs of shape (16,)" in inspector.problems.text()  # no code runs to check
+    window.document.set_param(linear.id, "out_features", 16)
+    assert window.scene.node_items[foreign].shape_value == (16,)
