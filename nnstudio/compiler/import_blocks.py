@@ -85,6 +85,11 @@ class BlockBuilder:
     def _make_blocks(self, cls: type, paths: list[str]) -> None:
         instances = [_Instance(p, self._members(p)) for p in paths]
         instances = [i for i in instances if i.members]
+        # A block's class is generated code: a foreign module (imported, not generated) stays outside.
+        if any(self.graph.nodes[n].type == "Foreign" for i in instances for n in i.members):
+            if any(self.graph.nodes[n].type != "Foreign" for i in instances for n in i.members):
+                self.notes.append(f"{cls.__name__} stayed as separate layers: it holds a foreign module")
+            return
         groups: dict[Any, list[_Instance]] = {}
         for instance in instances:
             groups.setdefault(self._signature(instance.members), []).append(instance)

@@ -133,6 +133,17 @@ def test_a_hostile_foreign_node_in_a_project_file_is_refused_at_load(
     assert str(path) in str(refused.value) or "hostile" in str(refused.value)
 
 
+def test_a_class_holding_a_foreign_module_stays_as_layers_while_others_become_blocks() -> None:
+    model = foreign_gate.GatedStack().eval()
+    result = from_torch(model, torch.randn(2, 8))
+    assert len(_foreign(result.graph)) == 2 and result.report.verified
+    assert list(result.graph.blocks.names()) == ["Plain"]
+    text = str(result.report)
+    assert "GatedResidual stayed as separate layers: it holds a foreign module" in text
+    assert "Block Plain:" in text
+    assert result.graph.to_python().count(f"import {foreign_gate.__name__}\n") == 1
+
+
 def test_a_torch_layer_the_catalog_lacks_is_kept_by_its_torch_nn_path() -> None:
     model = foreign_gate.Upsampler().eval()
     result = from_torch(model, torch.randn(2, 3, 8, 8))
