@@ -258,6 +258,10 @@ class ImportReportPanel(QListWidget):
             if line.node_id:
                 item.setData(NODE_ROLE, line.node_id)
                 item.setToolTip("Click to select this layer on the canvas.")
+            if line.kind == "foreign":  # kept whole, not editable: the lines to read first
+                font = item.font()
+                font.setBold(True)
+                item.setFont(font)
             self.addItem(item)
 
     def _activate(self, item: QListWidgetItem) -> None:

@@ -150,3 +150,22 @@ def test_continue_trains_an_imported_model_on_from_its_weights(qtbot, window, tm
         assert controller.continue_training()
     outcome = finished.args[0]
     assert outcome.weights is not None and not getattr(outcome.final, "message", "")
+
+
+def test_the_report_panel_sets_a_foreign_module_line_apart_and_it_selects_the_node(qtbot) -> None:
+    import torch
+    from torch import nn
+
+    from nnstudio.compiler.importer import from_torch
+    from nnstudio.gui.import_dialog import ImportReportPanel
+
+    result = from_torch(nn.Sequential(nn.Conv2d(3, 12, 3, padding=1), nn.PixelShuffle(2)), torch.randn(2, 3, 8, 8))
+    panel = ImportReportPanel()
+    qtbot.addWidget(panel)
+    panel.show_report(result.report)
+    lines = [panel.item(i) for i in range(panel.count())]
+    (foreign,) = [item for item in lines if "kept as a foreign module" in item.text()]
+    assert foreign.font().bold() and not any(item.font().bold() for item in lines if item is not foreign)
+    with qtbot.waitSignal(panel.node_activated) as chosen:
+        panel.itemClicked.emit(foreign)
+    assert result.graph.nodes[chosen.args[0]].type == "Foreign"
