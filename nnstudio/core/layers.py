@@ -138,8 +138,8 @@ def check_import_path(name: str, value: Any) -> str:
     return value
 
 
-def check_json_args(name: str, value: Any) -> list[Any]:
-    """``value`` as a list of plain data (numbers, text, true/false, null and lists of
+def check_json_args(name: str, value: Any) -> tuple[Any, ...]:
+    """``value`` as a tuple of plain data (numbers, text, true/false, null and lists of
     them), copied; ParamError for anything else, dicts and code included."""
 
     def plain(item: Any, depth: int) -> Any:
@@ -155,7 +155,7 @@ def check_json_args(name: str, value: Any) -> list[Any]:
 
     if not isinstance(value, list | tuple):
         raise ParamError(f"'{name}' must be a list of constructor arguments, not {value!r}.")
-    return plain(value, 0)
+    return tuple(plain(value, 0))
 
 
 def _zero(*_: Any) -> int:
@@ -1423,7 +1423,7 @@ FOREIGN = LayerSpec(
     "imports its class and builds it with the recorded arguments. It cannot be edited.",
     params=(
         Param("target", "import_path", "torch.nn:Identity", doc="The class, as package.module:ClassName."),
-        Param("args", "json_args", [], doc="Its constructor's positional arguments (plain data)."),
+        Param("args", "json_args", (), doc="Its constructor's positional arguments (plain data)."),
         Param("in_shape", "shape", (1,), doc="The input shape measured at import (no batch)."),
         Param("out_shape", "shape", (1,), doc="The output shape measured at import (no batch)."),
         Param("parameters", "int", 0, 0, 10**12, doc="Its parameter count, measured at import."),

@@ -47,7 +47,7 @@ def test_a_custom_module_the_catalog_lacks_becomes_one_foreign_node(gated) -> No
     (head,) = _foreign(result.graph)
     assert head.name == "head"
     assert head.params["target"] == f"{foreign_gate.__name__}:SwishGate"
-    assert head.params["args"] == [16, 0.25]  # read off the module's attributes
+    assert head.params["args"] == (16, 0.25)  # read off the module's attributes
     assert tuple(head.params["in_shape"]) == (16,) and tuple(head.params["out_shape"]) == (16,)
     assert result.graph.num_parameters() == sum(p.numel() for p in model.parameters())
     assert result.report.verified
@@ -148,7 +148,7 @@ def test_a_torch_layer_the_catalog_lacks_is_kept_by_its_torch_nn_path() -> None:
     model = foreign_gate.Upsampler().eval()
     result = from_torch(model, torch.randn(2, 3, 8, 8))
     (shuffle,) = _foreign(result.graph)
-    assert shuffle.params["target"] == "torch.nn:PixelShuffle" and shuffle.params["args"] == [2]
+    assert shuffle.params["target"] == "torch.nn:PixelShuffle" and shuffle.params["args"] == (2,)
     assert result.graph.shapes()[shuffle.id] == (3, 16, 16)
     assert result.report.verified
 
@@ -194,7 +194,7 @@ def test_constructor_arguments_can_be_given_where_they_cannot_be_read() -> None:
     ):
         from_torch(model, inputs)
     result = from_torch(model, inputs, foreign_args={"head": [16]})
-    assert _foreign(result.graph)[0].params["args"] == [16] and result.report.verified
+    assert _foreign(result.graph)[0].params["args"] == (16,) and result.report.verified
 
 
 def test_the_command_line_takes_a_foreign_modules_arguments(tmp_path: Path, capsys) -> None:
@@ -210,4 +210,4 @@ def test_the_command_line_takes_a_foreign_modules_arguments(tmp_path: Path, caps
     printed = capsys.readouterr().out
     assert "'head' (" in printed and "kept as a foreign module" in printed
     (head,) = _foreign(project.load(out, Graph))
-    assert head.params["target"].endswith("foreign_gate:RenamedGate") and head.params["args"] == [16]
+    assert head.params["target"].endswith("foreign_gate:RenamedGate") and head.params["args"] == (16,)

@@ -571,4 +571,4 @@ def test_foreign_arguments_must_be_plain_data(args: Any) -> None:
 
 def test_foreign_arguments_keep_numbers_text_flags_nulls_and_lists() -> None:
     params = get_spec("Foreign").complete_params({"args": [3, 0.5, "gelu", True, None, [1, 2]]})
-    assert params["args"] == [3, 0.5, "gelu", True, None, [1, 2]]
+    assert params["args"] == (3, 0.5, "gelu", True, None, [1, 2])

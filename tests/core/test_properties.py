@@ -31,6 +31,10 @@ def _value(param: Param) -> st.SearchStrategy[Any]:
         return st.booleans()
     if param.kind == "choice":
         return st.sampled_from(param.choices)
+    if param.kind == "import_path":  # a Foreign node's class
+        return st.sampled_from(["torch.nn:Identity", "mylib.layers:SwishGate"])
+    if param.kind == "json_args":
+        return st.lists(st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=5)), max_size=3)
     if param.kind == "shape":
         small = st.lists(st.integers(1, 12), min_size=1, max_size=4)
         return st.one_of(small, st.lists(st.integers(1, 1_000_000), min_size=1, max_size=4))
