@@ -173,6 +173,9 @@ CASES = [
     Case("Shortcut", {"out_channels": 6}, [(6, 5, 5)], nn.Identity),
     Case("Shortcut", {"out_channels": 8, "stride": 2}, [(4, 9, 9)],
          lambda: nn.Sequential(nn.Conv2d(4, 8, 1, stride=2, bias=False), nn.BatchNorm2d(8))),
+    # a foreign module kept whole by an import: the class it names, built with its arguments
+    Case("Foreign", {"target": "torch.nn:Linear", "args": [20, 7],
+                     "in_shape": [20], "out_shape": [7], "parameters": 147}, [(20,)], lambda: nn.Linear(20, 7)),
     # grown for importing PyTorch models
     Case("Conv2d", {"out_channels": 8, "padding": 1, "groups": 4}, [(4, 9, 9)],
          lambda: nn.Conv2d(4, 8, 3, padding=1, groups=4)),
