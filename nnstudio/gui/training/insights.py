@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QTabWidget, QWidget
 
 from nnstudio.core.graph import GraphModel
@@ -40,6 +40,7 @@ class InsightsTabs(QTabWidget):
         self.boundary_host.built.connect(lambda view: view.layer_picked.connect(self.wants_changed))
         self.filters.wants_changed.connect(self.wants_changed)
         self._canvas_filter: str | None = None
+        self._pending_boundary: Any = None  # shown in an event of its own, see show_payloads
         self.confusion = ConfusionView()
         tabs = ((self.filters, "Filters", "The kernels a convolution has learned"),
                 (self.feature_maps, "Maps", "Feature maps: what a layer makes of one sample"),
@@ -61,11 +62,21 @@ class InsightsTabs(QTabWidget):
         if "feature_maps" in views:
             self.feature_maps.show_maps(views["feature_maps"])
         if "boundary" in views:
-            self.boundary.show_boundary(views["boundary"])
+            # In an event of its own, after this update's plots and panel: the event loop gets a
+            # turn in between, so no single event holds it long (a boundary comes often).
+            if self._pending_boundary is None:
+                QTimer.singleShot(0, self, self._show_pending_boundary)
+            self._pending_boundary = views["boundary"]
         if "confusion" in views:
             self.confusion.show_confusion(views["confusion"])
 
+    def _show_pending_boundary(self) -> None:
+        payload, self._pending_boundary = self._pending_boundary, None
+        if payload is not None:
+            self.boundary.show_boundary(payload)
+
     def clear(self) -> None:
+        self._pending_boundary = None
         for view in (self.filters, self.feature_maps, self.health, self.confusion):
             view.clear()
         if self.boundary_host.widget is not None:
