@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -336,6 +336,89 @@ def polyline_hits(points: Sequence[Point], boxes: Sequence[Box]) -> bool:
                     and segment_hits_box(p, q, b):
                 return True
     return False
+
+
+class BoxIndex:
+    """Boxes by key in a uniform grid of cells, so "which boxes touch this rectangle"
+    looks only at the cells it covers, not at every box on the canvas; boxes can be
+    put, moved and taken out one at a time (a drag moves one node, not all).
+
+    ``checks`` counts the boxes looked at by queries: tests use it to see that
+    an edit costs work near it, not work proportional to the whole graph.
+    """
+
+    def __init__(self, cell: float = 400.0) -> None:
+        self.cell = cell
+        self.checks = 0
+        self._boxes: dict[object, Box] = {}
+        self._cells: dict[tuple[int, int], set[object]] = {}
+
+    def __len__(self) -> int:
+        return len(self._boxes)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._boxes
+
+    def get(self, key: object) -> Box | None:
+        return self._boxes.get(key)
+
+    def _span(self, box: Box) -> tuple[range, range]:
+        c = self.cell
+        return (range(math.floor(box[0] / c), math.floor(box[2] / c) + 1),
+                range(math.floor(box[1] / c), math.floor(box[3] / c) + 1))
+
+    def put(self, key: object, box: Box) -> Box | None:
+        """Index ``key`` at ``box`` (replacing where it was); returns its previous box."""
+        old = self._boxes.get(key)
+        if old == box:
+            return old
+        if old is not None:
+            self._unlink(key, old)
+        self._boxes[key] = box
+        columns, rows = self._span(box)
+        for i in columns:
+            for j in rows:
+                self._cells.setdefault((i, j), set()).add(key)
+        return old
+
+    def remove(self, key: object) -> Box | None:
+        old = self._boxes.pop(key, None)
+        if old is not None:
+            self._unlink(key, old)
+        return old
+
+    def _unlink(self, key: object, box: Box) -> None:
+        columns, rows = self._span(box)
+        for i in columns:
+            for j in rows:
+                cell = self._cells.get((i, j))
+                if cell is not None:
+                    cell.discard(key)
+                    if not cell:
+                        del self._cells[(i, j)]
+
+    def query(self, rect: Box, skip: Collection[object] = (), limit: int | None = None) -> dict[object, Box]:
+        """The boxes overlapping ``rect`` by key, but those in ``skip``; at most ``limit`` + 1."""
+        left, top, right, bottom = rect
+        columns, rows = self._span(rect)
+        if len(columns) * len(rows) > len(self._cells):  # a huge rectangle: walk the filled cells
+            cells = [keys for (i, j), keys in self._cells.items() if i in columns and j in rows]
+        else:
+            cells = [self._cells[(i, j)] for i in columns for j in rows if (i, j) in self._cells]
+        found: dict[object, Box] = {}
+        seen: set[object] = set()  # a box spanning several cells is looked at once
+        for keys in cells:
+            for key in keys:
+                if key in seen or key in skip:
+                    continue
+                seen.add(key)
+                self.checks += 1
+                box = self._boxes[key]
+                if box[0] < right and box[2] > left and box[1] < bottom and box[3] > top:
+                    found[key] = box
+                    if limit is not None and len(found) > limit:
+                        return found
+        return found
 
 
 def _inflate(box: Box, by: float) -> Box:

@@ -14,6 +14,7 @@ from nnstudio.core.layout import (
     NODE_WIDTH,
     READABLE_ZOOM,
     VIEW,
+    BoxIndex,
     Curve,
     apply_layout,
     estimated_height,
@@ -194,3 +195,24 @@ def test_every_example_ships_laid_out(example_path) -> None:
     g = GraphModel.load(example_path)
     _assert_readable_layout(g)
     assert _fitted_zoom(g) >= 0.5, f"{example_path.name} as shipped fits only at {_fitted_zoom(g):.0%}"
+
+
+def test_the_box_index_finds_the_boxes_near_a_rectangle_looking_only_at_those_near_it() -> None:
+    index = BoxIndex(cell=400.0)
+    for i in range(1000):  # a chain of layers in one row, 260 apart
+        index.put(i, (260.0 * i, -40.0, 260.0 * i + 160, 40.0))
+    # Between layers 500 and 501, and above the row: nothing; across 500..502: those three.
+    assert index.query((130_165.0, -30.0, 130_255.0, 30.0)) == {}
+    assert set(index.query((130_100.0, -10.0, 130_600.0, 10.0))) == {500, 501, 502}
+    assert set(index.query((130_100.0, -10.0, 130_600.0, 10.0), skip={501})) == {500, 502}
+    assert index.checks < 20  # the boxes in a few cells, not all 1,000
+
+    # Moved, the box is found at its new place only; taken out, nowhere.
+    assert index.put(501, (0.0, 500.0, 160.0, 580.0)) == (130_260.0, -40.0, 130_420.0, 40.0)
+    assert set(index.query((130_100.0, -10.0, 130_600.0, 10.0))) == {500, 502}
+    assert set(index.query((-10.0, 490.0, 10.0, 510.0))) == {501}
+    assert index.remove(501) is not None and 501 not in index and index.query((-10.0, 490.0, 10.0, 510.0)) == {}
+    # A rectangle over the whole canvas walks the filled cells, not the empty ones between.
+    assert len(index.query((-1e7, -1e7, 1e7, 1e7))) == 999
+    assert len(index.query((-1e7, -1e7, 1e7, 1e7), limit=80)) == 81
+

@@ -17,6 +17,7 @@ from nnstudio.gui.editor.node_item import TEXT_LOD, NodeItem
 from nnstudio.gui.editor.port_item import PortItem
 
 ARROW = 7.0
+SPAN = 60.0  # how far around a wire's two ends boxes are looked for
 
 
 CORNER = 14.0
@@ -70,6 +71,9 @@ class EdgeItem(QGraphicsItem):
         self._hover = False
         # The scene answers "which boxes stand near this rectangle" so the wire can go around them.
         self.obstacles: Callable[[QRectF, tuple[NodeItem, ...]], list[Box]] | None = None
+        # Told after each new path, so the scene can index where this wire now reaches.
+        self.rerouted: Callable[[EdgeItem], None] | None = None
+        self._span = QRectF()
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setZValue(0)
@@ -94,18 +98,26 @@ class EdgeItem(QGraphicsItem):
         end = self.target.input_anchor(self.edge.port) - QPointF(PortItem.RADIUS + 1, 0)
         self.prepareGeometryChange()
         tip = end - QPointF(ARROW, 0)
+        self._span = QRectF(start, tip).normalized().adjusted(-SPAN, -SPAN, SPAN, SPAN)
         route = self._route(start, tip)
         self._path = routed_path(route) if route else wire_path(start, tip)
         self._path.lineTo(end)
         self._middle = self._path.pointAtPercent(0.5)
         self._place_label()
         self.update()
+        if self.rerouted is not None:
+            self.rerouted(self)
+
+    def reach(self) -> QRectF:
+        """Where a box could change this wire's route: its drawn path, and the room
+        around its two ends in which ``_route`` looks for boxes in the way."""
+        return self._bounds.united(self._span)
 
     def _route(self, start: QPointF, end: QPointF) -> list[tuple[float, float]]:
         """Corner points around the boxes in the way, or [] for the plain curve."""
         if self.obstacles is None:
             return []
-        span = QRectF(start, end).normalized().adjusted(-60, -60, 60, 60)
+        span = QRectF(start, end).normalized().adjusted(-SPAN, -SPAN, SPAN, SPAN)
         boxes = self.obstacles(span, (self.source, self.target))
         a, b = (start.x(), start.y()), (end.x(), end.y())
         if not boxes and end.x() > start.x() + 60:

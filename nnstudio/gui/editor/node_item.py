@@ -94,6 +94,7 @@ class NodeItem(QGraphicsItem):
         self._shape_text = "→ ?"
         self._params_text = ""
         self._rect = QRectF()
+        self._shown_repeat = 0
         self.setFlags(
             QGraphicsItem.GraphicsItemFlag.ItemIsMovable
             | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
@@ -186,8 +187,12 @@ class NodeItem(QGraphicsItem):
         body = max(len(self._lines), 0) * LINE
         height = HEADER + 6 + body + self._footer_height()
         height = max(height, count * PORT_GAP + 12)
+        rect = QRectF(0, -height / 2, WIDTH, height)
+        # The repeat badge widens the bounding box the wires keep clear of.
+        resized = rect != self._rect or count != len(self.inputs) or self.repeat() != self._shown_repeat
         self.prepareGeometryChange()
-        self._rect = QRectF(0, -height / 2, WIDTH, height)
+        self._rect = rect
+        self._shown_repeat = self.repeat()
         while len(self.inputs) < count:
             port = PortItem(self, False, len(self.inputs))
             self.inputs.append(port)
@@ -204,7 +209,8 @@ class NodeItem(QGraphicsItem):
             port.setToolTip(label[0].upper() + label[1:])
         if self.output is not None:
             self.output.setPos(WIDTH, 0)
-        self._update_edges()
+        if resized:  # same box, same ports: no wire can have moved (a value edit mostly)
+            self._geometry_changed()
         self.update()
 
     def input_anchor(self, port: int) -> QPointF:
@@ -228,6 +234,13 @@ class NodeItem(QGraphicsItem):
         for edge in self.edges:
             edge.update_path()
 
+    def _geometry_changed(self) -> None:
+        """The box moved or changed size: the scene re-routes the wires near it, this its own."""
+        notify = getattr(self.scene(), "node_geometry_changed", None)
+        if notify is not None:
+            notify(self)
+        self._update_edges()
+
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange:
             scene = self.scene()
@@ -235,7 +248,7 @@ class NodeItem(QGraphicsItem):
                 grid = scene.GRID
                 return QPointF(round(value.x() / grid) * grid, round(value.y() / grid) * grid)
         elif change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
-            self._update_edges()
+            self._geometry_changed()
         return super().itemChange(change, value)
 
     # --- painting -----------------------------------------------------------------------------

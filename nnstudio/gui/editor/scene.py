@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouse
 
 from nnstudio.core.graph import Edge
 from nnstudio.core.layers import format_shape
-from nnstudio.core.layout import MAX_OBSTACLES, Box
+from nnstudio.core.layout import MAX_OBSTACLES, Box, BoxIndex
 from nnstudio.core.validation import Analysis, Diagnostic
 from nnstudio.gui import theme
 from nnstudio.gui.document import Document
@@ -44,19 +44,23 @@ class GraphScene(QGraphicsScene):
         self.snapping_drag = False  # read by NodeItem.itemChange while the mouse drags
         self._press_positions: dict[str, tuple[float, float]] = {}
 
+        # Where every box stands, and where every wire reaches: an edit re-routes only
+        # the wires near the box it moved or resized, found without a walk over all.
+        self.box_index = BoxIndex(BOX_CELL)
+        self.wire_index = BoxIndex(BOX_CELL)
+        self._dirty: set[EdgeItem] = set()
+        self._moved: list[Box] = []  # old and new places of boxes since the last reroute
+        self._reroute_pending = False
         used: dict[str, set[int]] = {}
         for edge in self.graph.edges:
             used.setdefault(edge.target, set()).add(edge.port)
         shapes = document.analysis().shapes
         for node_id in self.graph.nodes:
             self._add_node_item(node_id, used.get(node_id))
-        self._reroute_pending = False
-        self._grid: dict[tuple[int, int], list[tuple[NodeItem, Box]]] | None = None
         for edge in self.graph.edges:
             self._add_edge_item(edge, format_shape(shapes.get(edge.source)), route=False)
         self._refresh_ports(self.graph.nodes)
         self._update_scene_rect()
-        self._schedule_reroute()  # once, when the event loop runs: often after a layout moved all
 
         events = self.graph.events
         self._subscriptions = [
@@ -127,6 +131,7 @@ class GraphScene(QGraphicsScene):
         item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, not self.document.locked)
         self.node_items[node_id] = item
         self.addItem(item)
+        self.box_index.put(item, _box(item.sceneBoundingRect()))
         return item
 
     def _add_edge_item(self, edge: Edge, label: str = "", route: bool = True) -> EdgeItem:
@@ -134,56 +139,72 @@ class GraphScene(QGraphicsScene):
         self.edge_items[edge] = item
         self.addItem(item)
         item.obstacles = self.boxes_near
+        item.rerouted = self._index_wire
         if route:
             item.update_path()
+        else:  # when the event loop runs: often after a layout moved everything
+            self._reroute_soon([item])
         return item
+
+    def _index_wire(self, item: EdgeItem) -> None:
+        if self._reroute_pending and item in self._dirty:
+            return  # drawn plain for now: indexed when the pending reroute routes it
+        self.wire_index.put(item, _box(item.reach()))
 
     def boxes_near(self, rect: QRectF, skip: tuple[NodeItem, ...] = ()) -> list[Box]:
         """The boxes of the nodes touching ``rect``, but those in ``skip`` (a wire's own ends).
 
-        A grid of boxes answers, not QGraphicsScene.items(): that sorts every hit by
+        The box index answers, not QGraphicsScene.items(): that sorts every hit by
         stacking order, which on a pile of a thousand unarranged layers took minutes.
         Past MAX_OBSTACLES boxes it stops counting; the wire is then drawn plain.
         """
         if self._reroute_pending:
-            return []  # mid-batch (a layout moving every node): the full reroute follows
-        grid = self._box_grid()
-        left, top, right, bottom = rect.left(), rect.top(), rect.right(), rect.bottom()
-        found: dict[int, Box] = {}
-        for i in range(math.floor(left / BOX_CELL), math.floor(right / BOX_CELL) + 1):
-            for j in range(math.floor(top / BOX_CELL), math.floor(bottom / BOX_CELL) + 1):
-                for item, box in grid.get((i, j), ()):
-                    if item in skip or id(item) in found:
-                        continue
-                    if box[0] < right and box[2] > left and box[1] < bottom and box[3] > top:
-                        found[id(item)] = box
-                        if len(found) > MAX_OBSTACLES:
-                            return list(found.values())
-        return list(found.values())
+            return []  # a batch (a drag step, a layout moving every node): its reroute follows
+        return list(self.box_index.query(_box(rect), skip, MAX_OBSTACLES).values())
 
-    def _box_grid(self) -> dict[tuple[int, int], list[tuple[NodeItem, Box]]]:
-        if self._grid is None:
-            grid: dict[tuple[int, int], list[tuple[NodeItem, Box]]] = {}
-            for item in self.node_items.values():
-                r = item.sceneBoundingRect()
-                box = (r.left(), r.top(), r.right(), r.bottom())
-                for i in range(math.floor(box[0] / BOX_CELL), math.floor(box[2] / BOX_CELL) + 1):
-                    for j in range(math.floor(box[1] / BOX_CELL), math.floor(box[3] / BOX_CELL) + 1):
-                        grid.setdefault((i, j), []).append((item, box))
-            self._grid = grid
-        return self._grid
+    def node_geometry_changed(self, item: NodeItem) -> None:
+        """``item``'s box moved or changed size: re-route its wires and those whose route
+        the box's old or new place can touch, once the event loop runs (a layout moving
+        every node, or a drag's many steps, then costs one route per wire, not one per move)."""
+        if item not in self.box_index:
+            return  # being added or removed: those paths index it themselves
+        new = _box(item.sceneBoundingRect())
+        old = self.box_index.put(item, new)
+        if old == new:
+            return
+        self._reroute_soon(item.edges, (new,) if old is None else (old, new))
 
     def reroute_edges(self) -> None:
-        """Route every wire again: a node moved, so others' detours may have changed."""
+        """Route every wire again (the pending ones are routed at the same time)."""
+        self._dirty.clear()
+        self._moved.clear()
         self._reroute_pending = False
         for item in self.edge_items.values():
             item.update_path()
 
-    def _schedule_reroute(self) -> None:
-        self._grid = None  # a box moved, came or went: the grid is rebuilt on the next question
+    def _reroute_dirty(self) -> None:
+        """Route the wires marked since the last pass, and those the boxes moved meanwhile
+        can have come into or left the way of."""
         if not self._reroute_pending:
+            return  # reroute_edges() came first
+        if len(self._moved) > len(self.edge_items) // 4:
+            self._dirty.update(self.edge_items.values())  # a layout: asking per box costs more
+        else:
+            for box in self._moved:
+                self._dirty.update(self.wire_index.query(box))
+        self._moved.clear()
+        self._reroute_pending = False
+        dirty, self._dirty = self._dirty, set()
+        for item in dirty:
+            if item.scene() is self:  # not removed meanwhile
+                item.update_path()
+
+    def _reroute_soon(self, items=(), boxes: tuple[Box, ...] = ()) -> None:
+        self._dirty.update(items)
+        self._moved += boxes
+        if (self._dirty or self._moved) and not self._reroute_pending:
             self._reroute_pending = True
-            QTimer.singleShot(0, self.reroute_edges)
+            QTimer.singleShot(0, self._reroute_dirty)
 
     def _refresh_ports(self, node_ids) -> None:
         for node_id in node_ids:
@@ -194,13 +215,16 @@ class GraphScene(QGraphicsScene):
             item.set_output_connected(bool(self.graph.nx_graph.out_degree(node_id)))
 
     def _on_node_added(self, node_id: str) -> None:
-        self._include(self._add_node_item(node_id))
-        self._schedule_reroute()
+        item = self._add_node_item(node_id)
+        self._include(item)
+        self._reroute_soon(boxes=(self.box_index.get(item),))
 
     def _on_node_removed(self, node_id: str) -> None:
         item = self.node_items.pop(node_id)
+        box = self.box_index.remove(item)
         self.removeItem(item)
-        self._schedule_reroute()
+        if box is not None:  # wires that went around it may now run straight
+            self._reroute_soon(boxes=(box,))
 
     def _on_edge_added(self, edge: Edge) -> None:
         self._add_edge_item(edge)
@@ -209,12 +233,14 @@ class GraphScene(QGraphicsScene):
     def _on_edge_removed(self, edge: Edge) -> None:
         item = self.edge_items.pop(edge)
         item.detach()
+        item.rerouted = None
+        self.wire_index.remove(item)
+        self._dirty.discard(item)
         self.removeItem(item)
         self._refresh_ports((edge.source, edge.target))
 
     def _on_param_changed(self, node_id: str, name: str, value: object) -> None:
-        self.node_items[node_id].refresh()
-        self._schedule_reroute()  # the box may have grown into a wire's way
+        self.node_items[node_id].refresh()  # if the box grew, it re-routes the wires near it
 
     def _on_node_renamed(self, node_id: str, name: str) -> None:
         item = self.node_items[node_id]
@@ -225,8 +251,7 @@ class GraphScene(QGraphicsScene):
         item = self.node_items[node_id]
         if (item.pos().x(), item.pos().y()) != position:
             item.setPos(QPointF(*position))
-        self._include(item)
-        self._schedule_reroute()
+        self._include(item)  # moving the item re-routed the wires near it
 
     def _on_analysis_changed(self, analysis: Analysis) -> None:
         """Push shapes, parameter counts and diagnostics to the items that changed."""
@@ -324,3 +349,7 @@ class GraphScene(QGraphicsScene):
         painter.drawLines(minor)
         painter.setPen(QPen(colours.color("grid_major"), 0))
         painter.drawLines(major)
+
+
+def _box(rect: QRectF) -> Box:
+    return (rect.left(), rect.top(), rect.right(), rect.bottom())
