@@ -789,9 +789,10 @@ class _Importer:
             if keep is not None:
                 self.retry.add(keep)
                 return
-            owners = [p for p in stack if p and not type(self.module.get_submodule(p)).__module__.startswith("torch.")]
+            modules = dict(self.module.named_modules())
+            owners = [p for p in stack if p in modules and p and not type(modules[p]).__module__.startswith("torch.")]
             if owners:  # say why the module around it could not be kept whole either
-                owner = self.module.get_submodule(owners[-1])
+                owner = modules[owners[-1]]
                 why = _foreign_path(type(owner))[1]
                 self.problems[-1] = self.problems[-1][:-1] + (
                     f"; its module '{owners[-1]}' ({type(owner).__name__}) cannot be kept as a foreign module: {why}."
