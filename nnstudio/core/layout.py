@@ -425,6 +425,11 @@ def _inflate(box: Box, by: float) -> Box:
     return (box[0] - by, box[1] - by, box[2] + by, box[3] + by)
 
 
+def curve_hits(start: Point, end: Point, obstacles: Sequence[Box]) -> bool:
+    """Whether the plain curve from ``start`` to ``end`` runs through any of ``obstacles``."""
+    return polyline_hits(Curve(start, end).points(), [_inflate(b, 2.0) for b in obstacles])
+
+
 def route_wire(start: Point, end: Point, obstacles: Sequence[Box], ends: Sequence[Box] = ()) -> list[Point]:
     """Corner points of a wire from an output port at ``start`` to an input port at ``end``
     that passes through no box in ``obstacles`` (the boxes of nodes other than its two
@@ -436,10 +441,10 @@ def route_wire(start: Point, end: Point, obstacles: Sequence[Box], ends: Sequenc
     """
     if len(obstacles) > MAX_OBSTACLES:
         return []  # a pile of overlapping layers (never laid out): no lane to find, keep it cheap
-    near = [_inflate(b, 2.0) for b in obstacles]
     backwards = end[0] < start[0] + 2 * STUB  # to the next band, or against the flow
-    if not backwards and not polyline_hits(Curve(start, end).points(), near):
+    if not backwards and not curve_hits(start, end, obstacles):
         return []
+    near = [_inflate(b, 2.0) for b in obstacles]
     (sx, sy), (ex, ey) = start, end
     x1, x2 = sx + STUB, ex - STUB
     lo, hi = min(x1, x2), max(x1, x2)

@@ -11,7 +11,7 @@ from PySide6.QtGui import QFont, QFontMetricsF, QPainter, QPainterPath, QPainter
 from PySide6.QtWidgets import QApplication, QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from nnstudio.core.graph import Edge
-from nnstudio.core.layout import MAX_OBSTACLES, Box, Curve, route_wire
+from nnstudio.core.layout import MAX_OBSTACLES, Box, Curve, curve_hits, route_wire
 from nnstudio.gui import theme
 from nnstudio.gui.editor.node_item import TEXT_LOD, NodeItem
 from nnstudio.gui.editor.port_item import PortItem
@@ -124,6 +124,8 @@ class EdgeItem(QGraphicsItem):
             return []
         if len(boxes) > MAX_OBSTACLES:
             return []  # layers piled on each other (not laid out yet): nothing sensible to route
+        if end.x() > start.x() + 60 and not curve_hits(a, b, boxes):
+            return []  # the curve stays inside the span: the boxes beyond it cannot be in its way
         if boxes or end.x() <= start.x() + 60:  # the detour may need lanes above or below
             boxes = self.obstacles(span.adjusted(-40, -1000, 40, 1000), (self.source, self.target))
         ends = [(r.left(), r.top(), r.right(), r.bottom())
