@@ -1238,13 +1238,14 @@ class _Importer:
     ) -> _T:
         x = self._tensor(args[0])
         out = _measured(node)
-        if out == x.shape:
+        sizes = args[1:]
+        # nnstudio writes its Reshape as x.reshape(-1, ...): keep it a Reshape on the way back,
+        # even one that keeps the shape (a no-op anyone else writes is simply left out)
+        written_minus_one_first = target == "reshape" and bool(sizes) and sizes[0] == -1
+        if out == x.shape and not written_minus_one_first:
             return x
         if math.prod(out[1:]) != math.prod(x.shape[1:]):
             raise Unmappable("it changes the number of values per sample")
-        sizes = args[1:]
-        # nnstudio writes its Reshape as x.reshape(-1, ...): keep it a Reshape on the way back
-        written_minus_one_first = target == "reshape" and bool(sizes) and sizes[0] == -1
         if len(out) == 2 and not written_minus_one_first:
             return self._add("Flatten", {}, [x], node, name, origin)
         if not 1 <= len(out) - 1 <= 4:

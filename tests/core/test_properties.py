@@ -50,7 +50,7 @@ def _value(param: Param) -> st.SearchStrategy[Any]:
 def layer(draw, type_name: str | None = None) -> tuple[str, dict[str, Any]]:
     type_name = type_name or draw(st.sampled_from(TYPES))
     spec = CATALOG[type_name]
-    chosen = draw(st.lists(st.sampled_from(spec.params), unique=True)) if spec.params else []
+    chosen = draw(st.lists(st.sampled_from(spec.params), unique_by=lambda p: p.name)) if spec.params else []
     return type_name, {p.name: draw(_value(p)) for p in chosen}
 
 
