@@ -19,8 +19,8 @@ from nnstudio.core import layout, validation
 from nnstudio.core.errors import ConnectError, GraphError
 from nnstudio.core.graph import Edge, GraphModel
 from nnstudio.gui.editor import block_palette
-from nnstudio.gui.editor import commands as cmd
-from nnstudio.gui.editor.commands import NodeRecord, Position
+from nnstudio.gui.editor import undo as cmd
+from nnstudio.gui.editor.undo import NodeRecord, Position
 
 LOCKED_MESSAGE = "The model cannot be changed while it is training; stop the run first."
 

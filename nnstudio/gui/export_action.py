@@ -35,9 +35,9 @@ from nnstudio.gui.export_dialog import (
     ExportRequest,
     TrainedRun,
 )
-from nnstudio.gui.training.runs import RunRecord, read_runs, settings_label
 from nnstudio.training.errors import TrainingError
 from nnstudio.training.run_folder import safe_stem
+from nnstudio.training.runs import RunRecord, read_runs, settings_label
 
 T = TypeVar("T")
 BUSY_DELAY_MS = 400  # an export quicker than this shows no progress window

@@ -42,9 +42,9 @@ from nnstudio.gui.experiments.controller import ExperimentsController
 from nnstudio.gui.export_action import export_graph
 from nnstudio.gui.panels.about import AboutPanel
 from nnstudio.gui.panels.code_preview import CodePreviewPanel
-from nnstudio.gui.panels.diagnostics import DiagnosticsPanel
 from nnstudio.gui.panels.inspector import InspectorPanel
 from nnstudio.gui.panels.palette import PalettePanel
+from nnstudio.gui.panels.problems import DiagnosticsPanel
 from nnstudio.gui.panels.summary import SummaryPanel
 from nnstudio.gui.text import short_count
 from nnstudio.gui.training.closing import CloseGuard

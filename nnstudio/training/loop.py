@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from nnstudio.training import checkpoint, faults, recipe
-from nnstudio.training import inspect as inspection
+from nnstudio.training import probes as inspection
 from nnstudio.training.config import TrainConfig
 from nnstudio.training.data import ModelIO, TrainingData, load_for_graph, resolve_loss
 from nnstudio.training.devices import describe, resolve_device

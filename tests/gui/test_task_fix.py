@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nnstudio.api import Graph
 from nnstudio.gui.document import Document
-from nnstudio.gui.training.commands import SetTrainingSettingsCommand
+from nnstudio.gui.training.undo import SetTrainingSettingsCommand
 from nnstudio.resources import examples_dir
 
 from .helpers import state

@@ -21,8 +21,8 @@ from nnstudio.core.errors import GraphError
 from nnstudio.core.graph import GraphModel
 from nnstudio.gui.document import Document
 from nnstudio.gui.editor import block_palette
-from nnstudio.gui.editor.commands import GraphCommand
 from nnstudio.gui.editor.scene import GraphScene
+from nnstudio.gui.editor.undo import GraphCommand
 
 # --- undo commands ----------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from PySide6.QtCore import QMimeData
 from nnstudio.core import project
 from nnstudio.core.errors import FormatError
 from nnstudio.core.graph import Edge, GraphModel
-from nnstudio.gui.editor.commands import NodeRecord, Position, fresh_ids
+from nnstudio.gui.editor.undo import NodeRecord, Position, fresh_ids
 
 MIME_TYPE = "application/x-nnstudio-nodes"
 

@@ -25,7 +25,7 @@ from nnstudio.core.layers import Param
 from nnstudio.experiments import space
 from nnstudio.experiments.errors import SpaceError
 from nnstudio.gui import theme
-from nnstudio.gui.experiments.commands import SetSweepCommand
+from nnstudio.gui.experiments.undo import SetSweepCommand
 
 
 def with_sweep_mark(document: Any, node: Node, param: Param, editor: QWidget) -> QWidget:

@@ -42,11 +42,11 @@ from nnstudio.experiments.errors import SpaceError, SweepError
 from nnstudio.experiments.results import TrialRecord, format_value
 from nnstudio.gui import settings as app_settings
 from nnstudio.gui import theme
-from nnstudio.gui.experiments.commands import ApplyTrialCommand, SetSweepCommand
 from nnstudio.gui.experiments.plots import MetricScatter, ParallelCoordinates, TrialCurves
 from nnstudio.gui.experiments.process import SweepProcess
 from nnstudio.gui.experiments.study_reader import StudyReader, StudySnapshot
 from nnstudio.gui.experiments.table import NUMBER_ROLE, STATES, TrialFilter, TrialTableModel
+from nnstudio.gui.experiments.undo import ApplyTrialCommand, SetSweepCommand
 
 if TYPE_CHECKING:
     from nnstudio.gui.main_window import MainWindow

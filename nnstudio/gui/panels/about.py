@@ -13,7 +13,7 @@ from PySide6.QtGui import QFocusEvent
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 from nnstudio.gui.document import Document
-from nnstudio.gui.editor.commands import SetDescriptionCommand
+from nnstudio.gui.editor.undo import SetDescriptionCommand
 
 PLACEHOLDER = ("Describe this network: what it is for, what data it expects, what to try. "
                "The note is saved with the project.")

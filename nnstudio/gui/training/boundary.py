@@ -18,8 +18,8 @@ from PySide6.QtWidgets import QGraphicsItem, QSplitter, QVBoxLayout, QWidget
 
 from nnstudio.gui import theme
 from nnstudio.gui.training.neurons import NeuronPanel
-from nnstudio.gui.training.payloads import Boundary
 from nnstudio.gui.training.progress_widgets import StatusText
+from nnstudio.training.payloads import Boundary
 
 EMPTY = "The decision boundary is drawn for classifiers of two-dimensional data (circles, moons)."
 

@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidg
 
 from nnstudio.gui import theme
 from nnstudio.gui.training.images import describe_sample, sample_picture
-from nnstudio.gui.training.payloads import ConfusionResult
 from nnstudio.gui.training.tiles import TileGrid
+from nnstudio.training.payloads import ConfusionResult
 
 EMPTY = "Train a classifier to see here how the validation samples were classified after each epoch."
 

@@ -30,18 +30,18 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
 from nnstudio.gui import settings as app_settings
-from nnstudio.gui.training.commands import RecordRunCommand, SetTrainingSettingsCommand
-from nnstudio.gui.training.devices import DeviceInfo, probe_in_background
-from nnstudio.gui.training.diagnostics import HealthOverlay
 from nnstudio.gui.training.insights import InsightsTabs, first_layer
+from nnstudio.gui.training.layer_health import HealthOverlay
 from nnstudio.gui.training.lazy import LazyWidget
 from nnstudio.gui.training.panel import TrainingPanel, finished_text, run_folder_text
-from nnstudio.gui.training.payloads import ViewWants
-from nnstudio.gui.training.preview import DataPreview, preview_in_background
-from nnstudio.gui.training.relay import Update
-from nnstudio.gui.training.runs import RunRecord, next_number, read_runs, settings_label
+from nnstudio.gui.training.undo import RecordRunCommand, SetTrainingSettingsCommand
 from nnstudio.gui.training.worker import Outcome, RunRequest, TrainingWorker
+from nnstudio.training.device_probe import DeviceInfo, probe_in_background
+from nnstudio.training.payloads import ViewWants
+from nnstudio.training.preview import DataPreview, preview_in_background
+from nnstudio.training.relay import Update
 from nnstudio.training.run_folder import new_run_folder
+from nnstudio.training.runs import RunRecord, next_number, read_runs, settings_label
 
 if TYPE_CHECKING:
     from nnstudio.gui.document import Document

@@ -16,8 +16,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from nnstudio.gui.training.images import colorize, describe_sample, sample_picture, unit_range
-from nnstudio.gui.training.payloads import FeatureMaps
 from nnstudio.gui.training.tiles import TileGrid
+from nnstudio.training.payloads import FeatureMaps
 
 EMPTY = "Click a layer on the canvas to see its activation maps for the sample on the left."
 

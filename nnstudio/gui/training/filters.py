@@ -16,8 +16,8 @@ import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from nnstudio.gui.training.payloads import Filters
 from nnstudio.gui.training.tiles import TileGrid
+from nnstudio.training.payloads import Filters
 
 EMPTY = "Train a network with a convolution layer to see its filters here."
 AVERAGED = "Each filter, averaged over its inputs"

@@ -15,11 +15,11 @@ from PySide6.QtWidgets import QTabWidget, QWidget
 
 from nnstudio.core.graph import GraphModel
 from nnstudio.gui.training.confusion import ConfusionView
-from nnstudio.gui.training.diagnostics import LayerHealthView
 from nnstudio.gui.training.feature_maps import FeatureMapView
 from nnstudio.gui.training.filters import FilterView
+from nnstudio.gui.training.layer_health import LayerHealthView
 from nnstudio.gui.training.lazy import LazyWidget
-from nnstudio.gui.training.payloads import ViewWants
+from nnstudio.training.payloads import ViewWants
 
 
 def _make_boundary() -> QWidget:

@@ -26,7 +26,11 @@ import numpy as np
 import torch
 
 from nnstudio.core.layers import get_spec
-from nnstudio.gui.training.payloads import (
+from nnstudio.training import probes as inspection
+from nnstudio.training.errors import InspectError
+from nnstudio.training.events import EpochEnded, Failed, Finished, LayerStatsReady, PauseChanged, Progress
+from nnstudio.training.loop import Trainer
+from nnstudio.training.payloads import (
     MAX_MAPS,
     MAX_NEURON_LAYERS,
     MAX_POINTS,
@@ -43,11 +47,7 @@ from nnstudio.gui.training.payloads import (
     ViewWants,
     downsample,
 )
-from nnstudio.gui.training.relay import Relay
-from nnstudio.training import inspect as inspection
-from nnstudio.training.errors import InspectError
-from nnstudio.training.events import EpochEnded, Failed, Finished, LayerStatsReady, PauseChanged, Progress
-from nnstudio.training.loop import Trainer
+from nnstudio.training.relay import Relay
 
 INTERVAL = 1.0  # seconds between two refreshes of one view, at the most often
 BUDGET = 0.005  # share of training time one view may take

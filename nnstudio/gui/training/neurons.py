@@ -30,9 +30,9 @@ from PySide6.QtWidgets import (
 
 from nnstudio.gui import theme
 from nnstudio.gui.training.images import to_qimage
-from nnstudio.gui.training.payloads import Boundary, NeuronLayer
 from nnstudio.gui.training.progress_widgets import StatusText
 from nnstudio.gui.training.tiles import TileGrid
+from nnstudio.training.payloads import Boundary, NeuronLayer
 
 POSITIVE = np.array((8, 119, 189), np.float32) / 255.0  # Playground's blue
 NEGATIVE = np.array((232, 125, 22), np.float32) / 255.0  # and its orange

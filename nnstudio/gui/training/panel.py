@@ -27,11 +27,11 @@ from PySide6.QtWidgets import (
 
 from nnstudio.gui import dialogs, theme
 from nnstudio.gui.training.images import describe_sample, sample_picture
-from nnstudio.gui.training.preview import DataPreview
 from nnstudio.gui.training.progress_widgets import ProgressBar, SampleRate, StatusText
 from nnstudio.gui.training.settings_form import SettingsForm
 from nnstudio.gui.training.tiles import TileGrid
 from nnstudio.training.events import Finished, Progress
+from nnstudio.training.preview import DataPreview
 from nnstudio.training.run_folder import folder_summary
 
 STATES = ("idle", "starting", "running", "paused", "stopping")

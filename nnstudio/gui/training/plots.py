@@ -46,8 +46,8 @@ from PySide6.QtWidgets import (
 )
 
 from nnstudio.gui import theme
-from nnstudio.gui.training.runs import RunRecord
 from nnstudio.training.events import EpochRecord, History, Smoother, StepPoints
+from nnstudio.training.runs import RunRecord
 
 NICE_STEPS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 RUN_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nnstudio.gui.training.devices import UNPROBED, DeviceInfo
 from nnstudio.training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+from nnstudio.training.device_probe import UNPROBED, DeviceInfo
 from nnstudio.training.errors import ConfigError
 
 BUILTIN_DATASETS = {

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
-from nnstudio.gui.training.payloads import ViewWants
-from nnstudio.gui.training.relay import Relay, Update
+from nnstudio.training.payloads import ViewWants
+from nnstudio.training.relay import Relay, Update
 from nnstudio.training.run_folder import (
     METRICS_FILE,
     MetricsWriter,

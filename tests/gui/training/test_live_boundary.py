@@ -13,8 +13,8 @@ import pytest
 from nnstudio.api import Graph
 from nnstudio.gui.training import inspections
 from nnstudio.gui.training import worker as worker_module
-from nnstudio.gui.training.payloads import MAX_ROW_UNITS, MAX_UNITS, NEURON_SIDE, ViewWants
-from nnstudio.gui.training.relay import Relay
+from nnstudio.training.payloads import MAX_ROW_UNITS, MAX_UNITS, NEURON_SIDE, ViewWants
+from nnstudio.training.relay import Relay
 
 from .conftest import RUN_TIMEOUT_MS, wait_for_run
 

@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtGui import QImage
 
 from nnstudio.gui.training.plots import MetricsPlots
-from nnstudio.gui.training.runs import RunRecord, read_runs, settings_label, thin_curve
 from nnstudio.training.events import EpochRecord, StepPoints
+from nnstudio.training.runs import RunRecord, read_runs, settings_label, thin_curve
 
 
 def _points(first: int, n: int) -> StepPoints:

@@ -12,8 +12,8 @@ from PySide6.QtGui import QColor, QImage
 
 from nnstudio.gui import theme
 from nnstudio.gui.training.plots import MetricsPlots
-from nnstudio.gui.training.runs import RunRecord
 from nnstudio.training.events import EpochRecord, StepPoints
+from nnstudio.training.runs import RunRecord
 
 
 def _points(first: int, n: int) -> StepPoints:

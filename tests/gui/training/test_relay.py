@@ -6,7 +6,6 @@ import threading
 
 import numpy as np
 
-from nnstudio.gui.training.relay import Relay
 from nnstudio.training.config import TrainConfig
 from nnstudio.training.events import (
     EpochEnded,
@@ -18,6 +17,7 @@ from nnstudio.training.events import (
     Progress,
     StepPoints,
 )
+from nnstudio.training.relay import Relay
 
 
 def _points(first: int, n: int) -> StepPoints:

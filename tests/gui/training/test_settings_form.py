@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nnstudio.gui.training.devices import UNPROBED, DeviceInfo
 from nnstudio.gui.training.settings_form import SettingsForm
+from nnstudio.training.device_probe import UNPROBED, DeviceInfo
 
 GPU = DeviceInfo(choices=(("auto", "Automatic: CUDA 0: NVIDIA H100"), ("cuda:0", "CUDA 0: NVIDIA H100"),
                           ("cpu", "CPU (16 threads)")), cuda=True, compiler=True, auto="cuda")

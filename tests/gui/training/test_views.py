@@ -12,10 +12,10 @@ from nnstudio.gui.training.boundary import boundary_image
 from nnstudio.gui.training.confusion import ConfusionView
 from nnstudio.gui.training.feature_maps import FeatureMapView, map_tiles
 from nnstudio.gui.training.filters import FilterView
-from nnstudio.gui.training.health import judge
-from nnstudio.gui.training.payloads import ConfusionResult, Misclassified, ViewWants, downsample
-from nnstudio.gui.training.relay import Relay
 from nnstudio.training.events import LayerStat
+from nnstudio.training.health import judge
+from nnstudio.training.payloads import ConfusionResult, Misclassified, ViewWants, downsample
+from nnstudio.training.relay import Relay
 
 torch = pytest.importorskip("torch")
 

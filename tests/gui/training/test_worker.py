@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 
-from nnstudio.gui.training.payloads import ViewWants
 from nnstudio.gui.training.worker import UPDATE_INTERVAL_MS, RunRequest, TrainingWorker
 from nnstudio.training.events import Failed, Finished
+from nnstudio.training.payloads import ViewWants
 
 from .conftest import RUN_TIMEOUT_MS, example
 

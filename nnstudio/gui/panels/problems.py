@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from nnstudio.core.validation import Analysis, Diagnostic
 from nnstudio.gui.document import Document
-from nnstudio.gui.editor.commands import fix_command
+from nnstudio.gui.editor.undo import fix_command
 
 NODE_ROLE = Qt.ItemDataRole.UserRole
 DIAGNOSTIC_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -13,7 +13,7 @@ from typing import Any
 from nnstudio.core.errors import GraphError
 from nnstudio.core.graph import GraphModel
 from nnstudio.experiments.space import Axis
-from nnstudio.gui.editor.commands import GraphCommand
+from nnstudio.gui.editor.undo import GraphCommand
 
 
 class SetSweepCommand(GraphCommand):

@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
 
 from nnstudio.core.graph import GraphModel
 from nnstudio.gui import theme
-from nnstudio.gui.training.health import HealthWarning, judge
 from nnstudio.training.events import LayerStat, LayerStatsReady
+from nnstudio.training.health import HealthWarning, judge
 
 COLUMNS = ("Layer", "Type", "Output mean", "Output std", "Gradient norm", "Dead units", "Warning")
 _SHORT = {"vanishing": "vanishing gradients", "exploding": "exploding gradients", "dead": "dead ReLUs"}

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from nnstudio.core.graph import GraphModel
-from nnstudio.gui.editor.commands import GraphCommand
-from nnstudio.gui.training.runs import MAX_RUNS
+from nnstudio.gui.editor.undo import GraphCommand
+from nnstudio.training.runs import MAX_RUNS
 
 
 class SetTrainingSettingsCommand(GraphCommand):

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from nnstudio.api import Graph
-from nnstudio.training import inspect
+from nnstudio.training import probes as inspect
 from nnstudio.training.config import TrainConfig
 from nnstudio.training.errors import InspectError
 from nnstudio.training.loop import Trainer
