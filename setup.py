@@ -6,7 +6,10 @@ them as declared data instead of warning about undeclared ones."""
 
 from setuptools import find_namespace_packages, find_packages, setup
 
-RESOURCES = ["nnstudio._resources", *(f"nnstudio._resources.{p}" for p in find_namespace_packages("resources"))]
+RESOURCES = [
+    "nnstudio._resources",
+    *(f"nnstudio._resources.{p}" for p in find_namespace_packages("resources")),
+]
 
 setup(
     packages=[*find_packages(include=["nnstudio", "nnstudio.*"]), *RESOURCES],

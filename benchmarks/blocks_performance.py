@@ -85,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         graph = Graph.load(path)
         graph.analyze()
         edits = [edit_once(graph, bias=run % 2 == 0) for run in range(args.runs * 4)]
-    rows = [("open, validate, draw ResNet-50", statistics.median(opens), OPEN_LIMIT_S),
-            ("edit inside a block used 16x", statistics.median(edits), EDIT_LIMIT_S)]
+    rows = [
+        ("open, validate, draw ResNet-50", statistics.median(opens), OPEN_LIMIT_S),
+        ("edit inside a block used 16x", statistics.median(edits), EDIT_LIMIT_S),
+    ]
     over = False
     for label, seconds, limit in rows:
         verdict = "ok" if seconds <= limit else "OVER"

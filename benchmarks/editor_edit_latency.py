@@ -90,9 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         app.processEvents()
 
     median, worst = statistics.median(timings), max(timings)
-    print(f"Edit -> re-validate -> repaint on {len(graph)} nodes ({args.edits} edits through the inspector): "
-          f"median {median:.1f} ms, worst {worst:.1f} ms; limit {LIMIT_MS:.0f} ms, "
-          f"ratio {median / LIMIT_MS:.2f}")
+    print(
+        f"Edit -> re-validate -> repaint on {len(graph)} nodes ({args.edits} edits through the inspector): "
+        f"median {median:.1f} ms, worst {worst:.1f} ms; limit {LIMIT_MS:.0f} ms, "
+        f"ratio {median / LIMIT_MS:.2f}"
+    )
     if problems:
         print("warning: the edits made the graph invalid:", problems[0].message)
     return 0 if median <= LIMIT_MS else 1

@@ -59,12 +59,15 @@ class Inception(nn.Module):
         self.b4 = nn.Conv2d(c_in, proj, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([
-            F.relu(self.b1(x), inplace=True),
-            F.relu(self.b2(F.relu(self.b2_reduce(x), inplace=True)), inplace=True),
-            F.relu(self.b3(F.relu(self.b3_reduce(x), inplace=True)), inplace=True),
-            F.relu(self.b4(F.max_pool2d(x, 3, stride=1, padding=1)), inplace=True),
-        ], dim=1)
+        return torch.cat(
+            [
+                F.relu(self.b1(x), inplace=True),
+                F.relu(self.b2(F.relu(self.b2_reduce(x), inplace=True)), inplace=True),
+                F.relu(self.b3(F.relu(self.b3_reduce(x), inplace=True)), inplace=True),
+                F.relu(self.b4(F.max_pool2d(x, 3, stride=1, padding=1)), inplace=True),
+            ],
+            dim=1,
+        )
 
 
 class GoogLeNetMini(nn.Module):
@@ -101,7 +104,9 @@ class BasicBlock(nn.Module):
         super().__init__()
         self.downsample = None
         if stride != 1 or inplanes != planes:
-            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+            self.downsample = nn.Sequential(
+                nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes)
+            )
         self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
@@ -150,7 +155,9 @@ def _copy_weights(source: nn.Module, target: nn.Module) -> None:
         pairs = list(zip(source.parameters(), target.parameters(), strict=True))
         for a, b in pairs:
             if a.shape != b.shape:
-                raise SystemExit(f"{type(target).__name__} does not match the example: {a.shape} vs {b.shape}")
+                raise SystemExit(
+                    f"{type(target).__name__} does not match the example: {a.shape} vs {b.shape}"
+                )
             b.copy_(a)
 
 

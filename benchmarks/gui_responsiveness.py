@@ -46,8 +46,9 @@ TICK_MS = 10
 EPOCHS = {"lenet5": 6, "mlp_circles": 400}  # a circles epoch lasts milliseconds: hundreds of them
 
 
-def gui_run(app, model: str, epochs: int, threads: int | None,
-            probe: bool = True) -> tuple[np.ndarray, list[float], int]:
+def gui_run(
+    app, model: str, epochs: int, threads: int | None, probe: bool = True
+) -> tuple[np.ndarray, list[float], int]:
     """Train ``model`` from the panel; (lateness in ms per tick, epoch seconds, samples per epoch).
     Without ``probe`` no timer ticks: a throughput run the way a user's session goes."""
     from PySide6.QtCore import QEventLoop, Qt, QTimer
@@ -107,16 +108,22 @@ def gui_run(app, model: str, epochs: int, threads: int | None,
     seconds = [r.seconds for r in history.epochs]
     samples = _train_samples(training.run_started.data)
     boundary = tabs.boundary_host.widget
-    shown = (f", {boundary.updates} boundaries with {boundary.neurons.thumbnails} neuron thumbnails shown"
-             if two_d and boundary is not None else "")
+    shown = (
+        f", {boundary.updates} boundaries with {boundary.neurons.thumbnails} neuron thumbnails shown"
+        if two_d and boundary is not None
+        else ""
+    )
     window.document.undo_stack.setClean()
     window.close()
     window.deleteLater()  # a user's session has one window; closed ones must not pile up
     app.processEvents()
-    print(f"  GUI{' with the 10 ms probe' if probe else ''}: {len(lateness)} ticks during training, GUI thread "
-          f"busy {100 * busy[0] / busy[1]:.0f}% of {busy[1]:.1f} s, views computed for "
-          f"{outcome.inspection_seconds:.2f} s on the training thread, {training.worker.updates_sent} updates"
-          f"{shown}", flush=True)
+    print(
+        f"  GUI{' with the 10 ms probe' if probe else ''}: {len(lateness)} ticks during training, GUI thread "
+        f"busy {100 * busy[0] / busy[1]:.0f}% of {busy[1]:.1f} s, views computed for "
+        f"{outcome.inspection_seconds:.2f} s on the training thread, {training.worker.updates_sent} updates"
+        f"{shown}",
+        flush=True,
+    )
     return np.asarray(lateness), seconds, samples
 
 
@@ -133,8 +140,24 @@ def cli_run(model: str, epochs: int, folder: Path) -> list[float]:
 
     project = resources.examples_dir() / f"{model}.nnstudio"
     out = folder / f"cli-{time.perf_counter_ns()}"
-    subprocess.run([sys.executable, "-m", "nnstudio", "train", str(project), "--epochs", str(epochs),
-                    "--device", DEVICE[0], "--out", str(out), "--quiet"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nnstudio",
+            "train",
+            str(project),
+            "--epochs",
+            str(epochs),
+            "--device",
+            DEVICE[0],
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        check=True,
+        capture_output=True,
+    )
     with open(out / "metrics.csv", encoding="utf-8") as handle:
         return [float(row["seconds"]) for row in csv.DictReader(handle)]
 
@@ -150,9 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help=f"per run (default {EPOCHS})")
     parser.add_argument("--repeats", type=int, default=10, help="pairs of throughput runs")
     parser.add_argument("--lateness-runs", type=int, default=3, help="runs with the 10 ms probe")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads in the GUI's worker (default: the app's choice)")
-    parser.add_argument("--device", default="cpu", help="where both the GUI and nnstudio train run (cpu, cuda)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads in the GUI's worker (default: the app's choice)",
+    )
+    parser.add_argument(
+        "--device", default="cpu", help="where both the GUI and nnstudio train run (cpu, cuda)"
+    )
     args = parser.parse_args(argv)
     DEVICE[0] = args.device
 
@@ -172,8 +201,11 @@ def bench(app, model: str, epochs: int, args: argparse.Namespace, home: Path) ->
 
     threads = args.threads or default_threads()
     where = "the CPU" if DEVICE[0] == "cpu" else DEVICE[0]
-    print(f"{model}, {epochs} epochs on {where} ({os.cpu_count()} cores); the GUI's worker uses "
-          f"{threads} torch thread(s), nnstudio train torch's default", flush=True)
+    print(
+        f"{model}, {epochs} epochs on {where} ({os.cpu_count()} cores); the GUI's worker uses "
+        f"{threads} torch thread(s), nnstudio train torch's default",
+        flush=True,
+    )
     ratios, cli_epochs, gui_epochs, lateness = [], [], [], []
     samples = 0
     for repeat in range(args.repeats):
@@ -188,24 +220,35 @@ def bench(app, model: str, epochs: int, args: argparse.Namespace, home: Path) ->
         cli_epochs.append(cli)
         gui_epochs.append(gui)
         ratios.append(cli / gui)  # GUI samples/s over CLI samples/s
-        print(f"  repeat {repeat + 1}: nnstudio train {cli:.3f} s/epoch, GUI {gui:.3f} s/epoch: "
-              f"GUI/CLI {ratios[-1]:.3f}", flush=True)
+        print(
+            f"  repeat {repeat + 1}: nnstudio train {cli:.3f} s/epoch, GUI {gui:.3f} s/epoch: "
+            f"GUI/CLI {ratios[-1]:.3f}",
+            flush=True,
+        )
     for run in range(args.lateness_runs):
         late, _, _ = gui_run(app, model, epochs, args.threads, probe=True)
         lateness.append(late)
-        print(f"  probe run {run + 1}: lateness p50 {np.percentile(late, 50):.1f} ms, p99 "
-              f"{np.percentile(late, 99):.1f} ms, max {late.max():.1f} ms", flush=True)
+        print(
+            f"  probe run {run + 1}: lateness p50 {np.percentile(late, 50):.1f} ms, p99 "
+            f"{np.percentile(late, 99):.1f} ms, max {late.max():.1f} ms",
+            flush=True,
+        )
     late = np.concatenate(lateness)
     p50, p99, worst = np.percentile(late, 50), np.percentile(late, 99), late.max()
     ratio = statistics.median(ratios)
     ok_p99, ok_max, ok_rate = p99 < P99_LIMIT_MS, worst < MAX_LIMIT_MS, ratio >= THROUGHPUT_LIMIT
-    print(f"{model}: event-loop lateness of a {TICK_MS} ms timer while training ({len(late)} ticks): "
-          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (limit {P99_LIMIT_MS:.0f}) {'PASS' if ok_p99 else 'FAIL'}, "
-          f"max {worst:.1f} ms (limit {MAX_LIMIT_MS:.0f}) {'PASS' if ok_max else 'FAIL'}")
-    print(f"{model}: throughput: nnstudio train {samples / statistics.median(cli_epochs):,.0f} samples/s, "
-          f"GUI {samples / statistics.median(gui_epochs):,.0f} samples/s (medians); GUI/CLI, median of "
-          f"{len(ratios)} pairs = {ratio:.3f} (pairs {min(ratios):.3f} to {max(ratios):.3f}; "
-          f"limit {THROUGHPUT_LIMIT}) {'PASS' if ok_rate else 'FAIL'}", flush=True)
+    print(
+        f"{model}: event-loop lateness of a {TICK_MS} ms timer while training ({len(late)} ticks): "
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (limit {P99_LIMIT_MS:.0f}) {'PASS' if ok_p99 else 'FAIL'}, "
+        f"max {worst:.1f} ms (limit {MAX_LIMIT_MS:.0f}) {'PASS' if ok_max else 'FAIL'}"
+    )
+    print(
+        f"{model}: throughput: nnstudio train {samples / statistics.median(cli_epochs):,.0f} samples/s, "
+        f"GUI {samples / statistics.median(gui_epochs):,.0f} samples/s (medians); GUI/CLI, median of "
+        f"{len(ratios)} pairs = {ratio:.3f} (pairs {min(ratios):.3f} to {max(ratios):.3f}; "
+        f"limit {THROUGHPUT_LIMIT}) {'PASS' if ok_rate else 'FAIL'}",
+        flush=True,
+    )
     return ok_p99 and ok_max and ok_rate
 
 

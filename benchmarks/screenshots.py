@@ -44,8 +44,15 @@ def settle(app: QApplication, rounds: int = 10) -> None:
         app.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
 
 
-def shoot(app: QApplication, example: str, mode: str, folder: Path, with_code: bool,
-          size: tuple[int, int] = (1280, 800), arrange: bool = False) -> list[Path]:
+def shoot(
+    app: QApplication,
+    example: str,
+    mode: str,
+    folder: Path,
+    with_code: bool,
+    size: tuple[int, int] = (1280, 800),
+    arrange: bool = False,
+) -> list[Path]:
     theme.manager().set_mode(mode)
     window = MainWindow()
     window.resize(*size)
@@ -69,8 +76,10 @@ def shoot(app: QApplication, example: str, mode: str, folder: Path, with_code: b
     window.grab().save(str(path))
     written.append(path)
     viewport = window.view.viewport().size()
-    print(f"{example} ({mode}): Fit to Window zoom {window.view.zoom():.0%} in a "
-          f"{viewport.width()}x{viewport.height()} canvas")
+    print(
+        f"{example} ({mode}): Fit to Window zoom {window.view.zoom():.0%} in a "
+        f"{viewport.width()}x{viewport.height()} canvas"
+    )
     if with_code:
         window.docks["code"].raise_()
         window.code_preview.refresh()

@@ -29,8 +29,13 @@ def launch(extra_args: list[str], home: str) -> tuple[float, str]:
     env = {**os.environ, "NNSTUDIO_STARTUP_PROBE": "1", "NNSTUDIO_HOME": home}
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "nnstudio", *extra_args], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nnstudio", *extra_args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = ""
     for line in process.stdout:
         if line.startswith("nnstudio-shown"):
@@ -57,9 +62,11 @@ def main(argv: list[str] | None = None) -> int:
             timings.append(elapsed)
             torch_seen |= "torch_imported=True" in line
     median = statistics.median(timings)
-    print(f"launch -> window shown{' with ' + args.file if args.file else ''}: median {median:.2f} s "
-          f"over {args.runs} launches (best {min(timings):.2f} s); limit {LIMIT_S:.1f} s, "
-          f"ratio {median / LIMIT_S:.2f}; torch imported at startup: {'YES' if torch_seen else 'no'}")
+    print(
+        f"launch -> window shown{' with ' + args.file if args.file else ''}: median {median:.2f} s "
+        f"over {args.runs} launches (best {min(timings):.2f} s); limit {LIMIT_S:.1f} s, "
+        f"ratio {median / LIMIT_S:.2f}; torch imported at startup: {'YES' if torch_seen else 'no'}"
+    )
     return 0 if median <= LIMIT_S and not torch_seen else 1
 
 

@@ -76,9 +76,14 @@ class Case:
             x, y = x.repeat(copies, *([1] * (x.dim() - 1))), y.repeat(copies, *([1] * (y.dim() - 1)))
         n = wanted // bs * bs
         self.data = TrainingData(
-            name=data.name, train=TensorDataset(x[:n], y[:n]), val=data.val, task=data.task,
-            sample_shape=data.sample_shape, target_shape=data.target_shape,
-            num_classes=data.num_classes, class_names=data.class_names,
+            name=data.name,
+            train=TensorDataset(x[:n], y[:n]),
+            val=data.val,
+            task=data.task,
+            sample_shape=data.sample_shape,
+            target_shape=data.target_shape,
+            num_classes=data.num_classes,
+            class_names=data.class_names,
         )
         self.io = ModelIO.of(self.graph)
         self.loss = resolve_loss(self.config.loss, self.data, self.io)
@@ -164,9 +169,12 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--epochs", type=int, default=4, help="per run; the first is not timed")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--samples", type=int,
-                        help="training samples of the shorter epoch; the longer has 4x (default: 1024 on "
-                        "the CPU, the whole set on a GPU)")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        help="training samples of the shorter epoch; the longer has 4x (default: 1024 on "
+        "the CPU, the whole set on a GPU)",
+    )
     parser.add_argument("--batch-size", type=int, help="default: each example's own")
     parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args()
@@ -182,8 +190,10 @@ def main() -> None:
         variants["compile"] = lambda case: trainer_run(case, device, compile=True)
         variants["fast"] = lambda case: trainer_run(case, device, fast=True)
 
-    print(f"device: {describe(device)}; torch {torch.__version__}; {args.epochs} epochs per run "
-          f"(first not timed), best of {args.repeats}; each at two epoch lengths")
+    print(
+        f"device: {describe(device)}; torch {torch.__version__}; {args.epochs} epochs per run "
+        f"(first not timed), best of {args.repeats}; each at two epoch lengths"
+    )
     header = f"{'model':<16}{'samples':>8}{'batch':>6}" + "".join(
         f"{v + ' ms/step':>17}{v + ' fixed ms':>17}" for v in variants
     )
@@ -208,9 +218,7 @@ def main() -> None:
                 for variant, fn in variants.items():
                     sync(device)
                     runs[variant, k].append(fn(case))
-        cost = {
-            v: split_cost(steady_epoch(runs[v, 0]), steady_epoch(runs[v, 1]), *steps) for v in variants
-        }
+        cost = {v: split_cost(steady_epoch(runs[v, 0]), steady_epoch(runs[v, 1]), *steps) for v in variants}
         ratio = cost["trainer"][0] / cost["bare"][0]
         extra_fixed = cost["trainer"][1] - cost["bare"][1]
         agree = max(spread(runs[v, 1]) for v in variants)
@@ -223,8 +231,10 @@ def main() -> None:
         print(line, flush=True)
     verdict = "ok" if worst <= OVERHEAD_LIMIT else "OVER THE LIMIT"
     print(f"worst trainer/bare per step: {worst:.3f} (limit {OVERHEAD_LIMIT}): {verdict}")
-    print(f"largest spread of repeats (longer epochs): {100 * worst_spread:.1f}% "
-          f"({'within' if worst_spread <= 0.03 else 'over'} 3%)")
+    print(
+        f"largest spread of repeats (longer epochs): {100 * worst_spread:.1f}% "
+        f"({'within' if worst_spread <= 0.03 else 'over'} 3%)"
+    )
     if device.type == "cuda":
         print(f"target on an H100-class GPU: bare/fast >= {FAST_TARGET} for lenet5 and lstm_sequence")
 

@@ -36,8 +36,9 @@ def settle(app: QApplication, seconds: float) -> None:
     loop.exec()
 
 
-def shoot(app: QApplication, example: str, folder: Path, views: list[str], pick: str | None,
-          epochs: int, mode: str) -> list[Path]:
+def shoot(
+    app: QApplication, example: str, folder: Path, views: list[str], pick: str | None, epochs: int, mode: str
+) -> list[Path]:
     from nnstudio import resources
     from nnstudio.gui.main_window import MainWindow
 
@@ -103,11 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     written = []
     for mode in ("light", "dark") if args.theme == "both" else (args.theme,):
         if args.only in ("digits", "both"):
-            written += shoot(app, "digits_cnn", folder, ["filters", "feature_maps", "filters_deep", "health",
-                                                         "confusion"], "conv2", epochs=80, mode=mode)
+            written += shoot(
+                app,
+                "digits_cnn",
+                folder,
+                ["filters", "feature_maps", "filters_deep", "health", "confusion"],
+                "conv2",
+                epochs=80,
+                mode=mode,
+            )
         if args.only in ("circles", "both"):
-            written += shoot(app, "mlp_circles", folder, ["boundary", "neurons_picked"], None, epochs=2000,
-                             mode=mode)
+            written += shoot(
+                app, "mlp_circles", folder, ["boundary", "neurons_picked"], None, epochs=2000, mode=mode
+            )
     for path in written:
         print(path)
     return 0

@@ -49,4 +49,13 @@ def export(graph, folder, weights=None, **options):
     return _export(graph, folder, weights=weights, **options)
 
 
-__all__ = ["CATALOG", "Diagnostic", "FormatError", "Graph", "GraphError", "__version__", "export", "from_torch"]
+__all__ = [
+    "CATALOG",
+    "Diagnostic",
+    "FormatError",
+    "Graph",
+    "GraphError",
+    "__version__",
+    "export",
+    "from_torch",
+]

@@ -91,8 +91,7 @@ def _unknown_command(word: str) -> int:
     close = difflib.get_close_matches(word, COMMANDS, n=1)
     hint = f" Did you mean 'nnstudio {close[0]}'?" if close else ""
     print(
-        f"nnstudio: error: '{word}' is neither a command ({', '.join(COMMANDS)}) nor an existing "
-        f"file.{hint}",
+        f"nnstudio: error: '{word}' is neither a command ({', '.join(COMMANDS)}) nor an existing file.{hint}",
         file=sys.stderr,
     )
     return EXIT_BAD_INPUT

@@ -24,7 +24,9 @@ def test_import_contracts_are_kept() -> None:
     still checks, and a missing 'test' extra fails rather than skips."""
     if importlib.util.find_spec("importlinter") is None:
         pytest.fail("import-linter is not installed; install the 'test' extra.")
-    command = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+    command = (
+        "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+    )
     result = subprocess.run(
         [sys.executable, "-c", command, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=180
     )

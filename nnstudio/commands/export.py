@@ -25,15 +25,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("file", help="a .nnstudio project")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write into")
-    parser.add_argument("--weights", metavar="FILE",
-                        help="trained weights: a .safetensors file or a .pt state dict")
+    parser.add_argument(
+        "--weights", metavar="FILE", help="trained weights: a .safetensors file or a .pt state dict"
+    )
     parser.add_argument("--onnx", action="store_true", help="also write model.onnx (needs the onnx extra)")
-    parser.add_argument("--class-name", metavar="NAME", help="name of the model class (default: from the graph)")
-    parser.add_argument("--train-script", action="store_true",
-                        help="also write train.py: the project's training as a plain PyTorch script "
-                        "that runs alone or under torchrun on many GPUs")
-    parser.add_argument("--force", action="store_true",
-                        help="replace files in DIR even if nnstudio did not write them")
+    parser.add_argument(
+        "--class-name", metavar="NAME", help="name of the model class (default: from the graph)"
+    )
+    parser.add_argument(
+        "--train-script",
+        action="store_true",
+        help="also write train.py: the project's training as a plain PyTorch script "
+        "that runs alone or under torchrun on many GPUs",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace files in DIR even if nnstudio did not write them"
+    )
     parser.set_defaults(run=run)
 
 

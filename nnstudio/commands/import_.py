@@ -254,7 +254,9 @@ def _foreign_args(text: str) -> tuple[str, list[Any]]:
     except json.JSONDecodeError:
         parsed = None
     if not isinstance(parsed, list):
-        raise SourceError(f"--foreign-args {text!r} must be a module path, '=' and a JSON list, e.g. head=[256, 0.1].")
+        raise SourceError(
+            f"--foreign-args {text!r} must be a module path, '=' and a JSON list, e.g. head=[256, 0.1]."
+        )
     return path.strip(), parsed
 
 

@@ -36,19 +36,24 @@ def run(args: argparse.Namespace) -> int:
     for node_id in ordered:
         node = graph.nodes[node_id]
         fig = analysis.figures.get(node_id)
-        rows.append((
-            node.name,
-            type_label(node),  # an instance: its block and repeat
-            format_shape(analysis.shapes.get(node_id)),
-            f"{fig.parameters:,}" if fig else "?",
-            human_count(fig.macs) if fig else "?",
-            human_bytes(fig.activation_bytes) if fig else "?",
-        ))
+        rows.append(
+            (
+                node.name,
+                type_label(node),  # an instance: its block and repeat
+                format_shape(analysis.shapes.get(node_id)),
+                f"{fig.parameters:,}" if fig else "?",
+                human_count(fig.macs) if fig else "?",
+                human_bytes(fig.activation_bytes) if fig else "?",
+            )
+        )
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
 
     def line(row) -> str:
-        cells = [str(c).ljust(w) if i < 3 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        cells = [
+            str(c).ljust(w) if i < 3 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
         return "  ".join(cells)
 
     print(f"{graph.name}" + (f": {graph.description.splitlines()[0]}" if graph.description else ""))
@@ -65,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"Activations per sample (forward): {human_bytes(sum(f.activation_bytes for f in figures))}")
     errors = [d for d in analysis.diagnostics if d.is_error]
     if errors:
-        print(f"\n{len(errors)} problem(s); run 'nnstudio validate {args.file}' for details.", file=sys.stderr)
+        print(
+            f"\n{len(errors)} problem(s); run 'nnstudio validate {args.file}' for details.", file=sys.stderr
+        )
         return EXIT_FAILED
     return EXIT_OK

@@ -47,9 +47,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("file", help="a .nnstudio project")
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", metavar="NAME|PATH",
-                      help="digits, circles, moons, sequences, shapes, or a CSV/.npz/.npy file, "
-                      "an image folder, MNIST IDX or CIFAR batches")
+    data.add_argument(
+        "--dataset",
+        metavar="NAME|PATH",
+        help="digits, circles, moons, sequences, shapes, or a CSV/.npz/.npy file, "
+        "an image folder, MNIST IDX or CIFAR batches",
+    )
     data.add_argument("--label-column", metavar="COLUMN", help="CSV: the label column's name or index")
     data.add_argument("--val-split", type=float, metavar="FRACTION", help="share held out for validation")
     optim = parser.add_argument_group("optimisation")
@@ -64,17 +67,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run_group.add_argument("--device", metavar="DEVICE", help="auto (default), cpu, cuda, cuda:N or mps")
     run_group.add_argument("--precision", choices=("fp32", "bf16"), help="bf16: mixed precision on CUDA")
     run_group.add_argument("--compile", action="store_true", default=None, help="use torch.compile")
-    run_group.add_argument("--fast", action="store_true", default=None,
-                           help="CUDA: replay the whole training step as one CUDA graph")
-    run_group.add_argument("--nproc", type=int, metavar="N",
-                           help="train on N processes of this machine with torchrun (DDP), "
-                           "running the exported train.py in the run folder")
+    run_group.add_argument(
+        "--fast",
+        action="store_true",
+        default=None,
+        help="CUDA: replay the whole training step as one CUDA graph",
+    )
+    run_group.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train on N processes of this machine with torchrun (DDP), "
+        "running the exported train.py in the run folder",
+    )
     output = parser.add_argument_group("output")
     output.add_argument("--out", metavar="DIR", help="run folder (default: runs/<project>-<time>/)")
     output.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint.pt")
-    output.add_argument("--weights", metavar="FILE",
-                        help="start from these weights (.safetensors or a state dict), e.g. the "
-                        "OUT.weights.safetensors that 'nnstudio import' writes beside the project")
+    output.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="start from these weights (.safetensors or a state dict), e.g. the "
+        "OUT.weights.safetensors that 'nnstudio import' writes beside the project",
+    )
     output.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files")
     output.add_argument("--quiet", action="store_true", help="print only the final result")
     parser.set_defaults(run=run)
@@ -128,7 +142,11 @@ def run(args: argparse.Namespace) -> int:
         out = _run_folder(args, project)
         tensorboard = _tensorboard(out) if args.tensorboard else None
         trainer = Trainer.for_graph(
-            graph, config, checkpoint_dir=out, base_dir=project.parent, resume_from=args.resume,
+            graph,
+            config,
+            checkpoint_dir=out,
+            base_dir=project.parent,
+            resume_from=args.resume,
             model=_with_weights(graph, args) if args.weights else None,
         )
     except (TrainingError, GraphError, OSError) as exc:
@@ -193,7 +211,9 @@ def _export(graph: Any, trainer: Any, out: Path) -> list[Path]:
     """model.py, weights and predict.py beside the checkpoint: what the run produced."""
     from nnstudio.training.run_folder import export_trained
 
-    exported = export_trained(graph, trainer.model, out, trained_on=trainer.data.trained_on(trainer.loss_name))
+    exported = export_trained(
+        graph, trainer.model, out, trained_on=trainer.data.trained_on(trainer.loss_name)
+    )
     if exported.problem:  # the run itself succeeded; say why the export did not
         print(f"warning: the trained model was not exported: {exported.problem}", file=sys.stderr)
     return list(exported.written)

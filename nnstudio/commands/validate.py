@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     if errors:
         print(f"{args.file}: invalid ({errors} error(s), {warnings} warning(s)).", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{args.file}: valid, {len(graph)} nodes, {graph.num_parameters():,} parameters"
-          + (f", {warnings} warning(s)." if warnings else "."))
+    print(
+        f"{args.file}: valid, {len(graph)} nodes, {graph.num_parameters():,} parameters"
+        + (f", {warnings} warning(s)." if warnings else ".")
+    )
     return EXIT_OK

@@ -90,8 +90,9 @@ class BlockClasses:
         for node_id in use.analysis.in_model:
             node = definition.body.nodes[node_id]
             if node.type == BLOCK_TYPE:
-                for copy in self._instance(node.params["block"], use.resolved[node_id],
-                                           _inner_inputs(definition, use, node_id)):
+                for copy in self._instance(
+                    node.params["block"], use.resolved[node_id], _inner_inputs(definition, use, node_id)
+                ):
                     self._collect(copy)
             else:
                 code = node.spec.support_code.strip("\n")
@@ -134,7 +135,9 @@ class BlockClasses:
             for use in self.uses[name].values():
                 variants.setdefault(self._variant_key(definition, use), []).append(use)
             for uses in variants.values():
-                cls = _ClassWriter(self, definition, uses, module_names.claim(camel_case(name, "Block"))).write()
+                cls = _ClassWriter(
+                    self, definition, uses, module_names.claim(camel_case(name, "Block"))
+                ).write()
                 self.classes[cls.name] = cls
                 for use in uses:
                     self.class_for[_key(use)] = cls.name
@@ -146,11 +149,14 @@ class BlockClasses:
         for node_id in _body_order(definition, use):
             node = definition.body.nodes[node_id]
             if node.type == BLOCK_TYPE:
-                copies = self._instance(node.params["block"], use.resolved[node_id],
-                                        _inner_inputs(definition, use, node_id))
+                copies = self._instance(
+                    node.params["block"], use.resolved[node_id], _inner_inputs(definition, use, node_id)
+                )
                 key.append(tuple(self.class_for[_key(c)] for c in copies))
             elif node.type not in (PORT_IN, PORT_OUT):
-                values = _template_values(node, use.resolved[node_id], _inner_inputs(definition, use, node_id))
+                values = _template_values(
+                    node, use.resolved[node_id], _inner_inputs(definition, use, node_id)
+                )
                 key.append(_fill_forward(node, use.resolved[node_id], values))
         return tuple(key)
 
@@ -187,8 +193,11 @@ def _body_order(definition: BlockDefinition, use: BodyResult) -> list[str]:
     while ready:
         node_id = ready.pop()
         order.append(node_id)
-        consumers = sorted({e.target for e in body.outputs_of(node_id) if e.target in keep},
-                           key=rank.__getitem__, reverse=True)
+        consumers = sorted(
+            {e.target for e in body.outputs_of(node_id) if e.target in keep},
+            key=rank.__getitem__,
+            reverse=True,
+        )
         for target in consumers:
             waiting[target] -= sum(e.source == node_id for e in body.inputs_of(target))
             if waiting[target] == 0:
@@ -247,7 +256,9 @@ class _ClassWriter:
             shapes[index][axis] *= 3
             values = {k: v for k, v in base.values if k in self.declared}
             try:
-                probe = self.owner.library.body_result(self.definition.name, [tuple(s) for s in shapes], values)
+                probe = self.owner.library.body_result(
+                    self.definition.name, [tuple(s) for s in shapes], values
+                )
             except (GraphError, ParamError):
                 continue
             if not probe.errors:
@@ -275,17 +286,29 @@ class _ClassWriter:
         """The argument or known expression equal to these values in every use (and probe)."""
         candidates: list[tuple[str, list[Any], list[Any] | None]] = []
         for name, _, _ in self.shape_args:
-            candidates.append((name, [self._symbol_values(u)[name] for u in self.uses],
-                               [self._symbol_values(p)[name] for p in self.probes]))
+            candidates.append(
+                (
+                    name,
+                    [self._symbol_values(u)[name] for u in self.uses],
+                    [self._symbol_values(p)[name] for p in self.probes],
+                )
+            )
         for name in self.declared:
-            candidates.append((name, [self._symbol_values(u)[name] for u in self.uses],
-                               [self._symbol_values(p)[name] for p in self.probes]))
+            candidates.append(
+                (
+                    name,
+                    [self._symbol_values(u)[name] for u in self.uses],
+                    [self._symbol_values(p)[name] for p in self.probes],
+                )
+            )
         for source, values in self.known:
-            candidates.append((source, values[: len(self.uses)], values[len(self.uses):] or None))
+            candidates.append((source, values[: len(self.uses)], values[len(self.uses) :] or None))
         for source, values, probe_values in candidates:
             if any(type(v) is not int for v in values) or values != per_use:
                 continue
-            probed = per_probe is not None and probe_values is not None and len(probe_values) == len(per_probe)
+            probed = (
+                per_probe is not None and probe_values is not None and len(probe_values) == len(per_probe)
+            )
             if probed and probe_values != per_probe:
                 continue
             if source in {n for n, _, _ in self.shape_args}:
@@ -293,8 +316,14 @@ class _ClassWriter:
             return source
         return None
 
-    def _value_source(self, attr: str, field_name: str, per_use: list[Any], per_probe: list[Any] | None,
-                      literal=_python_literal) -> str:
+    def _value_source(
+        self,
+        attr: str,
+        field_name: str,
+        per_use: list[Any],
+        per_probe: list[Any] | None,
+        literal=_python_literal,
+    ) -> str:
         """Source text for a value that may differ between uses."""
         if all(type(v) is int for v in per_use):
             matched = self._match(per_use, per_probe)
@@ -367,7 +396,10 @@ class _ClassWriter:
                 per_use = [self._derived(node, u, name) for u in uses]
                 per_probe = [self._derived(node, p, name) for p in self.probes if node.id in p.resolved]
                 filled[name] = self._value_source(
-                    attr, name, per_use, per_probe if len(per_probe) == len(self.probes) else None,
+                    attr,
+                    name,
+                    per_use,
+                    per_probe if len(per_probe) == len(self.probes) else None,
                     literal=lambda v, name=name: _derived_literal(spec, name, v),
                 )
         text = template.format(**filled)
@@ -393,7 +425,9 @@ class _ClassWriter:
 
         owner, uses = self.owner, self.uses
         copies_per_use = [
-            owner._instance(node.params["block"], u.resolved[node.id], _inner_inputs(self.definition, u, node.id))
+            owner._instance(
+                node.params["block"], u.resolved[node.id], _inner_inputs(self.definition, u, node.id)
+            )
             for u in uses
         ]
         classes = tuple(owner.class_for[_key(c)] for c in copies_per_use[0])
@@ -412,7 +446,9 @@ class _ClassWriter:
                     self.used_shape_args |= {spelling[n] for n in expr.names if spelling.get(n) != n}
                     continue
                 per_use = [inner.arg_values[_key(copies[copy])][position] for copies in copies_per_use]
-                args.append(self._value_source(attr, f"{arg}_{copy}" if len(classes) > 1 else arg, per_use, None))
+                args.append(
+                    self._value_source(attr, f"{arg}_{copy}" if len(classes) > 1 else arg, per_use, None)
+                )
             calls.append(f"{class_name}({', '.join(args)})")
         if len(calls) == 1:
             callee, _, rest = calls[0].partition("(")
@@ -430,8 +466,12 @@ class _ClassWriter:
         doc = _doc_lines(definition.description or f"The block {definition.name}, designed in nnstudio.")
         lines += [f'    """{doc[0]}', *(f"    {line}" for line in doc[1:])]
         if definition.params:
-            lines += ["", "    Parameters: " + ", ".join(
-                f"``{p.name}`` (default {p.default!r})" for p in definition.params) + "."]
+            lines += [
+                "",
+                "    Parameters: "
+                + ", ".join(f"``{p.name}`` (default {p.default!r})" for p in definition.params)
+                + ".",
+            ]
         lines += ['    """', ""]
         defaults = {p.name: p.default for p in definition.params}
         signature = []
@@ -441,10 +481,18 @@ class _ClassWriter:
                 signature.append(f"{arg}: {kind} = {_python_literal(defaults[arg])}")
             else:
                 signature.append(f"{arg}: {kind}")
-        head = f"    def __init__(self, {', '.join(signature)}) -> None:" if signature else \
-            "    def __init__(self) -> None:"
+        head = (
+            f"    def __init__(self, {', '.join(signature)}) -> None:"
+            if signature
+            else "    def __init__(self) -> None:"
+        )
         if len(head) > 88:
-            lines += ["    def __init__(", "        self,", *(f"        {s}," for s in signature), "    ) -> None:"]
+            lines += [
+                "    def __init__(",
+                "        self,",
+                *(f"        {s}," for s in signature),
+                "    ) -> None:",
+            ]
         else:
             lines.append(head)
         lines += ["        super().__init__()", *init, ""]
@@ -480,11 +528,19 @@ class _ClassWriter:
             else:
                 template = node.spec.forward_template(params)
                 values = _template_values(node, params, _inner_inputs(definition, use, node_id))
-            rereads = any(k in line for line in template.splitlines()[1:] for k in ("{x}", "{inputs}", "{sum}"))
+            rereads = any(
+                k in line for line in template.splitlines()[1:] for k in ("{x}", "{inputs}", "{sum}")
+            )
             out = variables.assign(node, sources, avoid={var_of[s] for s in sources} if rereads else set())
             in_vars = [var_of[s] for s in sources]
-            text = template.format(out=out, x=in_vars[0], inputs=", ".join(in_vars), sum=" + ".join(in_vars),
-                                   attr=self.cls.attr_of.get(node_id, ""), **values)
+            text = template.format(
+                out=out,
+                x=in_vars[0],
+                inputs=", ".join(in_vars),
+                sum=" + ".join(in_vars),
+                attr=self.cls.attr_of.get(node_id, ""),
+                **values,
+            )
             _check_forward(text, {*var_of.values(), out, "self", "torch", "_"}, node)
             body_lines = [f"        {line}" for line in text.splitlines()]
             shapes = {u.analysis.shapes[node_id] for u in self.uses}
@@ -529,7 +585,11 @@ def _arguments(
         raise CodegenError(f"{where}: its layer arguments must be plain values or block parameters.")
     args = [ast.unparse(a) for a in tree.args]
     for kw in tree.keywords:
-        if kw.arg in defaults and _is_literal(kw.value) and _same_value(ast.literal_eval(kw.value), defaults[kw.arg]):
+        if (
+            kw.arg in defaults
+            and _is_literal(kw.value)
+            and _same_value(ast.literal_eval(kw.value), defaults[kw.arg])
+        ):
             continue
         args.append(f"{kw.arg}={ast.unparse(kw.value)}")
     return func, args

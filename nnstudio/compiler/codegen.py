@@ -312,7 +312,9 @@ class _Generator:
             block_names = set(self._blocks.classes)
         class_name = self._class_name(module_names)
         attrs = Namespace({*PYTHON_RESERVED, *MODULE_ATTRIBUTES})
-        local_names = Namespace({*PYTHON_RESERVED, *helpers, *_MODULE_LEVEL, *block_names, class_name, *packages})
+        local_names = Namespace(
+            {*PYTHON_RESERVED, *helpers, *_MODULE_LEVEL, *block_names, class_name, *packages}
+        )
 
         input_nodes = [graph.nodes[n] for n in useful if graph.nodes[n].spec.role == "input"]
         inputs = tuple(self._model_input(n, local_names) for n in input_nodes)
@@ -432,9 +434,7 @@ class _Generator:
         title = _doc_lines(f"{graph.name}, designed in nnstudio.")
         doc = [f'    """{title[0]}', *(f"    {line}" for line in title[1:]), ""]
         for item in inputs:
-            doc.append(
-                f"    Input ``{item.name}``: {item.dtype} of shape (batch, {_dims(item.shape)})."
-            )
+            doc.append(f"    Input ``{item.name}``: {item.dtype} of shape (batch, {_dims(item.shape)}).")
         for node, name in zip(output_nodes, outputs, strict=True):
             doc.append(f"    Output ``{name}``: shape (batch, {_dims(self.shapes[node.id])}).")
         if len(outputs) > 1:
@@ -458,7 +458,9 @@ class _Generator:
             if template is None:
                 continue
             # An Input's module prepares its raw samples: name it for what it does.
-            attr = attrs.create(f"{node.name}_preprocess" if spec.role == "input" else node.name, spec.type.lower())
+            attr = attrs.create(
+                f"{node.name}_preprocess" if spec.role == "input" else node.name, spec.type.lower()
+            )
             values = self._values(node, params[node.id])
             where = f"{node.type} '{node.name}'"
             allowed = helpers | ({values["target"]} if spec.type == "Foreign" else set())
@@ -495,7 +497,9 @@ class _Generator:
         )
 
         args = ", ".join(f"{i.name}: torch.Tensor" for i in inputs)
-        returns = "torch.Tensor" if len(outputs) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(outputs))}]"
+        returns = (
+            "torch.Tensor" if len(outputs) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(outputs))}]"
+        )
         self.lines += ["", f"    def forward(self, {args}) -> {returns}:"]
         for node in nodes:
             spec = node.spec
@@ -514,7 +518,9 @@ class _Generator:
             template = spec.forward_template(params[node.id])
             # A template that reads its input again after assigning its output
             # must not write into the variable it is reading.
-            rereads = any(k in line for line in template.splitlines()[1:] for k in ("{x}", "{inputs}", "{sum}"))
+            rereads = any(
+                k in line for line in template.splitlines()[1:] for k in ("{x}", "{inputs}", "{sum}")
+            )
             out = variables.assign(node, sources, avoid={var_of[s] for s in sources} if rereads else set())
             in_vars = [var_of[s] for s in sources]
             text = template.format(
@@ -598,11 +604,12 @@ def _check_forward(text: str, allowed: set[str], node: Node) -> None:
     try:
         tree = ast.parse(text)
     except SyntaxError as exc:
-        raise CodegenError(f"{node.type} '{node.name}': its forward code does not parse ({exc.msg}).") from None
+        raise CodegenError(
+            f"{node.type} '{node.name}': its forward code does not parse ({exc.msg})."
+        ) from None
     for item in ast.walk(tree):
-        bad = (
-            (isinstance(item, ast.Name) and item.id not in allowed)
-            or isinstance(item, ast.Import | ast.ImportFrom | ast.Lambda | ast.FunctionDef)
+        bad = (isinstance(item, ast.Name) and item.id not in allowed) or isinstance(
+            item, ast.Import | ast.ImportFrom | ast.Lambda | ast.FunctionDef
         )
         if bad:
             raise CodegenError(f"{node.type} '{node.name}': its forward code uses something unexpected.")

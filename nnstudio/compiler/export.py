@@ -275,7 +275,9 @@ def weights_metadata(code: PythonCode, trained_on: TrainedOn | None) -> dict[str
     meta = {
         "generator": "nnstudio",
         "class": code.class_name,
-        "inputs": json.dumps([{"name": i.name, "dtype": i.dtype, "shape": list(i.shape)} for i in code.inputs]),
+        "inputs": json.dumps(
+            [{"name": i.name, "dtype": i.dtype, "shape": list(i.shape)} for i in code.inputs]
+        ),
         "outputs": json.dumps(list(code.output_names)),
     }
     if trained_on is not None:

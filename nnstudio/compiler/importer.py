@@ -137,7 +137,9 @@ def from_torch(
             foreign: set[str] = set()  # submodules kept whole, found one import round at a time
             for _ in range(_MAX_FOREIGN_ROUNDS):
                 try:
-                    return _Importer(module, inputs, name, blocks, frozenset(foreign), foreign_args).run(verify)
+                    return _Importer(module, inputs, name, blocks, frozenset(foreign), foreign_args).run(
+                        verify
+                    )
                 except _Retry as retry:
                     foreign |= retry.paths
             raise ModelImportError(
@@ -211,7 +213,11 @@ class _Tracer(fx.Tracer):
         self.evaluating = False
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        if rules.module_rule(m) is not None or rules.is_preprocess(m) or module_qualified_name in self.foreign:
+        if (
+            rules.module_rule(m) is not None
+            or rules.is_preprocess(m)
+            or module_qualified_name in self.foreign
+        ):
             return True
         return super().is_leaf_module(m, module_qualified_name)
 
@@ -413,7 +419,10 @@ def _foreign_path(cls: type) -> tuple[str | None, str]:
     """``cls`` as ``package.module:ClassName`` the exported code can import, or (None, why not)."""
     module_name, qualname = cls.__module__, cls.__qualname__
     if module_name == "__main__":
-        return None, "its class is defined in the script being run (__main__), which exported code cannot import"
+        return (
+            None,
+            "its class is defined in the script being run (__main__), which exported code cannot import",
+        )
     if module_name.startswith("nnstudio_import_"):
         return None, (
             "its class is defined in the file given as SOURCE, which is not an importable module; "
@@ -782,7 +791,10 @@ class _Importer:
         except Unmappable as exc:
             self.problems.append(f"{self._where(node)} cannot be mapped: {exc.args[0].rstrip('.')}.")
             self.values[node] = _FAILED
-            stack = [v[0] if isinstance(v, tuple) else k for k, v in (node.meta.get("nn_module_stack") or {}).items()]
+            stack = [
+                v[0] if isinstance(v, tuple) else k
+                for k, v in (node.meta.get("nn_module_stack") or {}).items()
+            ]
             if node.op == "call_module":
                 stack = [p for p in stack if p != node.target]
             keep = _foreign_candidate(self.module, stack, self.foreign)
@@ -790,7 +802,11 @@ class _Importer:
                 self.retry.add(keep)
                 return
             modules = dict(self.module.named_modules())
-            owners = [p for p in stack if p in modules and p and not type(modules[p]).__module__.startswith("torch.")]
+            owners = [
+                p
+                for p in stack
+                if p in modules and p and not type(modules[p]).__module__.startswith("torch.")
+            ]
             if owners:  # say why the module around it could not be kept whole either
                 owner = modules[owners[-1]]
                 why = _foreign_path(type(owner))[1]
@@ -1556,7 +1572,8 @@ def _is_metadata(target: Any) -> bool:
 def _last_line(stack_trace: str | None) -> str:
     """The innermost line of the model's own code that a traced operation came from."""
     found = [
-        (f, n) for f, n in re.findall(r'File "([^"]+)", line (\d+)', stack_trace or "")
+        (f, n)
+        for f, n in re.findall(r'File "([^"]+)", line (\d+)', stack_trace or "")
         if f != __file__ and f"{os.sep}torch{os.sep}" not in f
     ]
     return f"{found[-1][0]}:{found[-1][1]}" if found else ""

@@ -31,9 +31,7 @@ def export_onnx(model: torch.nn.Module, code: PythonCode, path: str | Path, chec
     try:
         import onnxscript  # noqa: F401  (torch's exporter needs it; fail with a clear message)
     except ImportError:
-        raise OnnxExportError(
-            'ONNX export needs the onnx extra: pip install "nnstudio[onnx]".'
-        ) from None
+        raise OnnxExportError('ONNX export needs the onnx extra: pip install "nnstudio[onnx]".') from None
     path = Path(path)
     was_training = model.training
     model.eval()
@@ -67,7 +65,9 @@ def check_onnx(model: torch.nn.Module, code: PythonCode, path: str | Path, batch
     try:
         import onnxruntime
     except ImportError:
-        raise OnnxExportError('Checking the ONNX file needs onnxruntime: pip install "nnstudio[onnx]".') from None
+        raise OnnxExportError(
+            'Checking the ONNX file needs onnxruntime: pip install "nnstudio[onnx]".'
+        ) from None
     inputs = example_inputs(code, batch=batch)
     with torch.no_grad():
         expected = model(*inputs)

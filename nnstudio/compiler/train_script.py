@@ -121,7 +121,9 @@ def generate_train_script(
     text = text.replace("@TITLE@", _one_line(graph.name), 1).replace("@MODEL@", model_module, 1)
     text = text.replace("@GENERATED@", GENERATED_MARK, 1)
     text = _replace_line(text, "# @MODEL_IMPORT@", f"from {model_module} import {code.class_name} as Model")
-    text = _replace_line(text, "# @SEED_MAX@", f"SEED_MAX = {SEED_MAX}  # seeds nnstudio accepts: 0..SEED_MAX")
+    text = _replace_line(
+        text, "# @SEED_MAX@", f"SEED_MAX = {SEED_MAX}  # seeds nnstudio accepts: 0..SEED_MAX"
+    )
     return _replace_line(
         text, "# @PROJECT@", f"# The project's settings: defaults of the flags below.\nPROJECT = {literal}"
     )
@@ -231,8 +233,10 @@ def _check(key: str, value: Any) -> None:
         ok = isinstance(value, str) and bool(value.strip())
         wanted = "a non-empty text"
     elif key == "label_column":
-        ok = value is None or (isinstance(value, str) and bool(value)) or (
-            isinstance(value, int) and not isinstance(value, bool)
+        ok = (
+            value is None
+            or (isinstance(value, str) and bool(value))
+            or (isinstance(value, int) and not isinstance(value, bool))
         )
         wanted = "a column name or index"
     elif key == "device":

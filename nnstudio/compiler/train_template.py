@@ -168,17 +168,28 @@ def parse_args(argv=None):
         description="Train the network in model.py; the flags default to the project's settings."
     )
     parser.add_argument("--epochs", type=int, default=PROJECT["epochs"])
-    parser.add_argument("--batch-size", type=int, default=PROJECT["batch_size"],
-                        help="samples per step over all processes (default %(default)s)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=PROJECT["batch_size"],
+        help="samples per step over all processes (default %(default)s)",
+    )
     parser.add_argument("--lr", type=float, default=PROJECT["lr"], help="learning rate (default %(default)s)")
-    parser.add_argument("--device", default=PROJECT["device"],
-                        help="auto, cpu, cuda or mps (default %(default)s); under torchrun, "
-                             "each process takes the GPU of its LOCAL_RANK")
-    parser.add_argument("--data", default=PROJECT["dataset"],
-                        help=f"one of {', '.join(recipe.BUILTIN)}, an .npz or CSV file (default %(default)s)")
+    parser.add_argument(
+        "--device",
+        default=PROJECT["device"],
+        help="auto, cpu, cuda or mps (default %(default)s); under torchrun, "
+        "each process takes the GPU of its LOCAL_RANK",
+    )
+    parser.add_argument(
+        "--data",
+        default=PROJECT["dataset"],
+        help=f"one of {', '.join(recipe.BUILTIN)}, an .npz or CSV file (default %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=PROJECT["seed"])
-    parser.add_argument("--out", default="checkpoints",
-                        help="folder for checkpoint.pt, metrics.csv and weights.pt")
+    parser.add_argument(
+        "--out", default="checkpoints", help="folder for checkpoint.pt, metrics.csv and weights.pt"
+    )
     parser.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint.pt")
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
@@ -192,8 +203,10 @@ def main(argv=None):
     """Train; returns the per-epoch metrics (dicts with the METRICS keys)."""
     args = parse_args(argv)
     if args.batch_size % WORLD_SIZE:
-        fail(f"--batch-size {args.batch_size} does not split evenly over {WORLD_SIZE} processes; "
-             f"use a multiple of {WORLD_SIZE}.")
+        fail(
+            f"--batch-size {args.batch_size} does not split evenly over {WORLD_SIZE} processes; "
+            f"use a multiple of {WORLD_SIZE}."
+        )
     device = pick_device(args.device)
     if WORLD_SIZE > 1:
         if device.type == "cuda":
@@ -232,18 +245,26 @@ def main(argv=None):
         model.to(device)
     else:
         y, y_val = objective.targets(samples.y), objective.targets(samples.y_val)
-    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
-        if WORLD_SIZE > 1 else model
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) \
-        if PROJECT["precision"] == "bf16" and device.type == "cuda" else nullcontext()
+    net = (
+        DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if WORLD_SIZE > 1
+        else model
+    )
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if PROJECT["precision"] == "bf16" and device.type == "cuda"
+        else nullcontext()
+    )
     sizes = np.array([stop - start for start, stop in bounds], dtype=np.float32)
 
     out_dir = Path(args.out)
     if RANK == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
-    log(f"{PROJECT['name']}: {n:,} training and {len(samples.x_val):,} validation samples from {args.data}, "
+    log(
+        f"{PROJECT['name']}: {n:,} training and {len(samples.x_val):,} validation samples from {args.data}, "
         f"{WORLD_SIZE} process(es) on {device.type}, global batch {args.batch_size} "
-        f"({args.batch_size // WORLD_SIZE} per process), {len(bounds)} steps per epoch, {loss_kind} loss")
+        f"({args.batch_size // WORLD_SIZE} per process), {len(bounds)} steps per epoch, {loss_kind} loss"
+    )
     for epoch in range(start_epoch, args.epochs):
         started = time.perf_counter()
         lr = recipe.lr_at(PROJECT["schedule"], args.lr, epoch, args.epochs)
@@ -281,25 +302,37 @@ def main(argv=None):
             fail(recipe.nonfinite_sentence("loss", float(losses_read[at]), where, lr))
         right = corrects.cpu().numpy() if objective.has_accuracy else None
         loss_sum, right_sum, seen = recipe.epoch_sums(losses_read, right, sizes)
-        val_loss, val_acc = evaluate(model, samples.x_val, y_val, objective, device,
-                                     recipe.eval_batch_size(args.batch_size))
+        val_loss, val_acc = evaluate(
+            model, samples.x_val, y_val, objective, device, recipe.eval_batch_size(args.batch_size)
+        )
         if not math.isfinite(val_loss):
             where = f"after epoch {epoch + 1} (step {(epoch + 1) * len(bounds)})"
             fail(recipe.nonfinite_sentence("validation loss", val_loss, where, lr))
-        history.append({
-            "epoch": epoch + 1,
-            "train_loss": loss_sum / max(1, seen),
-            "train_acc": right_sum / seen if objective.has_accuracy and seen else math.nan,
-            "val_loss": val_loss,
-            "val_acc": val_acc,
-            "lr": lr,
-        })
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": loss_sum / max(1, seen),
+                "train_acc": right_sum / seen if objective.has_accuracy and seen else math.nan,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "lr": lr,
+            }
+        )
         score = f"  val accuracy {val_acc:.3f}" if objective.has_accuracy else ""
-        log(f"epoch {epoch + 1}/{args.epochs}  loss {history[-1]['train_loss']:.4f}  val loss {val_loss:.4f}"
-            f"{score}  ({time.perf_counter() - started:.1f} s)")
+        log(
+            f"epoch {epoch + 1}/{args.epochs}  loss {history[-1]['train_loss']:.4f}  val loss {val_loss:.4f}"
+            f"{score}  ({time.perf_counter() - started:.1f} s)"
+        )
         if RANK == 0:
-            atomic_save({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "history": history}, out_dir / "checkpoint.pt")
+            atomic_save(
+                {
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "history": history,
+                },
+                out_dir / "checkpoint.pt",
+            )
             write_metrics(history, out_dir / "metrics.csv")
     if RANK == 0:
         atomic_save(model.state_dict(), out_dir / "weights.pt")

@@ -124,7 +124,9 @@ def _create_temp(path: Path) -> tuple[Path, int]:
             _in_flight.add(tmp)
         try:
             # 0o666 & ~umask, applied by the kernel: what a plain open() would give.
-            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+            return tmp, os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666
+            )
         except FileExistsError:
             with _in_flight_lock:
                 _in_flight.discard(tmp)

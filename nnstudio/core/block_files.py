@@ -24,7 +24,12 @@ FORMAT_VERSION = 1
 def dumps(library: BlockLibrary, name: str) -> str:
     """The file text for block ``name`` and every block it uses."""
     library.get(name)
-    data = {"app": KIND, "format_version": FORMAT_VERSION, "block": name, "blocks": library.to_records([name])}
+    data = {
+        "app": KIND,
+        "format_version": FORMAT_VERSION,
+        "block": name,
+        "blocks": library.to_records([name]),
+    }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -47,8 +52,10 @@ def read(path: str | Path) -> tuple[str, list[dict[str, Any]]]:
     if not isinstance(data, dict) or data.get("app") != KIND:
         raise FormatError(f"{path} is not an nnstudio block file.")
     if data.get("format_version") != FORMAT_VERSION:
-        raise FormatError(f"{path} has block file format {data.get('format_version')!r}; "
-                          f"this nnstudio reads format {FORMAT_VERSION}.")
+        raise FormatError(
+            f"{path} has block file format {data.get('format_version')!r}; "
+            f"this nnstudio reads format {FORMAT_VERSION}."
+        )
     name, records = data.get("block"), data.get("blocks")
     if not isinstance(name, str) or not isinstance(records, list):
         raise FormatError(f"{path} names no block or lists no definitions.")

@@ -401,8 +401,9 @@ class BlockLibrary:
         """Add definitions from plain data; a loop or a missing block raises BlockError."""
         created = []
         for record in records:
-            created.append((self.define(record["name"], record.get("params", []),
-                                        record.get("description", "")), record))
+            created.append(
+                (self.define(record["name"], record.get("params", []), record.get("description", "")), record)
+            )
         for definition, record in created:
             body = definition.body
             body.fill_from_records(record.get("nodes", []), record.get("edges", []), check_blocks=False)
@@ -442,10 +443,21 @@ class BlockLibrary:
             category="Blocks",
             description=definition.description or f"An instance of block {name}.",
             params=(
-                Param("block", "choice", name, choices=tuple(self._definitions),
-                      doc="The block definition this node is an instance of."),
-                Param("repeat", "int", 1, 1, MAX_REPEAT,
-                      doc="Chained copies of the block, each with its own weights."),
+                Param(
+                    "block",
+                    "choice",
+                    name,
+                    choices=tuple(self._definitions),
+                    doc="The block definition this node is an instance of.",
+                ),
+                Param(
+                    "repeat",
+                    "int",
+                    1,
+                    1,
+                    MAX_REPEAT,
+                    doc="Chained copies of the block, each with its own weights.",
+                ),
                 *definition.params,
             ),
             infer=lambda p, s: result(p, s).output_shape,
@@ -467,14 +479,19 @@ class BlockLibrary:
                 values[param.name] = param.coerce(params[param.name])
         return values
 
-    def instance_result(self, name: str, params: dict[str, Any], in_shapes: Sequence[Shape]) -> InstanceResult:
+    def instance_result(
+        self, name: str, params: dict[str, Any], in_shapes: Sequence[Shape]
+    ) -> InstanceResult:
         """Every copy of an instance analysed; raises BlockShapeError locating the first problem."""
         values = self.values_for(name, params)
         repeat = int(params.get("repeat", 1))
         in_shapes = tuple(tuple(s) for s in in_shapes)
         if repeat > 1 and len(in_shapes) != 1:
-            raise BlockShapeError("", f"block {name} has {len(in_shapes)} inputs, so its copies cannot "
-                                      "be chained; set repeat to 1.")
+            raise BlockShapeError(
+                "",
+                f"block {name} has {len(in_shapes)} inputs, so its copies cannot "
+                "be chained; set repeat to 1.",
+            )
         copies = []
         shapes = in_shapes
         for index in range(repeat):
@@ -483,8 +500,10 @@ class BlockLibrary:
             if body.errors:
                 path, detail = body.errors[0]
                 if index > 0:
-                    detail = (f"copy {index + 1} of {repeat} cannot take copy {index}'s output "
-                              f"{format_shape(shapes[0])}: {detail}")
+                    detail = (
+                        f"copy {index + 1} of {repeat} cannot take copy {index}'s output "
+                        f"{format_shape(shapes[0])}: {detail}"
+                    )
                 raise BlockShapeError(f"{prefix}/{path}" if path else prefix, detail)
             copies.append(body)
             shapes = (body.output_shape,)
@@ -498,8 +517,10 @@ class BlockLibrary:
         if cached is not None:
             return cached
         if name in self._active:
-            chain = " -> ".join([*self._active[self._active.index(name):], name])
-            raise BlockShapeError("", f"block {name} contains itself ({chain}); a block cannot be inside itself.")
+            chain = " -> ".join([*self._active[self._active.index(name) :], name])
+            raise BlockShapeError(
+                "", f"block {name} contains itself ({chain}); a block cannot be inside itself."
+            )
         self.last_use[name] = (in_shapes, dict(values))
         self._active.append(name)
         try:
@@ -550,14 +571,17 @@ def resolve_params(node: Node, values: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def _analyze_body(definition: BlockDefinition, in_shapes: tuple[Shape, ...], values: dict[str, Any]) -> BodyResult:
+def _analyze_body(
+    definition: BlockDefinition, in_shapes: tuple[Shape, ...], values: dict[str, Any]
+) -> BodyResult:
     from nnstudio.core import validation
 
     body = definition.body
     all_values = {**implicit_values(in_shapes), **values}
     structure = structure_of(definition)
-    result = validation.Analysis(diagnostics=list(structure.diagnostics), order=list(structure.order),
-                                 in_model=set(structure.in_model))
+    result = validation.Analysis(
+        diagnostics=list(structure.diagnostics), order=list(structure.order), in_model=set(structure.in_model)
+    )
     errors: list[tuple[str, str]] = [("", d.message) for d in structure.diagnostics if d.is_error]
     resolved: dict[str, dict[str, Any]] = {}
     shapes = result.shapes
@@ -641,29 +665,54 @@ def structure_of(definition: BlockDefinition) -> Structure:
     outs = [n.id for n in nodes.values() if n.type == PORT_OUT]
     error = validation.ERROR
     if not ins:
-        report(validation.Diagnostic(None, error, f"Block {definition.name} has no BlockInput; "
-                                                  "add one where data enters the block."))
+        report(
+            validation.Diagnostic(
+                None,
+                error,
+                f"Block {definition.name} has no BlockInput; add one where data enters the block.",
+            )
+        )
     if len(outs) != 1:
-        report(validation.Diagnostic(None, error, f"Block {definition.name} needs exactly one "
-                                                  f"BlockOutput (it has {len(outs)})."))
+        report(
+            validation.Diagnostic(
+                None, error, f"Block {definition.name} needs exactly one BlockOutput (it has {len(outs)})."
+            )
+        )
     for node in nodes.values():
         if node.spec.role in ("input", "output"):
-            report(validation.Diagnostic(node.id, error, f"{node.type} '{node.name}' cannot be inside "
-                                                         f"a block; use a {PORT_IN} or {PORT_OUT} port."))
+            report(
+                validation.Diagnostic(
+                    node.id,
+                    error,
+                    f"{node.type} '{node.name}' cannot be inside "
+                    f"a block; use a {PORT_IN} or {PORT_OUT} port.",
+                )
+            )
     order = validation._topological_order(nodes, wiring)
     wired = validation._report_ports(body, wiring, report)
     fed = validation._reach(ins, wiring.targets.__getitem__)
     for node_id in nodes:
         if node_id in wired and node_id not in fed:
             node = nodes[node_id]
-            report(validation.Diagnostic(node_id, error, f"{node.type} '{node.name}' is not connected to "
-                                                         "any BlockInput of the block."))
+            report(
+                validation.Diagnostic(
+                    node_id,
+                    error,
+                    f"{node.type} '{node.name}' is not connected to any BlockInput of the block.",
+                )
+            )
     useful = validation._reach(outs, wiring.sources) if outs else set(nodes)
     for node_id, node in nodes.items():
         if node_id not in useful:
-            report(validation.Diagnostic(node_id, validation.WARNING, f"{node.type} '{node.name}' does not "
-                                                                      "lead to the BlockOutput, so it is "
-                                                                      "not part of the block."))
+            report(
+                validation.Diagnostic(
+                    node_id,
+                    validation.WARNING,
+                    f"{node.type} '{node.name}' does not "
+                    "lead to the BlockOutput, so it is "
+                    "not part of the block.",
+                )
+            )
     structure = Structure(order, wired, useful, wiring, diagnostics)
     body._structure = (body.edit_count, structure)
     return structure
@@ -684,8 +733,9 @@ def analyze_in_context(body: GraphModel) -> Analysis:
         except (BlockShapeError, ParamError, UnknownLayerError):
             pass
     structure = structure_of(definition)
-    return validation.Analysis(diagnostics=list(structure.diagnostics), order=list(structure.order),
-                               in_model=set(structure.in_model))
+    return validation.Analysis(
+        diagnostics=list(structure.diagnostics), order=list(structure.order), in_model=set(structure.in_model)
+    )
 
 
 # --- edits: group, ungroup, make unique --------------------------------------------------------
@@ -705,12 +755,18 @@ class Edit:
 
 
 def _record(node: Node) -> dict[str, Any]:
-    return {"id": node.id, "type": node.type, "name": node.name, "params": dict(node.params),
-            "position": node.position}
+    return {
+        "id": node.id,
+        "type": node.type,
+        "name": node.name,
+        "params": dict(node.params),
+        "position": node.position,
+    }
 
 
-def group(graph: GraphModel, node_ids: Iterable[str], name: str | None = None,
-          instance_id: str | None = None) -> Edit:
+def group(
+    graph: GraphModel, node_ids: Iterable[str], name: str | None = None, instance_id: str | None = None
+) -> Edit:
     """Replace the selected nodes by one instance of a new block made of them.
 
     Wires entering the selection become the block's inputs (one per outside
@@ -724,11 +780,14 @@ def group(graph: GraphModel, node_ids: Iterable[str], name: str | None = None,
     for node_id in selected:
         node = graph.nodes[node_id]
         if node.spec.role or node.type in (PORT_IN, PORT_OUT):
-            raise BlockError(f"{node.type} '{node.name}' marks where data enters or leaves; "
-                             "leave it out of the block.")
+            raise BlockError(
+                f"{node.type} '{node.name}' marks where data enters or leaves; leave it out of the block."
+            )
     edges = graph.edges
-    entering = sorted((e for e in edges if e.source not in chosen and e.target in chosen),
-                      key=lambda e: (selected.index(e.target), e.port))
+    entering = sorted(
+        (e for e in edges if e.source not in chosen and e.target in chosen),
+        key=lambda e: (selected.index(e.target), e.port),
+    )
     leaving = [e for e in edges if e.source in chosen and e.target not in chosen]
     outside_sources = list(dict.fromkeys(e.source for e in entering))
     inner_sources = list(dict.fromkeys(e.source for e in leaving))
@@ -738,14 +797,18 @@ def group(graph: GraphModel, node_ids: Iterable[str], name: str | None = None,
         if not inner_sources:
             raise BlockError("Nothing leaves the selection, so the block would have no output.")
         names = " and ".join(f"'{graph.nodes[n].name}'" for n in inner_sources[:2])
-        raise BlockError(f"A block has one output, but {names} both feed layers outside the "
-                         "selection; select fewer or more layers.")
+        raise BlockError(
+            f"A block has one output, but {names} both feed layers outside the "
+            "selection; select fewer or more layers."
+        )
     _check_convex(graph, chosen)
     for e in entering:
         target = graph.nodes[e.target]
         if target.spec.takes_token_ids:
-            raise BlockError(f"{target.type} '{target.name}' reads token ids straight from an "
-                             "Input; leave it out of the block.")
+            raise BlockError(
+                f"{target.type} '{target.name}' reads token ids straight from an "
+                "Input; leave it out of the block."
+            )
     library = graph.blocks
     block_name = name or library.unique_name("Block")
     if block_name in library:
@@ -782,15 +845,20 @@ def group(graph: GraphModel, node_ids: Iterable[str], name: str | None = None,
 
     for node_id in selected:
         graph.remove(node_id)
-    instance = graph.add(BLOCK_TYPE, name=graph.free_name(block_name.lower()),
-                         position=(sum(xs) / len(xs), sum(ys) / len(ys)), node_id=instance_id,
-                         block=block_name)
+    instance = graph.add(
+        BLOCK_TYPE,
+        name=graph.free_name(block_name.lower()),
+        position=(sum(xs) / len(xs), sum(ys) / len(ys)),
+        node_id=instance_id,
+        block=block_name,
+    )
     for index, source in enumerate(outside_sources):
         graph.connect(source, instance, index)
     for e in leaving:
         graph.connect(instance, e.target, e.port)
-    return Edit(removed, removed_edges, [instance], order_before, added_definition=block_name,
-                result=instance)
+    return Edit(
+        removed, removed_edges, [instance], order_before, added_definition=block_name, result=instance
+    )
 
 
 def _check_convex(graph: GraphModel, chosen: set[str]) -> None:
@@ -804,8 +872,9 @@ def _check_convex(graph: GraphModel, chosen: set[str]) -> None:
     back = outside_after & {s for n in chosen for s in wiring.sources(n) if s not in chosen}
     if back:
         node = graph.nodes[sorted(back)[0]]
-        raise BlockError(f"{node.type} '{node.name}' lies between selected layers; select it too "
-                         "or fewer layers.")
+        raise BlockError(
+            f"{node.type} '{node.name}' lies between selected layers; select it too or fewer layers."
+        )
 
 
 def ungroup(graph: GraphModel, instance_id: str, node_ids: Sequence[str] | None = None) -> Edit:
@@ -837,7 +906,9 @@ def ungroup(graph: GraphModel, instance_id: str, node_ids: Sequence[str] | None 
     width = (max(bx) - min(bx) + 200.0) if bx else 200.0
     added: list[str] = []
     try:  # each copy's $in_channels / $in_features come from the shape it receives
-        copy_shapes = [c.in_shapes for c in library.instance_result(definition.name, node.params, in_shapes).copies]
+        copy_shapes = [
+            c.in_shapes for c in library.instance_result(definition.name, node.params, in_shapes).copies
+        ]
     except (GraphError, TypeError):
         copy_shapes = []
     inner_nodes = [n for n in body.nodes.values() if n.type not in (PORT_IN, PORT_OUT)]
@@ -856,11 +927,15 @@ def ungroup(graph: GraphModel, instance_id: str, node_ids: Sequence[str] | None 
         for inner in inner_nodes:
             params = resolved[copy][inner.id]
             x, y = inner.position
-            new_ids[inner.id] = graph.add_record({
-                "id": next(fixed_ids, None), "type": inner.type, "params": params,
-                "name": graph.free_name(inner.name if repeat == 1 else f"{inner.name}_{copy}"),
-                "position": (node.position[0] + x - min(bx) + copy * width, node.position[1] + y),
-            })
+            new_ids[inner.id] = graph.add_record(
+                {
+                    "id": next(fixed_ids, None),
+                    "type": inner.type,
+                    "params": params,
+                    "name": graph.free_name(inner.name if repeat == 1 else f"{inner.name}_{copy}"),
+                    "position": (node.position[0] + x - min(bx) + copy * width, node.position[1] + y),
+                }
+            )
             added.append(new_ids[inner.id])
         port_index = {p.id: i for i, p in enumerate(ports)}
         for e in body.edges:
@@ -890,8 +965,15 @@ def make_unique(graph: GraphModel, instance_id: str, name: str | None = None) ->
     library.load_records([record])
     old = node.params["block"]
     graph.set_param(instance_id, "block", new_name)
-    return Edit([], [], [], list(graph.nodes), added_definition=new_name,
-                param_changes=[(instance_id, "block", old, new_name)], result=new_name)
+    return Edit(
+        [],
+        [],
+        [],
+        list(graph.nodes),
+        added_definition=new_name,
+        param_changes=[(instance_id, "block", old, new_name)],
+        result=new_name,
+    )
 
 
 def revert(graph: GraphModel, edit: Edit) -> None:

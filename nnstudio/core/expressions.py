@@ -181,7 +181,9 @@ def _eval(tree: tuple, values: dict[str, Any]) -> int:
     if kind == "ref":
         value = _lookup(tree[1], values)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ExpressionError(f"${tree[1]} is {value!r}, not a whole number, so it cannot be used in arithmetic.")
+            raise ExpressionError(
+                f"${tree[1]} is {value!r}, not a whole number, so it cannot be used in arithmetic."
+            )
         return value
     if kind == "neg":
         return -_eval(tree[1], values)

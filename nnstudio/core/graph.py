@@ -284,9 +284,7 @@ class GraphModel:
 
     def disconnect(self, source: str, target: str, port: int = 0) -> None:
         if not self._nx.has_edge(source, target, key=port):
-            raise NodeNotFoundError(
-                f"There is no connection from '{source}' to input {port} of '{target}'."
-            )
+            raise NodeNotFoundError(f"There is no connection from '{source}' to input {port} of '{target}'.")
         self._nx.remove_edge(source, target, key=port)
         self._forget_analysis()
         self.events.edge_removed.emit(Edge(source, target, port))
@@ -347,7 +345,9 @@ class GraphModel:
         """Plain, JSON-ready records; with ``node_ids``, only those nodes and the
         edges between them (what the clipboard copies)."""
         keep = set(self.nodes if node_ids is None else node_ids)
-        used = {n.params["block"] for n in self.nodes.values() if n.id in keep and n.type == blocks.BLOCK_TYPE}
+        used = {
+            n.params["block"] for n in self.nodes.values() if n.id in keep and n.type == blocks.BLOCK_TYPE
+        }
         # Block definitions travel with the nodes (the training thread and the clipboard
         # rebuild graphs from these records): all of them, or those the chosen nodes use.
         if not with_blocks:
@@ -481,7 +481,11 @@ class GraphModel:
         if self.owner is not None and self.blocks.contains(name, self.owner):
             raise blocks.BlockError(
                 f"Block '{self.owner}' cannot contain block '{name}': "
-                + ("a block cannot be inside itself." if name == self.owner else f"'{name}' contains '{self.owner}'.")
+                + (
+                    "a block cannot be inside itself."
+                    if name == self.owner
+                    else f"'{name}' contains '{self.owner}'."
+                )
             )
         return spec
 
@@ -489,7 +493,11 @@ class GraphModel:
         """A parameter value checked by its spec; inside a body, '$' expressions are kept
         (checked for syntax here, computed per instance by the analysis)."""
         param = spec.param(name)
-        if self.owner is not None and expressions.is_expression(value) and param.kind in ("int", "float", "bool", "choice"):
+        if (
+            self.owner is not None
+            and expressions.is_expression(value)
+            and param.kind in ("int", "float", "bool", "choice")
+        ):
             expr = expressions.parse(value)
             if not expr.is_reference and param.kind != "int":
                 raise ParamError(f"'{name}' takes a plain reference such as $name, not arithmetic.")
@@ -512,8 +520,13 @@ class GraphModel:
 
     def add_record(self, record: dict[str, Any]) -> str:
         """Add a node from a ``to_dict`` node record (id optional); returns its id."""
-        return self._insert(record["type"], record.get("name"), tuple(record.get("position", (0.0, 0.0))),
-                            record.get("id"), dict(record.get("params", {})))
+        return self._insert(
+            record["type"],
+            record.get("name"),
+            tuple(record.get("position", (0.0, 0.0))),
+            record.get("id"),
+            dict(record.get("params", {})),
+        )
 
     def free_name(self, base: str) -> str:
         """``base`` if no node has that name, else ``base_2``, ``base_3``..."""
@@ -525,13 +538,19 @@ class GraphModel:
             index += 1
         return name
 
-    def fill_from_records(self, nodes: list[dict[str, Any]], edges: list[dict[str, Any]],
-                          check_blocks: bool = True) -> None:
+    def fill_from_records(
+        self, nodes: list[dict[str, Any]], edges: list[dict[str, Any]], check_blocks: bool = True
+    ) -> None:
         """Add nodes and edges from records, as loading does (a body's content)."""
         del check_blocks  # definitions are checked together by BlockLibrary.load_records
         for record in nodes:
-            self._insert(record["type"], record["name"], tuple(record.get("position", (0.0, 0.0))),
-                         record["id"], record.get("params", {}))
+            self._insert(
+                record["type"],
+                record["name"],
+                tuple(record.get("position", (0.0, 0.0))),
+                record["id"],
+                record.get("params", {}),
+            )
         for record in edges:
             for end in ("source", "target"):
                 if record[end] not in self.nodes:
@@ -584,8 +603,7 @@ class GraphModel:
         # Names appear in tables, messages and generated comments: one printable line.
         if len(name) > _NAME_MAX or not name.isprintable():
             raise ParamError(
-                f"A node's name must be one line of at most {_NAME_MAX} printable characters, "
-                f"not {name!r}."
+                f"A node's name must be one line of at most {_NAME_MAX} printable characters, not {name!r}."
             )
         owner = self._ids_by_name.get(name)
         if owner is not None and owner != node_id:

@@ -87,8 +87,7 @@ class Param:
             for dim in value:
                 if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 1_000_000:
                     raise ParamError(
-                        f"'{self.name}' must hold whole numbers from 1 to 1000000, "
-                        f"not {list(value)!r}."
+                        f"'{self.name}' must hold whole numbers from 1 to 1000000, not {list(value)!r}."
                     )
                 dims.append(dim)
             if not 1 <= len(dims) <= 4:
@@ -113,11 +112,33 @@ class Param:
 # generated ``import package.module`` can never be anything else. Modules that run
 # commands or load code are refused outright; the class name must look like a class.
 _IMPORT_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Z][A-Za-z0-9_]*")
-_REFUSED_MODULES = frozenset({
-    "__main__", "builtins", "os", "sys", "subprocess", "shutil", "importlib", "ctypes", "pickle",
-    "marshal", "runpy", "code", "codeop", "pty", "multiprocessing", "socket", "webbrowser", "pathlib",
-    "io", "tempfile", "signal", "threading", "asyncio",
-})
+_REFUSED_MODULES = frozenset(
+    {
+        "__main__",
+        "builtins",
+        "os",
+        "sys",
+        "subprocess",
+        "shutil",
+        "importlib",
+        "ctypes",
+        "pickle",
+        "marshal",
+        "runpy",
+        "code",
+        "codeop",
+        "pty",
+        "multiprocessing",
+        "socket",
+        "webbrowser",
+        "pathlib",
+        "io",
+        "tempfile",
+        "signal",
+        "threading",
+        "asyncio",
+    }
+)
 _JSON_DEPTH = 4
 _JSON_ITEMS = 256
 
@@ -256,9 +277,7 @@ def _need_rank(shape: Shape, ranks: Sequence[int], what: str) -> None:
         raise ShapeError(f"expects {what} ({wanted} dimensions), but receives {_fmt(shape)}.")
 
 
-def _window_out(
-    length: int, kernel: int, stride: int, padding: int, dilation: int, axis: str
-) -> int:
+def _window_out(length: int, kernel: int, stride: int, padding: int, dilation: int, axis: str) -> int:
     span = dilation * (kernel - 1) + 1
     out = (length + 2 * padding - span) // stride + 1
     if out < 1:
@@ -292,7 +311,11 @@ _POOL_PADDING = Param("padding", "int", 0, 0, 32, doc="Padding added on each sid
 
 def _softmax_dim_param() -> Param:
     return Param(
-        "dim", "int", -1, -5, 4,
+        "dim",
+        "int",
+        -1,
+        -5,
+        4,
         doc="Dimension to normalise over, counted as in PyTorch (0 is the batch).",
     )
 
@@ -390,16 +413,31 @@ INPUT = LayerSpec(
     "It also prepares raw samples (normalisation), so the exported model takes raw data.",
     params=(
         Param("shape", "shape", (1, 28, 28), doc="One sample's shape, without the batch."),
-        Param("dtype", "choice", "float32", choices=("float32", "int64"),
-              doc="float32 for measurements and pixels, int64 for token ids (Embedding)."),
-        Param("normalize", "choice", "standard", choices=NORMALIZATIONS,
-              doc="How raw samples are prepared inside the model: standard (minus the training "
-              "split's mean, divided by its standard deviation), minmax (to 0..1 with its minimum "
-              "and range) or none. Images are resized to the shape when read. Token ids (int64) "
-              "are never normalised."),
-        Param("normalize_per", "choice", "auto", choices=NORMALIZE_PER,
-              doc="One statistic per channel (images), per feature (the last axis of tables and "
-              "sequences) or per element; auto picks channel for images, feature otherwise."),
+        Param(
+            "dtype",
+            "choice",
+            "float32",
+            choices=("float32", "int64"),
+            doc="float32 for measurements and pixels, int64 for token ids (Embedding).",
+        ),
+        Param(
+            "normalize",
+            "choice",
+            "standard",
+            choices=NORMALIZATIONS,
+            doc="How raw samples are prepared inside the model: standard (minus the training "
+            "split's mean, divided by its standard deviation), minmax (to 0..1 with its minimum "
+            "and range) or none. Images are resized to the shape when read. Token ids (int64) "
+            "are never normalised.",
+        ),
+        Param(
+            "normalize_per",
+            "choice",
+            "auto",
+            choices=NORMALIZE_PER,
+            doc="One statistic per channel (images), per feature (the last axis of tables and "
+            "sequences) or per element; auto picks channel for images, feature otherwise.",
+        ),
     ),
     infer=_input_infer,
     forward="",
@@ -569,9 +607,7 @@ def _check_groups(p: Params, in_channels: int) -> None:
     groups = p.get("groups", 1)
     for what, channels in (("input", in_channels), ("output", p["out_channels"])):
         if channels % groups:
-            raise ShapeError(
-                f"its {channels} {what} channels cannot be split evenly into {groups} groups."
-            )
+            raise ShapeError(f"its {channels} {what} channels cannot be split evenly into {groups} groups.")
 
 
 def _conv_params(rank: int) -> Callable[[Params, Sequence[Shape]], int]:
@@ -587,7 +623,11 @@ def _conv_macs(rank: int) -> Callable[[Params, Sequence[Shape], Shape], int]:
 
 
 _GROUPS = Param(
-    "groups", "int", 1, 1, 8192,
+    "groups",
+    "int",
+    1,
+    1,
+    8192,
     doc="Independent channel groups; equal to the input channels for a depthwise convolution.",
 )
 _CONV_PARAMS = (_OUT_CHANNELS, _KERNEL, _STRIDE, _PADDING, _DILATION, _BIAS, _GROUPS)
@@ -854,14 +894,21 @@ def _recurrent_spec(type_: str, description: str) -> LayerSpec:
         Param("hidden_size", "int", 64, 1, 16384, doc="Size of the memory (hidden state)."),
         Param("num_layers", "int", 1, 1, 16, doc="Recurrent layers stacked on top of each other."),
         Param("bidirectional", "bool", False, doc="Also read the sequence backwards."),
-        Param("return_sequences", "bool", False,
-              doc="Return the output at every step (for stacking) instead of only the last."),
+        Param(
+            "return_sequences",
+            "bool",
+            False,
+            doc="Return the output at every step (for stacking) instead of only the last.",
+        ),
     ]
     extra = ""
     defaults: dict[str, Any] = {"num_layers": 1, "bidirectional": False}
     if type_ == "RNN":
-        params.append(Param("nonlinearity", "choice", "tanh", choices=("tanh", "relu"),
-                            doc="Activation inside the cell."))
+        params.append(
+            Param(
+                "nonlinearity", "choice", "tanh", choices=("tanh", "relu"), doc="Activation inside the cell."
+            )
+        )
         extra = ", nonlinearity={nonlinearity}"
         defaults["nonlinearity"] = "tanh"
     return LayerSpec(
@@ -921,9 +968,7 @@ EMBEDDING = LayerSpec(
 def _attention_infer(p: Params, s: Sequence[Shape]) -> Shape:
     _need_rank(s[0], (2,), "(sequence length, features)")
     if s[0][1] % p["num_heads"]:
-        raise ShapeError(
-            f"its {s[0][1]} input features cannot be split evenly into {p['num_heads']} heads."
-        )
+        raise ShapeError(f"its {s[0][1]} input features cannot be split evenly into {p['num_heads']} heads.")
     return s[0]
 
 
@@ -939,8 +984,7 @@ MULTIHEADATTENTION = LayerSpec(
     ),
     infer=_attention_infer,
     module=(
-        "nn.MultiheadAttention({embed_dim}, {num_heads}, dropout={dropout}, "
-        "bias={bias}, batch_first=True)"
+        "nn.MultiheadAttention({embed_dim}, {num_heads}, dropout={dropout}, bias={bias}, batch_first=True)"
     ),
     forward="{out}, _ = self.{attr}({x}, {x}, {x}, need_weights=False)",
     derive=lambda p, s: {"embed_dim": s[0][1]},
@@ -1026,9 +1070,7 @@ INCEPTION = LayerSpec(
         _channels("pool_proj", 32, "1x1 filters after the 3x3 max-pool."),
     ),
     infer=_inception_infer,
-    module=(
-        "Inception({in_channels}, {ch1x1}, {ch3x3red}, {ch3x3}, {ch5x5red}, {ch5x5}, {pool_proj})"
-    ),
+    module=("Inception({in_channels}, {ch1x1}, {ch3x3red}, {ch3x3}, {ch5x5red}, {ch5x5}, {pool_proj})"),
     forward="{out} = self.{attr}({x})",
     derive=lambda p, s: {"in_channels": s[0][0]},
     count_params=_inception_params,
@@ -1050,9 +1092,7 @@ def _concat_infer(p: Params, s: Sequence[Shape]) -> Shape:
         if not same_rank or any(
             a != b for i, (a, b) in enumerate(zip(first, other, strict=True)) if i != axis
         ):
-            raise ShapeError(
-                f"inputs have shapes {_fmt_all(s)}; all sizes except dim {p['dim']} must match."
-            )
+            raise ShapeError(f"inputs have shapes {_fmt_all(s)}; all sizes except dim {p['dim']} must match.")
     return (*first[:axis], sum(x[axis] for x in s), *first[axis + 1 :])
 
 
@@ -1152,8 +1192,13 @@ UPSAMPLE = LayerSpec(
     "blending them (bilinear); the decoder half of a U-Net uses it.",
     params=(
         Param("scale_factor", "int", 2, 1, 64, doc="How many times larger the height and width get."),
-        Param("mode", "choice", "nearest", choices=("nearest", "bilinear"),
-              doc="nearest repeats pixels; bilinear blends neighbours."),
+        Param(
+            "mode",
+            "choice",
+            "nearest",
+            choices=("nearest", "bilinear"),
+            doc="nearest repeats pixels; bilinear blends neighbours.",
+        ),
     ),
     infer=_upsample_infer,
     module="nn.Upsample(scale_factor={scale_factor}, mode={mode})",
@@ -1178,7 +1223,11 @@ PERMUTE = LayerSpec(
     category="Tensor",
     description="Reorders the dimensions of each sample, e.g. (C, H, W) into (H, W, C) "
     "with dims (2, 3, 1); the batch stays first.",
-    params=(Param("dims", "shape", (2, 3, 1), doc="New order of the dimensions, counted from 1 (0 is the batch)."),),
+    params=(
+        Param(
+            "dims", "shape", (2, 3, 1), doc="New order of the dimensions, counted from 1 (0 is the batch)."
+        ),
+    ),
     infer=_permute_infer,
     forward="{out} = {x}.permute(0, {order})",
     derive=lambda p, s: {"order": ", ".join(str(d) for d in p["dims"])},
@@ -1225,7 +1274,9 @@ SELECT = LayerSpec(
     "class token of a transformer (index 0) or the last step of a sequence (index -1).",
     params=(
         Param("dim", "int", 1, -4, 4, doc="Dimension to pick from, counted as in PyTorch (0 is the batch)."),
-        Param("index", "int", 0, -1_000_000, 1_000_000, doc="Position to keep; negative counts from the end."),
+        Param(
+            "index", "int", 0, -1_000_000, 1_000_000, doc="Position to keep; negative counts from the end."
+        ),
     ),
     infer=_select_infer,
     forward="{out} = {x}.select({dim}, {index})",
@@ -1248,7 +1299,9 @@ MEAN = LayerSpec(
     description="Averages over one dimension, e.g. over the tokens of a sequence to "
     "get one vector per sample.",
     params=(
-        Param("dim", "int", 1, -4, 4, doc="Dimension to average over, counted as in PyTorch (0 is the batch)."),
+        Param(
+            "dim", "int", 1, -4, 4, doc="Dimension to average over, counted as in PyTorch (0 is the batch)."
+        ),
         Param("keepdim", "bool", False, doc="Keep the averaged dimension with size 1."),
     ),
     infer=_mean_infer,
@@ -1345,8 +1398,20 @@ LAYERSCALE = LayerSpec(
 )
 
 IMPORT_LAYERS = (
-    RELU6, SILU, HARDSWISH, HARDSIGMOID, IDENTITY, MULTIPLY, UPSAMPLE,
-    PERMUTE, TRANSPOSE, SELECT, MEAN, CLASSTOKEN, POSITIONEMBEDDING, LAYERSCALE,
+    RELU6,
+    SILU,
+    HARDSWISH,
+    HARDSIGMOID,
+    IDENTITY,
+    MULTIPLY,
+    UPSAMPLE,
+    PERMUTE,
+    TRANSPOSE,
+    SELECT,
+    MEAN,
+    CLASSTOKEN,
+    POSITIONEMBEDDING,
+    LAYERSCALE,
 )
 
 
@@ -1440,15 +1505,39 @@ FOREIGN = LayerSpec(
 _SPECS: dict[str, LayerSpec] = {
     spec.type: spec
     for spec in (
-        INPUT, OUTPUT,
-        LINEAR, FLATTEN, RESHAPE, DROPOUT, BATCHNORM1D, BATCHNORM2D, LAYERNORM,
-        CONV1D, CONV2D, CONVTRANSPOSE2D,
-        MAXPOOL1D, MAXPOOL2D, AVGPOOL1D, AVGPOOL2D, ADAPTIVEAVGPOOL2D, GLOBALAVGPOOL2D,
-        RELU, LEAKYRELU, SIGMOID, TANH, GELU, SOFTMAX, LOGSOFTMAX,
-        LSTM, GRU, RNN, EMBEDDING,
+        INPUT,
+        OUTPUT,
+        LINEAR,
+        FLATTEN,
+        RESHAPE,
+        DROPOUT,
+        BATCHNORM1D,
+        BATCHNORM2D,
+        LAYERNORM,
+        CONV1D,
+        CONV2D,
+        CONVTRANSPOSE2D,
+        MAXPOOL1D,
+        MAXPOOL2D,
+        AVGPOOL1D,
+        AVGPOOL2D,
+        ADAPTIVEAVGPOOL2D,
+        GLOBALAVGPOOL2D,
+        RELU,
+        LEAKYRELU,
+        SIGMOID,
+        TANH,
+        GELU,
+        SOFTMAX,
+        LOGSOFTMAX,
+        LSTM,
+        GRU,
+        RNN,
+        EMBEDDING,
         MULTIHEADATTENTION,
         INCEPTION,
-        CONCAT, ADD,
+        CONCAT,
+        ADD,
         SHORTCUT,
         *IMPORT_LAYERS,
         FOREIGN,

@@ -63,8 +63,12 @@ def node_box(position: Point, size: tuple[float, float]) -> Box:
 # --- layout ------------------------------------------------------------------------------
 
 
-def layered_positions(graph: GraphModel, sizes: Mapping[str, tuple[float, float]] | None = None,
-                      view: tuple[float, float] = VIEW, sweeps: int = 8) -> dict[str, Point]:
+def layered_positions(
+    graph: GraphModel,
+    sizes: Mapping[str, tuple[float, float]] | None = None,
+    view: tuple[float, float] = VIEW,
+    sweeps: int = 8,
+) -> dict[str, Point]:
     """A position for every node; nodes on loops are placed after the rest.
 
     ``sizes`` are the boxes the editor draws (estimated from the catalog when
@@ -72,7 +76,9 @@ def layered_positions(graph: GraphModel, sizes: Mapping[str, tuple[float, float]
     """
     if not graph.nodes:
         return {}
-    size = {n: (sizes or {}).get(n) or (NODE_WIDTH, estimated_height(node)) for n, node in graph.nodes.items()}
+    size = {
+        n: (sizes or {}).get(n) or (NODE_WIDTH, estimated_height(node)) for n, node in graph.nodes.items()
+    }
     rank = _ranks(graph)
     columns, edges = _with_dummies(graph, rank)
     _order(columns, edges, sweeps)
@@ -84,8 +90,10 @@ def layered_positions(graph: GraphModel, sizes: Mapping[str, tuple[float, float]
 def _ranks(graph: GraphModel) -> dict[str, int]:
     """Longest path from the inputs; loops (only possible behind connect's back) go last."""
     nxg = graph.nx_graph
-    acyclic = nxg if nx.is_directed_acyclic_graph(nxg) else nx.DiGraph(
-        (u, v) for u, v in nxg.edges() if not nx.has_path(nxg, v, u)
+    acyclic = (
+        nxg
+        if nx.is_directed_acyclic_graph(nxg)
+        else nx.DiGraph((u, v) for u, v in nxg.edges() if not nx.has_path(nxg, v, u))
     )
     rank: dict[str, int] = {}
     for node_id in nx.topological_sort(acyclic) if len(acyclic) else []:
@@ -132,7 +140,7 @@ def _order(columns: list[list[str]], edges: list[tuple[str, str]], sweeps: int) 
         total = 0
         for col in columns[:-1]:
             pairs = sorted((index[a], index[b]) for a in col for b in succs.get(a, ()))
-            total += sum(1 for i, (_, y1) in enumerate(pairs) for _, y2 in pairs[i + 1:] if y2 < y1)
+            total += sum(1 for i, (_, y1) in enumerate(pairs) for _, y2 in pairs[i + 1 :] if y2 < y1)
         return total
 
     best, best_count = [list(c) for c in columns], crossings()
@@ -140,6 +148,7 @@ def _order(columns: list[list[str]], edges: list[tuple[str, str]], sweeps: int) 
         forward = sweep % 2 == 0
         near_of = preds if forward else succs
         for col in columns[1:] if forward else columns[-2::-1]:
+
             def barycentre(v: str, near_of: dict[str, list[str]] = near_of) -> float:
                 near = near_of.get(v)
                 return sum(index[n] for n in near) / len(near) if near else index[v]
@@ -197,8 +206,13 @@ def _place(col: list[str], wanted: list[float], half: dict[str, float], y: dict[
             y[col[i]] = base + offsets[i]
 
 
-def _fold(graph: GraphModel, rank: dict[str, int], y: dict[str, float], half: dict[str, float],
-          view: tuple[float, float]) -> dict[str, Point]:
+def _fold(
+    graph: GraphModel,
+    rank: dict[str, int],
+    y: dict[str, float],
+    half: dict[str, float],
+    view: tuple[float, float],
+) -> dict[str, Point]:
     """Cut the columns into bands that fit ``view`` best and stack the bands downwards.
 
     Bands are cut where one wire alone crosses (a neck), so a branch and its merge
@@ -232,7 +246,9 @@ def _fold(graph: GraphModel, rank: dict[str, int], y: dict[str, float], half: di
         return out
 
     def heights(cut: list[tuple[int, int]]) -> list[tuple[float, float]]:
-        return [(min(extent[r][0] for r in range(a, b)), max(extent[r][1] for r in range(a, b))) for a, b in cut]
+        return [
+            (min(extent[r][0] for r in range(a, b)), max(extent[r][1] for r in range(a, b))) for a, b in cut
+        ]
 
     def zoom(cut: list[tuple[int, int]]) -> float:
         w = max(b - a for a, b in cut) * COLUMN_GAP - (COLUMN_GAP - NODE_WIDTH)
@@ -300,7 +316,7 @@ class Curve:
         out = []
         for i in range(count + 1):
             t = i / count
-            a, b, c, d = (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t * t, t ** 3
+            a, b, c, d = (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t * t, t**3
             out.append((a * sx + b * c1x + c * c2x + d * ex, a * sy + b * c1y + c * c2y + d * ey))
         return out
 
@@ -332,8 +348,13 @@ def polyline_hits(points: Sequence[Point], boxes: Sequence[Box]) -> bool:
         left, right = min(p[0], q[0]), max(p[0], q[0])
         top, bottom = min(p[1], q[1]), max(p[1], q[1])
         for b in boxes:  # the cheap overlap test first: most boxes are nowhere near
-            if b[0] < right + 1 and b[2] > left - 1 and b[1] < bottom + 1 and b[3] > top - 1 \
-                    and segment_hits_box(p, q, b):
+            if (
+                b[0] < right + 1
+                and b[2] > left - 1
+                and b[1] < bottom + 1
+                and b[3] > top - 1
+                and segment_hits_box(p, q, b)
+            ):
                 return True
     return False
 
@@ -364,8 +385,10 @@ class BoxIndex:
 
     def _span(self, box: Box) -> tuple[range, range]:
         c = self.cell
-        return (range(math.floor(box[0] / c), math.floor(box[2] / c) + 1),
-                range(math.floor(box[1] / c), math.floor(box[3] / c) + 1))
+        return (
+            range(math.floor(box[0] / c), math.floor(box[2] / c) + 1),
+            range(math.floor(box[1] / c), math.floor(box[3] / c) + 1),
+        )
 
     def put(self, key: object, box: Box) -> Box | None:
         """Index ``key`` at ``box`` (replacing where it was); returns its previous box."""
@@ -474,7 +497,9 @@ def _simplify(points: list[Point]) -> list[Point]:
             continue
         if len(out) >= 2:
             (ax, ay), (bx, by) = out[-2], out[-1]
-            if (math.isclose(ax, bx) and math.isclose(bx, p[0])) or (math.isclose(ay, by) and math.isclose(by, p[1])):
+            if (math.isclose(ax, bx) and math.isclose(bx, p[0])) or (
+                math.isclose(ay, by) and math.isclose(by, p[1])
+            ):
                 out[-1] = p
                 continue
         out.append(p)

@@ -138,8 +138,9 @@ def check_connect(graph: GraphModel, source: str, target: str, port: int, *, loo
         if port in keys:
             occupant = graph.node(other)
             where = f"input {port} of {_label(dst)}" if max_inputs != 1 else f"the input of {_label(dst)}"
-            raise PortError(f"{where[0].upper()}{where[1:]} is already fed by {_label(occupant)}; "
-                            "disconnect it first.")
+            raise PortError(
+                f"{where[0].upper()}{where[1:]} is already fed by {_label(occupant)}; disconnect it first."
+            )
     if not loops:
         return
     try:
@@ -147,8 +148,9 @@ def check_connect(graph: GraphModel, source: str, target: str, port: int, *, loo
     except nx.NetworkXNoPath:
         return
     loop = " -> ".join(f"'{graph.node(n).name}'" for n in [*path, target])
-    raise CycleError(f"Connecting {_label(src)} to {_label(dst)} would make a loop ({loop}); "
-                     "a network must flow one way.")
+    raise CycleError(
+        f"Connecting {_label(src)} to {_label(dst)} would make a loop ({loop}); a network must flow one way."
+    )
 
 
 def can_connect(graph: GraphModel, source: str, target: str, port: int) -> bool:
@@ -221,8 +223,13 @@ def analyze(graph: GraphModel) -> Analysis:
     if nodes and not inputs:
         report(Diagnostic(None, ERROR, "The graph has no Input node; add one to say what data goes in."))
     if nodes and not outputs:
-        report(Diagnostic(None, ERROR, "The graph has no Output node; add one after the layer "
-                                       "whose result the model should return."))
+        report(
+            Diagnostic(
+                None,
+                ERROR,
+                "The graph has no Output node; add one after the layer whose result the model should return.",
+            )
+        )
 
     result.order = _topological_order(nodes, wiring)
     if len(result.order) < len(nodes):
@@ -296,8 +303,10 @@ def _report_cycles(graph: GraphModel, suspects: set[str], report) -> set[str]:
         cyclic |= component
         loop = [u for u, *_ in nx.find_cycle(nxg.subgraph(component), source=member)]
         names = " -> ".join(f"'{graph.nodes[n].name}'" for n in [*loop, loop[0]])
-        message = (f"These layers form a loop ({names}); a network must flow one way. "
-                   "Remove one of these connections.")
+        message = (
+            f"These layers form a loop ({names}); a network must flow one way. "
+            "Remove one of these connections."
+        )
         for node_id in loop:
             report(Diagnostic(node_id, ERROR, message))
     return cyclic
@@ -315,30 +324,54 @@ def _report_ports(graph: GraphModel, wiring: _Wiring, report) -> set[str]:
         ports = [port for port, _ in wiring.feeds[node.id]]
         ok = True
         if spec.max_inputs == 0 and ports:
-            report(Diagnostic(node.id, ERROR, f"{_label(node)} is where data enters; remove the "
-                                              "connections into it."))
+            report(
+                Diagnostic(
+                    node.id, ERROR, f"{_label(node)} is where data enters; remove the connections into it."
+                )
+            )
             ok = False
         elif spec.max_inputs is not None and any(p >= spec.max_inputs for p in ports):
-            report(Diagnostic(node.id, ERROR, f"{_label(node)} takes {_inputs(spec.max_inputs)} but "
-                                              f"{len(ports)} are connected; remove the extra ones."))
+            report(
+                Diagnostic(
+                    node.id,
+                    ERROR,
+                    f"{_label(node)} takes {_inputs(spec.max_inputs)} but "
+                    f"{len(ports)} are connected; remove the extra ones.",
+                )
+            )
             ok = False
         doubled = sorted({p for p in ports if ports.count(p) > 1})
         if doubled:
-            report(Diagnostic(node.id, ERROR, f"Input {doubled[0]} of {_label(node)} has more than "
-                                              "one connection; keep one."))
+            report(
+                Diagnostic(
+                    node.id,
+                    ERROR,
+                    f"Input {doubled[0]} of {_label(node)} has more than one connection; keep one.",
+                )
+            )
             ok = False
         if len(ports) < spec.min_inputs:
             if spec.min_inputs == 1:
-                message = (f"{_label(node)} has no input, so no data reaches it; connect a layer "
-                           "into it or delete it.")
+                message = (
+                    f"{_label(node)} has no input, so no data reaches it; connect a layer "
+                    "into it or delete it."
+                )
             else:
-                message = (f"{_label(node)} needs at least {_inputs(spec.min_inputs)} but has "
-                           f"{len(ports)}; connect another layer into it.")
+                message = (
+                    f"{_label(node)} needs at least {_inputs(spec.min_inputs)} but has "
+                    f"{len(ports)}; connect another layer into it."
+                )
             report(Diagnostic(node.id, ERROR, message))
             ok = False
         if not spec.has_output and wiring.targets[node.id]:
-            report(Diagnostic(node.id, ERROR, f"{_label(node)} ends the network; it cannot feed "
-                                              "other layers. Remove its outgoing connections."))
+            report(
+                Diagnostic(
+                    node.id,
+                    ERROR,
+                    f"{_label(node)} ends the network; it cannot feed "
+                    "other layers. Remove its outgoing connections.",
+                )
+            )
         if ok:
             complete.add(node.id)
     return complete
@@ -356,22 +389,35 @@ def _reach(starts: list[str], step: Callable[[str], Iterable[str]]) -> set[str]:
     return seen
 
 
-def _report_unreachable(graph: GraphModel, wiring: _Wiring, inputs, outputs, wired: set[str],
-                        report) -> set[str]:
+def _report_unreachable(
+    graph: GraphModel, wiring: _Wiring, inputs, outputs, wired: set[str], report
+) -> set[str]:
     """Report nodes no Input feeds and nodes that reach no Output; return the latter's complement."""
     fed = _reach(inputs, wiring.targets.__getitem__)
     for node_id in graph.nodes:
         if node_id in wired and node_id not in fed:
-            report(Diagnostic(node_id, ERROR, f"{_label(graph.nodes[node_id])} is not connected to "
-                                              "any Input; connect its branch to the network's input."))
+            report(
+                Diagnostic(
+                    node_id,
+                    ERROR,
+                    f"{_label(graph.nodes[node_id])} is not connected to "
+                    "any Input; connect its branch to the network's input.",
+                )
+            )
     if not outputs:
         return set(graph.nodes)
     useful = _reach(outputs, wiring.sources)
     for node_id, node in graph.nodes.items():
         if node_id not in useful:
-            report(Diagnostic(node_id, WARNING, f"{_label(node)} does not lead to any Output, so it "
-                                                "is not part of the model; connect it onward or "
-                                                "delete it."))
+            report(
+                Diagnostic(
+                    node_id,
+                    WARNING,
+                    f"{_label(node)} does not lead to any Output, so it "
+                    "is not part of the model; connect it onward or "
+                    "delete it.",
+                )
+            )
     return useful
 
 
@@ -385,12 +431,24 @@ def _report_dtypes(graph: GraphModel, wiring: _Wiring, report) -> None:
             src = nodes[source]
             ids_in = src.spec.role == "input" and src.params.get("dtype") == "int64"
             if dst.spec.takes_token_ids and not ids_in:
-                report(Diagnostic(target, ERROR, f"{_label(dst)} looks up token ids; connect it "
-                                                 "directly to an Input whose dtype is int64."))
+                report(
+                    Diagnostic(
+                        target,
+                        ERROR,
+                        f"{_label(dst)} looks up token ids; connect it "
+                        "directly to an Input whose dtype is int64.",
+                    )
+                )
             elif ids_in and not dst.spec.takes_token_ids and dst.spec.role != "output":
-                report(Diagnostic(target, ERROR, f"{_label(dst)} receives token ids from "
-                                                 f"{_label(src)}; put an Embedding between them or "
-                                                 "make the Input float32."))
+                report(
+                    Diagnostic(
+                        target,
+                        ERROR,
+                        f"{_label(dst)} receives token ids from "
+                        f"{_label(src)}; put an Embedding between them or "
+                        "make the Input float32.",
+                    )
+                )
 
 
 # --- the task: what the data set asks of the network's two ends -----------------------------
@@ -424,18 +482,27 @@ def _report_input(task: Task, node: Node, report) -> bool:
         if math.prod(shape) == math.prod(data.sample_shape):
             return True  # the trainer rearranges the same values (64 pixels into 1x8x8)
         wanted = format_shape(data.sample_shape)
-        report(Diagnostic(node.id, ERROR,
-                          f"{_label(node)} takes {format_shape(shape)}, but the {task.dataset} data set "
-                          f"has samples of shape {wanted}: change the Input's shape to {wanted}.",
-                          SetParam(f"Set the shape of '{node.name}' to {wanted}", node.id, "shape",
-                                   data.sample_shape)))
+        report(
+            Diagnostic(
+                node.id,
+                ERROR,
+                f"{_label(node)} takes {format_shape(shape)}, but the {task.dataset} data set "
+                f"has samples of shape {wanted}: change the Input's shape to {wanted}.",
+                SetParam(f"Set the shape of '{node.name}' to {wanted}", node.id, "shape", data.sample_shape),
+            )
+        )
         return False
     if not data.min_rank <= len(shape) <= data.max_rank:
         what = {2: "sequences (length, features)", 3: "images (channels, height, width)"}
-        report(Diagnostic(node.id, ERROR,
-                          f"{_label(node)} takes {format_shape(shape)}, but the {task.dataset} data set "
-                          f"makes {what.get(data.min_rank, f'samples of {data.min_rank} dimensions')}: "
-                          "give the Input a shape like that."))
+        report(
+            Diagnostic(
+                node.id,
+                ERROR,
+                f"{_label(node)} takes {format_shape(shape)}, but the {task.dataset} data set "
+                f"makes {what.get(data.min_rank, f'samples of {data.min_rank} dimensions')}: "
+                "give the Input a shape like that.",
+            )
+        )
         return False
     return True
 
@@ -448,13 +515,16 @@ def _chain_upstream(graph: GraphModel, wiring: _Wiring, node_id: str):
         node_id = source
 
 
-def _report_scores(graph: GraphModel, wiring: _Wiring, task: Task, output: Node,
-                   shapes: dict[str, Shape], report) -> None:
+def _report_scores(
+    graph: GraphModel, wiring: _Wiring, task: Task, output: Node, shapes: dict[str, Shape], report
+) -> None:
     """A classifier's Output must give one score per class for each sample."""
     shape = shapes[output.id]
     low, high = task.data.classes
-    problem = (f"'{output.name}' gives {format_shape(shape)} per sample, but {task.title} needs "
-               f"{task.wanted_scores()}")
+    problem = (
+        f"'{output.name}' gives {format_shape(shape)} per sample, but {task.title} needs "
+        f"{task.wanted_scores()}"
+    )
     if len(shape) != 1:
         advice, fix = _flatten_advice(graph, wiring, output, shapes)
         report(Diagnostic(output.id, ERROR, f"{problem}: {advice}.", fix))
@@ -463,19 +533,31 @@ def _report_scores(graph: GraphModel, wiring: _Wiring, task: Task, output: Node,
     for _, source in _chain_upstream(graph, wiring, output.id):
         node = graph.nodes[source]
         if node.type == "Linear":
-            report(Diagnostic(output.id, ERROR, f"{problem}: give '{node.name}' {wanted} outputs "
-                                                "(its out_features).",
-                              SetParam(f"Set out_features of '{node.name}' to {wanted}", source,
-                                       "out_features", wanted)))
+            report(
+                Diagnostic(
+                    output.id,
+                    ERROR,
+                    f"{problem}: give '{node.name}' {wanted} outputs (its out_features).",
+                    SetParam(
+                        f"Set out_features of '{node.name}' to {wanted}", source, "out_features", wanted
+                    ),
+                )
+            )
             return
         if shapes.get(source) != shape:
             break  # this layer makes the shape; a Linear above it would not change it
-    report(Diagnostic(output.id, ERROR, f"{problem}: end the network with a Linear layer of {wanted} "
-                                        f"outputs before '{output.name}'."))
+    report(
+        Diagnostic(
+            output.id,
+            ERROR,
+            f"{problem}: end the network with a Linear layer of {wanted} outputs before '{output.name}'.",
+        )
+    )
 
 
-def _flatten_advice(graph: GraphModel, wiring: _Wiring, output: Node,
-                    shapes: dict[str, Shape]) -> tuple[str, Fix | None]:
+def _flatten_advice(
+    graph: GraphModel, wiring: _Wiring, output: Node, shapes: dict[str, Shape]
+) -> tuple[str, Fix | None]:
     """Where many values per sample should become one vector: before the first Linear that
     receives them, or by making a recurrent layer return only its last step."""
     first_dense: tuple[str, str] | None = None
@@ -484,37 +566,67 @@ def _flatten_advice(graph: GraphModel, wiring: _Wiring, output: Node,
         if len(shapes.get(source, ())) == 1:
             break
         if feeder.type in _RECURRENT and feeder.params.get("return_sequences"):
-            return (f"'{feeder.name}' returns every step; turn its return_sequences off so it "
-                    "gives only the last one",
-                    SetParam(f"Turn off return_sequences of '{feeder.name}'", source, "return_sequences", False))
+            return (
+                f"'{feeder.name}' returns every step; turn its return_sequences off so it "
+                "gives only the last one",
+                SetParam(f"Turn off return_sequences of '{feeder.name}'", source, "return_sequences", False),
+            )
         if node.type == "Linear":
             first_dense = (source, node_id)
     if first_dense is None:
         return (f"add a Flatten (or a global pooling) and a Linear layer before '{output.name}'", None)
     source, dense = first_dense
     name = graph.nodes[dense].name
-    return (f"add a Flatten before '{name}'",
-            InsertLayer(f"Insert a Flatten before '{name}'", source, dense, 0, "Flatten"))
+    return (
+        f"add a Flatten before '{name}'",
+        InsertLayer(f"Insert a Flatten before '{name}'", source, dense, 0, "Flatten"),
+    )
 
 
-def _report_reconstruction(graph: GraphModel, wiring: _Wiring, task: Task, source: Node, output: Node,
-                           shapes: dict[str, Shape], report) -> None:
+def _report_reconstruction(
+    graph: GraphModel,
+    wiring: _Wiring,
+    task: Task,
+    source: Node,
+    output: Node,
+    shapes: dict[str, Shape],
+    report,
+) -> None:
     """An autoencoder's Output must have its Input's shape."""
     wanted, shape = tuple(source.params["shape"]), shapes[output.id]
     if shape == wanted:
         return
-    problem = (f"'{output.name}' gives {format_shape(shape)} per sample, but reconstructing the input "
-               f"needs the Input's shape {format_shape(wanted)}")
+    problem = (
+        f"'{output.name}' gives {format_shape(shape)} per sample, but reconstructing the input "
+        f"needs the Input's shape {format_shape(wanted)}"
+    )
     feeds = wiring.feeds[output.id]
     if math.prod(shape) == math.prod(wanted) and feeds:
-        report(Diagnostic(output.id, ERROR, f"{problem}: add a Reshape to {format_shape(wanted)} before "
-                                            f"'{output.name}'.",
-                          InsertLayer(f"Insert a Reshape to {format_shape(wanted)} before '{output.name}'",
-                                      feeds[0][1], output.id, 0, "Reshape", (("shape", wanted),))))
+        report(
+            Diagnostic(
+                output.id,
+                ERROR,
+                f"{problem}: add a Reshape to {format_shape(wanted)} before '{output.name}'.",
+                InsertLayer(
+                    f"Insert a Reshape to {format_shape(wanted)} before '{output.name}'",
+                    feeds[0][1],
+                    output.id,
+                    0,
+                    "Reshape",
+                    (("shape", wanted),),
+                ),
+            )
+        )
         return
-    report(Diagnostic(output.id, ERROR, f"{problem}: make the last layers give "
-                                        f"{math.prod(wanted)} values per sample, shaped "
-                                        f"{format_shape(wanted)}."))
+    report(
+        Diagnostic(
+            output.id,
+            ERROR,
+            f"{problem}: make the last layers give "
+            f"{math.prod(wanted)} values per sample, shaped "
+            f"{format_shape(wanted)}.",
+        )
+    )
 
 
 def require_valid(graph: GraphModel) -> Analysis:

@@ -62,7 +62,9 @@ def recover_leftovers(notices: list[str] | None = None) -> list[MainWindow]:
             graph = entry.load()
         except FormatError as exc:
             entry.set_aside()
-            dialogs.show_error(None, "Cannot recover", f"{exc}\nThe autosaved copy is kept at {entry.project_path}.")
+            dialogs.show_error(
+                None, "Cannot recover", f"{exc}\nThe autosaved copy is kept at {entry.project_path}."
+            )
             continue
         window = MainWindow()
         window.open_graph(graph, path=entry.original, modified=True)
@@ -93,8 +95,10 @@ def open_start_windows(files: Sequence[str]) -> list[MainWindow]:
 def _probe(app: QApplication, windows: Sequence[MainWindow]) -> None:
     shown = time.perf_counter()
     names = ",".join(w.document.display_name for w in windows)
-    print(f"nnstudio-shown perf_counter={shown:.6f} torch_imported={'torch' in sys.modules} "
-          f"window={names}", flush=True)
+    print(
+        f"nnstudio-shown perf_counter={shown:.6f} torch_imported={'torch' in sys.modules} window={names}",
+        flush=True,
+    )
     app.quit()
 
 

@@ -23,8 +23,11 @@ def ask_save_changes(parent: QWidget | None, name: str) -> str:
     box.setWindowTitle("Unsaved changes")
     box.setText(f"Save the changes to “{name}” before closing it?")
     box.setInformativeText("If you don't save, your changes since the last save are lost.")
-    box.setStandardButtons(QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                           | QMessageBox.StandardButton.Cancel)
+    box.setStandardButtons(
+        QMessageBox.StandardButton.Save
+        | QMessageBox.StandardButton.Discard
+        | QMessageBox.StandardButton.Cancel
+    )
     box.setDefaultButton(QMessageBox.StandardButton.Save)
     answer = box.exec()
     if answer == QMessageBox.StandardButton.Save:
@@ -83,7 +86,9 @@ def ask_export(parent: QWidget | None, options: ExportOptions) -> ExportRequest 
         dialog.deleteLater()
 
 
-def ask_export_clash(parent: QWidget | None, folder: Path, earlier: Sequence[str], foreign: Sequence[str]) -> str:
+def ask_export_clash(
+    parent: QWidget | None, folder: Path, earlier: Sequence[str], foreign: Sequence[str]
+) -> str:
     """The export folder already holds some of the files: "replace" (only files an earlier
     export wrote), "another" (pick another folder) or "cancel"."""
     from nnstudio.gui.export_dialog import clash_box

@@ -33,8 +33,9 @@ class Document(QObject):
     locked_changed = Signal(bool)
     path_changed = Signal()
 
-    def __init__(self, graph: GraphModel | None = None, path: str | Path | None = None,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self, graph: GraphModel | None = None, path: str | Path | None = None, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.graph: GraphModel = graph if graph is not None else Graph()
         self._path = Path(path) if path else None
@@ -121,8 +122,13 @@ class Document(QObject):
         command = cmd.AddNodeCommand(self.graph, type_name, position, params)
         return command.node_id if self.push(command) else None
 
-    def add_connected_node(self, type_name: str, position: Position, source: str | None = None,
-                           target: tuple[str, int] | None = None) -> str | None:
+    def add_connected_node(
+        self,
+        type_name: str,
+        position: Position,
+        source: str | None = None,
+        target: tuple[str, int] | None = None,
+    ) -> str | None:
         """Add a layer wired after ``source`` or before input ``target`` = (node, port)."""
         try:
             type_name, params = block_palette.resolve(self.graph, type_name, {})

@@ -66,7 +66,9 @@ class ExamplesDialog(QDialog):
             item.setData(PATH_ROLE, str(example.path))
             item.setData(Qt.ItemDataRole.ToolTipRole, example.description)
             self.list.addItem(item)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Open | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Open | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         row = QHBoxLayout()

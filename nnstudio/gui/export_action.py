@@ -77,8 +77,10 @@ def export_graph(parent: QWidget | None, graph: GraphModel, project_path: Path |
     except (GraphError, TrainingError) as exc:  # ExportError, OnnxExportError, settings: sentences
         message = str(exc)
         if request.run is not None and "do not fit" in message:
-            message = (f"Run {request.run.number}'s weights do not fit the network as it is now: it was "
-                       f"edited after that run. {message} Train it again, or export without weights.")
+            message = (
+                f"Run {request.run.number}'s weights do not fit the network as it is now: it was "
+                f"edited after that run. {message} Train it again, or export without weights."
+            )
         dialogs.show_error(parent, "Cannot export", message)
         return None
     except OSError as exc:
@@ -108,8 +110,11 @@ def write_export(graph: GraphModel, request: ExportRequest) -> list[Path]:
     if request.run is not None:
         weights = load_weights(request.run.weights)
         trained_on = read_trained_on(request.run.weights)  # class names etc. for predict.py
-    written = list(export(graph, request.folder, weights=weights, onnx=request.onnx, overwrite=False,
-                          trained_on=trained_on))
+    written = list(
+        export(
+            graph, request.folder, weights=weights, onnx=request.onnx, overwrite=False, trained_on=trained_on
+        )
+    )
     if request.train_script:
         from nnstudio.compiler.train_script import write_train_script
 
@@ -128,7 +133,9 @@ def trained_runs(graph: GraphModel) -> list[TrainedRun]:
         weights = _weights_of(record)
         if weights is not None:
             latest = "" if found else " (latest)"
-            found.append(TrainedRun(record.number, f"Run {record.number}{latest}: {_describe(record)}", weights))
+            found.append(
+                TrainedRun(record.number, f"Run {record.number}{latest}: {_describe(record)}", weights)
+            )
     return found
 
 
@@ -142,7 +149,7 @@ def _weights_of(record: RunRecord) -> Path | None:
 
 
 def _describe(record: RunRecord) -> str:
-    """"finished after 2 epochs, accuracy 97.8% · adam, lr 0.002, batch 64, 2 epochs" """
+    """ "finished after 2 epochs, accuracy 97.8% · adam, lr 0.002, batch 64, 2 epochs" """
     text = record.outcome
     if record.epochs:
         last = record.epochs[-1]
@@ -166,8 +173,10 @@ def onnx_problem() -> str | None:
     missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
     if not missing:
         return None
-    return (f"ONNX export needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
-            'installed: pip install "nnstudio[onnx]", then restart nnstudio.')
+    return (
+        f"ONNX export needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
+        'installed: pip install "nnstudio[onnx]", then restart nnstudio.'
+    )
 
 
 def _weights_note(request: ExportRequest) -> str:
@@ -189,8 +198,9 @@ def clashes(folder: Path, names: Sequence[str]) -> tuple[list[str], list[str]]:
     generated mark; weights and ONNX belong to the export whose ``model.py`` is nnstudio's."""
     existing = [n for n in names if (folder / n).exists()]
     model_is_ours = _written_by_nnstudio(folder / MODEL_FILE)
-    foreign = [n for n in existing
-               if not (_written_by_nnstudio(folder / n) if n.endswith(".py") else model_is_ours)]
+    foreign = [
+        n for n in existing if not (_written_by_nnstudio(folder / n) if n.endswith(".py") else model_is_ours)
+    ]
     return [n for n in existing if n not in foreign], foreign
 
 

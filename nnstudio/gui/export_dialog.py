@@ -108,8 +108,9 @@ class ExportDialog(QDialog):
         self.onnx_note.setVisible(bool(options.onnx_problem))
         self.onnx_check.setEnabled(not options.onnx_problem)
         self.onnx_check.toggled.connect(self._update)
-        self.train_check = QCheckBox(f"{TRAIN_FILE}: this project's training as a plain PyTorch script "
-                                     "(also runs under torchrun)")
+        self.train_check = QCheckBox(
+            f"{TRAIN_FILE}: this project's training as a plain PyTorch script (also runs under torchrun)"
+        )
         self.train_check.toggled.connect(self._update)
 
         form = QFormLayout()
@@ -153,11 +154,15 @@ class ExportDialog(QDialog):
         request = self.request()
         self.export_button.setEnabled(bool(self.folder_edit.text().strip()))
         if request.run is not None:
-            text = (f"Writes {MODEL_FILE}, {WEIGHTS_FILE} with run {request.run.number}'s trained weights "
-                    f"and {PREDICT_FILE}, which runs them on new data.")
+            text = (
+                f"Writes {MODEL_FILE}, {WEIGHTS_FILE} with run {request.run.number}'s trained weights "
+                f"and {PREDICT_FILE}, which runs them on new data."
+            )
         elif not self.options.runs:
-            text = (f"No run of this project has trained weights yet, so this writes {MODEL_FILE} only: the "
-                    f"network, untrained. Train it (F5) and export again for {WEIGHTS_FILE} and {PREDICT_FILE}.")
+            text = (
+                f"No run of this project has trained weights yet, so this writes {MODEL_FILE} only: the "
+                f"network, untrained. Train it (F5) and export again for {WEIGHTS_FILE} and {PREDICT_FILE}."
+            )
         else:
             text = f"Writes {MODEL_FILE} only: the network, untrained."
         extras = [n for n in request.files if n in (ONNX_FILE, TRAIN_FILE, RECIPE_FILE)]
@@ -172,16 +177,19 @@ class ClashBox(QMessageBox):
     """The export folder holds some of the files already. Files an earlier export wrote may
     be replaced; files nnstudio did not write never are, so then the only way is another folder."""
 
-    def __init__(self, parent: QWidget | None, folder: Path, earlier: Sequence[str],
-                 foreign: Sequence[str]) -> None:
+    def __init__(
+        self, parent: QWidget | None, folder: Path, earlier: Sequence[str], foreign: Sequence[str]
+    ) -> None:
         super().__init__(parent)
         self.setIcon(QMessageBox.Icon.Warning)
         self.setWindowTitle("Folder already in use")
         self.answers: dict[str, QPushButton] = {}
         if foreign:
             self.setText(f"“{folder}” already holds {_listing(foreign)}, which nnstudio did not write.")
-            self.setInformativeText("nnstudio never replaces files it did not write. Choose another "
-                                    "folder, or move those files out of this one first.")
+            self.setInformativeText(
+                "nnstudio never replaces files it did not write. Choose another "
+                "folder, or move those files out of this one first."
+            )
         else:
             self.setText(f"“{folder}” already holds an earlier export: {_listing(earlier)}.")
             self.setInformativeText("Replace those files with this export, or choose another folder?")
@@ -195,12 +203,14 @@ class ClashBox(QMessageBox):
         return next((name for name, button in self.answers.items() if button is clicked), "cancel")
 
 
-def clash_box(parent: QWidget | None, folder: Path, earlier: Sequence[str], foreign: Sequence[str]) -> ClashBox:
+def clash_box(
+    parent: QWidget | None, folder: Path, earlier: Sequence[str], foreign: Sequence[str]
+) -> ClashBox:
     return ClashBox(parent, folder, earlier, foreign)
 
 
 class ExportedBox(QMessageBox):
-    """"Exported to FOLDER", what it holds, and an Open Folder button."""
+    """ "Exported to FOLDER", what it holds, and an Open Folder button."""
 
     def __init__(self, parent: QWidget | None, folder: Path, files: Sequence[str], note: str = "") -> None:
         super().__init__(parent)

@@ -83,8 +83,12 @@ class MainWindow(QMainWindow):
 
     document_changed = Signal(object)  # the new Document
 
-    def __init__(self, document: Document | None = None, autosave_interval_ms: int = recovery.INTERVAL_MS,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        document: Document | None = None,
+        autosave_interval_ms: int = recovery.INTERVAL_MS,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setAcceptDrops(True)
@@ -134,9 +138,14 @@ class MainWindow(QMainWindow):
         assert self._document is not None
         return self._document
 
-    def add_dock(self, widget: QWidget, title: str, name: str,
-                 area: Qt.DockWidgetArea = Qt.DockWidgetArea.BottomDockWidgetArea,
-                 tabify_with: str | None = None) -> QDockWidget:
+    def add_dock(
+        self,
+        widget: QWidget,
+        title: str,
+        name: str,
+        area: Qt.DockWidgetArea = Qt.DockWidgetArea.BottomDockWidgetArea,
+        tabify_with: str | None = None,
+    ) -> QDockWidget:
         """Put ``widget`` in a dock (its layout is remembered) and list it in View › Panels."""
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{name}")
@@ -265,9 +274,11 @@ class MainWindow(QMainWindow):
         try:
             project.save(self.document.graph, path)
         except OSError as exc:
-            dialogs.show_error(self, "Cannot save project",
-                               f"Could not save {path}: {exc.strerror or exc}. Your work is still open; "
-                               "try another folder.")
+            dialogs.show_error(
+                self,
+                "Cannot save project",
+                f"Could not save {path}: {exc.strerror or exc}. Your work is still open; try another folder.",
+            )
             return False
         self.document.set_path(path)
         self.document.undo_stack.setClean()
@@ -308,11 +319,20 @@ class MainWindow(QMainWindow):
         self.add_dock(self.code_preview, "Code", "code", bottom, tabify_with="summary")
         self.add_dock(self.about, "About", "about", bottom, tabify_with="code")
         self.docks["diagnostics"].raise_()
-        self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [220, 300], Qt.Orientation.Horizontal)
+        self.resizeDocks(
+            [self.docks["palette"], self.docks["inspector"]], [220, 300], Qt.Orientation.Horizontal
+        )
         self.resizeDocks([self.docks["diagnostics"]], [230], Qt.Orientation.Vertical)
 
-    def _action(self, text: str, slot, shortcut=None, tip: str = "", editing: bool = False,
-                icon: QStyle.StandardPixmap | None = None) -> QAction:
+    def _action(
+        self,
+        text: str,
+        slot,
+        shortcut=None,
+        tip: str = "",
+        editing: bool = False,
+        icon: QStyle.StandardPixmap | None = None,
+    ) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             if isinstance(shortcut, list):
@@ -334,21 +354,31 @@ class MainWindow(QMainWindow):
         key, pix = QKeySequence.StandardKey, QStyle.StandardPixmap
         a = self._action
         self.act_new = a("&New", self.new_document, key.New, "Start an empty project.", True, pix.SP_FileIcon)
-        self.act_new_window = a("New &Window", self.open_new_window, QKeySequence("Ctrl+Shift+N"),
-                                "Open another editor window.")
-        self.act_open = a("&Open…", self._open_dialog, key.Open, "Open a project file.", True,
-                          pix.SP_DialogOpenButton)
-        self.act_import = a("&Import PyTorch Model…", self._import_dialog, None,
-                            "Turn an nn.Module from a Python file into an editable project with its weights.",
-                            True)
-        self.act_examples = a("&Examples…", self._examples_dialog, None,
-                              "Open one of the bundled example networks.", True)
+        self.act_new_window = a(
+            "New &Window", self.open_new_window, QKeySequence("Ctrl+Shift+N"), "Open another editor window."
+        )
+        self.act_open = a(
+            "&Open…", self._open_dialog, key.Open, "Open a project file.", True, pix.SP_DialogOpenButton
+        )
+        self.act_import = a(
+            "&Import PyTorch Model…",
+            self._import_dialog,
+            None,
+            "Turn an nn.Module from a Python file into an editable project with its weights.",
+            True,
+        )
+        self.act_examples = a(
+            "&Examples…", self._examples_dialog, None, "Open one of the bundled example networks.", True
+        )
         self.act_save = a("&Save", self.save, key.Save, "Save the project.", icon=pix.SP_DialogSaveButton)
         self.act_save_as = a("Save &As…", self.save_as, key.SaveAs, "Save the project under a new name.")
-        self.act_export = a("&Export PyTorch Code…",
-                            lambda: export_graph(self, self.document.graph, self.document.path),
-                            QKeySequence("Ctrl+E"), "Write model.py with the latest run's trained weights "
-                            "and predict.py; ONNX and train.py on request.")
+        self.act_export = a(
+            "&Export PyTorch Code…",
+            lambda: export_graph(self, self.document.graph, self.document.path),
+            QKeySequence("Ctrl+E"),
+            "Write model.py with the latest run's trained weights "
+            "and predict.py; ONNX and train.py on request.",
+        )
         self.act_close = a("&Close Window", self.close, key.Close)
         self.act_quit = a("&Quit", self._quit, key.Quit)
         self.act_quit.setMenuRole(QAction.MenuRole.QuitRole)
@@ -361,16 +391,32 @@ class MainWindow(QMainWindow):
         self.act_cut = a("Cu&t", self.cut, key.Cut, "Move the selected layers to the clipboard.", True)
         self.act_copy = a("&Copy", self.copy, key.Copy, "Copy the selected layers.")
         self.act_paste = a("&Paste", self.paste, key.Paste, "Paste layers from the clipboard.", True)
-        self.act_duplicate = a("&Duplicate", self.duplicate, QKeySequence("Ctrl+D"),
-                               "Copy the selected layers beside themselves.", True)
-        self.act_delete = a("De&lete", self.delete_selection, [QKeySequence(key.Delete),
-                                                               QKeySequence(Qt.Key.Key_Backspace)],
-                            "Delete the selected layers and connections.", True)
+        self.act_duplicate = a(
+            "&Duplicate",
+            self.duplicate,
+            QKeySequence("Ctrl+D"),
+            "Copy the selected layers beside themselves.",
+            True,
+        )
+        self.act_delete = a(
+            "De&lete",
+            self.delete_selection,
+            [QKeySequence(key.Delete), QKeySequence(Qt.Key.Key_Backspace)],
+            "Delete the selected layers and connections.",
+            True,
+        )
         self.act_select_all = a("Select &All", self.select_all, key.SelectAll)
-        self.act_add_layer = a("&Add Layer…", self._add_layer_popup, None,
-                               "Search the catalog and add a layer (Tab on the canvas).", True)
+        self.act_add_layer = a(
+            "&Add Layer…",
+            self._add_layer_popup,
+            None,
+            "Search the catalog and add a layer (Tab on the canvas).",
+            True,
+        )
 
-        self.act_zoom_in = a("Zoom &In", self.view.zoom_in, [QKeySequence(key.ZoomIn), QKeySequence("Ctrl+=")])
+        self.act_zoom_in = a(
+            "Zoom &In", self.view.zoom_in, [QKeySequence(key.ZoomIn), QKeySequence("Ctrl+=")]
+        )
         self.act_zoom_out = a("Zoom &Out", self.view.zoom_out, key.ZoomOut)
         self.act_zoom_reset = a("&Actual Size", self.view.reset_zoom, QKeySequence("Ctrl+0"))
         self.act_fit = a("&Fit to Window", self.view.fit_to_view, QKeySequence("F"), "Show the whole graph.")
@@ -381,8 +427,13 @@ class MainWindow(QMainWindow):
         self.act_minimap.setCheckable(True)
         self.act_minimap.setChecked(True)
         self.act_minimap.toggled.connect(self.minimap.set_enabled_by_user)
-        self.act_layout = a("Arrange &Layers", self.auto_layout, QKeySequence("Ctrl+L"),
-                            "Lay the graph out in columns, data flowing left to right.", True)
+        self.act_layout = a(
+            "Arrange &Layers",
+            self.auto_layout,
+            QKeySequence("Ctrl+L"),
+            "Lay the graph out in columns, data flowing left to right.",
+            True,
+        )
 
         self.theme_group = QActionGroup(self)
         self.theme_actions: dict[str, QAction] = {}
@@ -709,6 +760,9 @@ class MainWindow(QMainWindow):
                 return
 
     def _about(self) -> None:
-        QMessageBox.about(self, "About nnstudio",
-                          f"<b>nnstudio {__version__}</b><p>Design neural networks visually, watch them "
-                          "train, and export clean PyTorch code.</p>")
+        QMessageBox.about(
+            self,
+            "About nnstudio",
+            f"<b>nnstudio {__version__}</b><p>Design neural networks visually, watch them "
+            "train, and export clean PyTorch code.</p>",
+        )

@@ -143,7 +143,9 @@ class Autosaver(QObject):
 
     saved = Signal(Path)
 
-    def __init__(self, document: Document, interval_ms: int = INTERVAL_MS, parent: QObject | None = None) -> None:
+    def __init__(
+        self, document: Document, interval_ms: int = INTERVAL_MS, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         key = uuid.uuid4().hex
         try:
@@ -190,8 +192,12 @@ class Autosaver(QObject):
             return False
         try:
             project.write_atomic(self.project_path, project.dumps(document.graph))
-            meta = {"original": str(document.path) if document.path else None,
-                    "name": document.display_name, "saved_at": time.time(), "pid": os.getpid()}
+            meta = {
+                "original": str(document.path) if document.path else None,
+                "name": document.display_name,
+                "saved_at": time.time(),
+                "pid": os.getpid(),
+            }
             project.write_atomic(self.meta_path, json.dumps(meta, indent=1))
         except OSError:
             return False  # a full disk must not interrupt editing; the next tick retries

@@ -50,8 +50,7 @@ class NodeSignature:
             changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
             return f"{', '.join(changed)} changed"
         if self.input_shapes != old.input_shapes:
-            return (f"input shape changed from {_shapes(old.input_shapes)} "
-                    f"to {_shapes(self.input_shapes)}")
+            return f"input shape changed from {_shapes(old.input_shapes)} to {_shapes(self.input_shapes)}"
         return None
 
 
@@ -92,7 +91,9 @@ def _describe_instance(graph, params, inputs, key: str, name: str, result: dict)
             inner = body.nodes[inner_id]
             if inner_id not in copy.resolved:
                 continue
-            inner_inputs = tuple(_as_shape(copy.analysis.shapes.get(e.source)) for e in body.inputs_of(inner_id))
+            inner_inputs = tuple(
+                _as_shape(copy.analysis.shapes.get(e.source)) for e in body.inputs_of(inner_id)
+            )
             where, label = f"{key}.{index}/{inner_id}", f"{name}.{index}/{inner.name}"
             if inner.type == BLOCK_TYPE:
                 _describe_instance(graph, copy.resolved[inner_id], inner_inputs, where, label, result)

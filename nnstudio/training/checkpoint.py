@@ -142,7 +142,9 @@ def save(state: dict[str, Any], path: Path) -> Path:
     """Write ``state`` to ``path`` atomically and return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    replace_atomically(path, lambda handle: torch.save({"format": FORMAT, "version": VERSION, **state}, handle))
+    replace_atomically(
+        path, lambda handle: torch.save({"format": FORMAT, "version": VERSION, **state}, handle)
+    )
     return path
 
 

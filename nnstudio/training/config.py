@@ -31,9 +31,17 @@ PRECISIONS = ("fp32", "bf16")
 _ALWAYS_WRITTEN = ("dataset", "optimizer", "lr", "batch_size", "epochs")
 # Names people write for a setting, other than its own: for "did you mean".
 _ALIASES = {
-    "learning_rate": "lr", "batch": "batch_size", "batchsize": "batch_size",
-    "epoch": "epochs", "optim": "optimizer", "scheduler": "schedule", "loss_fn": "loss",
-    "criterion": "loss", "data": "dataset", "amp": "precision", "cuda_graphs": "fast",
+    "learning_rate": "lr",
+    "batch": "batch_size",
+    "batchsize": "batch_size",
+    "epoch": "epochs",
+    "optim": "optimizer",
+    "scheduler": "schedule",
+    "loss_fn": "loss",
+    "criterion": "loss",
+    "data": "dataset",
+    "amp": "precision",
+    "cuda_graphs": "fast",
 }
 
 
@@ -77,7 +85,9 @@ class TrainConfig:
         known = [f.name for f in fields(cls)]
         for key in settings:
             if key not in known:
-                close = [_ALIASES[key]] if key in _ALIASES else difflib.get_close_matches(str(key), known, n=1)
+                close = (
+                    [_ALIASES[key]] if key in _ALIASES else difflib.get_close_matches(str(key), known, n=1)
+                )
                 hint = f" Did you mean '{close[0]}'?" if close else ""
                 raise ConfigError(
                     f"Unknown training setting '{key}'.{hint} Known settings: {', '.join(known)}."
@@ -156,8 +166,10 @@ def _text(name: str, value: Any) -> None:
 
 
 def _label_column(name: str, value: Any) -> None:
-    if value is None or (isinstance(value, str) and value) or (
-        isinstance(value, int) and not isinstance(value, bool)
+    if (
+        value is None
+        or (isinstance(value, str) and value)
+        or (isinstance(value, int) and not isinstance(value, bool))
     ):
         return
     _fail(name, "a column name or index", value)
@@ -170,8 +182,7 @@ def _workers(name: str, value: Any) -> None:
 
 def _device(name: str, value: Any) -> None:
     if not isinstance(value, str) or not (
-        value in ("auto", "cpu", "cuda", "mps")
-        or (value.startswith("cuda:") and value[5:].isdigit())
+        value in ("auto", "cpu", "cuda", "mps") or (value.startswith("cuda:") and value[5:].isdigit())
     ):
         _fail(name, "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", value)
 

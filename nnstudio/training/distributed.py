@@ -177,6 +177,8 @@ def launch_and_report(
         print(f"Run folder: {run_dir} (model.py, train.py, {CHECKPOINT_DIR}/weights.pt)")
         print(f"For predict.py: nnstudio export {project} -o DIR --weights {weights}")
     elif status != 0:
-        print(f"error: the distributed run ended with status {status}; its output above says why.",
-              file=sys.stderr)
+        print(
+            f"error: the distributed run ended with status {status}; its output above says why.",
+            file=sys.stderr,
+        )
     return status

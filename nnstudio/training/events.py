@@ -62,7 +62,9 @@ class StepPoints:
         return len(self.steps)
 
     def concat(self, other: StepPoints) -> StepPoints:
-        return StepPoints(*(np.concatenate([a, b]) for a, b in zip(self.arrays(), other.arrays(), strict=True)))
+        return StepPoints(
+            *(np.concatenate([a, b]) for a, b in zip(self.arrays(), other.arrays(), strict=True))
+        )
 
     def upto(self, step: int) -> StepPoints:
         """The points with step numbers up to and including ``step``."""
@@ -122,8 +124,12 @@ class History:
         """Plain lists, loadable with ``torch.load(weights_only=True)``."""
         return {
             "epochs": [r.as_dict() for r in self.epochs],
-            "points": {name: a.tolist() for name, a in zip(
-                ("steps", "loss", "smoothed", "accuracy"), self.points.arrays(), strict=True)},
+            "points": {
+                name: a.tolist()
+                for name, a in zip(
+                    ("steps", "loss", "smoothed", "accuracy"), self.points.arrays(), strict=True
+                )
+            },
         }
 
     @classmethod
@@ -237,8 +243,15 @@ class Failed:
 
 
 Event = (
-    RunStarted | Progress | EpochEnded | CheckpointWritten | LayerStatsReady | PauseChanged
-    | Notice | Finished | Failed
+    RunStarted
+    | Progress
+    | EpochEnded
+    | CheckpointWritten
+    | LayerStatsReady
+    | PauseChanged
+    | Notice
+    | Finished
+    | Failed
 )
 
 _HANDLERS = {

@@ -82,7 +82,9 @@ def _bytes(value: int) -> str:
     return f"{value / 2**10:.1f} KiB"
 
 
-def describe(exc: BaseException, model: nn.Module, step: int, batch_size: int, device: torch.device) -> tuple[str, str]:
+def describe(
+    exc: BaseException, model: nn.Module, step: int, batch_size: int, device: torch.device
+) -> tuple[str, str]:
     """(kind, message) for an exception that ended a run."""
     if isinstance(exc, NonFiniteLoss):
         return "nan", str(exc)
@@ -110,7 +112,7 @@ def _out_of_memory(exc: BaseException) -> bool:
 
 
 def failing_node(exc: BaseException, model: nn.Module) -> str | None:
-    """"Linear 'fc1'" when the exception was raised on a node's line of the generated forward."""
+    """ "Linear 'fc1'" when the exception was raised on a node's line of the generated forward."""
     code: Any = getattr(model, "nnstudio_code", None)
     if code is None:
         return None

@@ -13,4 +13,14 @@ from nnstudio.training.recipe import (
     shapes,
 )
 
-__all__ = ["BUILTIN", "SEQUENCE_LENGTH", "SHAPE_KINDS", "Builder", "circles", "digits", "moons", "sequences", "shapes"]
+__all__ = [
+    "BUILTIN",
+    "SEQUENCE_LENGTH",
+    "SHAPE_KINDS",
+    "Builder",
+    "circles",
+    "digits",
+    "moons",
+    "sequences",
+    "shapes",
+]

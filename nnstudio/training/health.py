@@ -36,19 +36,37 @@ def judge(stats: Mapping[str, LayerStat]) -> dict[str, list[HealthWarning]]:
         found = []
         g = stat.grad_norm
         if math.isinf(g) or (math.isfinite(g) and g > EXPLODING):
-            found.append(HealthWarning("exploding", (
-                f"Gradients explode here (norm {g:.3g}): training will jump around or diverge. "
-                "Lower the learning rate or add normalisation.")))
+            found.append(
+                HealthWarning(
+                    "exploding",
+                    (
+                        f"Gradients explode here (norm {g:.3g}): training will jump around or diverge. "
+                        "Lower the learning rate or add normalisation."
+                    ),
+                )
+            )
         elif math.isfinite(g) and largest > 0 and (g < VANISHING_ABS or g < VANISHING_REL * largest):
-            found.append(HealthWarning("vanishing", (
-                f"Gradients vanish here (norm {g:.2g}, largest in the network {largest:.2g}): this layer "
-                "and those before it barely learn. Try ReLU instead of Sigmoid/Tanh, normalisation "
-                "or a skip connection.")))
+            found.append(
+                HealthWarning(
+                    "vanishing",
+                    (
+                        f"Gradients vanish here (norm {g:.2g}, largest in the network {largest:.2g}): this layer "
+                        "and those before it barely learn. Try ReLU instead of Sigmoid/Tanh, normalisation "
+                        "or a skip connection."
+                    ),
+                )
+            )
         d = stat.dead_fraction
         if math.isfinite(d) and d >= DEAD_SHARE:
-            found.append(HealthWarning("dead", (
-                f"{100 * d:.0f}% of this ReLU's units are zero for every probe sample (dead ReLUs): "
-                "they no longer learn. Try a lower learning rate or LeakyReLU.")))
+            found.append(
+                HealthWarning(
+                    "dead",
+                    (
+                        f"{100 * d:.0f}% of this ReLU's units are zero for every probe sample (dead ReLUs): "
+                        "they no longer learn. Try a lower learning rate or LeakyReLU."
+                    ),
+                )
+            )
         if found:
             result[node_id] = found
     return result

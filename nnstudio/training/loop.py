@@ -98,8 +98,10 @@ class Trainer:
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
         if loss is None:
-            loss = config.loss if config.loss != "auto" else (
-                "cross_entropy" if data.task == "classification" else "mse"
+            loss = (
+                config.loss
+                if config.loss != "auto"
+                else ("cross_entropy" if data.task == "classification" else "mse")
             )
         self.loss_name = loss
         self.objective = Objective(loss, data, output_shape or ())
@@ -170,7 +172,9 @@ class Trainer:
                 for module in unfitted:
                     recipe.fit_preprocessing(module, sample)
         trainer = cls(
-            model, data, config,
+            model,
+            data,
+            config,
             output_shape=io.output_shape,
             loss=resolve_loss(config.loss, data, io),
             checkpoint_dir=checkpoint_dir,
@@ -248,7 +252,9 @@ class Trainer:
         try:
             self.optimizer.load_state_dict(state["optimizer"])
         except (ValueError, KeyError):
-            self._notices.append("The checkpoint's optimizer state does not fit this optimizer; it starts afresh.")
+            self._notices.append(
+                "The checkpoint's optimizer state does not fit this optimizer; it starts afresh."
+            )
         self.history = History.from_state(state["history"])
         self.epochs_done, self.step = int(state["epoch"]), int(state["step"])
         self._epoch_step = int(state["epoch_step"])
@@ -298,18 +304,20 @@ class Trainer:
         session: Session | None = None
         try:
             session = self._start()
-            self._emit(RunStarted(
-                config=self.config,
-                device=describe(self.device),
-                data=str(self.data),
-                loss=self.loss_name,
-                steps_per_epoch=session.steps_per_epoch,
-                total_steps=session.total_steps,
-                start_epoch=self.epochs_done,
-                start_step=self.step,
-                history=self.history.copy(),
-                class_names=self.data.class_names,
-            ))
+            self._emit(
+                RunStarted(
+                    config=self.config,
+                    device=describe(self.device),
+                    data=str(self.data),
+                    loss=self.loss_name,
+                    steps_per_epoch=session.steps_per_epoch,
+                    total_steps=session.total_steps,
+                    start_epoch=self.epochs_done,
+                    start_step=self.step,
+                    history=self.history.copy(),
+                    class_names=self.data.class_names,
+                )
+            )
             for message in self._notices:
                 self._emit(Notice(message))
             self._notices.clear()
@@ -438,7 +446,9 @@ class Trainer:
         record = EpochRecord(
             epoch=self.epochs_done,
             train_loss=s.epoch_loss / max(1, s.epoch_seen),
-            train_acc=s.epoch_correct / s.epoch_seen if self.objective.has_accuracy and s.epoch_seen else math.nan,
+            train_acc=s.epoch_correct / s.epoch_seen
+            if self.objective.has_accuracy and s.epoch_seen
+            else math.nan,
             val_loss=val_loss,
             val_acc=val_acc,
             lr=s.lr,
@@ -494,17 +504,19 @@ class Trainer:
         done = self.step - s.start_step
         left = s.total_steps - self.step
         eta = left * elapsed / done if done else math.nan
-        self._emit(Progress(
-            epoch=self.epochs_done + 1,
-            epochs=self.config.epochs,
-            step=self.step,
-            total_steps=s.total_steps,
-            points=points,
-            lr=s.lr,
-            samples_per_second=rate,
-            elapsed=elapsed,
-            eta=eta,
-        ))
+        self._emit(
+            Progress(
+                epoch=self.epochs_done + 1,
+                epochs=self.config.epochs,
+                step=self.step,
+                total_steps=s.total_steps,
+                points=points,
+                lr=s.lr,
+                samples_per_second=rate,
+                elapsed=elapsed,
+                eta=eta,
+            )
+        )
         s.last_report_time, s.samples_since = now, 0
         s.next_report = time.perf_counter() + self.config.report_every
 

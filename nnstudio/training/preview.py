@@ -29,8 +29,9 @@ class DataPreview:
     target: str = ""  # "10 classes", "reconstruct the input", "targets of shape (1,)"
 
 
-def load_preview(graph: dict[str, Any], settings: dict[str, Any], base_dir: Path | None,
-                 count: int = SAMPLES) -> DataPreview:
+def load_preview(
+    graph: dict[str, Any], settings: dict[str, Any], base_dir: Path | None, count: int = SAMPLES
+) -> DataPreview:
     from nnstudio.api import Graph
     from nnstudio.core.errors import GraphError
     from nnstudio.core.layers import format_shape
@@ -63,8 +64,12 @@ def load_preview(graph: dict[str, Any], settings: dict[str, Any], base_dir: Path
     return DataPreview(str(data), True, tuple(samples), tuple(labels), target)
 
 
-def preview_in_background(graph: dict[str, Any], settings: dict[str, Any], base_dir: Path | None,
-                          done: Callable[[DataPreview], None]) -> threading.Thread:
+def preview_in_background(
+    graph: dict[str, Any],
+    settings: dict[str, Any],
+    base_dir: Path | None,
+    done: Callable[[DataPreview], None],
+) -> threading.Thread:
     def run() -> None:
         try:
             result = load_preview(graph, settings, base_dir)

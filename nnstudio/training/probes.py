@@ -48,7 +48,7 @@ def node_modules(model: nn.Module) -> dict[str, nn.Module]:
 
 
 def node_label(model: nn.Module, node_id: str) -> str:
-    """"Conv2d 'conv1'" for messages."""
+    """ "Conv2d 'conv1'" for messages."""
     code = getattr(model, "nnstudio_code", None)
     if code is not None and node_id in code.label_of:
         layer, name = code.label_of[node_id]
@@ -138,7 +138,9 @@ def conv_kernels(model: nn.Module, node_id: str) -> np.ndarray:
     so the sign of every weight stays visible."""
     module = node_modules(model).get(node_id)
     if not isinstance(module, _CONV_TYPES):
-        raise InspectError(f"{node_label(model, node_id)} is not a convolution, so it has no filters to show.")
+        raise InspectError(
+            f"{node_label(model, node_id)} is not a convolution, so it has no filters to show."
+        )
     weight = module.weight.detach().float()
     if isinstance(module, nn.ConvTranspose2d):
         weight = weight.transpose(0, 1)  # stored (in, out, k, k)
@@ -166,7 +168,9 @@ def first_layer_filters(model: nn.Module) -> tuple[str, np.ndarray] | None:
     return None if node_id is None else (node_id, conv_kernels(model, node_id))
 
 
-def feature_maps(model: nn.Module, node_id: str, sample: torch.Tensor | np.ndarray, max_maps: int = 64) -> np.ndarray:
+def feature_maps(
+    model: nn.Module, node_id: str, sample: torch.Tensor | np.ndarray, max_maps: int = 64
+) -> np.ndarray:
     """The output of ``node_id`` for one sample (batch dimension removed) as float32.
 
     ``sample`` is one input as the model takes it (already normalised, as the
@@ -211,7 +215,11 @@ def layer_statistics(model: nn.Module, probe: torch.Tensor) -> dict[str, LayerSt
         if value is None or not value.is_floating_point():
             continue
         value = value.detach().float()
-        grads = [p.grad.detach().float().norm() for p in (module.parameters() if module else ()) if p.grad is not None]
+        grads = [
+            p.grad.detach().float().norm()
+            for p in (module.parameters() if module else ())
+            if p.grad is not None
+        ]
         grad_norm = torch.stack(grads).norm().to(probe.device) if grads else nan
         dead = _dead_fraction(value) if isinstance(module, _DEAD_TYPES) else nan
         rows.append(torch.stack([value.mean(), value.std() if value.numel() > 1 else nan, grad_norm, dead]))
@@ -286,8 +294,12 @@ def predict_grid(
     shape = (resolution, resolution)
     units = {n: _unit_maps(v, resolution, max_units) for n, v in values.items() if v.is_floating_point()}
     return GridPrediction(
-        xs, ys, classes.cpu().numpy().reshape(shape), confidence.cpu().numpy().astype(np.float32).reshape(shape),
-        {n: maps for n, (maps, _count) in units.items()}, {n: count for n, (_maps, count) in units.items()},
+        xs,
+        ys,
+        classes.cpu().numpy().reshape(shape),
+        confidence.cpu().numpy().astype(np.float32).reshape(shape),
+        {n: maps for n, (maps, _count) in units.items()},
+        {n: count for n, (_maps, count) in units.items()},
     )
 
 

@@ -37,7 +37,9 @@ from nnstudio.training.errors import DataError
 # more than this many times its compressed size cannot hold real data.
 _DEFLATE_MAX_RATIO = 1100
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+)
 
 
 @dataclass
@@ -171,9 +173,7 @@ def _label_index(label_column: str | int | None, names: list[str], path: Path) -
         return label_column % len(names)
     if label_column in names:
         return names.index(label_column)
-    raise DataError(
-        f"{path} has no column named '{label_column}'; its columns are {', '.join(names)}."
-    )
+    raise DataError(f"{path} has no column named '{label_column}'; its columns are {', '.join(names)}.")
 
 
 def _labels_from_text(labels: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -281,8 +281,10 @@ def _check_npz_sizes(path: Path) -> None:
             if info.compress_type != zipfile.ZIP_STORED and (
                 info.file_size > _DEFLATE_MAX_RATIO * info.compress_size + 4096
             ):
-                raise DataError(f"{where} claims {info.file_size:,} bytes from {info.compress_size:,} "
-                                "compressed ones, more than compression allows; the file is corrupt.")
+                raise DataError(
+                    f"{where} claims {info.file_size:,} bytes from {info.compress_size:,} "
+                    "compressed ones, more than compression allows; the file is corrupt."
+                )
             with archive.open(info) as member:
                 _check_npy_size(member, info.file_size, where)
 
@@ -296,9 +298,7 @@ def _arrays(path: Path, x: np.ndarray, y: np.ndarray | None) -> ArrayData:
     class_names: tuple[str, ...] = ()
     if y is not None:
         if y.ndim == 0:
-            raise DataError(
-                f"{path}: y is a single value ({y.shape}); it needs one label per sample of x."
-            )
+            raise DataError(f"{path}: y is a single value ({y.shape}); it needs one label per sample of x.")
         if len(y) != len(x):
             raise DataError(f"{path}: x has {len(x)} samples but y has {len(y)} labels.")
         if y.dtype.kind in "US":
@@ -467,15 +467,17 @@ def _idx_pair(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
 class _ArraysOnly(pickle.Unpickler):
     """Unpickles NumPy arrays and plain containers; refuses anything that could run code."""
 
-    _ALLOWED = frozenset({
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("_codecs", "encode"),  # how Python 3 pickles bytes at protocol 2
-    })
+    _ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"),
+            ("_codecs", "encode"),  # how Python 3 pickles bytes at protocol 2
+        }
+    )
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self._ALLOWED:
@@ -525,7 +527,9 @@ def _cifar_join(files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
         if not isinstance(batch, dict):
             raise DataError(f"{file} is not a CIFAR python batch (it holds no dictionary).")
         data = batch.get(b"data", batch.get("data"))
-        labels = next((batch[k] for k in (b"labels", "labels", b"fine_labels", "fine_labels") if k in batch), None)
+        labels = next(
+            (batch[k] for k in (b"labels", "labels", b"fine_labels", "fine_labels") if k in batch), None
+        )
         if not isinstance(data, np.ndarray) or labels is None:
             raise DataError(f"{file} is not a CIFAR python batch (no 'data' array and 'labels').")
         if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):

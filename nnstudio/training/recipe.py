@@ -388,9 +388,7 @@ def _label_index(label_column: str | int | None, names: list[str], path: Path) -
         return label_column % len(names)
     if label_column in names:
         return names.index(label_column)
-    raise RecipeError(
-        f"{path} has no column named '{label_column}'; its columns are {', '.join(names)}."
-    )
+    raise RecipeError(f"{path} has no column named '{label_column}'; its columns are {', '.join(names)}.")
 
 
 def _is_number(text: str) -> bool:

@@ -56,7 +56,7 @@ def new_run_folder(root: str | Path, stem: str, number: int | None = None) -> Pa
 
 
 def folder_summary(folder: Path) -> str:
-    """"Run folder: DIR (metrics.csv, model.py, weights.safetensors, predict.py, checkpoint.pt)."
+    """ "Run folder: DIR (metrics.csv, model.py, weights.safetensors, predict.py, checkpoint.pt)."
     with the run's files that are there: the same words from the command line and the app."""
     present = [name for name in RUN_FILES if (Path(folder) / name).exists()]
     return f"Run folder: {folder}" + (f" ({', '.join(present)})." if present else ".")
@@ -189,8 +189,12 @@ def _summary(shift: list[float], scale: list[float]) -> dict[str, Any]:
 
     if len(shift) <= _KEPT_VALUES and len(scale) <= _KEPT_VALUES:
         return {"count": max(len(shift), len(scale)), SHIFT: rounded(shift), SCALE: rounded(scale)}
-    return {"count": max(len(shift), len(scale)), "range": True,
-            SHIFT: rounded([min(shift), max(shift)]), SCALE: rounded([min(scale), max(scale)])}
+    return {
+        "count": max(len(shift), len(scale)),
+        "range": True,
+        SHIFT: rounded([min(shift), max(shift)]),
+        SCALE: rounded([min(scale), max(scale)]),
+    }
 
 
 _WAYS = {  # the Input's ``normalize`` setting -> (sentence start, name of shift, name of scale)
@@ -233,5 +237,7 @@ def _sentence(params: Mapping[str, Any], number: int, stats: Mapping[str, Any]) 
 
     run = f" (run {number})" if number else ""
     over = f" over {count:,} values" if stats.get("range") else ""
-    return (f"{start}{per_text} with the training split's statistics{run}: "
-            f"{shift_name} {values(SHIFT)}, {scale_name} {values(SCALE)}{over}.")
+    return (
+        f"{start}{per_text} with the training split's statistics{run}: "
+        f"{shift_name} {values(SHIFT)}, {scale_name} {values(SCALE)}{over}."
+    )

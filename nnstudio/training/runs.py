@@ -47,9 +47,17 @@ class RunRecord:
         return f"Run {self.number}: {settings_label(self.settings)}"
 
     @classmethod
-    def of_run(cls, number: int, started: RunStarted, final: Finished | Failed, started_at: str = "",
-               checkpoint: Path | None = None, carried: str | None = None, folder: Path | None = None,
-               preprocessing: dict[str, Any] | None = None) -> RunRecord:
+    def of_run(
+        cls,
+        number: int,
+        started: RunStarted,
+        final: Finished | Failed,
+        started_at: str = "",
+        checkpoint: Path | None = None,
+        carried: str | None = None,
+        folder: Path | None = None,
+        preprocessing: dict[str, Any] | None = None,
+    ) -> RunRecord:
         """The record of a run that has ended, from its first and last events."""
         failed = isinstance(final, Failed)
         steps, loss = thin_curve(final.history.points)
@@ -82,8 +90,10 @@ class RunRecord:
             "data": self.data,
             "steps_per_epoch": self.steps_per_epoch,
             "epochs": [{k: _json_number(v) for k, v in r.as_dict().items()} for r in self.epochs],
-            "curve": {"steps": [int(s) for s in self.curve_steps],
-                      "loss": [_json_number(float(v)) for v in self.curve_loss]},
+            "curve": {
+                "steps": [int(s) for s in self.curve_steps],
+                "loss": [_json_number(float(v)) for v in self.curve_loss],
+            },
             "checkpoint": self.checkpoint,
             "carried": self.carried,
             "folder": self.folder,
@@ -94,8 +104,10 @@ class RunRecord:
     def from_dict(cls, data: Any) -> RunRecord | None:
         """A record from the project file, or None when it is not one this version reads."""
         try:
-            epochs = [EpochRecord.from_dict({k: _float(v) if k != "epoch" else int(v) for k, v in r.items()})
-                      for r in data.get("epochs", [])]
+            epochs = [
+                EpochRecord.from_dict({k: _float(v) if k != "epoch" else int(v) for k, v in r.items()})
+                for r in data.get("epochs", [])
+            ]
             curve = data.get("curve", {})
             return cls(
                 number=int(data["number"]),
@@ -127,15 +139,19 @@ def next_number(runs: list[Any]) -> int:
 
 
 def settings_label(settings: dict[str, Any]) -> str:
-    """"adam, lr 0.002, batch 64, 15 epochs" plus any other setting that is not the default."""
+    """ "adam, lr 0.002, batch 64, 15 epochs" plus any other setting that is not the default."""
     from nnstudio.training.config import TrainConfig
 
     try:
         config = TrainConfig.from_settings(settings)
     except ValueError:
         return ", ".join(f"{k} {v}" for k, v in settings.items())
-    parts = [config.optimizer, f"lr {config.lr:g}", f"batch {config.batch_size}",
-             f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"]
+    parts = [
+        config.optimizer,
+        f"lr {config.lr:g}",
+        f"batch {config.batch_size}",
+        f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}",
+    ]
     extras = config.to_settings()
     for key, value in extras.items():
         if key in _LABEL_KEYS or key in _QUIET_KEYS or key == "dataset":

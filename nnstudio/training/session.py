@@ -88,7 +88,11 @@ class Session:
             x, y = data.train.tensors
             self.x = x.to(device)
             # Reconstruction targets: the inputs as the model's preprocessing scales them.
-            self.y = recipe.input_targets(model, self.x) if objective.reconstruct else objective.targets(y.to(device))
+            self.y = (
+                recipe.input_targets(model, self.x)
+                if objective.reconstruct
+                else objective.targets(y.to(device))
+            )
         else:
             workers = config.workers if config.workers is not None else _auto_workers(self.n_train)
             self.loader = DataLoader(
@@ -107,7 +111,9 @@ class Session:
         if config.compile and not fast:
             self.train_model = self._compiled()
         elif config.compile:
-            self.notices.append("torch.compile is skipped in fast mode: the CUDA graph already removes the overhead.")
+            self.notices.append(
+                "torch.compile is skipped in fast mode: the CUDA graph already removes the overhead."
+            )
         self.graph_step: CudaGraphStep | None = None
         if fast:
             self.graph_step = CudaGraphStep(
@@ -116,7 +122,9 @@ class Session:
                 self.y if self.on_device else None,
                 reconstruct=False,  # self.y holds the reconstruction targets
             )
-        self.val_tensors: tuple[torch.Tensor, torch.Tensor] | None = None  # in-memory validation, on the device
+        self.val_tensors: tuple[torch.Tensor, torch.Tensor] | None = (
+            None  # in-memory validation, on the device
+        )
         self.val_loader: DataLoader | None = None
         # The epoch's sums (host side, filled by the trainer's reports).
         self.epoch_start_step = 0
@@ -138,8 +146,12 @@ class Session:
         points = history.points
         part = points.steps > step - done
         sizes = self.batch_sizes[:done]
-        right = np.rint(points.accuracy[part].astype(np.float64) * sizes) if self.objective.has_accuracy else None
-        self.epoch_loss, self.epoch_correct, self.epoch_seen = recipe.epoch_sums(points.loss[part], right, sizes)
+        right = (
+            np.rint(points.accuracy[part].astype(np.float64) * sizes) if self.objective.has_accuracy else None
+        )
+        self.epoch_loss, self.epoch_correct, self.epoch_seen = recipe.epoch_sums(
+            points.loss[part], right, sizes
+        )
         self.reported = done
 
     def _compiled(self) -> nn.Module:
@@ -180,7 +192,9 @@ class Session:
     def autocast(self, eval_mode: bool = False) -> contextlib.AbstractContextManager:
         if self.config.precision == "bf16" and self.device.type == "cuda":
             # Graph capture needs autocast's weight cache off.
-            return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=self.graph_step is None or eval_mode)
+            return torch.autocast(
+                "cuda", dtype=torch.bfloat16, cache_enabled=self.graph_step is None or eval_mode
+            )
         return contextlib.nullcontext()
 
     def _eager_step(self, xb: torch.Tensor, yb: torch.Tensor) -> StepResult:
@@ -251,7 +265,11 @@ class Session:
             if self.val_tensors is None:
                 x, y = val.tensors
                 x = x.to(device)
-                y = recipe.input_targets(self.model, x) if objective.reconstruct else objective.targets(y.to(device))
+                y = (
+                    recipe.input_targets(self.model, x)
+                    if objective.reconstruct
+                    else objective.targets(y.to(device))
+                )
                 self.val_tensors = (x, y)
             x, y = self.val_tensors
             for a in range(0, len(x), size):

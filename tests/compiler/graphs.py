@@ -27,27 +27,61 @@ EXAMPLE_FILES = sorted(EXAMPLES_DIR.glob("*.nnstudio"))
 # Layers with one input and one output that the strategy grows chains from. A Foreign
 # node only comes from an import (its shapes are a measurement), never from a strategy.
 CHAIN_TYPES = sorted(
-    t for t, spec in CATALOG.items()
+    t
+    for t, spec in CATALOG.items()
     if not spec.role and spec.max_inputs == 1 and t not in ("Embedding", "Foreign")
 )
 
 # Ranges kept small so the models stay tiny and most shapes fit.
 _SMALL = {
-    "out_channels": (1, 6), "out_features": (1, 8), "kernel_size": (1, 3), "stride": (1, 3),
-    "padding": (0, 2), "dilation": (1, 2), "output_padding": (0, 1), "hidden_size": (1, 6),
-    "num_layers": (1, 2), "num_heads": (1, 4), "output_size": (1, 3), "dim": (-3, 3),
-    "ch1x1": (1, 4), "ch3x3red": (1, 4), "ch3x3": (1, 4), "ch5x5red": (1, 4), "ch5x5": (1, 4),
+    "out_channels": (1, 6),
+    "out_features": (1, 8),
+    "kernel_size": (1, 3),
+    "stride": (1, 3),
+    "padding": (0, 2),
+    "dilation": (1, 2),
+    "output_padding": (0, 1),
+    "hidden_size": (1, 6),
+    "num_layers": (1, 2),
+    "num_heads": (1, 4),
+    "output_size": (1, 3),
+    "dim": (-3, 3),
+    "ch1x1": (1, 4),
+    "ch3x3red": (1, 4),
+    "ch3x3": (1, 4),
+    "ch5x5red": (1, 4),
+    "ch5x5": (1, 4),
     "pool_proj": (1, 4),
 }
 
 NAMES = st.one_of(
     st.none(),
     st.text(min_size=1, max_size=12),
-    st.sampled_from([
-        "x", "self", "forward", "training", "torch", "nn", "class", "1st", "__init__", "_",
-        "model", "summary", "example_inputs", "Inception", "print", "image", "x_1",
-        "__import__('os')", 'a"""b', "a\rb", "name # comment",
-    ]),
+    st.sampled_from(
+        [
+            "x",
+            "self",
+            "forward",
+            "training",
+            "torch",
+            "nn",
+            "class",
+            "1st",
+            "__init__",
+            "_",
+            "model",
+            "summary",
+            "example_inputs",
+            "Inception",
+            "print",
+            "image",
+            "x_1",
+            "__import__('os')",
+            'a"""b',
+            "a\rb",
+            "name # comment",
+        ]
+    ),
 )
 
 
@@ -132,7 +166,9 @@ def _merge(graph: Graph, draw, a: str, b: str) -> str | None:
 
 @st.composite
 def valid_graphs(draw) -> Graph:
-    graph = Graph(name=draw(st.one_of(st.text(max_size=20), st.sampled_from(["LeNet-5", "Inception", "True"]))))
+    graph = Graph(
+        name=draw(st.one_of(st.text(max_size=20), st.sampled_from(["LeNet-5", "Inception", "True"])))
+    )
     kind = draw(st.sampled_from(["image", "signal", "sequence", "vector", "tokens"]))
     small = st.integers(1, 4)
     side = st.integers(3, 10)
@@ -146,8 +182,13 @@ def valid_graphs(draw) -> Graph:
     dtype = "int64" if kind == "tokens" else "float32"
     tail = first_input = add_named(graph, draw, "Input", shape=list(shape), dtype=dtype)
     if kind == "tokens":
-        tail = add_named(graph, draw, "Embedding", num_embeddings=draw(st.integers(2, 20)),
-                         embedding_dim=draw(st.integers(1, 8)))
+        tail = add_named(
+            graph,
+            draw,
+            "Embedding",
+            num_embeddings=draw(st.integers(2, 20)),
+            embedding_dim=draw(st.integers(1, 8)),
+        )
         graph.connect(first_input, tail)
 
     for _ in range(draw(st.integers(1, 4))):
@@ -174,7 +215,9 @@ def valid_graphs(draw) -> Graph:
     return graph
 
 
-def chain_graph(input_shape: tuple[int, ...], *layers: tuple[str, dict[str, Any]], dtype: str = "float32") -> Graph:
+def chain_graph(
+    input_shape: tuple[int, ...], *layers: tuple[str, dict[str, Any]], dtype: str = "float32"
+) -> Graph:
     """Input -> layers... -> Output, with default names."""
     graph = Graph(name="Test model")
     tail = graph.add("Input", shape=list(input_shape), dtype=dtype)

@@ -125,12 +125,20 @@ def check_in_isolation(cases: list[ExportedCase], workdir: Path) -> None:
     runner = workdir / "check_exports.py"
     runner.write_text(RUNNER)
     listing = workdir / "cases.json"
-    listing.write_text(json.dumps([
-        {**vars(c), "model": str(c.model), "weights": str(c.weights), "data": str(c.data)} for c in cases
-    ]))
+    listing.write_text(
+        json.dumps(
+            [
+                {**vars(c), "model": str(c.model), "weights": str(c.weights), "data": str(c.data)}
+                for c in cases
+            ]
+        )
+    )
     result = subprocess.run(
         [sys.executable, "-I", str(runner), str(listing), str(torch.get_num_threads())],
-        cwd=workdir, capture_output=True, text=True, timeout=300,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])

@@ -47,7 +47,9 @@ def _parameterize(graph: Graph, draw, name: str) -> None:
     node_id, param_name = draw(st.sampled_from(candidates))
     value = body.node(node_id).params[param_name]
     graph.blocks.set_params(name, [*definition.params, Param("width", "int", value, -64, 8192)])
-    body.set_param(node_id, param_name, draw(st.sampled_from(["$width", "$width * 2 // 2", "($width + 3) - 3"])))
+    body.set_param(
+        node_id, param_name, draw(st.sampled_from(["$width", "$width * 2 // 2", "($width + 3) - 3"]))
+    )
 
 
 @st.composite
@@ -61,7 +63,7 @@ def graphs_with_blocks(draw) -> Graph:
         for _attempt in range(4):  # many selections cannot be a block (two outputs): try others
             start = draw(st.integers(0, len(movable) - 1))
             size = draw(st.integers(1, 4))
-            selection = [n.id for n in movable[start:start + size]]
+            selection = [n.id for n in movable[start : start + size]]
             try:
                 edit = blocks.group(graph, selection, name=f"Block{step}")
                 break
@@ -86,8 +88,12 @@ def test_random_graphs_with_blocks_export_the_module_they_compile_to(tmp_path: P
     counter = itertools.count()
     seen = {"blocks": 0, "nested": 0, "repeat": 0}
 
-    @settings(max_examples=50, deadline=None, derandomize=True,  # the same graphs in every run
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=50,
+        deadline=None,
+        derandomize=True,  # the same graphs in every run
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(graph=graphs_with_blocks())
     def compile_and_export(graph: Graph) -> None:
         code = generate(graph)
@@ -119,15 +125,26 @@ def basic_block_graph() -> Graph:
     body = definition.body
     x = body.add("BlockInput", name="x")
     shortcut = body.add("Shortcut", name="shortcut", out_channels="$out_channels", stride="$stride")
-    conv1 = body.add("Conv2d", name="conv1", out_channels="$out_channels", stride="$stride", padding=1, bias=False)
+    conv1 = body.add(
+        "Conv2d", name="conv1", out_channels="$out_channels", stride="$stride", padding=1, bias=False
+    )
     bn1 = body.add("BatchNorm2d", name="bn1")
     relu = body.add("ReLU", name="relu")
     conv2 = body.add("Conv2d", name="conv2", out_channels="$out_channels", padding=1, bias=False)
     bn2 = body.add("BatchNorm2d", name="bn2")
     add = body.add("Add", name="add")
     out = body.add("BlockOutput", name="out")
-    for a, b in [(x, shortcut), (x, conv1), (conv1, bn1), (bn1, relu), (relu, conv2), (conv2, bn2),
-                 (bn2, add), (shortcut, add), (add, out)]:
+    for a, b in [
+        (x, shortcut),
+        (x, conv1),
+        (conv1, bn1),
+        (bn1, relu),
+        (relu, conv2),
+        (conv2, bn2),
+        (bn2, add),
+        (shortcut, add),
+        (add, out),
+    ]:
         body.connect(a, b)
     image = graph.add("Input", name="image", shape=[3, 16, 16], normalize="none")
     layer1 = graph.add("Block", name="layer1", block="BasicBlock", out_channels=8, repeat=2)
@@ -145,7 +162,10 @@ def test_a_block_becomes_a_class_with_its_parameters_as_arguments() -> None:
     assert "class BasicBlock(nn.Module):" in src
     assert "in_channels: int,\n        out_channels: int = 64,\n        stride: int = 1," in src
     assert "self.shortcut = Shortcut(in_channels, out_channels, stride=stride)" in src
-    assert "self.conv2 = nn.Conv2d(\n            out_channels, out_channels, kernel_size=3, padding=1, bias=False\n" in src
+    assert (
+        "self.conv2 = nn.Conv2d(\n            out_channels, out_channels, kernel_size=3, padding=1, bias=False\n"
+        in src
+    )
     assert "self.layer1 = nn.Sequential(BasicBlock(3, 8, 1), BasicBlock(8, 8, 1))" in src
     assert "self.layer2 = BasicBlock(8, 16, 2)" in src
     assert "x = x + shortcut" in src
@@ -210,7 +230,9 @@ def test_transformer_encoder_layer_computes_what_torchs_computes() -> None:
         graph.connect(x, layer)
         graph.connect(layer, graph.add("Output"))
         model = graph.compile().eval()
-        reference = nn.TransformerEncoderLayer(24, 3, 40, dropout=0.1, batch_first=True, norm_first=norm_first).eval()
+        reference = nn.TransformerEncoderLayer(
+            24, 3, 40, dropout=0.1, batch_first=True, norm_first=norm_first
+        ).eval()
         ours = model.layer
         assert set(ours.state_dict()) == set(reference.state_dict())
         ours.load_state_dict(reference.state_dict())

@@ -86,18 +86,23 @@ class PaperInception(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         relu = torch.relu
-        return torch.cat([
-            relu(self.one(x)),
-            relu(self.three(relu(self.three_reduce(x)))),
-            relu(self.five(relu(self.five_reduce(x)))),
-            relu(self.pool_projection(nn.functional.max_pool2d(x, 3, stride=1, padding=1))),
-        ], dim=1)
+        return torch.cat(
+            [
+                relu(self.one(x)),
+                relu(self.three(relu(self.three_reduce(x)))),
+                relu(self.five(relu(self.five_reduce(x)))),
+                relu(self.pool_projection(nn.functional.max_pool2d(x, 3, stride=1, padding=1))),
+            ],
+            dim=1,
+        )
 
 
 class Learned(nn.Module):
     """One learned tensor used by a function of the input, written out by hand."""
 
-    def __init__(self, shape: tuple[int, ...], fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+    def __init__(
+        self, shape: tuple[int, ...], fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    ) -> None:
         super().__init__()
         self.value = nn.Parameter(torch.randn(shape))
         self.fn = fn
@@ -126,19 +131,38 @@ CASES = [
     Case("BatchNorm1d", {}, [(12, 30)], lambda: nn.BatchNorm1d(12)),
     Case("BatchNorm2d", {}, [(6, 9, 7)], lambda: nn.BatchNorm2d(6)),
     Case("LayerNorm", {}, [(5, 17)], lambda: nn.LayerNorm(17)),
-    Case("LayerNorm", {"elementwise_affine": False}, [(4, 3, 8)],
-         lambda: nn.LayerNorm(8, elementwise_affine=False)),
-    Case("Conv1d", {"out_channels": 8, "kernel_size": 5, "stride": 2, "padding": 1, "dilation": 2},
-         [(3, 50)], lambda: nn.Conv1d(3, 8, 5, stride=2, padding=1, dilation=2)),
+    Case(
+        "LayerNorm",
+        {"elementwise_affine": False},
+        [(4, 3, 8)],
+        lambda: nn.LayerNorm(8, elementwise_affine=False),
+    ),
+    Case(
+        "Conv1d",
+        {"out_channels": 8, "kernel_size": 5, "stride": 2, "padding": 1, "dilation": 2},
+        [(3, 50)],
+        lambda: nn.Conv1d(3, 8, 5, stride=2, padding=1, dilation=2),
+    ),
     Case("Conv2d", {"out_channels": 6, "kernel_size": 5}, [(1, 32, 32)], lambda: nn.Conv2d(1, 6, 5)),
-    Case("Conv2d", {"out_channels": 4, "kernel_size": 3, "stride": 3, "dilation": 2, "bias": False},
-         [(3, 17, 16)], lambda: nn.Conv2d(3, 4, 3, stride=3, dilation=2, bias=False)),
-    Case("ConvTranspose2d", {"out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1,
-                             "output_padding": 1},
-         [(8, 7, 7)], lambda: nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1)),
-    Case("MaxPool1d", {"kernel_size": 3, "stride": 2, "padding": 1}, [(4, 33)], lambda: nn.MaxPool1d(3, 2, 1)),
+    Case(
+        "Conv2d",
+        {"out_channels": 4, "kernel_size": 3, "stride": 3, "dilation": 2, "bias": False},
+        [(3, 17, 16)],
+        lambda: nn.Conv2d(3, 4, 3, stride=3, dilation=2, bias=False),
+    ),
+    Case(
+        "ConvTranspose2d",
+        {"out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1},
+        [(8, 7, 7)],
+        lambda: nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1),
+    ),
+    Case(
+        "MaxPool1d", {"kernel_size": 3, "stride": 2, "padding": 1}, [(4, 33)], lambda: nn.MaxPool1d(3, 2, 1)
+    ),
     Case("MaxPool2d", {}, [(4, 15, 16)], lambda: nn.MaxPool2d(2)),
-    Case("AvgPool1d", {"kernel_size": 4, "stride": 3, "padding": 2}, [(2, 19)], lambda: nn.AvgPool1d(4, 3, 2)),
+    Case(
+        "AvgPool1d", {"kernel_size": 4, "stride": 3, "padding": 2}, [(2, 19)], lambda: nn.AvgPool1d(4, 3, 2)
+    ),
     Case("AvgPool2d", {}, [(6, 28, 27)], lambda: nn.AvgPool2d(2)),
     Case("AdaptiveAvgPool2d", {"output_size": 4}, [(8, 13, 11)], lambda: nn.AdaptiveAvgPool2d(4)),
     Case("GlobalAvgPool2d", {}, [(8, 5, 7)], lambda: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())),
@@ -150,35 +174,80 @@ CASES = [
     Case("Softmax", {}, [(10,)], lambda: nn.Softmax(dim=-1)),
     Case("LogSoftmax", {"dim": 1}, [(3, 10)], lambda: nn.LogSoftmax(dim=1)),
     Case("LSTM", {"hidden_size": 7}, [(12, 5)], lambda: LastStep(nn.LSTM(5, 7, batch_first=True))),
-    Case("LSTM", {"hidden_size": 4, "num_layers": 2, "bidirectional": True}, [(12, 5)],
-         lambda: LastStep(nn.LSTM(5, 4, num_layers=2, bidirectional=True, batch_first=True))),
-    Case("GRU", {"hidden_size": 6, "return_sequences": True}, [(12, 5)],
-         lambda: EveryStep(nn.GRU(5, 6, batch_first=True))),
-    Case("GRU", {"hidden_size": 3, "bidirectional": True, "return_sequences": True}, [(4, 2)],
-         lambda: EveryStep(nn.GRU(2, 3, bidirectional=True, batch_first=True))),
-    Case("RNN", {"hidden_size": 5, "nonlinearity": "relu", "num_layers": 2}, [(9, 3)],
-         lambda: LastStep(nn.RNN(3, 5, num_layers=2, nonlinearity="relu", batch_first=True))),
-    Case("Embedding", {"num_embeddings": 50, "embedding_dim": 16}, [(10,)],
-         lambda: nn.Embedding(50, 16), dtype="int64"),
-    Case("MultiheadAttention", {"num_heads": 4}, [(10, 16)],
-         lambda: SelfAttention(nn.MultiheadAttention(16, 4, batch_first=True))),
-    Case("MultiheadAttention", {"num_heads": 2, "bias": False}, [(5, 6)],
-         lambda: SelfAttention(nn.MultiheadAttention(6, 2, bias=False, batch_first=True))),
-    Case("Inception", {"ch1x1": 4, "ch3x3red": 3, "ch3x3": 5, "ch5x5red": 2, "ch5x5": 6, "pool_proj": 7},
-         [(12, 8, 8)], lambda: PaperInception(12, 4, 3, 5, 2, 6, 7)),
+    Case(
+        "LSTM",
+        {"hidden_size": 4, "num_layers": 2, "bidirectional": True},
+        [(12, 5)],
+        lambda: LastStep(nn.LSTM(5, 4, num_layers=2, bidirectional=True, batch_first=True)),
+    ),
+    Case(
+        "GRU",
+        {"hidden_size": 6, "return_sequences": True},
+        [(12, 5)],
+        lambda: EveryStep(nn.GRU(5, 6, batch_first=True)),
+    ),
+    Case(
+        "GRU",
+        {"hidden_size": 3, "bidirectional": True, "return_sequences": True},
+        [(4, 2)],
+        lambda: EveryStep(nn.GRU(2, 3, bidirectional=True, batch_first=True)),
+    ),
+    Case(
+        "RNN",
+        {"hidden_size": 5, "nonlinearity": "relu", "num_layers": 2},
+        [(9, 3)],
+        lambda: LastStep(nn.RNN(3, 5, num_layers=2, nonlinearity="relu", batch_first=True)),
+    ),
+    Case(
+        "Embedding",
+        {"num_embeddings": 50, "embedding_dim": 16},
+        [(10,)],
+        lambda: nn.Embedding(50, 16),
+        dtype="int64",
+    ),
+    Case(
+        "MultiheadAttention",
+        {"num_heads": 4},
+        [(10, 16)],
+        lambda: SelfAttention(nn.MultiheadAttention(16, 4, batch_first=True)),
+    ),
+    Case(
+        "MultiheadAttention",
+        {"num_heads": 2, "bias": False},
+        [(5, 6)],
+        lambda: SelfAttention(nn.MultiheadAttention(6, 2, bias=False, batch_first=True)),
+    ),
+    Case(
+        "Inception",
+        {"ch1x1": 4, "ch3x3red": 3, "ch3x3": 5, "ch5x5red": 2, "ch5x5": 6, "pool_proj": 7},
+        [(12, 8, 8)],
+        lambda: PaperInception(12, 4, 3, 5, 2, 6, 7),
+    ),
     Case("Concat", {}, [(4, 8, 8), (6, 8, 8)], lambda: Fn(lambda a, b: torch.cat([a, b], dim=1))),
     Case("Concat", {"dim": -1}, [(3, 5), (3, 7), (3, 1)], lambda: Fn(lambda *xs: torch.cat(xs, dim=-1))),
     Case("Add", {}, [(4, 8, 8), (4, 8, 8)], lambda: Fn(lambda a, b: a + b)),
     Case("Add", {}, [(5,), (5,), (5,)], lambda: Fn(lambda a, b, c: a + b + c)),
     Case("Shortcut", {"out_channels": 6}, [(6, 5, 5)], nn.Identity),
-    Case("Shortcut", {"out_channels": 8, "stride": 2}, [(4, 9, 9)],
-         lambda: nn.Sequential(nn.Conv2d(4, 8, 1, stride=2, bias=False), nn.BatchNorm2d(8))),
+    Case(
+        "Shortcut",
+        {"out_channels": 8, "stride": 2},
+        [(4, 9, 9)],
+        lambda: nn.Sequential(nn.Conv2d(4, 8, 1, stride=2, bias=False), nn.BatchNorm2d(8)),
+    ),
     # a foreign module kept whole by an import: the class it names, built with its arguments
-    Case("Foreign", {"target": "torch.nn:Linear", "args": [20, 7],
-                     "in_shape": [20], "out_shape": [7], "parameters": 147}, [(20,)], lambda: nn.Linear(20, 7)),
+    Case(
+        "Foreign",
+        {"target": "torch.nn:Linear", "args": [20, 7], "in_shape": [20], "out_shape": [7], "parameters": 147},
+        [(20,)],
+        lambda: nn.Linear(20, 7),
+    ),
     # grown for importing PyTorch models
-    Case("Conv2d", {"out_channels": 8, "padding": 1, "groups": 4}, [(4, 9, 9)],
-         lambda: nn.Conv2d(4, 8, 3, padding=1, groups=4)),
+    Case(
+        "Conv2d",
+        {"out_channels": 8, "padding": 1, "groups": 4},
+        [(4, 9, 9)],
+        lambda: nn.Conv2d(4, 8, 3, padding=1, groups=4),
+    ),
     Case("LayerNorm", {"eps": 1e-6}, [(5, 17)], lambda: nn.LayerNorm(17, eps=1e-6)),
     Case("ReLU6", {}, [(3, 4, 5)], nn.ReLU6),
     Case("SiLU", {}, [(7,)], nn.SiLU),
@@ -186,13 +255,22 @@ CASES = [
     Case("Hardsigmoid", {}, [(2, 9)], nn.Hardsigmoid),
     Case("Identity", {}, [(4, 6)], nn.Identity),
     Case("Multiply", {}, [(4, 5, 6), (4, 1, 1)], lambda: Fn(lambda a, b: a * b)),
-    Case("Upsample", {"scale_factor": 3, "mode": "bilinear"}, [(2, 4, 5)],
-         lambda: nn.Upsample(scale_factor=3, mode="bilinear")),
+    Case(
+        "Upsample",
+        {"scale_factor": 3, "mode": "bilinear"},
+        [(2, 4, 5)],
+        lambda: nn.Upsample(scale_factor=3, mode="bilinear"),
+    ),
     Case("Permute", {"dims": [2, 3, 1]}, [(3, 4, 5)], lambda: Fn(lambda x: x.permute(0, 2, 3, 1))),
     Case("Transpose", {}, [(4, 9)], lambda: Fn(lambda x: x.transpose(1, 2))),
     Case("Select", {"index": -1}, [(6, 3)], lambda: Fn(lambda x: x[:, -1])),
     Case("Mean", {"dim": -1, "keepdim": True}, [(3, 4, 5)], lambda: Fn(lambda x: x.mean(-1, keepdim=True))),
-    Case("ClassToken", {}, [(9, 16)], lambda: Learned((1, 1, 16), lambda p, x: torch.cat([p.expand(3, -1, -1), x], 1))),
+    Case(
+        "ClassToken",
+        {},
+        [(9, 16)],
+        lambda: Learned((1, 1, 16), lambda p, x: torch.cat([p.expand(3, -1, -1), x], 1)),
+    ),
     Case("PositionEmbedding", {}, [(10, 16)], lambda: Learned((1, 10, 16), lambda p, x: x + p)),
     Case("LayerScale", {}, [(4, 4, 12)], lambda: Learned((12,), lambda p, x: p * x)),
 ]
@@ -268,9 +346,13 @@ def test_compiled_module_maps_nodes_to_submodules_with_readable_names() -> None:
 def _wrong_conv_rule(monkeypatch) -> None:
     """A Conv2d rule that forgets the kernel shrinks the image, as drift would."""
     spec = CATALOG["Conv2d"]
-    monkeypatch.setitem(layers._SPECS, "Conv2d", dataclasses.replace(  # the read-only CATALOG's dict
-        spec, infer=lambda p, s: (p["out_channels"], *s[0][1:])
-    ))
+    monkeypatch.setitem(
+        layers._SPECS,
+        "Conv2d",
+        dataclasses.replace(  # the read-only CATALOG's dict
+            spec, infer=lambda p, s: (p["out_channels"], *s[0][1:])
+        ),
+    )
 
 
 def test_shape_check_names_the_layer_type_whose_rule_drifted(monkeypatch) -> None:
@@ -310,8 +392,12 @@ def test_shape_check_falls_back_to_a_real_batch_when_meta_fails(monkeypatch) -> 
     assert torch.equal(model.stem_bn.running_mean, torch.zeros(16))
 
     _wrong_conv_rule(monkeypatch)
-    graph = chain_graph((1, 12, 12), ("GlobalAvgPool2d", {}), ("Reshape", {"shape": [1, 1, 1]}),
-                        ("Conv2d", {"kernel_size": 1}))
+    graph = chain_graph(
+        (1, 12, 12),
+        ("GlobalAvgPool2d", {}),
+        ("Reshape", {"shape": [1, 1, 1]}),
+        ("Conv2d", {"kernel_size": 1}),
+    )
     graph.compile()  # a 1x1 kernel does not shrink the image: the wrong rule happens to hold
     graph.set_param(graph.node_by_name("conv2d1").id, "padding", 1)
     with pytest.raises(ShapeMismatchError, match=r"Conv2d 'conv2d1' outputs \(16, 3, 3\)"):

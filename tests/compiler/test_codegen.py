@@ -32,7 +32,7 @@ def test_lenet5_reads_like_hand_written_pytorch() -> None:
     assert "self.conv1 = nn.Conv2d(1, 6, kernel_size=5)" in lines  # PyTorch's defaults left out
     assert "self.pool1 = nn.AvgPool2d(kernel_size=2, stride=2)" in lines
     assert "def forward(self, image: torch.Tensor) -> torch.Tensor:" in lines
-    forward = lines[lines.index("def forward(self, image: torch.Tensor) -> torch.Tensor:") + 1:]
+    forward = lines[lines.index("def forward(self, image: torch.Tensor) -> torch.Tensor:") + 1 :]
     assert forward[:5] == [
         "x = self.image_preprocess(image)  # (1, 32, 32)",  # raw pixels in, as trained
         "x = self.conv1(x)  # (6, 28, 28)",
@@ -84,7 +84,10 @@ def test_several_inputs_and_outputs_keep_the_graph_order() -> None:
     g = _two_headed()
     code = generate(g)
     lines = _lines(code.src)
-    assert "def forward(self, tokens: torch.Tensor, extra: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:" in lines
+    assert (
+        "def forward(self, tokens: torch.Tensor, extra: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:"
+        in lines
+    )
     assert [i.name for i in code.inputs] == ["tokens", "extra"]
     assert code.output_names == ("features", "summary")
     assert "return mix, x  # features (6, 4), summary (5,)" in lines
@@ -122,7 +125,10 @@ def test_generated_files_pass_ruff(tmp_path: Path) -> None:
     for extra in ([], ["--select", "E,F,W,I,B,UP,SIM,RUF,N", "--ignore", "E501"]):
         result = subprocess.run(
             [sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache", *extra, "."],
-            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert result.returncode == 0, result.stdout + result.stderr
 
@@ -131,10 +137,14 @@ def test_running_model_py_prints_a_summary_of_a_forward_pass(tmp_path: Path) -> 
     (tmp_path / "model.py").write_text(Graph.load(EXAMPLES_DIR / "googlenet_mini.nnstudio").to_python())
     (tmp_path / "tokens.py").write_text(_two_headed().to_python())
     script = "import runpy; runpy.run_path('model.py', run_name='__main__'); runpy.run_path('tokens.py', run_name='__main__')"
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert any(line.split()[:2] == ["inception3a", "Inception"] and "(2, 64, 16, 16)" in line for line in lines)
+    assert any(
+        line.split()[:2] == ["inception3a", "Inception"] and "(2, 64, 16, 16)" in line for line in lines
+    )
     assert "Total parameters: 34,302" in lines
     assert "Output: (2, 10) torch.float32" in lines
     assert "Output: (2, 6, 4) torch.float32" in lines and "Output: (2, 5) torch.float32" in lines
@@ -144,10 +154,23 @@ def test_running_model_py_prints_a_summary_of_a_forward_pass(tmp_path: Path) -> 
 
 # Positional arguments to build each layer that declares ``torch_defaults`` (a new one must be added here).
 _CONSTRUCTOR_ARGS: dict[str, tuple[Any, ...]] = {
-    "nn.Linear": (4, 3), "nn.Conv1d": (2, 3, 3), "nn.Conv2d": (2, 3, 3), "nn.ConvTranspose2d": (2, 3, 3),
-    "nn.MaxPool1d": (2,), "nn.MaxPool2d": (2,), "nn.AvgPool1d": (2,), "nn.AvgPool2d": (2,),
-    "nn.Dropout": (), "nn.LayerNorm": (4,), "nn.LeakyReLU": (), "nn.LSTM": (4, 3), "nn.GRU": (4, 3),
-    "nn.RNN": (4, 3), "nn.MultiheadAttention": (4, 2), "nn.BatchNorm1d": (4,), "nn.BatchNorm2d": (4,),
+    "nn.Linear": (4, 3),
+    "nn.Conv1d": (2, 3, 3),
+    "nn.Conv2d": (2, 3, 3),
+    "nn.ConvTranspose2d": (2, 3, 3),
+    "nn.MaxPool1d": (2,),
+    "nn.MaxPool2d": (2,),
+    "nn.AvgPool1d": (2,),
+    "nn.AvgPool2d": (2,),
+    "nn.Dropout": (),
+    "nn.LayerNorm": (4,),
+    "nn.LeakyReLU": (),
+    "nn.LSTM": (4, 3),
+    "nn.GRU": (4, 3),
+    "nn.RNN": (4, 3),
+    "nn.MultiheadAttention": (4, 2),
+    "nn.BatchNorm1d": (4,),
+    "nn.BatchNorm2d": (4,),
 }
 
 
@@ -218,7 +241,9 @@ def test_hostile_names_yield_harmless_code(tmp_path: Path, monkeypatch) -> None:
     model = g.compile()
     model(torch.randn(2, 4))
     (tmp_path / "model.py").write_text(src)
-    result = subprocess.run([sys.executable, "model.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "model.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "PWNED").exists()
     # Free text ends up in docstrings only, escaped: the docstring ends where it should.

@@ -56,7 +56,10 @@ def test_weights_are_saved_with_safetensors_and_predict_py_uses_them(tmp_path: P
     assert f"{expected[0, 0].item():.4f}" in printed
 
     wrong = subprocess.run(
-        [sys.executable, "predict.py", "digit.npy", "notes.txt"], cwd=tmp_path, capture_output=True, text=True,
+        [sys.executable, "predict.py", "digit.npy", "notes.txt"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert wrong.returncode == 2 and "notes.txt" in wrong.stderr and "Traceback" not in wrong.stderr
@@ -80,7 +83,10 @@ def test_predict_names_the_top_classes_with_probabilities_of_raw_samples(tmp_pat
         expected = torch.softmax(model(torch.from_numpy(points)), dim=1)
     run = subprocess.run(
         [sys.executable, "predict.py", "points.npy", "--json", "--top", "1"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.returncode == 0, run.stderr
     results = json.loads(run.stdout)
@@ -88,7 +94,11 @@ def test_predict_names_the_top_classes_with_probabilities_of_raw_samples(tmp_pat
     for result, probabilities in zip(results, expected, strict=True):
         best = int(probabilities.argmax())
         assert result["top"] == [
-            {"class": ("outer", "inner")[best], "index": best, "probability": pytest.approx(float(probabilities[best]))}
+            {
+                "class": ("outer", "inner")[best],
+                "index": best,
+                "probability": pytest.approx(float(probabilities[best])),
+            }
         ]
     text = subprocess.run(
         [sys.executable, "predict.py", "points.npy"], cwd=tmp_path, capture_output=True, text=True, timeout=60
@@ -98,10 +108,15 @@ def test_predict_names_the_top_classes_with_probabilities_of_raw_samples(tmp_pat
 
 
 def test_predict_reads_a_csv_with_the_training_columns_in_any_order(tmp_path: Path) -> None:
-    model = _classifier_export(tmp_path, ("no", "yes"), {"kind": "csv", "columns": ["a", "b"], "label_index": 2})
+    model = _classifier_export(
+        tmp_path, ("no", "yes"), {"kind": "csv", "columns": ["a", "b"], "label_index": 2}
+    )
     (tmp_path / "rows.csv").write_text("label,b,a\nno,9.0,1.0\nyes,2.0,8.0\n")
     run = subprocess.run(
-        [sys.executable, "predict.py", "rows.csv", "--json"], cwd=tmp_path, capture_output=True, text=True,
+        [sys.executable, "predict.py", "rows.csv", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert run.returncode == 0, run.stderr
@@ -111,7 +126,11 @@ def test_predict_reads_a_csv_with_the_training_columns_in_any_order(tmp_path: Pa
     missing = tmp_path / "missing.csv"
     missing.write_text("a,c\n1,2\n")
     refused = subprocess.run(
-        [sys.executable, "predict.py", "missing.csv"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        [sys.executable, "predict.py", "missing.csv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert refused.returncode == 2 and "lacks the column(s) b" in refused.stderr
 
@@ -130,7 +149,10 @@ def test_predict_py_is_the_same_whatever_the_model_is_called(tmp_path: Path) -> 
 
 def test_weights_that_do_not_fit_the_graph_are_refused(tmp_path: Path) -> None:
     other = Graph.load(EXAMPLES_DIR / "mlp_circles.nnstudio").compile()
-    with pytest.raises(ExportError, match=r"do not fit this graph: missing image_preprocess\.shift, image_preprocess\.scale, conv1\.weight"):
+    with pytest.raises(
+        ExportError,
+        match=r"do not fit this graph: missing image_preprocess\.shift, image_preprocess\.scale, conv1\.weight",
+    ):
         export(Graph.load(LENET), tmp_path, weights=other)
     assert not (tmp_path / "weights.safetensors").exists()
 
@@ -195,7 +217,9 @@ def test_cli_exports_an_example_with_weights(tmp_path: Path, capsys) -> None:
     state = Graph.load(LENET).compile().state_dict()
     save_file(state, tmp_path / "trained.safetensors")
     out = tmp_path / "out"
-    assert main(["export", str(LENET), "-o", str(out), "--weights", str(tmp_path / "trained.safetensors")]) == 0
+    assert (
+        main(["export", str(LENET), "-o", str(out), "--weights", str(tmp_path / "trained.safetensors")]) == 0
+    )
     printed = capsys.readouterr().out.splitlines()
     assert printed == [f"wrote {out / name}" for name in ("model.py", "weights.safetensors", "predict.py")]
     assert main(["export", str(LENET), "-o", str(out), "--class-name", "Net"]) == 0
@@ -217,7 +241,9 @@ def test_cli_reports_unusable_weights_and_folders(tmp_path: Path, capsys) -> Non
     (tmp_path / "model.py").write_text("print('mine')\n")
     assert main(["export", str(LENET), "-o", str(tmp_path)]) == 2
     assert "not written by nnstudio" in capsys.readouterr().err
-    assert main(["export", str(LENET), "-o", str(tmp_path / "x"), "--weights", str(tmp_path / "none.pt")]) == 2
+    assert (
+        main(["export", str(LENET), "-o", str(tmp_path / "x"), "--weights", str(tmp_path / "none.pt")]) == 2
+    )
     assert "There is no weights file" in capsys.readouterr().err
 
 
@@ -225,8 +251,19 @@ def test_exporting_a_runs_weights_again_keeps_its_class_names(tmp_path: Path) ->
     _classifier_export(tmp_path / "run")
     graph_file = tmp_path / "mlp.nnstudio"
     Graph.load(EXAMPLES_DIR / "mlp_circles.nnstudio").save(graph_file)
-    assert main(["export", str(graph_file), "-o", str(tmp_path / "again"),
-                 "--weights", str(tmp_path / "run" / "weights.safetensors")]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(graph_file),
+                "-o",
+                str(tmp_path / "again"),
+                "--weights",
+                str(tmp_path / "run" / "weights.safetensors"),
+            ]
+        )
+        == 0
+    )
     with safe_open(tmp_path / "again" / "weights.safetensors", framework="pt") as weights:
         meta = weights.metadata()
     assert json.loads(meta["classes"]) == ["outer", "inner"] and meta["task"] == "classification"

@@ -15,7 +15,11 @@ from nnstudio.cli import main
 @pytest.fixture
 def project(tmp_path: Path) -> tuple[Path, dict[str, torch.Tensor]]:
     graph = Graph(name="tiny")
-    x, fc, out = graph.add("Input", shape=[3]), graph.add("Linear", name="fc", out_features=2), graph.add("Output")
+    x, fc, out = (
+        graph.add("Input", shape=[3]),
+        graph.add("Linear", name="fc", out_features=2),
+        graph.add("Output"),
+    )
     graph.connect(x, fc)
     graph.connect(fc, out)
     path = tmp_path / "tiny.nnstudio"

@@ -286,7 +286,9 @@ def test_training_an_imported_project_starts_from_its_weights(tmp_path: Path, ca
     assert "does not fit this project's layers" in capsys.readouterr().err
 
 
-def test_a_module_of_the_current_folder_can_be_named(source: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+def test_a_module_of_the_current_folder_can_be_named(
+    source: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     code, _, _ = _run(capsys, "mymodel:Small", "-o", "here.nnstudio", "--input", "1,8,8")
     assert code == EXIT_OK and (tmp_path / "here.weights.safetensors").exists()

@@ -36,7 +36,11 @@ _counter = itertools.count()
 # (example, settings, samples kept from its built-in set or None for all of it)
 CASES = [
     ("mlp_circles", {"optimizer": "adam", "schedule": "none", "loss": "auto", "lr": 0.05}, None),
-    ("logistic_circles", {"optimizer": "sgd", "schedule": "step", "loss": "bce_with_logits", "lr": 0.1}, None),
+    (
+        "logistic_circles",
+        {"optimizer": "sgd", "schedule": "step", "loss": "bce_with_logits", "lr": 0.1},
+        None,
+    ),
     ("digits_cnn", {"optimizer": "adamw", "schedule": "cosine", "loss": "cross_entropy"}, 300),
     # 241 samples: 193 to train on, so each epoch's last batch of 32 holds one sample, which a
     # BatchNorm model cannot train on: both sides drop it (recipe.batch_bounds).
@@ -128,7 +132,9 @@ def _same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-6
 
 
-@pytest.mark.parametrize(("example", "settings", "keep"), CASES, ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("example", "settings", "keep"), CASES, ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_train_py_reports_the_apps_metrics_epoch_by_epoch(example, settings, keep, tmp_path: Path):
     graph = Graph.load(EXAMPLES / f"{example}.nnstudio")
     graph.training.update(settings, epochs=2, batch_size=32 if keep is None or keep > 32 else 8, seed=5)
@@ -147,8 +153,11 @@ def test_targets_the_output_cannot_produce_are_refused_alike(tmp_path: Path, cap
     """Output (3,) with targets (1,): the app refuses, and train.py refuses with the same sentence
     (it used to train on broadcast targets and exit 0)."""
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "numbers.npz", x=rng.normal(size=(64, 2)).astype(np.float32),
-             y=rng.normal(size=(64, 1)).astype(np.float32))
+    np.savez(
+        tmp_path / "numbers.npz",
+        x=rng.normal(size=(64, 2)).astype(np.float32),
+        y=rng.normal(size=(64, 1)).astype(np.float32),
+    )
     graph = mlp(outputs=3)
     graph.training.update(dataset=str(tmp_path / "numbers.npz"), epochs=1)
     with pytest.raises(DataMismatchError) as refused:
@@ -187,7 +196,9 @@ def test_a_csv_data_set_trains_alike(tmp_path: Path):
     """A CSV file with named classes in a chosen label column: read by the app's readers and by
     the recipe's reader in train.py, then trained alike."""
     x, y, names = recipe.circles((2,), 2, 0)
-    lines = ["kind,px,py"] + [f"{names[k]},{a!r},{b!r}" for k, (a, b) in zip(y.tolist(), x.tolist(), strict=True)]
+    lines = ["kind,px,py"] + [
+        f"{names[k]},{a!r},{b!r}" for k, (a, b) in zip(y.tolist(), x.tolist(), strict=True)
+    ]
     (tmp_path / "circles.csv").write_text("\n".join(lines[:301]) + "\n", encoding="utf-8")
     graph = Graph.load(EXAMPLES / "mlp_circles.nnstudio")
     graph.training.update(dataset=str(tmp_path / "circles.csv"), label_column="kind", epochs=2, batch_size=32)

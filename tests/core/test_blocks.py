@@ -180,7 +180,9 @@ def test_a_diagnostic_inside_a_repeat_names_the_copy() -> None:
     definition.body.set_param(conv, "padding", 0)
     model_with(graph, shape=(3, 12, 12), repeat=3)
     (message,) = errors(graph)
-    assert message.startswith("Block 'stage': at stage.2/conv1: copy 3 of 3 cannot take copy 2's output (16, 4, 4)")
+    assert message.startswith(
+        "Block 'stage': at stage.2/conv1: copy 3 of 3 cannot take copy 2's output (16, 4, 4)"
+    )
 
 
 def test_copies_that_change_shape_incompatibly_are_diagnosed() -> None:
@@ -236,18 +238,32 @@ def test_a_block_cannot_contain_itself_directly_or_through_another() -> None:
 
 def test_loading_a_recursive_definition_is_refused() -> None:
     records = [
-        {"name": "A", "params": [], "nodes": [{"id": "n1", "type": "Block", "name": "b", "params": {"block": "B"}}],
-         "edges": []},
-        {"name": "B", "params": [], "nodes": [{"id": "n1", "type": "Block", "name": "a", "params": {"block": "A"}}],
-         "edges": []},
+        {
+            "name": "A",
+            "params": [],
+            "nodes": [{"id": "n1", "type": "Block", "name": "b", "params": {"block": "B"}}],
+            "edges": [],
+        },
+        {
+            "name": "B",
+            "params": [],
+            "nodes": [{"id": "n1", "type": "Block", "name": "a", "params": {"block": "A"}}],
+            "edges": [],
+        },
     ]
     with pytest.raises(blocks.BlockError, match="cannot contain block"):
         GraphModel().blocks.load_records(records)
 
 
 def test_a_missing_block_is_named() -> None:
-    records = [{"name": "A", "params": [], "nodes": [
-        {"id": "n1", "type": "Block", "name": "b", "params": {"block": "Gone"}}], "edges": []}]
+    records = [
+        {
+            "name": "A",
+            "params": [],
+            "nodes": [{"id": "n1", "type": "Block", "name": "b", "params": {"block": "Gone"}}],
+            "edges": [],
+        }
+    ]
     with pytest.raises(GraphError, match="no block named 'Gone'"):
         GraphModel().blocks.load_records(records)
 
@@ -357,8 +373,9 @@ def test_group_then_ungroup_gives_back_the_same_network() -> None:
     blocks.ungroup(graph, edit.result)
     assert errors(graph) == []
     by_name = {n.name: graph.shapes()[n.id] for n in graph.nodes.values()}
-    assert by_name == {graph.node(i).name if i in graph.nodes else n: shapes[i] for n, i in ids.items()
-                       if n != "output"} | {"output": shapes[ids["output"]]}
+    assert by_name == {
+        graph.node(i).name if i in graph.nodes else n: shapes[i] for n, i in ids.items() if n != "output"
+    } | {"output": shapes[ids["output"]]}
 
 
 def test_make_unique_gives_one_instance_its_own_definition() -> None:
@@ -417,12 +434,20 @@ def test_blocks_are_saved_once_and_load_back(tmp_path) -> None:
 def test_a_version_3_file_opens_unchanged_with_no_blocks() -> None:
     from nnstudio.core import project
 
-    old = {"app": "nnstudio", "format_version": 3, "name": "old", "description": "",
-           "nodes": [{"id": "n1", "type": "Input", "name": "x", "params": {"shape": [4]}},
-                     {"id": "n2", "type": "Linear", "name": "fc", "params": {"out_features": 2}},
-                     {"id": "n3", "type": "Output", "name": "y", "params": {}}],
-           "edges": [{"source": "n1", "target": "n2"}, {"source": "n2", "target": "n3"}],
-           "training": {}, "runs": []}
+    old = {
+        "app": "nnstudio",
+        "format_version": 3,
+        "name": "old",
+        "description": "",
+        "nodes": [
+            {"id": "n1", "type": "Input", "name": "x", "params": {"shape": [4]}},
+            {"id": "n2", "type": "Linear", "name": "fc", "params": {"out_features": 2}},
+            {"id": "n3", "type": "Output", "name": "y", "params": {}},
+        ],
+        "edges": [{"source": "n1", "target": "n2"}, {"source": "n2", "target": "n3"}],
+        "training": {},
+        "runs": [],
+    }
     graph = project.loads(__import__("json").dumps(old))
     assert len(graph.blocks) == 0
     assert [n.name for n in graph.nodes.values()] == ["x", "fc", "y"]
@@ -432,12 +457,19 @@ def test_a_version_3_file_opens_unchanged_with_no_blocks() -> None:
 def _file_with(blocks_section, top_block: str = "ConvBN") -> str:
     import json
 
-    return json.dumps({
-        "app": "nnstudio", "format_version": 4, "name": "m", "nodes": [
-            {"id": "n1", "type": "Input", "name": "x", "params": {"shape": [3, 8, 8]}},
-            {"id": "n2", "type": "Block", "name": "stage", "params": {"block": top_block}},
-        ], "edges": [{"source": "n1", "target": "n2"}], "blocks": blocks_section,
-    })
+    return json.dumps(
+        {
+            "app": "nnstudio",
+            "format_version": 4,
+            "name": "m",
+            "nodes": [
+                {"id": "n1", "type": "Input", "name": "x", "params": {"shape": [3, 8, 8]}},
+                {"id": "n2", "type": "Block", "name": "stage", "params": {"block": top_block}},
+            ],
+            "edges": [{"source": "n1", "target": "n2"}],
+            "blocks": blocks_section,
+        }
+    )
 
 
 def test_a_file_using_a_missing_block_is_a_load_error_naming_it() -> None:
@@ -452,8 +484,13 @@ def test_a_file_with_a_block_inside_itself_is_refused() -> None:
     from nnstudio.core import project
     from nnstudio.core.errors import FormatError
 
-    looped = [{"name": "ConvBN", "nodes": [{"id": "n1", "type": "Block", "name": "me",
-                                            "params": {"block": "ConvBN"}}], "edges": []}]
+    looped = [
+        {
+            "name": "ConvBN",
+            "nodes": [{"id": "n1", "type": "Block", "name": "me", "params": {"block": "ConvBN"}}],
+            "edges": [],
+        }
+    ]
     with pytest.raises(FormatError, match="cannot be inside itself"):
         project.loads(_file_with(looped), "m.nnstudio")
 

@@ -24,7 +24,9 @@ class TorchBasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample = None
         if stride != 1 or inplanes != planes:
-            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+            self.downsample = nn.Sequential(
+                nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes)
+            )
 
 
 class TorchBottleneck(nn.Module):
@@ -40,8 +42,9 @@ class TorchBottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(planes * 4)
         self.downsample = None
         if stride != 1 or inplanes != planes * 4:
-            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes * 4, 1, stride, bias=False),
-                                            nn.BatchNorm2d(planes * 4))
+            self.downsample = nn.Sequential(
+                nn.Conv2d(inplanes, planes * 4, 1, stride, bias=False), nn.BatchNorm2d(planes * 4)
+            )
 
 
 def torch_resnet(block, layers, num_classes=1000) -> nn.Module:
@@ -81,7 +84,9 @@ def test_resnets_from_blocks_count_what_pytorch_counts(block, torch_block, layer
 
 @pytest.mark.parametrize(("d_model", "nhead", "ff", "seq"), [(32, 4, 64, 10), (48, 6, 96, 5)])
 @pytest.mark.parametrize("name", ["TransformerEncoderLayer", "TransformerEncoderLayerPreNorm"])
-def test_transformer_encoder_layer_counts_like_torchs(name: str, d_model: int, nhead: int, ff: int, seq: int) -> None:
+def test_transformer_encoder_layer_counts_like_torchs(
+    name: str, d_model: int, nhead: int, ff: int, seq: int
+) -> None:
     graph = GraphModel()
     add_builtin(graph.blocks, name)
     x = graph.add("Input", shape=[seq, d_model])
@@ -89,7 +94,9 @@ def test_transformer_encoder_layer_counts_like_torchs(name: str, d_model: int, n
     graph.connect(x, layer)
     graph.connect(layer, graph.add("Output"))
     assert not [d for d in graph.validate() if d.is_error]
-    reference = nn.TransformerEncoderLayer(d_model, nhead, ff, batch_first=True, norm_first=name.endswith("PreNorm"))
+    reference = nn.TransformerEncoderLayer(
+        d_model, nhead, ff, batch_first=True, norm_first=name.endswith("PreNorm")
+    )
     assert graph.num_parameters() == 2 * count(reference)
     assert graph.shapes()[layer] == (seq, d_model)
 
@@ -101,7 +108,9 @@ def test_an_attention_head_count_that_does_not_divide_is_named_inside_the_block(
     layer = graph.add("Block", name="encoder", block="TransformerEncoderLayer", nhead=4)
     graph.connect(x, layer)
     (message,) = [d.message for d in graph.validate() if d.node == layer]
-    assert message.startswith("Block 'encoder': at encoder/self_attn: MultiheadAttention 'self_attn': its 30 input")
+    assert message.startswith(
+        "Block 'encoder': at encoder/self_attn: MultiheadAttention 'self_attn': its 30 input"
+    )
 
 
 def test_vgg_block_repeats_its_convolutions_by_parameter() -> None:
@@ -112,8 +121,9 @@ def test_vgg_block_repeats_its_convolutions_by_parameter() -> None:
     graph.connect(x, block)
     graph.connect(block, graph.add("Output"))
     assert graph.shapes()[block] == (16, 16, 16)
-    reference = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.Conv2d(16, 16, 3, padding=1),
-                              nn.Conv2d(16, 16, 3, padding=1))
+    reference = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.Conv2d(16, 16, 3, padding=1), nn.Conv2d(16, 16, 3, padding=1)
+    )
     assert graph.num_parameters() == count(reference)
 
 

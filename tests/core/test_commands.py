@@ -55,8 +55,10 @@ def test_validate_counts_warnings_without_failing(tmp_path: Path, capsys) -> Non
     g.save(path)
     assert main(["validate", str(path)]) == 0
     captured = capsys.readouterr()
-    assert captured.err.splitlines()[0] == ("warning: Sigmoid 'unused' does not lead to any Output, so it is not part of "
-                      "the model; connect it onward or delete it.")
+    assert captured.err.splitlines()[0] == (
+        "warning: Sigmoid 'unused' does not lead to any Output, so it is not part of "
+        "the model; connect it onward or delete it."
+    )
     assert captured.out.endswith("valid, 15 nodes, 61,706 parameters, 1 warning(s).\n")
 
 
@@ -91,8 +93,11 @@ def test_info_prints_every_node_and_the_totals(capsys) -> None:
     header = next(line for line in lines if line.startswith("Name"))
     assert header.split() == ["Name", "Type", "Output", "shape", "Params", "Mult-adds", "Activations"]
     g = GraphModel.load(LENET)
-    rows = {line.split()[0]: line for line in lines[3:] if line and line.split()[0] in
-            {n.name for n in g.nodes.values()}}
+    rows = {
+        line.split()[0]: line
+        for line in lines[3:]
+        if line and line.split()[0] in {n.name for n in g.nodes.values()}
+    }
     assert set(rows) == {n.name for n in g.nodes.values()}
     assert rows["conv1"].split()[:5] == ["conv1", "Conv2d", "(6,", "28,", "28)"]
     assert "156" in rows["conv1"].split() and "48,120" in rows["fc1"].split()

@@ -19,8 +19,16 @@ from nnstudio.core.errors import (
 from nnstudio.core.graph import Edge, GraphModel
 from nnstudio.core.validation import can_connect
 
-EVENTS = ("node_added", "node_removed", "edge_added", "edge_removed", "param_changed",
-          "node_renamed", "node_moved", "changed")
+EVENTS = (
+    "node_added",
+    "node_removed",
+    "edge_added",
+    "edge_removed",
+    "param_changed",
+    "node_renamed",
+    "node_moved",
+    "changed",
+)
 
 
 class Recorder:
@@ -141,7 +149,9 @@ def test_no_event_when_nothing_changes(graph: GraphModel, events: Recorder, edit
         (lambda g: g.move("n2", float("inf"), 0), ParamError),
     ],
 )
-def test_a_refused_edit_changes_nothing_and_emits_nothing(graph: GraphModel, events: Recorder, edit, error) -> None:
+def test_a_refused_edit_changes_nothing_and_emits_nothing(
+    graph: GraphModel, events: Recorder, edit, error
+) -> None:
     before = graph.to_dict()
     with events.expect(), pytest.raises(error):
         edit(graph)
@@ -149,7 +159,9 @@ def test_a_refused_edit_changes_nothing_and_emits_nothing(graph: GraphModel, eve
 
 
 def test_param_errors_name_the_node(graph: GraphModel) -> None:
-    with pytest.raises(ParamError, match=r"^Linear 'fc': 'out_features' must be a whole number, not 'many'\.$"):
+    with pytest.raises(
+        ParamError, match=r"^Linear 'fc': 'out_features' must be a whole number, not 'many'\.$"
+    ):
         graph.set_param("n2", "out_features", "many")
     with pytest.raises(ParamError, match=r"^Linear 'wide': 'out_features' must be at least 1, not 0\.$"):
         graph.add("Linear", name="wide", out_features=0)
@@ -197,7 +209,10 @@ def test_to_dict_with_a_selection_keeps_only_its_inner_edges(graph: GraphModel) 
     assert [n["id"] for n in part["nodes"]] == ["n1", "n2"]
     assert part["edges"] == [{"source": "n1", "target": "n2", "port": 0}]
     assert part["nodes"][0]["params"] == {
-        "shape": [4], "dtype": "float32", "normalize": "standard", "normalize_per": "auto"
+        "shape": [4],
+        "dtype": "float32",
+        "normalize": "standard",
+        "normalize_per": "auto",
     }
 
 
@@ -234,7 +249,10 @@ def test_reorder_changes_the_outputs_order_only_when_asked(graph: GraphModel, ev
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"nodes": [{"id": "n1", "name": "x"}], "edges": []}, r"A record in the graph data has no 'type' field\."),
+        (
+            {"nodes": [{"id": "n1", "name": "x"}], "edges": []},
+            r"A record in the graph data has no 'type' field\.",
+        ),
         ({"nodes": []}, r"has no 'edges' field"),
         ({"nodes": [{"id": "n1", "type": "ReLU", "name": "r", "position": 5}], "edges": []}, r"malformed"),
         ({"nodes": "n1", "edges": []}, r"malformed"),

@@ -34,8 +34,9 @@ def _temps(path: Path) -> list[str]:
 
 
 def _kill_during_save(path: Path) -> None:
-    result = subprocess.run([sys.executable, "-c", KILLED_MID_SAVE, str(path)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_SAVE, str(path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == -signal.SIGKILL and result.stdout == "writing\n", result.stderr[-2000:]
 
 

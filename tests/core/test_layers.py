@@ -31,11 +31,38 @@ from nnstudio.core.layers import (
 BATCH = 3
 
 REQUIRED_TYPES = {
-    "Input", "Output", "Linear", "Flatten", "Dropout", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
-    "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
-    "AdaptiveAvgPool2d", "GlobalAvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU",
-    "Softmax", "LogSoftmax", "LSTM", "GRU", "RNN", "Embedding", "MultiheadAttention", "Inception",
-    "Concat", "Add",
+    "Input",
+    "Output",
+    "Linear",
+    "Flatten",
+    "Dropout",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "LayerNorm",
+    "Conv1d",
+    "Conv2d",
+    "ConvTranspose2d",
+    "MaxPool1d",
+    "MaxPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "AdaptiveAvgPool2d",
+    "GlobalAvgPool2d",
+    "ReLU",
+    "LeakyReLU",
+    "Sigmoid",
+    "Tanh",
+    "GELU",
+    "Softmax",
+    "LogSoftmax",
+    "LSTM",
+    "GRU",
+    "RNN",
+    "Embedding",
+    "MultiheadAttention",
+    "Inception",
+    "Concat",
+    "Add",
 }
 
 
@@ -101,9 +128,7 @@ class PaperInception(nn.Module):
         self.five = nn.Sequential(
             nn.Conv2d(c_in, c5r, 1), nn.ReLU(), nn.Conv2d(c5r, c5, 5, padding=2), nn.ReLU()
         )
-        self.pool = nn.Sequential(
-            nn.MaxPool2d(3, stride=1, padding=1), nn.Conv2d(c_in, pool, 1), nn.ReLU()
-        )
+        self.pool = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), nn.Conv2d(c_in, pool, 1), nn.ReLU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.one(x), self.three(x), self.five(x), self.pool(x)], dim=1)
@@ -162,8 +187,13 @@ class Case:
 def _conv(rank: int) -> Callable[[dict, list], nn.Module]:
     cls = {1: nn.Conv1d, 2: nn.Conv2d}[rank]
     return lambda p, s: cls(
-        s[0][0], p["out_channels"], p["kernel_size"], stride=p["stride"],
-        padding=p["padding"], dilation=p["dilation"], bias=p["bias"],
+        s[0][0],
+        p["out_channels"],
+        p["kernel_size"],
+        stride=p["stride"],
+        padding=p["padding"],
+        dilation=p["dilation"],
+        bias=p["bias"],
     )
 
 
@@ -174,8 +204,14 @@ def _pool(cls: type[nn.Module]) -> Callable[[dict, list], nn.Module]:
 def _recurrent(cls: type[nn.RNNBase]) -> Callable[[dict, list], nn.Module]:
     def build(p: dict, s: list) -> nn.Module:
         extra = {"nonlinearity": p["nonlinearity"]} if cls is nn.RNN else {}
-        rnn = cls(s[0][-1], p["hidden_size"], num_layers=p["num_layers"], batch_first=True,
-                  bidirectional=p["bidirectional"], **extra)
+        rnn = cls(
+            s[0][-1],
+            p["hidden_size"],
+            num_layers=p["num_layers"],
+            batch_first=True,
+            bidirectional=p["bidirectional"],
+            **extra,
+        )
         return Sequences(rnn) if p["return_sequences"] else LastStep(rnn)
 
     return build
@@ -191,30 +227,49 @@ CASES: list[Case] = [
     Case("Linear", {"out_features": 7}, [(20,)], lambda p, s: nn.Linear(20, 7)),
     Case("Linear", {"out_features": 5, "bias": False}, [(6, 11)], lambda p, s: nn.Linear(11, 5, bias=False)),
     Case("Flatten", {}, [(3, 4, 5)], lambda p, s: nn.Flatten()),
-    Case("Reshape", {"shape": [1, 8, 8]}, [(64,)], lambda p, s: Lambda(lambda x: x.view(x.shape[0], 1, 8, 8))),
+    Case(
+        "Reshape", {"shape": [1, 8, 8]}, [(64,)], lambda p, s: Lambda(lambda x: x.view(x.shape[0], 1, 8, 8))
+    ),
     Case("Reshape", {"shape": [6, 4]}, [(2, 3, 4)], lambda p, s: Lambda(lambda x: x.view(x.shape[0], 6, 4))),
     Case("Dropout", {"p": 0.3}, [(4, 9)], lambda p, s: nn.Dropout(0.3)),
     Case("BatchNorm1d", {}, [(12,)], lambda p, s: nn.BatchNorm1d(12)),
     Case("BatchNorm1d", {}, [(12, 30)], lambda p, s: nn.BatchNorm1d(12)),
     Case("BatchNorm2d", {}, [(6, 9, 7)], lambda p, s: nn.BatchNorm2d(6)),
     Case("LayerNorm", {}, [(5, 17)], lambda p, s: nn.LayerNorm(17)),
-    Case("LayerNorm", {"elementwise_affine": False}, [(4, 3, 8)],
-         lambda p, s: nn.LayerNorm(8, elementwise_affine=False)),
+    Case(
+        "LayerNorm",
+        {"elementwise_affine": False},
+        [(4, 3, 8)],
+        lambda p, s: nn.LayerNorm(8, elementwise_affine=False),
+    ),
     Case("Conv1d", {}, [(3, 50)], _conv(1)),
-    Case("Conv1d", {"out_channels": 8, "kernel_size": 5, "stride": 2, "padding": 1, "dilation": 2,
-                    "bias": False}, [(3, 50)], _conv(1)),
+    Case(
+        "Conv1d",
+        {"out_channels": 8, "kernel_size": 5, "stride": 2, "padding": 1, "dilation": 2, "bias": False},
+        [(3, 50)],
+        _conv(1),
+    ),
     Case("Conv2d", {}, [(3, 32, 32)], _conv(2)),
     Case("Conv2d", {"out_channels": 6, "kernel_size": 5, "stride": 2, "padding": 2}, [(1, 28, 28)], _conv(2)),
-    Case("Conv2d", {"out_channels": 4, "kernel_size": 3, "stride": 3, "dilation": 2, "bias": False},
-         [(2, 20, 31)], _conv(2)),
-    Case("ConvTranspose2d", {}, [(8, 7, 7)],
-         lambda p, s: nn.ConvTranspose2d(8, 16, 3, stride=2)),
-    Case("ConvTranspose2d", {"out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1,
-                             "output_padding": 1, "bias": False}, [(8, 7, 5)],
-         lambda p, s: nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1, bias=False)),
-    Case("ConvTranspose2d", {"out_channels": 1, "kernel_size": 4, "stride": 3, "padding": 2,
-                             "output_padding": 2}, [(2, 6, 6)],
-         lambda p, s: nn.ConvTranspose2d(2, 1, 4, stride=3, padding=2, output_padding=2)),
+    Case(
+        "Conv2d",
+        {"out_channels": 4, "kernel_size": 3, "stride": 3, "dilation": 2, "bias": False},
+        [(2, 20, 31)],
+        _conv(2),
+    ),
+    Case("ConvTranspose2d", {}, [(8, 7, 7)], lambda p, s: nn.ConvTranspose2d(8, 16, 3, stride=2)),
+    Case(
+        "ConvTranspose2d",
+        {"out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1, "bias": False},
+        [(8, 7, 5)],
+        lambda p, s: nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1, bias=False),
+    ),
+    Case(
+        "ConvTranspose2d",
+        {"out_channels": 1, "kernel_size": 4, "stride": 3, "padding": 2, "output_padding": 2},
+        [(2, 6, 6)],
+        lambda p, s: nn.ConvTranspose2d(2, 1, 4, stride=3, padding=2, output_padding=2),
+    ),
     Case("MaxPool1d", {}, [(4, 33)], _pool(nn.MaxPool1d)),
     Case("MaxPool1d", {"kernel_size": 3, "stride": 2, "padding": 1}, [(4, 33)], _pool(nn.MaxPool1d)),
     Case("MaxPool2d", {}, [(4, 15, 16)], _pool(nn.MaxPool2d)),
@@ -224,8 +279,9 @@ CASES: list[Case] = [
     Case("AvgPool2d", {"kernel_size": 5, "stride": 2, "padding": 2}, [(6, 28, 27)], _pool(nn.AvgPool2d)),
     Case("AdaptiveAvgPool2d", {}, [(8, 13, 11)], lambda p, s: nn.AdaptiveAvgPool2d(1)),
     Case("AdaptiveAvgPool2d", {"output_size": 4}, [(8, 13, 11)], lambda p, s: nn.AdaptiveAvgPool2d(4)),
-    Case("GlobalAvgPool2d", {}, [(8, 5, 7)],
-         lambda p, s: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())),
+    Case(
+        "GlobalAvgPool2d", {}, [(8, 5, 7)], lambda p, s: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    ),
     Case("ReLU", {}, [(3, 4, 5)], _activation(nn.ReLU())),
     Case("LeakyReLU", {"negative_slope": 0.2}, [(10,)], _activation(nn.LeakyReLU(0.2))),
     Case("Sigmoid", {}, [(2, 3)], _activation(nn.Sigmoid())),
@@ -246,29 +302,68 @@ CASES: list[Case] = [
         )
     ],
     Case("RNN", {"hidden_size": 5, "nonlinearity": "relu", "num_layers": 2}, [(9, 3)], _recurrent(nn.RNN)),
-    Case("Embedding", {"num_embeddings": 50, "embedding_dim": 16}, [(10,)],
-         lambda p, s: nn.Embedding(50, 16), int_inputs=True),
-    Case("Embedding", {"num_embeddings": 20, "embedding_dim": 3}, [(4, 6)],
-         lambda p, s: nn.Embedding(20, 3), int_inputs=True),
-    Case("MultiheadAttention", {}, [(10, 16)],
-         lambda p, s: SelfAttention(nn.MultiheadAttention(16, 4, batch_first=True))),
-    Case("MultiheadAttention", {"num_heads": 2, "dropout": 0.1, "bias": False}, [(5, 6)],
-         lambda p, s: SelfAttention(nn.MultiheadAttention(6, 2, dropout=0.1, bias=False, batch_first=True))),
+    Case(
+        "Embedding",
+        {"num_embeddings": 50, "embedding_dim": 16},
+        [(10,)],
+        lambda p, s: nn.Embedding(50, 16),
+        int_inputs=True,
+    ),
+    Case(
+        "Embedding",
+        {"num_embeddings": 20, "embedding_dim": 3},
+        [(4, 6)],
+        lambda p, s: nn.Embedding(20, 3),
+        int_inputs=True,
+    ),
+    Case(
+        "MultiheadAttention",
+        {},
+        [(10, 16)],
+        lambda p, s: SelfAttention(nn.MultiheadAttention(16, 4, batch_first=True)),
+    ),
+    Case(
+        "MultiheadAttention",
+        {"num_heads": 2, "dropout": 0.1, "bias": False},
+        [(5, 6)],
+        lambda p, s: SelfAttention(nn.MultiheadAttention(6, 2, dropout=0.1, bias=False, batch_first=True)),
+    ),
     Case("Inception", {}, [(192, 8, 8)], lambda p, s: PaperInception(192, 64, 96, 128, 16, 32, 32)),
-    Case("Inception", {"ch1x1": 4, "ch3x3red": 3, "ch3x3": 5, "ch5x5red": 2, "ch5x5": 6, "pool_proj": 7},
-         [(9, 5, 6)], lambda p, s: PaperInception(9, 4, 3, 5, 2, 6, 7)),
+    Case(
+        "Inception",
+        {"ch1x1": 4, "ch3x3red": 3, "ch3x3": 5, "ch5x5red": 2, "ch5x5": 6, "pool_proj": 7},
+        [(9, 5, 6)],
+        lambda p, s: PaperInception(9, 4, 3, 5, 2, 6, 7),
+    ),
     Case("Concat", {}, [(4, 8, 8), (6, 8, 8)], lambda p, s: Lambda(lambda *xs: torch.cat(xs, dim=1))),
-    Case("Concat", {"dim": -1}, [(3, 5), (3, 7), (3, 1)], lambda p, s: Lambda(lambda *xs: torch.cat(xs, dim=-1))),
+    Case(
+        "Concat",
+        {"dim": -1},
+        [(3, 5), (3, 7), (3, 1)],
+        lambda p, s: Lambda(lambda *xs: torch.cat(xs, dim=-1)),
+    ),
     Case("Concat", {"dim": 2}, [(2, 3, 4), (2, 5, 4)], lambda p, s: Lambda(lambda *xs: torch.cat(xs, dim=2))),
     Case("Add", {}, [(4, 8, 8), (4, 8, 8)], lambda p, s: Lambda(lambda a, b: a + b)),
     Case("Add", {}, [(5,), (5,), (5,)], lambda p, s: Lambda(lambda a, b, c: a + b + c)),
     # grown for importing PyTorch models
-    Case("Conv2d", {"out_channels": 8, "padding": 1, "groups": 4}, [(4, 9, 9)],
-         lambda p, s: nn.Conv2d(4, 8, 3, padding=1, groups=4)),
-    Case("Conv2d", {"out_channels": 6, "stride": 2, "padding": 1, "groups": 6, "bias": False}, [(6, 10, 7)],
-         lambda p, s: nn.Conv2d(6, 6, 3, stride=2, padding=1, groups=6, bias=False)),
-    Case("Conv1d", {"out_channels": 4, "kernel_size": 5, "groups": 2}, [(6, 20)],
-         lambda p, s: nn.Conv1d(6, 4, 5, groups=2)),
+    Case(
+        "Conv2d",
+        {"out_channels": 8, "padding": 1, "groups": 4},
+        [(4, 9, 9)],
+        lambda p, s: nn.Conv2d(4, 8, 3, padding=1, groups=4),
+    ),
+    Case(
+        "Conv2d",
+        {"out_channels": 6, "stride": 2, "padding": 1, "groups": 6, "bias": False},
+        [(6, 10, 7)],
+        lambda p, s: nn.Conv2d(6, 6, 3, stride=2, padding=1, groups=6, bias=False),
+    ),
+    Case(
+        "Conv1d",
+        {"out_channels": 4, "kernel_size": 5, "groups": 2},
+        [(6, 20)],
+        lambda p, s: nn.Conv1d(6, 4, 5, groups=2),
+    ),
     Case("BatchNorm2d", {"eps": 1e-3}, [(6, 9, 7)], lambda p, s: nn.BatchNorm2d(6, eps=1e-3)),
     Case("LayerNorm", {"eps": 1e-6}, [(5, 17)], lambda p, s: nn.LayerNorm(17, eps=1e-6)),
     Case("ReLU6", {}, [(3, 4, 5)], _activation(nn.ReLU6())),
@@ -279,28 +374,47 @@ CASES: list[Case] = [
     Case("Multiply", {}, [(4, 5, 6), (4, 1, 1)], lambda p, s: Lambda(lambda a, b: a * b)),
     Case("Multiply", {}, [(3, 7), (3, 7)], lambda p, s: Lambda(lambda a, b: a * b)),
     Case("Upsample", {}, [(3, 5, 6)], lambda p, s: nn.Upsample(scale_factor=2)),
-    Case("Upsample", {"scale_factor": 3, "mode": "bilinear"}, [(2, 4, 5)],
-         lambda p, s: Lambda(lambda x: nn.functional.interpolate(x, scale_factor=3, mode="bilinear"))),
+    Case(
+        "Upsample",
+        {"scale_factor": 3, "mode": "bilinear"},
+        [(2, 4, 5)],
+        lambda p, s: Lambda(lambda x: nn.functional.interpolate(x, scale_factor=3, mode="bilinear")),
+    ),
     Case("Permute", {"dims": [2, 3, 1]}, [(3, 4, 5)], lambda p, s: Lambda(lambda x: x.permute(0, 2, 3, 1))),
     Case("Permute", {"dims": [2, 1]}, [(5, 7)], lambda p, s: Lambda(lambda x: x.permute(0, 2, 1))),
     Case("Transpose", {}, [(4, 9)], lambda p, s: Lambda(lambda x: x.transpose(1, 2))),
-    Case("Transpose", {"dim0": -1, "dim1": 1}, [(2, 3, 4)], lambda p, s: Lambda(lambda x: x.transpose(-1, 1))),
+    Case(
+        "Transpose", {"dim0": -1, "dim1": 1}, [(2, 3, 4)], lambda p, s: Lambda(lambda x: x.transpose(-1, 1))
+    ),
     Case("Select", {}, [(5, 8)], lambda p, s: Lambda(lambda x: x[:, 0])),
     Case("Select", {"index": -1}, [(6, 3)], lambda p, s: Lambda(lambda x: x[:, -1, :])),
     Case("Select", {"dim": 2, "index": 3}, [(2, 5, 4)], lambda p, s: Lambda(lambda x: x[:, :, 3])),
     Case("Mean", {}, [(6, 8)], lambda p, s: Lambda(lambda x: x.mean(dim=1))),
-    Case("Mean", {"dim": -1, "keepdim": True}, [(3, 4, 5)], lambda p, s: Lambda(lambda x: x.mean(-1, keepdim=True))),
+    Case(
+        "Mean",
+        {"dim": -1, "keepdim": True},
+        [(3, 4, 5)],
+        lambda p, s: Lambda(lambda x: x.mean(-1, keepdim=True)),
+    ),
     Case("ClassToken", {}, [(9, 16)], lambda p, s: LearnedToken(16)),
     Case("PositionEmbedding", {}, [(10, 16)], lambda p, s: LearnedAdd(10, 16)),
     Case("PositionEmbedding", {}, [(3, 4, 4)], lambda p, s: LearnedAdd(3, 4, 4)),
     Case("LayerScale", {}, [(4, 4, 12)], lambda p, s: LearnedScale(12)),
     # ResNet shortcut: identity when the shape is kept, else strided 1x1 conv + BatchNorm.
     Case("Shortcut", {"out_channels": 8}, [(8, 6, 6)], lambda p, s: nn.Sequential()),
-    Case("Shortcut", {"out_channels": 16, "stride": 2}, [(8, 7, 7)],
-         lambda p, s: nn.Sequential(nn.Conv2d(8, 16, 1, stride=2, bias=False), nn.BatchNorm2d(16))),
+    Case(
+        "Shortcut",
+        {"out_channels": 16, "stride": 2},
+        [(8, 7, 7)],
+        lambda p, s: nn.Sequential(nn.Conv2d(8, 16, 1, stride=2, bias=False), nn.BatchNorm2d(16)),
+    ),
     # A foreign module: its shape rule and parameter count are what the import measured.
-    Case("Foreign", {"target": "torch.nn:Linear", "args": [20, 7], "in_shape": [20], "out_shape": [7],
-                     "parameters": 147}, [(20,)], lambda p, s: nn.Linear(*p["args"])),
+    Case(
+        "Foreign",
+        {"target": "torch.nn:Linear", "args": [20, 7], "in_shape": [20], "out_shape": [7], "parameters": 147},
+        [(20,)],
+        lambda p, s: nn.Linear(*p["args"]),
+    ),
 ]
 
 
@@ -342,12 +456,20 @@ REJECTED: list[Case] = [
     Case("Conv2d", {}, [(3, 16)], _conv(2)),
     Case("MaxPool2d", {"kernel_size": 2, "padding": 2}, [(1, 8, 8)], _pool(nn.MaxPool2d)),
     Case("AvgPool1d", {"kernel_size": 6, "stride": 1}, [(1, 5)], _pool(nn.AvgPool1d)),
-    Case("ConvTranspose2d", {"stride": 2, "output_padding": 2}, [(3, 4, 4)],
-         lambda p, s: nn.ConvTranspose2d(3, 16, 3, stride=2, output_padding=2)),
+    Case(
+        "ConvTranspose2d",
+        {"stride": 2, "output_padding": 2},
+        [(3, 4, 4)],
+        lambda p, s: nn.ConvTranspose2d(3, 16, 3, stride=2, output_padding=2),
+    ),
     Case("BatchNorm2d", {}, [(6, 9)], lambda p, s: nn.BatchNorm2d(6)),
     Case("BatchNorm1d", {}, [(2, 3, 4)], lambda p, s: nn.BatchNorm1d(2)),
-    Case("MultiheadAttention", {"num_heads": 4}, [(5, 10)],
-         lambda p, s: SelfAttention(nn.MultiheadAttention(10, 4, batch_first=True))),
+    Case(
+        "MultiheadAttention",
+        {"num_heads": 4},
+        [(5, 10)],
+        lambda p, s: SelfAttention(nn.MultiheadAttention(10, 4, batch_first=True)),
+    ),
     Case("LSTM", {"hidden_size": 4}, [(3, 8, 8)], _recurrent(nn.LSTM)),
     Case("Reshape", {"shape": [5, 5]}, [(24,)], lambda p, s: Lambda(lambda x: x.view(x.shape[0], 5, 5))),
     Case("Softmax", {"dim": 2}, [(10,)], _activation(nn.Softmax(dim=2))),
@@ -378,7 +500,9 @@ def test_shapes_torch_refuses_are_refused_with_a_sentence(case: Case) -> None:
 
 def test_merge_errors_name_every_shape() -> None:
     add = get_spec("Add")
-    with pytest.raises(ShapeError, match=r"inputs have shapes \(64, 16, 16\) and \(32, 16, 16\); they must match\."):
+    with pytest.raises(
+        ShapeError, match=r"inputs have shapes \(64, 16, 16\) and \(32, 16, 16\); they must match\."
+    ):
         add.infer({}, [(64, 16, 16), (32, 16, 16)])
     with pytest.raises(ShapeError, match=r"\(4,\), \(4,\) and \(5,\)"):
         add.infer({}, [(4,), (4,), (5,)])
@@ -389,7 +513,9 @@ def test_merge_errors_name_every_shape() -> None:
 
 # --- multiply-adds, where torch can count them -------------------------------------------------
 
-MAC_CASES = [c for c in CASES if c.type in {"Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "Inception", "Shortcut"}]
+MAC_CASES = [
+    c for c in CASES if c.type in {"Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "Inception", "Shortcut"}
+]
 
 
 @pytest.mark.parametrize("case", MAC_CASES, ids=lambda c: c.id)
@@ -437,9 +563,11 @@ def _build_from_templates(case: Case, params: dict[str, Any]) -> tuple[nn.Module
     body = spec.forward_template(params).format(
         out="out", attr="layer", x=xs[0] if xs else "None", inputs=", ".join(xs), sum=" + ".join(xs), **fill
     )
-    source = f"def forward(self, {', '.join(xs)}):\n" + "".join(
-        f"    {line}\n" for line in body.splitlines()
-    ) + "    return out\n"
+    source = (
+        f"def forward(self, {', '.join(xs)}):\n"
+        + "".join(f"    {line}\n" for line in body.splitlines())
+        + "    return out\n"
+    )
     exec(source, names)
     forward = names["forward"]
     return Lambda(lambda *tensors: forward(holder, *tensors)), holder
@@ -536,9 +664,7 @@ def test_whole_floats_are_accepted_for_integers() -> None:
     assert get_spec("Linear").complete_params({"out_features": 64.0})["out_features"] == 64
 
 
-@pytest.mark.parametrize(
-    ("shape", "text"), [((6, 28, 28), "(6, 28, 28)"), ((10,), "(10,)"), (None, "?")]
-)
+@pytest.mark.parametrize(("shape", "text"), [((6, 28, 28), "(6, 28, 28)"), ((10,), "(10,)"), (None, "?")])
 def test_format_shape(shape: Sequence[int] | None, text: str) -> None:
     assert format_shape(shape) == text
 
@@ -552,8 +678,20 @@ def test_a_foreign_module_refuses_inputs_other_than_the_measured_ones() -> None:
 
 @pytest.mark.parametrize(
     "target",
-    ["os:system", "__import__", "os.path:join", "subprocess:Popen", "builtins:Exception", "a b:C",
-     "pkg.mod:Cls; import os", "pkg.__init__:Cls", "pkg.class:Cls", "pkg.mod:cls", 42, None],
+    [
+        "os:system",
+        "__import__",
+        "os.path:join",
+        "subprocess:Popen",
+        "builtins:Exception",
+        "a b:C",
+        "pkg.mod:Cls; import os",
+        "pkg.__init__:Cls",
+        "pkg.class:Cls",
+        "pkg.mod:cls",
+        42,
+        None,
+    ],
 )
 def test_a_foreign_import_path_must_be_plain_identifiers(target: Any) -> None:
     with pytest.raises(ParamError, match="'target'"):

@@ -47,7 +47,7 @@ def _assert_readable_layout(g: GraphModel) -> None:
         assert tx > sx or ty > sy, f"{edge} runs backwards: ({sx}, {sy}) -> ({tx}, {ty})"
     ids = list(boxes)
     for i, a in enumerate(ids):
-        for b in ids[i + 1:]:
+        for b in ids[i + 1 :]:
             (l1, t1, r1, b1), (l2, t2, r2, b2) = boxes[a], boxes[b]
             assert r1 <= l2 or r2 <= l1 or b1 <= t2 or b2 <= t1, f"layers {a} and {b} overlap"
     for edge in g.edges:
@@ -211,8 +211,9 @@ def test_the_box_index_finds_the_boxes_near_a_rectangle_looking_only_at_those_ne
     assert index.put(501, (0.0, 500.0, 160.0, 580.0)) == (130_260.0, -40.0, 130_420.0, 40.0)
     assert set(index.query((130_100.0, -10.0, 130_600.0, 10.0))) == {500, 502}
     assert set(index.query((-10.0, 490.0, 10.0, 510.0))) == {501}
-    assert index.remove(501) is not None and 501 not in index and index.query((-10.0, 490.0, 10.0, 510.0)) == {}
+    assert (
+        index.remove(501) is not None and 501 not in index and index.query((-10.0, 490.0, 10.0, 510.0)) == {}
+    )
     # A rectangle over the whole canvas walks the filled cells, not the empty ones between.
     assert len(index.query((-1e7, -1e7, 1e7, 1e7))) == 999
     assert len(index.query((-1e7, -1e7, 1e7, 1e7), limit=80)) == 81
-

@@ -62,9 +62,18 @@ def test_the_file_is_readable_json_with_version_and_app(tmp_path: Path) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["app"] == "nnstudio" and data["format_version"] == project.FORMAT_VERSION
     assert data["nodes"][1] == {
-        "id": "n2", "type": "Conv2d", "name": "conv",
-        "params": {"out_channels": 4, "kernel_size": 3, "stride": 1, "padding": 1, "dilation": 1, "bias": False,
-                   "groups": 1},
+        "id": "n2",
+        "type": "Conv2d",
+        "name": "conv",
+        "params": {
+            "out_channels": 4,
+            "kernel_size": 3,
+            "stride": 1,
+            "padding": 1,
+            "dilation": 1,
+            "bias": False,
+            "groups": 1,
+        },
         "position": [260.0, 0.0],
     }
 
@@ -115,10 +124,16 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
     "empty": (b"", r", line 1, column 1: not valid JSON"),
     "foreign-json": (b'{"name": "my-package", "version": "1.0.0"}', r"is not an nnstudio project"),
     "json-list": (b"[1, 2, 3]", r"is not an nnstudio project"),
-    "other-app": (_with(lambda d: d.__setitem__("app", "netron")).encode(), r"was written by 'netron', not nnstudio"),
+    "other-app": (
+        _with(lambda d: d.__setitem__("app", "netron")).encode(),
+        r"was written by 'netron', not nnstudio",
+    ),
     "binary": (bytes(range(256)) * 4, r"is not a text file"),
     "zip": (b"PK\x03\x04\x14\x00\x00\x00\x08\x00\xff\xfe\xfd", r"is not a text file"),
-    "version-text": (_with(lambda d: d.__setitem__("format_version", "2")).encode(), r"'format_version' must be a positive whole number"),
+    "version-text": (
+        _with(lambda d: d.__setitem__("format_version", "2")).encode(),
+        r"'format_version' must be a positive whole number",
+    ),
     "unknown-layer": (
         _with(lambda d: d["nodes"][1].__setitem__("type", "Conv5d")).encode(),
         r"Unknown layer type 'Conv5d'",
@@ -151,7 +166,10 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
         _with(_set_param("node_id", "n1")).encode(),
         r"Conv2d 'conv': Conv2d has no parameter 'node_id'",
     ),
-    "huge-int": (_with(_set_param("out_channels", 10**30)).encode(), r"'out_channels' must be at most 8192, not 1000000000000000000000000000000\."),
+    "huge-int": (
+        _with(_set_param("out_channels", 10**30)).encode(),
+        r"'out_channels' must be at most 8192, not 1000000000000000000000000000000\.",
+    ),
     "nan-position": (
         _with(lambda d: d["nodes"][1].__setitem__("position", "NaN")).encode().replace(b'"NaN"', b"[NaN, 0]"),
         r"at 'nodes\.1\.position\.0'",
@@ -165,7 +183,10 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
         _with(lambda d: d["edges"][0].__setitem__("port", True)).encode(),
         r"at 'edges\.0\.port': Input should be a valid integer",
     ),
-    "extra-field": (_with(lambda d: d.__setitem__("macro", "rm -rf /")).encode(), r"at 'macro': Extra inputs"),
+    "extra-field": (
+        _with(lambda d: d.__setitem__("macro", "rm -rf /")).encode(),
+        r"at 'macro': Extra inputs",
+    ),
     "missing-nodes": (_with(lambda d: d.pop("nodes")).encode(), r"at 'nodes': Field required"),
     "edge-to-nowhere": (
         _with(lambda d: d["edges"].append({"source": "n3", "target": "n77", "port": 0})).encode(),
@@ -188,19 +209,25 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
         r"Input 'x' is already connected to Conv2d 'conv'",
     ),
     "cycle": (
-        _with(lambda d: (
-            d["nodes"].append({"id": "n5", "type": "Add", "name": "mix", "params": {}, "position": [0, 0]}),
-            d["edges"].__setitem__(0, {"source": "n1", "target": "n5", "port": 0}),
-            d["edges"].append({"source": "n5", "target": "n2", "port": 0}),
-            d["edges"].append({"source": "n2", "target": "n5", "port": 1}),
-        )).encode(),
+        _with(
+            lambda d: (
+                d["nodes"].append(
+                    {"id": "n5", "type": "Add", "name": "mix", "params": {}, "position": [0, 0]}
+                ),
+                d["edges"].__setitem__(0, {"source": "n1", "target": "n5", "port": 0}),
+                d["edges"].append({"source": "n5", "target": "n2", "port": 0}),
+                d["edges"].append({"source": "n2", "target": "n5", "port": 1}),
+            )
+        ).encode(),
         r"would make a loop \('mix' -> 'conv' -> 'mix'\)",
     ),
 }
 
 
 @pytest.mark.parametrize("content, pattern", BAD_FILES.values(), ids=BAD_FILES.keys())
-def test_bad_files_are_refused_naming_the_file_and_left_untouched(tmp_path: Path, content: bytes, pattern: str) -> None:
+def test_bad_files_are_refused_naming_the_file_and_left_untouched(
+    tmp_path: Path, content: bytes, pattern: str
+) -> None:
     path = tmp_path / "bad.nnstudio"
     path.write_bytes(content)
     before = path.stat()
@@ -346,6 +373,7 @@ def test_concurrent_saves_keep_the_umask_and_private_bits(tmp_path: Path) -> Non
     graph = _small_graph()
     old = os.umask(0o022)
     try:
+
         def work(k: int) -> None:
             for i in range(150):
                 graph.save(tmp_path / f"t{k}_{i}.nnstudio")

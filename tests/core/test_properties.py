@@ -34,7 +34,9 @@ def _value(param: Param) -> st.SearchStrategy[Any]:
     if param.kind == "import_path":  # a Foreign node's class
         return st.sampled_from(["torch.nn:Identity", "mylib.layers:SwishGate"])
     if param.kind == "json_args":
-        return st.lists(st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=5)), max_size=3)
+        return st.lists(
+            st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=5)), max_size=3
+        )
     if param.kind == "shape":
         small = st.lists(st.integers(1, 12), min_size=1, max_size=4)
         return st.one_of(small, st.lists(st.integers(1, 1_000_000), min_size=1, max_size=4))
@@ -55,8 +57,13 @@ def layer(draw, type_name: str | None = None) -> tuple[str, dict[str, Any]]:
 
 
 ANY_VALUE = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(), st.text(max_size=20),
-    st.lists(st.integers(-3, 3), max_size=5), st.just("__import__('os')"),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(),
+    st.text(max_size=20),
+    st.lists(st.integers(-3, 3), max_size=5),
+    st.just("__import__('os')"),
 )
 
 
@@ -106,17 +113,72 @@ def graphs(draw) -> GraphModel:
 # Layer types that can take a tensor of each rank (batch excluded), for growing
 # graphs that are mostly valid; the chaotic graphs above cover everything else.
 BY_RANK = {
-    1: ["Linear", "Dropout", "BatchNorm1d", "LayerNorm", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
-        "GELU", "Softmax", "LogSoftmax", "Reshape", "Flatten"],
-    2: ["Linear", "Conv1d", "MaxPool1d", "AvgPool1d", "BatchNorm1d", "LayerNorm", "LSTM", "GRU",
-        "RNN", "MultiheadAttention", "Flatten", "ReLU", "Dropout"],
-    3: ["Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "GlobalAvgPool2d",
-        "BatchNorm2d", "Inception", "Flatten", "ReLU", "GELU", "LayerNorm"],
+    1: [
+        "Linear",
+        "Dropout",
+        "BatchNorm1d",
+        "LayerNorm",
+        "ReLU",
+        "LeakyReLU",
+        "Sigmoid",
+        "Tanh",
+        "GELU",
+        "Softmax",
+        "LogSoftmax",
+        "Reshape",
+        "Flatten",
+    ],
+    2: [
+        "Linear",
+        "Conv1d",
+        "MaxPool1d",
+        "AvgPool1d",
+        "BatchNorm1d",
+        "LayerNorm",
+        "LSTM",
+        "GRU",
+        "RNN",
+        "MultiheadAttention",
+        "Flatten",
+        "ReLU",
+        "Dropout",
+    ],
+    3: [
+        "Conv2d",
+        "ConvTranspose2d",
+        "MaxPool2d",
+        "AvgPool2d",
+        "AdaptiveAvgPool2d",
+        "GlobalAvgPool2d",
+        "BatchNorm2d",
+        "Inception",
+        "Flatten",
+        "ReLU",
+        "GELU",
+        "LayerNorm",
+    ],
 }
-SMALL = {"out_features": 12, "out_channels": 12, "hidden_size": 12, "kernel_size": 5, "stride": 3,
-         "padding": 2, "dilation": 2, "output_padding": 2, "output_size": 4, "num_heads": 4,
-         "num_layers": 3, "embedding_dim": 12, "num_embeddings": 50, "ch1x1": 8, "ch3x3red": 8,
-         "ch3x3": 8, "ch5x5red": 8, "ch5x5": 8, "pool_proj": 8}
+SMALL = {
+    "out_features": 12,
+    "out_channels": 12,
+    "hidden_size": 12,
+    "kernel_size": 5,
+    "stride": 3,
+    "padding": 2,
+    "dilation": 2,
+    "output_padding": 2,
+    "output_size": 4,
+    "num_heads": 4,
+    "num_layers": 3,
+    "embedding_dim": 12,
+    "num_embeddings": 50,
+    "ch1x1": 8,
+    "ch3x3red": 8,
+    "ch3x3": 8,
+    "ch5x5red": 8,
+    "ch5x5": 8,
+    "pool_proj": 8,
+}
 
 
 def _small_value(param: Param) -> st.SearchStrategy[Any]:
@@ -139,8 +201,11 @@ def grown_graphs(draw) -> GraphModel:
         g.connect(tip, tip_next)
     for _ in range(draw(st.integers(1, 12))):
         shapes = g.shapes()
-        known = [n for n in g.nodes if n in shapes and g.nodes[n].spec.has_output
-                 and g.nodes[n].params.get("dtype") != "int64"]
+        known = [
+            n
+            for n in g.nodes
+            if n in shapes and g.nodes[n].spec.has_output and g.nodes[n].params.get("dtype") != "int64"
+        ]
         if not known:
             break
         source = draw(st.sampled_from(known))
@@ -160,7 +225,7 @@ def grown_graphs(draw) -> GraphModel:
         g.connect(source, node)
     shapes = g.shapes()
     ends = [n for n in g.nodes if n in shapes and g.nodes[n].spec.has_output and not g.outputs_of(n)]
-    for end in ends[-draw(st.integers(1, 2)):]:
+    for end in ends[-draw(st.integers(1, 2)) :]:
         g.connect(end, g.add("Output"))
     return g
 
@@ -232,8 +297,10 @@ def test_removing_any_node_leaves_a_consistent_graph(built, data) -> None:
 
 
 @SETTINGS
-@given(st.sampled_from(TYPES).flatmap(lambda t: layer(t)), st.lists(st.lists(st.integers(1, 40), min_size=1, max_size=4),
-                                                      min_size=1, max_size=3))
+@given(
+    st.sampled_from(TYPES).flatmap(lambda t: layer(t)),
+    st.lists(st.lists(st.integers(1, 40), min_size=1, max_size=4), min_size=1, max_size=3),
+)
 def test_shape_rules_answer_or_raise_shape_errors_only(drawn, in_shapes) -> None:
     """Every rule, on any shapes: a shape of positive sizes, or a ShapeError sentence."""
     type_name, params = drawn

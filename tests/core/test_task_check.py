@@ -49,8 +49,10 @@ def test_a_cnn_without_its_flatten_is_caught_with_advice_and_a_fix() -> None:
     [diagnostic] = g.validate()
     assert diagnostic.is_error
     assert diagnostic.node == g.node_by_name("scores").id
-    assert diagnostic.message == ("'scores' gives (32, 4, 10) per sample, but the digits task needs "
-                                  "10 class scores: add a Flatten before 'fc1'.")
+    assert diagnostic.message == (
+        "'scores' gives (32, 4, 10) per sample, but the digits task needs "
+        "10 class scores: add a Flatten before 'fc1'."
+    )
     fix = diagnostic.fix
     assert isinstance(fix, InsertLayer) and fix.layer == "Flatten"
     assert (fix.source, fix.target) == (g.node_by_name("pool").id, g.node_by_name("fc1").id)
@@ -64,8 +66,9 @@ def test_a_wrong_class_count_names_the_layer_to_change() -> None:
     g.set_param(g.node_by_name("fc2").id, "out_features", 7)
     [diagnostic] = g.validate()
     assert "needs 10 class scores: give 'fc2' 10 outputs" in diagnostic.message
-    assert diagnostic.fix == SetParam("Set out_features of 'fc2' to 10", g.node_by_name("fc2").id,
-                                      "out_features", 10)
+    assert diagnostic.fix == SetParam(
+        "Set out_features of 'fc2' to 10", g.node_by_name("fc2").id, "out_features", 10
+    )
     _apply(g, diagnostic.fix)
     assert g.validate() == []
 

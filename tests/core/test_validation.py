@@ -191,8 +191,9 @@ def test_wiring_that_got_in_behind_connects_back_is_still_reported() -> None:
         by_node.setdefault(d.node, []).append(d.message)
     assert "Linear 'fc' takes 1 input but 2 are connected; remove the extra ones." in by_node[ids["fc"]]
     assert "Input 'x' is where data enters; remove the connections into it." in by_node[ids["x"]]
-    assert ("Output 'out' ends the network; it cannot feed other layers. "
-            "Remove its outgoing connections.") in by_node[ids["out"]]
+    assert (
+        "Output 'out' ends the network; it cannot feed other layers. Remove its outgoing connections."
+    ) in by_node[ids["out"]]
 
 
 def test_layers_fed_by_no_input_are_errors() -> None:
@@ -259,7 +260,9 @@ def test_ports_refuse_extra_and_second_wires() -> None:
     other = g.add("Input", name="other", shape=[4])
     with pytest.raises(PortError, match=r"^Linear 'fc' has 1 input; input 1 does not exist\.$"):
         g.connect(other, ids["fc"], 1)
-    with pytest.raises(PortError, match=r"^The input of Linear 'fc' is already fed by Input 'x'; disconnect it first\.$"):
+    with pytest.raises(
+        PortError, match=r"^The input of Linear 'fc' is already fed by Input 'x'; disconnect it first\.$"
+    ):
         g.connect(other, ids["fc"], 0)
     with pytest.raises(PortError, match="Every input of Linear 'fc' is already connected"):
         g.connect(other, ids["fc"])
@@ -404,7 +407,14 @@ def test_every_example_validates_cleanly(example_path) -> None:
     assert g.validate() == []
     assert len(g.shapes()) == len(g)
     assert g.num_parameters() > 0
-    assert g.training.get("dataset") in {"digits", "circles", "shapes", "sequences", "token_sequences", "shape_masks"}
+    assert g.training.get("dataset") in {
+        "digits",
+        "circles",
+        "shapes",
+        "sequences",
+        "token_sequences",
+        "shape_masks",
+    }
 
 
 def test_parameter_totals_leave_out_branches_that_reach_no_output():

@@ -31,7 +31,11 @@ def _csv_project(tmp_path: Path) -> Graph:
 def test_a_builtin_data_set_is_named_not_copied(tmp_path: Path, tiny_project):
     args = prepare_run(tiny_project, TrainConfig.from_settings(tiny_project.training), tmp_path / "run")
     assert args[:2] == ["--data", "circles"]
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["model.py", "nnstudio_recipe.py", "train.py"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "model.py",
+        "nnstudio_recipe.py",
+        "train.py",
+    ]
 
 
 def test_other_data_reaches_the_processes_exactly_as_the_app_prepares_it(tmp_path: Path, import_script):
@@ -83,8 +87,18 @@ def test_nnstudio_train_nproc_2_trains_the_users_data_like_one_process(tmp_path:
     from nnstudio.cli import main
 
     _csv_project(tmp_path).save(tmp_path / "points.nnstudio")
-    status = main(["train", str(tmp_path / "points.nnstudio"), "--nproc", "2", "--device", "cpu",
-                   "--out", str(tmp_path / "run")])
+    status = main(
+        [
+            "train",
+            str(tmp_path / "points.nnstudio"),
+            "--nproc",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     assert status == 0
     log = capfd.readouterr().out
     assert "2 process(es) on cpu, global batch 32 (16 per process)" in log
@@ -93,7 +107,9 @@ def test_nnstudio_train_nproc_2_trains_the_users_data_like_one_process(tmp_path:
 
     # The same folder, one process, here: the same weights.
     script = import_script(tmp_path / "run")
-    script.main(["--data", str(tmp_path / "run" / "data.npz"), "--device", "cpu", "--out", str(tmp_path / "one")])
+    script.main(
+        ["--data", str(tmp_path / "run" / "data.npz"), "--device", "cpu", "--out", str(tmp_path / "one")]
+    )
     one = torch.load(tmp_path / "one" / "weights.pt", weights_only=True)
     two = torch.load(tmp_path / "run" / "checkpoints" / "weights.pt", weights_only=True)
     for name in one:
@@ -103,6 +119,8 @@ def test_nnstudio_train_nproc_2_trains_the_users_data_like_one_process(tmp_path:
 def test_the_run_folder_is_self_contained(tmp_path: Path, tiny_project):
     """The script's --help works under plain Python: the folder is self-contained."""
     prepare_run(tiny_project, TrainConfig.from_settings(tiny_project.training), tmp_path)
-    result = subprocess.run([sys.executable, "train.py", "--help"], cwd=tmp_path, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "train.py", "--help"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     assert "--batch-size" in result.stdout and "--resume" in result.stdout

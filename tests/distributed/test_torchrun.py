@@ -15,13 +15,29 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def test_two_processes_end_with_the_weights_of_one(tmp_path: Path, tiny_project, export_training, import_script):
+def test_two_processes_end_with_the_weights_of_one(
+    tmp_path: Path, tiny_project, export_training, import_script
+):
     folder = export_training(tiny_project, tmp_path / "export").parent
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     two = subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "train.py", "--device", "cpu", "--out", str(tmp_path / "two")],
-        cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "train.py",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     # The one-process reference runs here meanwhile, in this process.
     import_script(folder).main(["--device", "cpu", "--out", str(tmp_path / "one")])
@@ -36,7 +52,11 @@ def test_two_processes_end_with_the_weights_of_one(tmp_path: Path, tiny_project,
         torch.testing.assert_close(both[name], one[name], rtol=0, atol=1e-5, msg=name)
     assert not torch.equal(one["hidden.weight"], _initial_weights(folder, import_script)["hidden.weight"])
     # Rank 0 alone writes: one checkpoint, no per-rank copies or leftovers.
-    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["checkpoint.pt", "metrics.csv", "weights.pt"]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
+        "checkpoint.pt",
+        "metrics.csv",
+        "weights.pt",
+    ]
 
 
 def _initial_weights(folder: Path, import_script) -> dict[str, torch.Tensor]:
@@ -54,14 +74,27 @@ def test_resuming_from_a_checkpoint_continues_the_same_run(
     script.main(["--device", "cpu", "--epochs", "1", "--out", str(tmp_path / "halves")])
     checkpoint = torch.load(tmp_path / "halves" / "checkpoint.pt", weights_only=True)
     assert checkpoint["epoch"] == 1
-    script.main(["--device", "cpu", "--out", str(tmp_path / "halves"),
-                 "--resume", str(tmp_path / "halves" / "checkpoint.pt")])
-    straight, halves = _weights(tmp_path / "straight" / "weights.pt"), _weights(tmp_path / "halves" / "weights.pt")
+    script.main(
+        [
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "halves"),
+            "--resume",
+            str(tmp_path / "halves" / "checkpoint.pt"),
+        ]
+    )
+    straight, halves = (
+        _weights(tmp_path / "straight" / "weights.pt"),
+        _weights(tmp_path / "halves" / "weights.pt"),
+    )
     for name in straight:
         torch.testing.assert_close(halves[name], straight[name], rtol=0, atol=1e-6, msg=name)
 
 
-def test_the_trained_weights_load_into_the_exported_model(tmp_path: Path, tiny_project, export_training, import_script):
+def test_the_trained_weights_load_into_the_exported_model(
+    tmp_path: Path, tiny_project, export_training, import_script
+):
     folder = export_training(tiny_project, tmp_path).parent
     script = import_script(folder)
     script.main(["--device", "cpu", "--epochs", "1", "--out", str(tmp_path / "out")])
@@ -80,4 +113,7 @@ def test_a_global_batch_that_does_not_split_evenly_is_refused(
     with pytest.raises(SystemExit) as stopped:
         script.main(["--device", "cpu", "--batch-size", "63"])
     assert stopped.value.code == 1
-    assert "--batch-size 63 does not split evenly over 2 processes; use a multiple of 2." in capsys.readouterr().err
+    assert (
+        "--batch-size 63 does not split evenly over 2 processes; use a multiple of 2."
+        in capsys.readouterr().err
+    )

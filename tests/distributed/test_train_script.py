@@ -47,12 +47,28 @@ def test_the_script_is_clean_python():
     # ruff from the interpreter running the tests; missing, the 'test' extra is not installed: fail.
     if importlib.util.find_spec("ruff") is None:
         pytest.fail("ruff is not installed; install the 'test' extra.")
-    for name, source in (("train.py", generate_train_script(Graph.load(EXAMPLES / "lenet5.nnstudio"))),
-                         ("nnstudio_recipe.py", recipe_source())):
+    for name, source in (
+        ("train.py", generate_train_script(Graph.load(EXAMPLES / "lenet5.nnstudio"))),
+        ("nnstudio_recipe.py", recipe_source()),
+    ):
         result = subprocess.run(
-            [sys.executable, "-m", "ruff", "check", "--isolated", "--line-length", "110", "--select", "E,F,W,B,UP", "--stdin-filename",
-             name, "-"],
-            input=source, capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "ruff",
+                "check",
+                "--isolated",
+                "--line-length",
+                "110",
+                "--select",
+                "E,F,W,B,UP",
+                "--stdin-filename",
+                name,
+                "-",
+            ],
+            input=source,
+            capture_output=True,
+            text=True,
         )
         assert result.returncode == 0, result.stdout
 
@@ -102,7 +118,9 @@ def _example_graphs():
 
 
 @pytest.mark.parametrize("source", list(_example_graphs()), ids=lambda s: getattr(s, "stem", s))
-def test_the_script_trains_on_the_same_samples_as_the_app(source, tmp_path: Path, export_training, import_script):
+def test_the_script_trains_on_the_same_samples_as_the_app(
+    source, tmp_path: Path, export_training, import_script
+):
     """Same split, same raw samples, same targets and loss as nnstudio's own trainer."""
     if source == "moons":
         graph = Graph.load(EXAMPLES / "mlp_circles.nnstudio")

@@ -43,7 +43,11 @@ FUZZ = settings(
 )
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=12),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
@@ -86,7 +90,11 @@ def broken_projects(draw) -> bytes:
             target = draw(st.sampled_from(record["edges"])) if isinstance(record["edges"], list) else record
         elif isinstance(record.get("nodes"), list) and record["nodes"]:
             node = draw(st.sampled_from(record["nodes"]))
-            target = node.get("params") if isinstance(node, dict) and isinstance(node.get("params"), dict) else record
+            target = (
+                node.get("params")
+                if isinstance(node, dict) and isinstance(node.get("params"), dict)
+                else record
+            )
         else:
             target = record
         if not isinstance(target, dict):
@@ -145,7 +153,9 @@ def npz_files(draw) -> bytes:
     stream = io.BytesIO()
     method = draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
     with zipfile.ZipFile(stream, "w", method) as archive:
-        for name in draw(st.lists(st.sampled_from(["x", "y", "X", "labels", "junk"]), max_size=3, unique=True)):
+        for name in draw(
+            st.lists(st.sampled_from(["x", "y", "X", "labels", "junk"]), max_size=3, unique=True)
+        ):
             if draw(st.booleans()):
                 shape = draw(st.lists(st.integers(0, 5), max_size=3))
                 kind = draw(st.sampled_from(["float32", "int64", "bool", "complex64", "uint8"]))
@@ -160,7 +170,9 @@ def npz_files(draw) -> bytes:
     return stream.getvalue()
 
 
-CELLS = st.sampled_from(["0", "1", "2.5", "-3", "nan", "inf", "-inf", "", "1e400", "cat", "dog", " ", '"', "x,y"])
+CELLS = st.sampled_from(
+    ["0", "1", "2.5", "-3", "nan", "inf", "-inf", "", "1e400", "cat", "dog", " ", '"', "x,y"]
+)
 csv_text = st.lists(st.lists(CELLS, min_size=1, max_size=4), max_size=8).map(
     lambda rows: "\n".join(",".join(row) for row in rows).encode("utf-8")
 )
@@ -181,7 +193,10 @@ DATA_FILES = st.one_of(
     st.tuples(st.just("x.npy"), npy_files),
     st.tuples(st.just("data.npz"), npz_files() | st.binary(max_size=200)),
     st.tuples(st.just("data.csv"), csv_text),
-    st.tuples(st.just("data.csv.gz"), csv_text.map(gzip.compress) | st.binary(max_size=60).map(lambda b: b"\x1f\x8b" + b)),
+    st.tuples(
+        st.just("data.csv.gz"),
+        csv_text.map(gzip.compress) | st.binary(max_size=60).map(lambda b: b"\x1f\x8b" + b),
+    ),
     st.tuples(st.just("train-images-idx3-ubyte"), idx_files),
 )
 

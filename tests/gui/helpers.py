@@ -15,11 +15,18 @@ def view_point(view: GraphView, scene_pos: QPointF) -> QPointF:
     return QPointF(view.mapFromScene(scene_pos))
 
 
-def _mouse(view: GraphView, kind: QEvent.Type, scene_pos: QPointF, button: Qt.MouseButton,
-           buttons: Qt.MouseButton) -> None:
+def _mouse(
+    view: GraphView, kind: QEvent.Type, scene_pos: QPointF, button: Qt.MouseButton, buttons: Qt.MouseButton
+) -> None:
     local = view_point(view, scene_pos)
-    event = QMouseEvent(kind, local, QPointF(view.viewport().mapToGlobal(local.toPoint())), button, buttons,
-                        Qt.KeyboardModifier.NoModifier)
+    event = QMouseEvent(
+        kind,
+        local,
+        QPointF(view.viewport().mapToGlobal(local.toPoint())),
+        button,
+        buttons,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(view.viewport(), event)
 
 
@@ -49,12 +56,18 @@ def drop_mime(view: GraphView, mime: QMimeData, scene_pos: QPointF) -> None:
     local = view_point(view, scene_pos)
     for event_type in (QDragEnterEvent, QDragMoveEvent):
         # Drag enter/move events take an integer QPoint in every PySide6 version.
-        event = event_type(local.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                           Qt.KeyboardModifier.NoModifier)
+        event = event_type(
+            local.toPoint(),
+            Qt.DropAction.CopyAction,
+            mime,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
         QApplication.sendEvent(view.viewport(), event)
         assert event.isAccepted(), f"the canvas refused a drag of {mime.formats()}"
-    drop = QDropEvent(local, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        local, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(view.viewport(), drop)
 
 
@@ -82,7 +95,6 @@ def centre_of(item) -> QPointF:
 
 def port_pos(port) -> QPointF:
     return port.scenePos()
-
 
 
 def state(graph) -> dict:

@@ -52,8 +52,11 @@ def test_double_click_opens_a_block_with_a_breadcrumb_and_the_instances_shapes(m
     graph = _two_instances()
     window = make_window(Document(graph))
     stage2 = _id(graph, "stage2")
-    qtbot.mouseDClick(window.view.viewport(), Qt.MouseButton.LeftButton,
-                      pos=view_point(window.view, centre_of(window.scene.node_items[stage2])).toPoint())
+    qtbot.mouseDClick(
+        window.view.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=view_point(window.view, centre_of(window.scene.node_items[stage2])).toPoint(),
+    )
     assert window.block_editing.crumbs() == ["Model", "stage2", "DoubleConv"]
     assert window.block_editing.breadcrumb.isVisible()
     body = window.canvas_document.graph
@@ -113,7 +116,9 @@ def test_make_unique_and_ungroup_are_single_undo_steps(make_window, qtbot):
     window.block_editing.act_unique.trigger()
     assert graph.nodes[stage2].params["block"] == "DoubleConv2" and "DoubleConv2" in graph.blocks
     window.scene.select_nodes([stage2])
-    qtbot.keyClick(window.view, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(
+        window.view, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    )
     assert stage2 not in graph.nodes
     assert [n.params["out_channels"] for n in graph.nodes.values() if n.type == "Conv2d"] == [8, 8, 8, 8]
     assert not [d for d in graph.validate() if d.is_error]

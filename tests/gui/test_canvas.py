@@ -71,7 +71,9 @@ def test_a_wire_that_would_close_a_loop_is_refused(make_window):
     assert "loop" in message or "already fed" in message
 
 
-def test_releasing_a_wire_on_empty_canvas_offers_fitting_layers_first_and_connects_the_choice(make_window, qtbot):
+def test_releasing_a_wire_on_empty_canvas_offers_fitting_layers_first_and_connects_the_choice(
+    make_window, qtbot
+):
     graph = chain("Conv2d")
     window = make_window(Document(graph))
     ids = _nodes(window)
@@ -162,7 +164,11 @@ def test_a_wire_can_be_drawn_backwards_from_an_input_port(make_window):
     window = make_window(Document(graph))
     scene, view = window.scene, window.view
     view.fit_to_view()
-    drag(view, scene.node_items[tanh].inputs[0].anchor(), scene.node_items[graph.node_by_name("x").id].output.anchor())
+    drag(
+        view,
+        scene.node_items[tanh].inputs[0].anchor(),
+        scene.node_items[graph.node_by_name("x").id].output.anchor(),
+    )
     assert Edge(graph.node_by_name("x").id, tanh, 0) in graph.edges
 
 

@@ -67,8 +67,11 @@ class _Export:
         self.folder, self.clash, self.another = folder, clash, another
         monkeypatch.setattr(dialogs, "ask_export", self._ask)
         monkeypatch.setattr(dialogs, "ask_export_clash", self._ask_clash)
-        monkeypatch.setattr(dialogs, "show_exported", lambda parent, folder, files, note="":
-                            self.confirmed.append((folder, list(files), note)))
+        monkeypatch.setattr(
+            dialogs,
+            "show_exported",
+            lambda parent, folder, files, note="": self.confirmed.append((folder, list(files), note)),
+        )
         monkeypatch.setattr(dialogs, "show_error", lambda parent, title, text: self.errors.append(text))
         monkeypatch.setattr(dialogs, "ask_folder", lambda parent, title, directory="": self.another)
 
@@ -91,8 +94,9 @@ def test_export_writes_the_code_the_preview_shows(make_window, qtbot, tmp_path, 
     assert written == window.code_preview.code()
 
 
-def test_export_with_no_run_writes_the_untrained_code_and_says_so(make_window, qtbot, tmp_path, monkeypatch,
-                                                                   examples_lenet):
+def test_export_with_no_run_writes_the_untrained_code_and_says_so(
+    make_window, qtbot, tmp_path, monkeypatch, examples_lenet
+):
     window = make_window()
     window.open_example(examples_lenet)
     export = _Export(monkeypatch, tmp_path / "out")
@@ -117,8 +121,9 @@ def test_export_of_an_invalid_graph_says_why_and_writes_nothing(window, tmp_path
     assert not (tmp_path / "out" / "model.py").exists()
 
 
-def test_a_folder_holding_an_earlier_export_is_replaced_only_when_the_user_says_so(window, tmp_path,
-                                                                                  monkeypatch, examples_lenet):
+def test_a_folder_holding_an_earlier_export_is_replaced_only_when_the_user_says_so(
+    window, tmp_path, monkeypatch, examples_lenet
+):
     window.open_example(examples_lenet)
     folder = tmp_path / "out"
     export = _Export(monkeypatch, folder, clash="cancel")
@@ -136,7 +141,8 @@ def test_a_folder_holding_an_earlier_export_is_replaced_only_when_the_user_says_
 
 
 def test_files_nnstudio_did_not_write_are_never_replaced_the_user_picks_another_folder(
-        window, tmp_path, monkeypatch, examples_lenet):
+    window, tmp_path, monkeypatch, examples_lenet
+):
     window.open_example(examples_lenet)
     mine = tmp_path / "mine"
     mine.mkdir()
@@ -176,7 +182,9 @@ def test_the_confirmation_names_the_folder_and_opens_it(qtbot, tmp_path, monkeyp
 
 def test_onnx_is_offered_only_where_it_can_be_written(qtbot, tmp_path, monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a)
+    )
     problem = export_action.onnx_problem()
     assert problem and 'pip install "nnstudio[onnx]"' in problem
     dialog = ExportDialog(ExportOptions("net", tmp_path, onnx_problem=problem))
@@ -188,20 +196,34 @@ def test_onnx_is_offered_only_where_it_can_be_written(qtbot, tmp_path, monkeypat
 
 
 def test_the_window_appears_without_importing_torch(tmp_path):
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "NNSTUDIO_STARTUP_PROBE": "1",
-           "NNSTUDIO_HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "nnstudio"], env=env, capture_output=True, text=True,
-                            timeout=120)
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "NNSTUDIO_STARTUP_PROBE": "1",
+        "NNSTUDIO_HOME": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "nnstudio"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "nnstudio-shown" in result.stdout
     assert "torch_imported=False" in result.stdout
 
 
 def test_the_app_opens_a_file_given_on_the_command_line(tmp_path, examples_lenet):
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "NNSTUDIO_STARTUP_PROBE": "1",
-           "NNSTUDIO_HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "nnstudio", str(examples_lenet)], env=env,
-                            capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "NNSTUDIO_STARTUP_PROBE": "1",
+        "NNSTUDIO_HOME": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "nnstudio", str(examples_lenet)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "window=lenet5.nnstudio" in result.stdout
 
@@ -236,14 +258,19 @@ def test_weights_of_a_run_before_an_edit_are_refused_with_a_sentence(make_window
     window.act_export.trigger()
     assert [r.number for r in export.options.runs] == [1]
     (error,) = export.errors
-    assert "Run 1's weights do not fit the network as it is now" in error and "export without weights" in error
+    assert (
+        "Run 1's weights do not fit the network as it is now" in error and "export without weights" in error
+    )
     assert not (tmp_path / "out" / "weights.safetensors").exists()
 
 
 def test_browse_starts_in_the_nearest_existing_folder_and_takes_the_choice(qtbot, tmp_path, monkeypatch):
     asked = []
-    monkeypatch.setattr(dialogs, "ask_folder",
-                        lambda parent, title, directory="": asked.append(directory) or str(tmp_path / "picked"))
+    monkeypatch.setattr(
+        dialogs,
+        "ask_folder",
+        lambda parent, title, directory="": asked.append(directory) or str(tmp_path / "picked"),
+    )
     dialog = ExportDialog(ExportOptions("net", tmp_path / "not" / "yet" / "there"))
     qtbot.addWidget(dialog)
     browse = next(b for b in dialog.findChildren(QPushButton) if b.text() == "Browse…")

@@ -27,8 +27,9 @@ def test_undo_and_redo_restore_the_exact_state_after_every_kind_of_edit(make_win
     states.append(state(graph))
     pool = next(n.id for n in graph.nodes.values() if n.type == "MaxPool2d")
     view.fit_to_view()
-    drag(view, scene.node_items[_id(graph, "relu1")].output.anchor(),
-         scene.node_items[pool].inputs[0].anchor())  # connect
+    drag(
+        view, scene.node_items[_id(graph, "relu1")].output.anchor(), scene.node_items[pool].inputs[0].anchor()
+    )  # connect
     states.append(state(graph))
     doc.set_param(_id(graph, "conv2d1"), "out_channels", 8)  # parameter
     states.append(state(graph))
@@ -110,7 +111,10 @@ def test_cut_removes_and_paste_brings_back_and_foreign_text_is_ignored(window):
     count = window.document.undo_stack.count()
     assert window.paste() == []
     assert window.document.undo_stack.count() == count
-    assert "NoSuchLayer" in window.statusBar().currentMessage() or "no layers" in window.statusBar().currentMessage()
+    assert (
+        "NoSuchLayer" in window.statusBar().currentMessage()
+        or "no layers" in window.statusBar().currentMessage()
+    )
 
 
 def test_duplicate_copies_beside_the_originals_without_touching_the_clipboard(window, qtbot):

@@ -80,7 +80,13 @@ def test_the_inception_node_shows_all_six_settings(make_window):
     window = make_window(Document(graph))
     item: NodeItem = window.scene.node_items[graph.node_by_name("inception1").id]
     assert [label for label, *_ in item.param_rows()] == [
-        "ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj"]
+        "ch1x1",
+        "ch3x3red",
+        "ch3x3",
+        "ch5x5red",
+        "ch5x5",
+        "pool_proj",
+    ]
 
 
 def test_the_training_settings_choices_fit_their_boxes(make_window, qtbot):

@@ -94,7 +94,9 @@ def test_a_file_dropped_on_the_window_opens(make_window, tmp_path):
     assert [n.type for n in window.document.graph.nodes.values()] == ["Input", "Tanh", "Output"]
 
 
-def test_examples_open_as_unsaved_copies_and_save_asks_for_a_new_place(make_window, monkeypatch, example_path):
+def test_examples_open_as_unsaved_copies_and_save_asks_for_a_new_place(
+    make_window, monkeypatch, example_path
+):
     window = make_window()
     original = example_path.read_bytes()
     assert window.open_example(example_path)

@@ -14,8 +14,18 @@ from .helpers import chain
 
 @pytest.mark.parametrize(
     "record",
-    ['{"saved_at": "yesterday"}', "[1]", "1e400", '{"saved_at": 1e300}', '{"original": 5}',
-     '{"name": ["x"]}', '{"saved_at": true}', "{", "\"text\"", "null"],
+    [
+        '{"saved_at": "yesterday"}',
+        "[1]",
+        "1e400",
+        '{"saved_at": 1e300}',
+        '{"original": 5}',
+        '{"name": ["x"]}',
+        '{"saved_at": true}',
+        "{",
+        '"text"',
+        "null",
+    ],
 )
 def test_a_damaged_record_is_set_aside_and_the_editor_starts(record, monkeypatch, capsys) -> None:
     folder = recovery.recovery_dir()
@@ -42,7 +52,10 @@ def test_a_damaged_record_is_set_aside_and_the_editor_starts(record, monkeypatch
 
 def test_a_good_record_beside_a_damaged_one_is_still_offered(monkeypatch) -> None:
     folder = recovery.recovery_dir()
-    for key, record in (("bad", "[1]"), ("good", '{"original": null, "name": "Mine", "saved_at": 1700000000}')):
+    for key, record in (
+        ("bad", "[1]"),
+        ("good", '{"original": null, "name": "Mine", "saved_at": 1700000000}'),
+    ):
         chain("ReLU", shape=(3,)).save(folder / f"{key}{project.SUFFIX}")
         (folder / f"{key}.json").write_text(record)
     notices: list[str] = []

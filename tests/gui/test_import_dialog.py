@@ -159,7 +159,9 @@ def test_the_report_panel_sets_a_foreign_module_line_apart_and_it_selects_the_no
     from nnstudio.compiler.importer import from_torch
     from nnstudio.gui.import_dialog import ImportReportPanel
 
-    result = from_torch(nn.Sequential(nn.Conv2d(3, 12, 3, padding=1), nn.PixelShuffle(2)), torch.randn(2, 3, 8, 8))
+    result = from_torch(
+        nn.Sequential(nn.Conv2d(3, 12, 3, padding=1), nn.PixelShuffle(2)), torch.randn(2, 3, 8, 8)
+    )
     panel = ImportReportPanel()
     qtbot.addWidget(panel)
     panel.show_report(result.report)

@@ -36,9 +36,12 @@ def _crossings(scene) -> list[str]:
 
 
 def _label_overlaps(scene) -> list[str]:
-    labels = [(edge, wire.mapRectToScene(wire._label_rect)) for edge, wire in scene.edge_items.items()
-              if wire.label]
-    return [f"{a} and {b}" for i, (a, ra) in enumerate(labels) for b, rb in labels[i + 1:] if ra.intersects(rb)]
+    labels = [
+        (edge, wire.mapRectToScene(wire._label_rect)) for edge, wire in scene.edge_items.items() if wire.label
+    ]
+    return [
+        f"{a} and {b}" for i, (a, ra) in enumerate(labels) for b, rb in labels[i + 1 :] if ra.intersects(rb)
+    ]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])

@@ -17,8 +17,17 @@ def test_a_locked_editor_refuses_every_model_change_but_still_views_and_selects(
     window.set_editing_locked(True)
     scene, view = window.scene, window.view
 
-    for action in (window.act_delete, window.act_paste, window.act_cut, window.act_duplicate,
-                   window.act_layout, window.act_open, window.act_new, window.act_undo, window.act_redo):
+    for action in (
+        window.act_delete,
+        window.act_paste,
+        window.act_cut,
+        window.act_duplicate,
+        window.act_layout,
+        window.act_open,
+        window.act_new,
+        window.act_undo,
+        window.act_redo,
+    ):
         assert not action.isEnabled(), action.text()
     assert window.act_save.isEnabled() and window.act_copy.isEnabled() and window.act_fit.isEnabled()
 
@@ -35,8 +44,11 @@ def test_a_locked_editor_refuses_every_model_change_but_still_views_and_selects(
     drop_from_palette(window.palette, view, "Linear", QPointF(0, 300))
     view.fit_to_view()
     drag(view, centre_of(scene.node_items[conv]), centre_of(scene.node_items[conv]) + QPointF(80, 80))
-    drag(view, scene.node_items[graph.node_by_name("x").id].output.anchor(),
-         scene.node_items[relu].inputs[0].anchor())
+    drag(
+        view,
+        scene.node_items[graph.node_by_name("x").id].output.anchor(),
+        scene.node_items[relu].inputs[0].anchor(),
+    )
     assert not window.document.set_param(conv, "out_channels", 9)
     assert window.statusBar().currentMessage() == LOCKED_MESSAGE
     assert state(graph) == before

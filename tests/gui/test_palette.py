@@ -20,7 +20,9 @@ def test_palette_lists_every_catalog_layer_by_category_with_descriptions(window)
         assert listed == [s.type for s in specs]
         for i, spec in enumerate(specs):
             assert spec.description in group.child(i).toolTip(0)
-    layers = [t for t in window.palette.visible_types() if not t.startswith("Block:")]  # Blocks: their own group
+    layers = [
+        t for t in window.palette.visible_types() if not t.startswith("Block:")
+    ]  # Blocks: their own group
     assert sorted(layers) == sorted(CATALOG)
 
 

@@ -94,15 +94,19 @@ KILLED = textwrap.dedent("""
 
 def test_work_autosaved_by_a_killed_process_is_recovered(monkeypatch, qapp):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    result = subprocess.run([sys.executable, "-c", KILLED], env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", KILLED], env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
     leftovers = recovery.leftovers()
     assert [str(e.project_path) for e in leftovers] == [result.stdout.strip()]
     monkeypatch.setattr(dialogs, "ask_recover", lambda parent, items: True)
     windows = app.recover_leftovers()
     graph = windows[0].document.graph
-    assert [(n.type, n.params.get("out_channels")) for n in graph.nodes.values()] == [("Input", None),
-                                                                                      ("Conv2d", 5)]
+    assert [(n.type, n.params.get("out_channels")) for n in graph.nodes.values()] == [
+        ("Input", None),
+        ("Conv2d", 5),
+    ]
     monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name: "discard")
     windows[0].close()
     assert not open_windows()

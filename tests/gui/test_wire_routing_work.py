@@ -83,8 +83,9 @@ def test_moving_one_node_routes_only_the_wires_near_it(chain_scene, routed):
     _settle()
 
     # Its own two wires (routed as it moves and once more after), and none of the other 997.
-    assert {(w.edge.source, w.edge.target) for w in routed} <= {(e.source, e.target) for e in graph.edges
-                                                                if node_id in (e.source, e.target)}
+    assert {(w.edge.source, w.edge.target) for w in routed} <= {
+        (e.source, e.target) for e in graph.edges if node_id in (e.source, e.target)
+    }
     assert 2 <= len(routed) <= 8
     assert scene.box_index.checks - checks < 100  # nearby boxes only, not 1,000 per wire
 

@@ -107,7 +107,8 @@ def test_install_desktop_script_installs_and_removes_everything(tmp_path: Path):
     bundle_exe = "/opt/nn studio/nnstudio"  # a path with a space must be quoted in Exec
     run = subprocess.run(
         ["bash", str(script), "--prefix", str(tmp_path), "--exec", bundle_exe],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 0, run.stderr
     share = tmp_path / "share"
@@ -119,8 +120,9 @@ def test_install_desktop_script_installs_and_removes_everything(tmp_path: Path):
     assert (share / "icons/hicolor/48x48/apps" / f"{APP_ID}.png").exists()
     assert (share / "icons/hicolor/scalable/mimetypes/application-x-nnstudio.svg").exists()
 
-    run = subprocess.run(["bash", str(script), "--prefix", str(tmp_path), "--uninstall"],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        ["bash", str(script), "--prefix", str(tmp_path), "--uninstall"], capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr
     left = [p for p in share.rglob("*") if p.is_file() and ("nnstudio" in p.name)]
     assert left == []

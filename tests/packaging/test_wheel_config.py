@@ -60,14 +60,27 @@ def _source_copy(target: Path) -> None:
 
 def test_the_wheel_holds_code_resources_and_entry_points(tmp_path: Path):
     if int(setuptools.__version__.split(".")[0]) < 77:  # the build runs with the installed one
-        pytest.skip(f"setuptools {setuptools.__version__} predates SPDX license strings; the test extra needs >=77")
+        pytest.skip(
+            f"setuptools {setuptools.__version__} predates SPDX license strings; the test extra needs >=77"
+        )
     source = tmp_path / "src"
     source.mkdir()
     _source_copy(source)
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path / "dist"), str(source)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
     )
     if result.returncode and "No module named" in result.stderr:
         pytest.skip(f"cannot build here: {result.stderr.strip().splitlines()[-1]}")

@@ -10,7 +10,9 @@ from nnstudio.api import Graph
 from nnstudio.training.config import TrainConfig
 
 
-def mlp(hidden: int = 16, inputs: tuple[int, ...] = (2,), outputs: int = 2, activation: str = "ReLU") -> Graph:
+def mlp(
+    hidden: int = 16, inputs: tuple[int, ...] = (2,), outputs: int = 2, activation: str = "ReLU"
+) -> Graph:
     """Input -> Linear -> activation -> Linear -> Output, the circles network."""
     graph = Graph(name="Tiny MLP")
     x = graph.add("Input", name="point", shape=list(inputs))

@@ -55,7 +55,10 @@ def test_a_changed_layer_starts_fresh_and_its_neighbours_keep_theirs():
     fc1, fc2 = graph.node_by_name("fc1").id, graph.node_by_name("fc2").id
     assert result.fresh == {fc1: "out_features changed", fc2: "input shape changed from (16,) to (32,)"}
     assert not _same(_weights_of(model, graph, "fc1"), fc1_before)
-    assert "Starting fresh: fc1 (out_features changed), fc2 (input shape changed from (16,) to (32,))." in result.describe()
+    assert (
+        "Starting fresh: fc1 (out_features changed), fc2 (input shape changed from (16,) to (32,))."
+        in result.describe()
+    )
 
     # Changing only the activation keeps both Linear layers.
     graph2 = mlp(hidden=16)

@@ -32,7 +32,11 @@ def test_a_run_writes_checkpoint_metrics_and_the_trained_model(project, tmp_path
     out = tmp_path / "run"
     assert train(str(project), "--epochs", "2", "--out", str(out)) == 0
     assert {p.name for p in out.iterdir()} >= {
-        "checkpoint.pt", "metrics.csv", "model.py", "weights.safetensors", "predict.py"
+        "checkpoint.pt",
+        "metrics.csv",
+        "model.py",
+        "weights.safetensors",
+        "predict.py",
     }
     with open(out / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -46,7 +50,12 @@ def test_a_run_writes_checkpoint_metrics_and_the_trained_model(project, tmp_path
 
 def test_flags_override_the_project_for_this_run_only(project, tmp_path) -> None:
     before = project.read_text()
-    assert train(str(project), "--epochs", "1", "--lr", "0.01", "--optimizer", "sgd", "--out", str(tmp_path / "r")) == 0
+    assert (
+        train(
+            str(project), "--epochs", "1", "--lr", "0.01", "--optimizer", "sgd", "--out", str(tmp_path / "r")
+        )
+        == 0
+    )
     assert project.read_text() == before
     rows = (tmp_path / "r" / "metrics.csv").read_text().splitlines()
     assert len(rows) == 2 and rows[1].split(",")[5] == "0.01"
@@ -103,8 +112,19 @@ def test_the_progress_bar_redraws_one_line_on_a_terminal() -> None:
     stream = Terminal()
     printer = ProgressPrinter(stream)
     points = events.StepPoints.empty()
-    printer(events.Progress(epoch=2, epochs=4, step=30, total_steps=60, points=points, lr=0.01,
-                            samples_per_second=1234.0, elapsed=3.0, eta=75.0))
+    printer(
+        events.Progress(
+            epoch=2,
+            epochs=4,
+            step=30,
+            total_steps=60,
+            points=points,
+            lr=0.01,
+            samples_per_second=1234.0,
+            elapsed=3.0,
+            eta=75.0,
+        )
+    )
     record = events.EpochRecord(2, 0.5, 0.8, 0.4, 0.85, 0.01, 1.5)
     printer(events.EpochEnded(record, 4))
     text = stream.getvalue()
@@ -118,16 +138,28 @@ def test_help_and_parsing_do_not_import_torch() -> None:
     assert result.stdout.strip() == "False"
 
 
-
 def test_ctrl_c_stops_after_the_step_and_leaves_a_checkpoint_to_resume(project, tmp_path) -> None:
     import signal
     import time
 
     out = tmp_path / "run"
     process = subprocess.Popen(
-        [sys.executable, "-m", "nnstudio", "train", str(project), "--epochs", "100000", "--device", "cpu",
-         "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "nnstudio",
+            "train",
+            str(project),
+            "--epochs",
+            "100000",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = ""
@@ -162,7 +194,9 @@ def test_tensorboard_events_when_the_package_is_there(project, tmp_path, monkeyp
         def close(self) -> None:
             written.append(("closed", 0.0, 0))
 
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=SummaryWriter))
+    monkeypatch.setitem(
+        sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=SummaryWriter)
+    )
     assert train(str(project), "--epochs", "2", "--tensorboard", "--out", str(tmp_path / "r")) == 0
     tags = {tag for tag, _, _ in written}
     assert {"loss/train_step", "epoch/train_loss", "epoch/val_acc", "epoch/lr", "closed"} <= tags

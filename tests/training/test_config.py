@@ -21,7 +21,11 @@ def test_missing_settings_take_defaults_and_are_not_written_back() -> None:
     config = TrainConfig.from_settings({"dataset": "moons"})
     assert config.optimizer == "adam" and config.loss == "auto" and config.device == "auto"
     assert config.to_settings() == {
-        "dataset": "moons", "optimizer": "adam", "lr": 0.001, "batch_size": 64, "epochs": 10,
+        "dataset": "moons",
+        "optimizer": "adam",
+        "lr": 0.001,
+        "batch_size": 64,
+        "epochs": 10,
     }
 
 
@@ -76,7 +80,9 @@ def test_the_settings_offer_what_the_recipe_can_do() -> None:
     from nnstudio.training import config, recipe
 
     assert (config.OPTIMIZERS, config.SCHEDULES, config.LOSSES) == (
-        recipe.OPTIMIZERS, recipe.SCHEDULES, recipe.LOSSES
+        recipe.OPTIMIZERS,
+        recipe.SCHEDULES,
+        recipe.LOSSES,
     )
 
 

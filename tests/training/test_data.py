@@ -76,7 +76,9 @@ def test_shapes_adapt_to_channels_size_and_classes() -> None:
 
 
 def test_too_many_classes_for_shapes_is_refused() -> None:
-    with pytest.raises(DataError, match="shapes data set makes 2 to 10 classes, but the network's Output gives 12"):
+    with pytest.raises(
+        DataError, match="shapes data set makes 2 to 10 classes, but the network's Output gives 12"
+    ):
         load(mlp(inputs=(1, 16, 16), outputs=12), dataset="shapes")
 
 
@@ -289,7 +291,9 @@ def test_cifar_python_batches(tmp_path: Path) -> None:
     _cifar_batch(folder / "data_batch_1", 20, 0)
     _cifar_batch(folder / "data_batch_2", 20, 1)
     _cifar_batch(folder / "test_batch", 8, 2)
-    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}, protocol=2))
+    (folder / "batches.meta").write_bytes(
+        pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}, protocol=2)
+    )
     data = load(mlp(inputs=(3, 32, 32), outputs=10), dataset=str(tmp_path))
     assert len(data.train) == 40 and len(data.val) == 8
     assert data.class_names == tuple(f"c{i}" for i in range(10))
@@ -308,5 +312,7 @@ def test_a_cifar_batch_that_would_run_code_is_refused(tmp_path: Path, capsys) ->
 
 
 def test_an_unknown_name_lists_the_built_in_sets(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"no built-in data set 'mnist'.*digits, circles, moons, sequences, shapes"):
+    with pytest.raises(
+        DataError, match=r"no built-in data set 'mnist'.*digits, circles, moons, sequences, shapes"
+    ):
         load(mlp(), dataset="mnist")

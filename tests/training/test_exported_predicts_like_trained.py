@@ -45,26 +45,33 @@ runpy.run_path("predict.py", run_name="__main__")
 
 
 @pytest.mark.parametrize("example", CLASSIFIERS)
-def test_predict_py_on_raw_validation_data_matches_the_reported_accuracy(example: str, tmp_path: Path) -> None:
+def test_predict_py_on_raw_validation_data_matches_the_reported_accuracy(
+    example: str, tmp_path: Path
+) -> None:
     graph = Graph.load(EXAMPLES / f"{example}.nnstudio")
     config = TrainConfig.from_settings(graph.training).with_overrides(epochs=1, device="cpu")
     if config.dataset in LARGE:  # the first samples of the same built-in set, as a file: quicker
         io = ModelIO.of(graph)
         x, y, _ = BUILTIN[config.dataset](io.input_shape, max(2, io.output_shape[0]), 0)
-        np.savez(tmp_path / "subset.npz", x=x[::LARGE[config.dataset]], y=y[::LARGE[config.dataset]])
+        np.savez(tmp_path / "subset.npz", x=x[:: LARGE[config.dataset]], y=y[:: LARGE[config.dataset]])
         config = config.with_overrides(dataset=str(tmp_path / "subset.npz"))
     trainer = Trainer.for_graph(graph, config, checkpoint_dir=tmp_path / "run", base_dir=EXAMPLES)
     result = trainer.run(lambda event: None)
     reported = result.history.epochs[-1].val_acc
 
-    exported = export_trained(graph, trainer.model, tmp_path / "run", trained_on=trainer.data.trained_on(trainer.loss_name))
+    exported = export_trained(
+        graph, trainer.model, tmp_path / "run", trained_on=trainer.data.trained_on(trainer.loss_name)
+    )
     assert exported.problem is None, exported.problem
     x, y = (t.numpy() for t in trainer.data.val.tensors)
     np.save(tmp_path / "val.npy", x)
 
     run = subprocess.run(
         [sys.executable, "-I", "-c", ISOLATED, str(tmp_path / "val.npy"), "--json", "--top", "1"],
-        cwd=tmp_path / "run", capture_output=True, text=True, timeout=120,
+        cwd=tmp_path / "run",
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stderr
     predictions = json.loads(run.stdout)

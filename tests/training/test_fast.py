@@ -51,7 +51,9 @@ def _fast_trainer(graph: Graph, monkeypatch, fail: bool = False, **changes) -> T
     return trainer
 
 
-def test_fast_mode_uses_full_batches_only_and_recaptures_when_the_rate_changes(circles_graph, monkeypatch) -> None:
+def test_fast_mode_uses_full_batches_only_and_recaptures_when_the_rate_changes(
+    circles_graph, monkeypatch
+) -> None:
     trainer = _fast_trainer(circles_graph, monkeypatch, epochs=4, schedule="step")
     recorder = Recorder()
     result = trainer.run(recorder)
@@ -128,6 +130,7 @@ def test_data_lives_on_the_gpu_and_checkpoints_load_on_the_cpu(tmp_path) -> None
     trainer = Trainer.for_graph(graph, config, checkpoint_dir=tmp_path)
     trainer.run()
     assert next(trainer.model.parameters()).is_cuda
-    cpu = Trainer.for_graph(graph, config.with_overrides(device="cpu", epochs=2),
-                            resume_from=tmp_path / "checkpoint.pt")
+    cpu = Trainer.for_graph(
+        graph, config.with_overrides(device="cpu", epochs=2), resume_from=tmp_path / "checkpoint.pt"
+    )
     assert isinstance(cpu.run(), Finished)

@@ -22,7 +22,9 @@ def saved(tmp_path_factory) -> tuple[Path, dict]:
     graph.save(folder / "circles.nnstudio")
     from nnstudio.training.config import TrainConfig
 
-    config = TrainConfig.from_settings(graph.training).with_overrides(device="cpu", epochs=1, report_every=0.0)
+    config = TrainConfig.from_settings(graph.training).with_overrides(
+        device="cpu", epochs=1, report_every=0.0
+    )
     result = Trainer.for_graph(graph, config, checkpoint_dir=folder).run()
     return folder, torch.load(result.checkpoint, weights_only=True)
 

@@ -24,9 +24,22 @@ def project(tmp_path: Path) -> Path:
 
 def _train(project: Path, out: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "nnstudio", "train", str(project), "--epochs", "100000", "--device", "cpu",
-         "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "nnstudio",
+            "train",
+            str(project),
+            "--epochs",
+            "100000",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

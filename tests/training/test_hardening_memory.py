@@ -42,7 +42,9 @@ def test_the_estimate_counts_weights_gradients_and_optimizer_state() -> None:
 
 def test_a_4_tb_network_is_refused_before_allocating_on_the_cpu() -> None:
     config = TrainConfig(dataset="circles", device="cpu")
-    with pytest.raises(faults.TooBigToTrain, match=r"needs at least .* TiB of memory .* more than this computer"):
+    with pytest.raises(
+        faults.TooBigToTrain, match=r"needs at least .* TiB of memory .* more than this computer"
+    ):
         Trainer.for_graph(_huge(), config)
 
 
@@ -70,13 +72,19 @@ def test_an_ordinary_network_is_not_refused(circles_graph) -> None:
 @pytest.mark.parametrize(
     "exc",
     [
-        RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
-                     "you tried to allocate 10000000000000 bytes. Error code 12 (Cannot allocate memory)"),
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+            "you tried to allocate 10000000000000 bytes. Error code 12 (Cannot allocate memory)"
+        ),
         MemoryError(),
     ],
 )
 def test_running_out_of_cpu_memory_mid_run_is_the_same_sentence_as_on_cuda(exc) -> None:
-    kind, message = faults.describe(exc, torch.nn.Linear(2, 2), step=7, batch_size=64, device=torch.device("cpu"))
+    kind, message = faults.describe(
+        exc, torch.nn.Linear(2, 2), step=7, batch_size=64, device=torch.device("cpu")
+    )
     assert kind == "out_of_memory"
-    assert message == ("The computer ran out of memory at step 7 with batch size 64. Try a batch size of 32 or "
-                       "less, or a smaller network.")
+    assert message == (
+        "The computer ran out of memory at step 7 with batch size 64. Try a batch size of 32 or "
+        "less, or a smaller network."
+    )

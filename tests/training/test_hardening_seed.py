@@ -30,8 +30,12 @@ def test_settings_outside_the_range_are_refused_in_words(seed: int) -> None:
 def test_train_refuses_a_seed_past_the_range_with_exit_2(tmp_path: Path, capsys) -> None:
     project = tmp_path / "circles.nnstudio"
     mlp().save(project)
-    assert main(["train", str(project), "--seed", "4294967296", "--device", "cpu",
-                 "--out", str(tmp_path / "run")]) == 2
+    assert (
+        main(
+            ["train", str(project), "--seed", "4294967296", "--device", "cpu", "--out", str(tmp_path / "run")]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert f"0 to {SEED_MAX}" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()

@@ -58,7 +58,9 @@ def _holds_tensor(value, depth: int = 0) -> bool:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return any(_holds_tensor(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value))
     if isinstance(value, History):
-        return _holds_tensor(value.points, depth + 1) or any(_holds_tensor(r, depth + 1) for r in value.epochs)
+        return _holds_tensor(value.points, depth + 1) or any(
+            _holds_tensor(r, depth + 1) for r in value.epochs
+        )
     if isinstance(value, dict):
         return any(_holds_tensor(v, depth + 1) for v in value.values())
     if isinstance(value, list | tuple):
@@ -115,8 +117,12 @@ def _stop_at(trainer: Trainer, step: int) -> Recorder:
     return Recorder(maybe_stop)
 
 
-def test_stop_takes_effect_after_the_current_step_and_writes_a_checkpoint(circles_graph, quick, tmp_path) -> None:
-    trainer = Trainer.for_graph(circles_graph, quick(circles_graph, report_every=0.0), checkpoint_dir=tmp_path)
+def test_stop_takes_effect_after_the_current_step_and_writes_a_checkpoint(
+    circles_graph, quick, tmp_path
+) -> None:
+    trainer = Trainer.for_graph(
+        circles_graph, quick(circles_graph, report_every=0.0), checkpoint_dir=tmp_path
+    )
     recorder = _stop_at(trainer, 5)
     result = trainer.run(recorder)
     assert isinstance(result, Finished) and result.stopped
@@ -132,8 +138,9 @@ def test_resuming_mid_epoch_continues_the_same_curve_exactly(circles_graph, quic
 
     first = Trainer.for_graph(circles_graph, config, checkpoint_dir=tmp_path)
     first.run(_stop_at(first, 20))  # 13 steps per epoch: stops inside the second epoch
-    second = Trainer.for_graph(circles_graph, config, checkpoint_dir=tmp_path,
-                               resume_from=tmp_path / "checkpoint.pt")
+    second = Trainer.for_graph(
+        circles_graph, config, checkpoint_dir=tmp_path, resume_from=tmp_path / "checkpoint.pt"
+    )
     recorder = Recorder()
     resumed = second.run(recorder)
 
@@ -165,7 +172,9 @@ def test_pause_holds_between_steps_and_still_serves_requests(circles_graph, quic
         step = trainer.step
         time.sleep(0.2)
         assert trainer.step == step  # nothing trains while paused
-        future = trainer.submit(lambda model: (threading.get_ident(), sum(p.numel() for p in model.parameters())))
+        future = trainer.submit(
+            lambda model: (threading.get_ident(), sum(p.numel() for p in model.parameters()))
+        )
         ident, count = future.result(timeout=10)
         assert ident == thread.ident and count == 16 * 2 + 16 + 2 * 16 + 2
     finally:
@@ -204,7 +213,9 @@ def _trainer_around(graph, config, call: int, what, tmp_path: Path) -> Trainer:
     return Trainer(model, data, config, output_shape=(2,), loss="cross_entropy", checkpoint_dir=tmp_path)
 
 
-def test_a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_checkpoint(circles_graph, quick, tmp_path) -> None:
+def test_a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_checkpoint(
+    circles_graph, quick, tmp_path
+) -> None:
     config = quick(circles_graph, epochs=3)
     trainer = _trainer_around(circles_graph, config, 20, lambda out: out * float("nan"), tmp_path)
     result = trainer.run(Recorder())
@@ -233,7 +244,9 @@ def test_a_layer_that_fails_at_run_time_is_named(circles_graph, quick) -> None:
     trainer = Trainer.for_graph(circles_graph, quick(circles_graph), model=model)
     result = trainer.run()
     assert isinstance(result, Failed) and result.kind == "forward"
-    assert result.message.startswith("Linear 'fc2' failed at step 1: mat1 and mat2 shapes cannot be multiplied")
+    assert result.message.startswith(
+        "Linear 'fc2' failed at step 1: mat1 and mat2 shapes cannot be multiplied"
+    )
 
 
 def test_fast_mode_without_cuda_says_so_and_trains_normally(circles_graph, quick) -> None:
@@ -254,7 +267,9 @@ def test_a_torch_compile_failure_falls_back_to_eager(circles_graph, quick, monke
     recorder = Recorder()
     result = Trainer.for_graph(circles_graph, quick(circles_graph, epochs=1, compile=True)).run(recorder)
     assert isinstance(result, Finished)
-    assert any("torch.compile failed (RuntimeError: no C++ compiler found)" in n.message for n in recorder.of(Notice))
+    assert any(
+        "torch.compile failed (RuntimeError: no C++ compiler found)" in n.message for n in recorder.of(Notice)
+    )
 
 
 def test_layer_statistics_arrive_every_n_steps_only_when_asked(circles_graph, quick) -> None:

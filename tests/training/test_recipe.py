@@ -26,7 +26,9 @@ ALLOWED = {"numpy", "torch", "sklearn"} | set(sys.stdlib_module_names)
 
 def test_the_recipe_imports_only_the_standard_library_numpy_and_torch():
     tree = ast.parse(Path(recipe.__file__).read_text(encoding="utf-8"))
-    imported = {alias.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names}
+    imported = {
+        alias.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names
+    }
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert imported <= ALLOWED, imported - ALLOWED
 
@@ -67,7 +69,9 @@ def test_fit_preprocessing_fits_every_preprocess_module_and_nothing_else():
 
 def test_preprocessing_is_fitted_on_a_seeded_sample_of_the_training_split():
     rows = recipe.preprocessing_rows(10_000, seed=3)
-    assert len(rows) == recipe.PREPROCESS_SAMPLES and np.array_equal(rows, recipe.preprocessing_rows(10_000, 3))
+    assert len(rows) == recipe.PREPROCESS_SAMPLES and np.array_equal(
+        rows, recipe.preprocessing_rows(10_000, 3)
+    )
     assert np.array_equal(recipe.preprocessing_rows(100, 3), np.arange(100))
 
 
@@ -85,7 +89,9 @@ def _with_preprocess(monkeypatch):
     monkeypatch.setattr(codegen, "compile_graph", compile_with_preprocess)
 
 
-def test_a_fresh_run_fits_the_preprocessing_and_a_resumed_one_keeps_it(circles_graph, quick, tmp_path, monkeypatch):
+def test_a_fresh_run_fits_the_preprocessing_and_a_resumed_one_keeps_it(
+    circles_graph, quick, tmp_path, monkeypatch
+):
     _with_preprocess(monkeypatch)
     config = quick(circles_graph, epochs=1)
     trainer = Trainer.for_graph(circles_graph, config, checkpoint_dir=tmp_path)
@@ -94,7 +100,9 @@ def test_a_fresh_run_fits_the_preprocessing_and_a_resumed_one_keeps_it(circles_g
     assert module.fitted_on == len(train_x)
     torch.testing.assert_close(module.shift, train_x.mean(0))
     assert isinstance(trainer.run(), Finished)
-    resumed = Trainer.for_graph(circles_graph, config.with_overrides(epochs=2), resume_from=trainer.last_checkpoint)
+    resumed = Trainer.for_graph(
+        circles_graph, config.with_overrides(epochs=2), resume_from=trainer.last_checkpoint
+    )
     assert resumed.model.extra_preprocess.fitted_on == 0  # the statistics come from the checkpoint
     torch.testing.assert_close(resumed.model.extra_preprocess.shift, module.shift)
 
@@ -158,7 +166,9 @@ class _InfWhenEvaluating(nn.Module):
         return out if self.training else out * math.inf
 
 
-def test_an_infinite_validation_loss_fails_the_run_and_keeps_the_last_good_checkpoint(circles_graph, quick, tmp_path):
+def test_an_infinite_validation_loss_fails_the_run_and_keeps_the_last_good_checkpoint(
+    circles_graph, quick, tmp_path
+):
     from nnstudio.compiler.codegen import compile_graph
 
     config = quick(circles_graph, epochs=2)
@@ -167,9 +177,9 @@ def test_an_infinite_validation_loss_fails_the_run_and_keeps_the_last_good_check
     trainer = Trainer(model, data, config, output_shape=(2,), loss="cross_entropy", checkpoint_dir=tmp_path)
     result = trainer.run()
     assert isinstance(result, Failed) and result.kind == "nan"
-    assert result.message.startswith("The validation loss became NaN after epoch 1") or result.message.startswith(
-        "The validation loss became infinite after epoch 1"
-    )
+    assert result.message.startswith(
+        "The validation loss became NaN after epoch 1"
+    ) or result.message.startswith("The validation loss became infinite after epoch 1")
     assert result.checkpoint is None and not result.history.epochs  # no epoch of inf weights recorded
 
 

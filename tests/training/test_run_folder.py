@@ -20,8 +20,11 @@ from nnstudio.training.run_folder import (
 
 def _mlp(**input_params) -> Graph:
     graph = Graph(name="net")
-    ids = [graph.add("Input", name="point", shape=(2,), **input_params), graph.add("Linear", out_features=3),
-           graph.add("Output")]
+    ids = [
+        graph.add("Input", name="point", shape=(2,), **input_params),
+        graph.add("Linear", out_features=3),
+        graph.add("Output"),
+    ]
     graph.connect(ids[0], ids[1])
     graph.connect(ids[1], ids[2])
     return graph
@@ -40,8 +43,19 @@ def test_metrics_csv_holds_one_row_per_epoch_including_those_before_a_resume(tmp
     before = events.EpochRecord(1, 0.9, 0.5, 0.8, 0.6, 0.01, 1.5)
     history = events.History()
     history.epochs.append(before)
-    writer(events.RunStarted(config=None, device="cpu", data="", loss="mse", steps_per_epoch=1, total_steps=2,
-                             start_epoch=1, start_step=1, history=history))
+    writer(
+        events.RunStarted(
+            config=None,
+            device="cpu",
+            data="",
+            loss="mse",
+            steps_per_epoch=1,
+            total_steps=2,
+            start_epoch=1,
+            start_step=1,
+            history=history,
+        )
+    )
     writer(events.EpochEnded(record=events.EpochRecord(2, 0.5, math.nan, 0.4, math.nan, 0.01, 1.0), epochs=2))
     with path.open() as handle:
         rows = list(csv.DictReader(handle))
@@ -79,7 +93,8 @@ def test_the_inputs_statistics_are_read_from_the_preprocess_buffers_and_describe
     assert stats == {input_id: {"count": 2, "shift": [4.884, -1.0], "scale": [6.016, 2.0]}}
     graph.runs = [{"number": 1}, {"number": 3, "preprocessing": stats}, {"number": 4, "outcome": "failed"}]
     assert describe_preprocessing(graph, input_id) == (
-        "Standardised per feature with the training split's statistics (run 3): mean 4.88, -1, std 6.02, 2.")
+        "Standardised per feature with the training split's statistics (run 3): mean 4.88, -1, std 6.02, 2."
+    )
 
 
 def test_many_statistics_are_summarised_and_old_or_odd_records_show_nothing():
@@ -89,12 +104,14 @@ def test_many_statistics_are_summarised_and_old_or_odd_records_show_nothing():
     graph.runs = [{"number": 1, "epochs": []}, "not a record"]  # runs from before the statistics
     assert describe_preprocessing(graph, input_id) == ""
     many = {"shift": [float(i) for i in range(20)], "scale": [1.0 + i for i in range(20)]}
-    summary = preprocessing_statistics(graph, {"p.shift": torch.tensor(many["shift"]),
-                                               "p.scale": torch.tensor(many["scale"])})
+    summary = preprocessing_statistics(
+        graph, {"p.shift": torch.tensor(many["shift"]), "p.scale": torch.tensor(many["scale"])}
+    )
     graph.runs = [{"number": 2, "preprocessing": summary}]
     assert describe_preprocessing(graph, input_id) == (
         "Scaled to 0–1 per element with the training split's statistics (run 2): "
-        "min 0 to 19, range 1 to 20 over 20 values.")
+        "min 0 to 19, range 1 to 20 over 20 values."
+    )
     graph.runs = [{"number": 2, "preprocessing": {input_id: {"count": "x"}}}]
     assert describe_preprocessing(graph, input_id) == ""
 

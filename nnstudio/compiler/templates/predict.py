@@ -74,7 +74,9 @@ def fit_shape(array: np.ndarray, shape: tuple[int, ...], source: str) -> np.ndar
     if array.ndim >= 1 and math.prod(array.shape[1:]) == math.prod(shape):
         return array.reshape(len(array), *shape)  # the same values laid out (64 -> 1x8x8)
     wanted = ", ".join(map(str, shape))
-    raise Refusal(f"{source}: the model needs samples of shape ({wanted}), not an array of shape {array.shape}.")
+    raise Refusal(
+        f"{source}: the model needs samples of shape ({wanted}), not an array of shape {array.shape}."
+    )
 
 
 def read_npy(path: Path, shape: tuple[int, ...]) -> np.ndarray:
@@ -116,7 +118,9 @@ def read_csv(path: Path, shape: tuple[int, ...], data: dict) -> np.ndarray:
         try:
             values[r] = [float(row[i]) for i in picked]
         except (ValueError, IndexError):
-            raise Refusal(f"{path}, row {r + 1}: expected {len(picked)} numbers in the model's columns.") from None
+            raise Refusal(
+                f"{path}, row {r + 1}: expected {len(picked)} numbers in the model's columns."
+            ) from None
     return fit_shape(values, shape, str(path))
 
 
@@ -202,7 +206,9 @@ def describe(probabilities: torch.Tensor, sources: list[str], names: list[str], 
     best = probabilities.topk(min(top, count), dim=1)
     results = []
     for source, values, indices in zip(sources, best.values.tolist(), best.indices.tolist(), strict=True):
-        ranked = [{"class": names[i], "index": i, "probability": p} for p, i in zip(values, indices, strict=True)]
+        ranked = [
+            {"class": names[i], "index": i, "probability": p} for p, i in zip(values, indices, strict=True)
+        ]
         results.append({"source": source, "prediction": ranked[0]["class"], "top": ranked})
     return results
 
@@ -210,7 +216,9 @@ def describe(probabilities: torch.Tensor, sources: list[str], names: list[str], 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the exported model on raw data files.")
     parser.add_argument("files", nargs="*", metavar="FILE", help=".npy arrays, CSV rows or image files")
-    parser.add_argument("--top", type=int, default=3, metavar="K", help="classes shown per sample (default 3)")
+    parser.add_argument(
+        "--top", type=int, default=3, metavar="K", help="classes shown per sample (default 3)"
+    )
     parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
     args = parser.parse_args(argv)
     if args.top < 1:

@@ -103,28 +103,60 @@ class BlockEditing(QObject):
             window.addAction(act)
             return act
 
-        self.act_group = action("&Group into Block", self.group_selection, "Ctrl+G",
-                                "Make the selected layers a reusable block, used here once.")
-        self.act_ungroup = action("&Ungroup Block", self.ungroup_selection, "Ctrl+Shift+G",
-                                  "Replace the selected block instance by its layers.")
-        self.act_open = action("&Open Block", self.open_selection, None,
-                               "Edit the inside of the selected block (double-click does the same).")
-        self.act_unique = action("Make Block &Unique", self.make_unique_selection, None,
-                                 "Give the selected instance its own copy of its block.")
-        self.act_leave = action("&Leave Block", self.leave, "Ctrl+Shift+Up", "Go back to the enclosing graph.")
-        self.act_save = action("&Save Block to Library", self.save_selection_to_library, None,
-                               "Save the selected instance's block to your block library (listed in the palette).")
+        self.act_group = action(
+            "&Group into Block",
+            self.group_selection,
+            "Ctrl+G",
+            "Make the selected layers a reusable block, used here once.",
+        )
+        self.act_ungroup = action(
+            "&Ungroup Block",
+            self.ungroup_selection,
+            "Ctrl+Shift+G",
+            "Replace the selected block instance by its layers.",
+        )
+        self.act_open = action(
+            "&Open Block",
+            self.open_selection,
+            None,
+            "Edit the inside of the selected block (double-click does the same).",
+        )
+        self.act_unique = action(
+            "Make Block &Unique",
+            self.make_unique_selection,
+            None,
+            "Give the selected instance its own copy of its block.",
+        )
+        self.act_leave = action(
+            "&Leave Block", self.leave, "Ctrl+Shift+Up", "Go back to the enclosing graph."
+        )
+        self.act_save = action(
+            "&Save Block to Library",
+            self.save_selection_to_library,
+            None,
+            "Save the selected instance's block to your block library (listed in the palette).",
+        )
         for act in (self.act_group, self.act_ungroup, self.act_unique):
             window.add_editing_action(act)
         menu = window.menus.get("edit")
         if menu is not None:
             menu.addSeparator()
-            menu.addActions([self.act_group, self.act_ungroup, self.act_open, self.act_unique, self.act_leave,
-                             self.act_save])
+            menu.addActions(
+                [
+                    self.act_group,
+                    self.act_ungroup,
+                    self.act_open,
+                    self.act_unique,
+                    self.act_leave,
+                    self.act_save,
+                ]
+            )
 
         # Right-click on the canvas offers the same entries, for the selection.
         window.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-        window.view.addActions([self.act_group, self.act_ungroup, self.act_open, self.act_unique, self.act_save])
+        window.view.addActions(
+            [self.act_group, self.act_ungroup, self.act_open, self.act_unique, self.act_save]
+        )
 
         self.breadcrumb = QToolBar("Block path", window)
         self.breadcrumb.setObjectName("toolbar_blocks")
@@ -176,7 +208,9 @@ class BlockEditing(QObject):
             return None
         self.window.scene.select_nodes([command.instance_id])
         self.window.statusBar().showMessage(
-            f"Grouped {len(ids)} layer(s) into block {command.name}; double-click it to edit its inside.", 6000)
+            f"Grouped {len(ids)} layer(s) into block {command.name}; double-click it to edit its inside.",
+            6000,
+        )
         return command.instance_id
 
     def ungroup_selection(self) -> list[str]:

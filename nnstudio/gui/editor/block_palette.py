@@ -38,8 +38,11 @@ def entries(graph: GraphModel) -> list[tuple[str, str, str]]:
     """(palette type, label, tooltip) of every block a user can add to ``graph``."""
     found: dict[str, tuple[str, str, str]] = {}
     for definition in graph.blocks:
-        found[definition.name] = (PREFIX + definition.name, definition.name,
-                                  definition.description or "A block of this project.")
+        found[definition.name] = (
+            PREFIX + definition.name,
+            definition.name,
+            definition.description or "A block of this project.",
+        )
     for name, builtin in BUILTINS.items():
         found.setdefault(name, (PREFIX + name, name, builtin.description))
     for path in _library_files():
@@ -53,7 +56,7 @@ def resolve(graph: GraphModel, type_name: str, params: dict[str, Any]) -> tuple[
     the project first if it is not there yet. Raises GraphError in words."""
     if not type_name.startswith(PREFIX):
         return type_name, params
-    name = type_name[len(PREFIX):]
+    name = type_name[len(PREFIX) :]
     if name in PORT_SPECS:  # a port, inside an opened block
         return name, params
     if name not in graph.blocks:
@@ -62,7 +65,9 @@ def resolve(graph: GraphModel, type_name: str, params: dict[str, Any]) -> tuple[
         else:
             found = [p for p in _library_files() if p.stem == name]
             if not found:
-                raise BlockError(f"There is no block named '{name}' in the project, the built-in "
-                                 "blocks or your block library.")
+                raise BlockError(
+                    f"There is no block named '{name}' in the project, the built-in "
+                    "blocks or your block library."
+                )
             block_files.add_to(graph.blocks, found[0])
     return BLOCK_TYPE, {"block": name, **params}

@@ -25,8 +25,15 @@ MIME_TYPE = "application/x-nnstudio-nodes"
 
 def to_mime(graph: GraphModel, node_ids: Iterable[str]) -> QMimeData:
     data = graph.to_dict(node_ids)
-    text = json.dumps({"nnstudio_nodes": 1, "nodes": data["nodes"], "edges": data["edges"],
-                       "blocks": data.get("blocks", [])}, indent=1)
+    text = json.dumps(
+        {
+            "nnstudio_nodes": 1,
+            "nodes": data["nodes"],
+            "edges": data["edges"],
+            "blocks": data.get("blocks", []),
+        },
+        indent=1,
+    )
     mime = QMimeData()
     mime.setData(MIME_TYPE, text.encode("utf-8"))
     mime.setText(text)
@@ -49,14 +56,21 @@ def from_mime(mime: QMimeData | None) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or not data.get("nodes"):
         return None
-    record = {"format_version": project.FORMAT_VERSION, "nodes": data["nodes"], "edges": data.get("edges", []),
-              "blocks": data.get("blocks", [])}  # the definitions of copied block instances
+    record = {
+        "format_version": project.FORMAT_VERSION,
+        "nodes": data["nodes"],
+        "edges": data.get("edges", []),
+        "blocks": data.get("blocks", []),
+    }  # the definitions of copied block instances
     try:
         parsed = project.parse(json.dumps(record), source="The clipboard")
     except FormatError:
         return None
-    return {"nodes": [n.model_dump() for n in parsed.nodes], "edges": [e.model_dump() for e in parsed.edges],
-            "blocks": [b.model_dump() for b in parsed.blocks]}
+    return {
+        "nodes": [n.model_dump() for n in parsed.nodes],
+        "edges": [e.model_dump() for e in parsed.edges],
+        "blocks": [b.model_dump() for b in parsed.blocks],
+    }
 
 
 def _unique_name(name: str, taken: set[str]) -> str:
@@ -71,7 +85,9 @@ def _unique_name(name: str, taken: set[str]) -> str:
 
 
 def prepare_paste(
-    graph: GraphModel, data: dict[str, Any], offset: Position = (40.0, 40.0),
+    graph: GraphModel,
+    data: dict[str, Any],
+    offset: Position = (40.0, 40.0),
     anchor: Position | None = None,
 ) -> tuple[list[NodeRecord], list[Edge]]:
     """Records for the pasted nodes: fresh ids, unique names, moved by ``offset``
@@ -94,8 +110,15 @@ def prepare_paste(
         name = _unique_name(record["name"], taken)
         taken.add(name)
         x, y = record["position"]
-        records.append(NodeRecord(id_map[record["id"]], record["type"], name, dict(record["params"]),
-                                  (x + offset[0], y + offset[1])))
+        records.append(
+            NodeRecord(
+                id_map[record["id"]],
+                record["type"],
+                name,
+                dict(record["params"]),
+                (x + offset[0], y + offset[1]),
+            )
+        )
     edges = [
         Edge(id_map[e["source"]], id_map[e["target"]], e["port"])
         for e in data["edges"]

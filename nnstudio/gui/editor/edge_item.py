@@ -128,8 +128,10 @@ class EdgeItem(QGraphicsItem):
             return []  # the curve stays inside the span: the boxes beyond it cannot be in its way
         if boxes or end.x() <= start.x() + 60:  # the detour may need lanes above or below
             boxes = self.obstacles(span.adjusted(-40, -1000, 40, 1000), (self.source, self.target))
-        ends = [(r.left(), r.top(), r.right(), r.bottom())
-                for r in (self.source.sceneBoundingRect(), self.target.sceneBoundingRect())]
+        ends = [
+            (r.left(), r.top(), r.right(), r.bottom())
+            for r in (self.source.sceneBoundingRect(), self.target.sceneBoundingRect())
+        ]
         return route_wire(a, b, boxes, ends)
 
     def _place_label(self) -> None:
@@ -169,7 +171,9 @@ class EdgeItem(QGraphicsItem):
         self.update()
         super().hoverLeaveEvent(event)
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         colours = theme.current()
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         selected = self.isSelected()
@@ -186,8 +190,9 @@ class EdgeItem(QGraphicsItem):
         end = self._path.currentPosition()
         painter.setBrush(colour)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.drawPolygon(QPolygonF([end, end + QPointF(-ARROW - 2, -ARROW / 1.6),
-                                       end + QPointF(-ARROW - 2, ARROW / 1.6)]))
+        painter.drawPolygon(
+            QPolygonF([end, end + QPointF(-ARROW - 2, -ARROW / 1.6), end + QPointF(-ARROW - 2, ARROW / 1.6)])
+        )
         if self.label:
             painter.setPen(QPen(colour, 1.0))
             painter.setBrush(colours.color("label_bg"))

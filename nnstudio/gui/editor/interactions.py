@@ -98,8 +98,10 @@ class ConnectionDrag:
             return problem
         if connection is not None:
             graph = self.document.graph
-            return (f"Release to connect '{graph.nodes[connection.source].name}' to "
-                    f"'{graph.nodes[connection.target].name}'.")
+            return (
+                f"Release to connect '{graph.nodes[connection.source].name}' to "
+                f"'{graph.nodes[connection.target].name}'."
+            )
         if self.origin.is_output:
             return "Release on an input port to connect, or on empty canvas to add a layer after this one."
         return "Release on an output port to connect, or on empty canvas to add a layer before this one."

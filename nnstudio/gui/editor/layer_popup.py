@@ -28,8 +28,14 @@ class LayerPopup(QFrame):
 
     chosen = Signal(str)
 
-    def __init__(self, parent: QWidget, preferred: Sequence[str] = (), heading: str = "",
-                 allowed: Sequence[str] | None = None, blocks: Sequence[tuple[str, str]] = ()) -> None:
+    def __init__(
+        self,
+        parent: QWidget,
+        preferred: Sequence[str] = (),
+        heading: str = "",
+        allowed: Sequence[str] | None = None,
+        blocks: Sequence[tuple[str, str]] = (),
+    ) -> None:
         super().__init__(parent, Qt.WindowType.Popup)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

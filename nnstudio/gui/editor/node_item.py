@@ -133,8 +133,9 @@ class NodeItem(QGraphicsItem):
         if self.output is not None:
             self.output.set_connected(connected)
 
-    def set_analysis(self, shape: tuple[int, ...] | None, parameters: int | None,
-                     diagnostics: tuple[Diagnostic, ...]) -> None:
+    def set_analysis(
+        self, shape: tuple[int, ...] | None, parameters: int | None, diagnostics: tuple[Diagnostic, ...]
+    ) -> None:
         self.shape_value, self.parameters, self.diagnostics = shape, parameters, diagnostics
         lines = self._footer_lines()
         self._shape_text = "→ " + format_shape(shape)
@@ -160,8 +161,14 @@ class NodeItem(QGraphicsItem):
             text = body.elidedText(value, Qt.TextElideMode.ElideLeft, inner / 2 - 4)
             value_width = body.horizontalAdvance(text)
             label_width = inner - value_width - 6
-            rows.append((body.elidedText(label, Qt.TextElideMode.ElideRight, label_width), label_width,
-                         text, value_width))
+            rows.append(
+                (
+                    body.elidedText(label, Qt.TextElideMode.ElideRight, label_width),
+                    label_width,
+                    text,
+                    value_width,
+                )
+            )
         return rows
 
     def _footer_lines(self) -> int:
@@ -253,7 +260,9 @@ class NodeItem(QGraphicsItem):
 
     # --- painting -----------------------------------------------------------------------------
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         colours = theme.current()
         rect = self._rect
         accent = colours.category_color(self.category)
@@ -262,8 +271,9 @@ class NodeItem(QGraphicsItem):
         if lod < TEXT_LOD:
             painter.fillRect(rect, accent)
             if lod >= NAME_LOD:  # far out, the name alone, big enough to read
-                name = _Fonts.metrics["overview"].elidedText(self.node.name, Qt.TextElideMode.ElideRight,
-                                                             rect.width() - 2 * PAD)
+                name = _Fonts.metrics["overview"].elidedText(
+                    self.node.name, Qt.TextElideMode.ElideRight, rect.width() - 2 * PAD
+                )
                 painter.setFont(_Fonts.overview)
                 painter.setPen(colours.color("header_text"))
                 painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, name)
@@ -308,18 +318,27 @@ class NodeItem(QGraphicsItem):
         name = metrics["title"].elidedText(self.node.name, Qt.TextElideMode.ElideRight, name_width)
         painter.setFont(_Fonts.title)
         painter.setPen(colours.color("header_text"))
-        painter.drawText(QRectF(rect.left() + PAD, header.top(), name_width, HEADER),
-                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)
+        painter.drawText(
+            QRectF(rect.left() + PAD, header.top(), name_width, HEADER),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            name,
+        )
 
         painter.setFont(_Fonts.body)
         y = header.bottom() + 3
         for label, label_width, text, value_width in self.param_rows():
             painter.setPen(colours.color("text_dim"))
-            painter.drawText(QRectF(rect.left() + PAD, y, label_width, LINE),
-                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
+            painter.drawText(
+                QRectF(rect.left() + PAD, y, label_width, LINE),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                label,
+            )
             painter.setPen(colours.color("text"))
-            painter.drawText(QRectF(rect.right() - PAD - value_width - 1, y, value_width + 1, LINE),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
+            painter.drawText(
+                QRectF(rect.right() - PAD - value_width - 1, y, value_width + 1, LINE),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                text,
+            )
             y += LINE
 
         height = self._footer_height()
@@ -327,21 +346,31 @@ class NodeItem(QGraphicsItem):
         painter.setPen(QPen(colours.color("node_border"), 0.6))
         painter.drawLine(QPointF(footer.left() + 1, footer.top()), QPointF(footer.right() - 1, footer.top()))
         two_lines = self._footer_lines() == 2
-        row = QRectF(footer.left() + PAD, footer.top() + (1 if two_lines else 0), footer.width() - 2 * PAD,
-                     LINE if two_lines else FOOTER)
+        row = QRectF(
+            footer.left() + PAD,
+            footer.top() + (1 if two_lines else 0),
+            footer.width() - 2 * PAD,
+            LINE if two_lines else FOOTER,
+        )
         painter.setFont(_Fonts.body)
         painter.setPen(colours.color("text") if self.shape_value else colours.color(severity or "text_dim"))
-        params_width = 0.0 if two_lines or not self._params_text else \
-            metrics["small"].horizontalAdvance(self._params_text) + 6
-        shape_text = metrics["body"].elidedText(self._shape_text, Qt.TextElideMode.ElideRight,
-                                                row.width() - params_width)
+        params_width = (
+            0.0
+            if two_lines or not self._params_text
+            else metrics["small"].horizontalAdvance(self._params_text) + 6
+        )
+        shape_text = metrics["body"].elidedText(
+            self._shape_text, Qt.TextElideMode.ElideRight, row.width() - params_width
+        )
         painter.drawText(row, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, shape_text)
         if self._params_text:
             if two_lines:
                 row = QRectF(row.left(), row.bottom() - 3, row.width(), LINE)
             painter.setFont(_Fonts.small)
             painter.setPen(colours.color("text_dim"))
-            painter.drawText(row, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self._params_text)
+            painter.drawText(
+                row, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self._params_text
+            )
         if severity:
             self._paint_badge(painter, rect, colours.color(severity))
         if self.repeat() > 1:
@@ -350,7 +379,11 @@ class NodeItem(QGraphicsItem):
     # A block instance shows its block's name as its type, and a repeat its "×N".
 
     def type_label(self) -> str:
-        return str(self.node.params.get("block", self.spec.type)) if self.spec.type == "Block" else self.spec.type
+        return (
+            str(self.node.params.get("block", self.spec.type))
+            if self.spec.type == "Block"
+            else self.spec.type
+        )
 
     def repeat(self) -> int:
         value = self.node.params.get("repeat", 1) if self.spec.type == "Block" else 1

@@ -71,7 +71,9 @@ class PortItem(QGraphicsItem):
         self.update()
         super().hoverLeaveEvent(event)
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         if lod < 0.35:
             return  # far out, ports are noise

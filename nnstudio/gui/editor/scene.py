@@ -295,7 +295,9 @@ class GraphScene(QGraphicsScene):
             return
         # Growing re-ranges the views' scroll bars; keep what they show.
         centres = [(view, view.mapToScene(view.viewport().rect().center())) for view in self.views()]
-        self.setSceneRect(current.united(rect.adjusted(-SCENE_MARGIN, -SCENE_MARGIN, SCENE_MARGIN, SCENE_MARGIN)))
+        self.setSceneRect(
+            current.united(rect.adjusted(-SCENE_MARGIN, -SCENE_MARGIN, SCENE_MARGIN, SCENE_MARGIN))
+        )
         for view, centre in centres:
             view.centerOn(centre)
 
@@ -338,12 +340,14 @@ class GraphScene(QGraphicsScene):
         x = left
         while x < rect.right():
             (major if round(x / (self.GRID * 5)) * self.GRID * 5 == x else minor).append(
-                QLineF(x, rect.top(), x, rect.bottom()))
+                QLineF(x, rect.top(), x, rect.bottom())
+            )
             x += step
         y = top
         while y < rect.bottom():
             (major if round(y / (self.GRID * 5)) * self.GRID * 5 == y else minor).append(
-                QLineF(rect.left(), y, rect.right(), y))
+                QLineF(rect.left(), y, rect.right(), y)
+            )
             y += step
         painter.setPen(QPen(colours.color("grid"), 0))
         painter.drawLines(minor)

@@ -104,8 +104,9 @@ class AddNodeCommand(GraphCommand):
         self.name = name
 
     def _redo(self) -> None:
-        self.graph.add(self.type_name, name=self.name, position=self.position,
-                       node_id=self.node_id, **self.params)
+        self.graph.add(
+            self.type_name, name=self.name, position=self.position, node_id=self.node_id, **self.params
+        )
         self.name = self.graph.node(self.node_id).name  # redo after undo reuses it
 
     def _undo(self) -> None:
@@ -115,8 +116,9 @@ class AddNodeCommand(GraphCommand):
 class AddNodesCommand(GraphCommand):
     """Add several nodes and the edges between them (paste, duplicate)."""
 
-    def __init__(self, graph: GraphModel, records: Sequence[NodeRecord], edges: Sequence[Edge],
-                 text: str = "Paste") -> None:
+    def __init__(
+        self, graph: GraphModel, records: Sequence[NodeRecord], edges: Sequence[Edge], text: str = "Paste"
+    ) -> None:
         super().__init__(graph, text)
         self.records = list(records)
         self.edges = list(edges)
@@ -242,8 +244,9 @@ class RenameCommand(GraphCommand):
 class MoveNodesCommand(GraphCommand):
     """Move nodes, one command per drag (or per automatic layout)."""
 
-    def __init__(self, graph: GraphModel, moves: dict[str, tuple[Position, Position]],
-                 text: str = "Move") -> None:
+    def __init__(
+        self, graph: GraphModel, moves: dict[str, tuple[Position, Position]], text: str = "Move"
+    ) -> None:
         super().__init__(graph, text)
         self.moves = dict(moves)
 
@@ -285,8 +288,14 @@ class MacroCommand(GraphCommand):
 class InsertLayerCommand(GraphCommand):
     """Put a new layer on an existing wire, halfway between its two ends."""
 
-    def __init__(self, graph: GraphModel, edge: Edge, type_name: str, params: dict[str, Any] | None = None,
-                 text: str | None = None) -> None:
+    def __init__(
+        self,
+        graph: GraphModel,
+        edge: Edge,
+        type_name: str,
+        params: dict[str, Any] | None = None,
+        text: str | None = None,
+    ) -> None:
         super().__init__(graph, text or f"Insert {type_name}")
         self.edge = edge
         (x1, y1), (x2, y2) = graph.node(edge.source).position, graph.node(edge.target).position
@@ -319,8 +328,9 @@ def fix_command(graph: GraphModel, fix: InsertLayer | SetParam) -> GraphCommand:
         command: GraphCommand = SetParamCommand(graph, fix.node, fix.name, fix.value)
         command.setText(fix.label)
         return command
-    return InsertLayerCommand(graph, Edge(fix.source, fix.target, fix.port), fix.layer,
-                              dict(fix.params), fix.label)
+    return InsertLayerCommand(
+        graph, Edge(fix.source, fix.target, fix.port), fix.layer, dict(fix.params), fix.label
+    )
 
 
 class SetDescriptionCommand(GraphCommand):

@@ -133,7 +133,7 @@ class GraphView(QGraphicsView):
     def wheelEvent(self, event: QWheelEvent) -> None:
         delta = event.angleDelta().y() or event.angleDelta().x()
         if delta:
-            self.zoom_by(1.0015 ** delta, anchor=event.position().toPoint())
+            self.zoom_by(1.0015**delta, anchor=event.position().toPoint())
         event.accept()
 
     # --- mouse: wires, panning, selection -------------------------------------------------------------
@@ -144,7 +144,8 @@ class GraphView(QGraphicsView):
     def mousePressEvent(self, event: QMouseEvent) -> None:
         scene = self.graph_scene
         panning = event.button() == Qt.MouseButton.MiddleButton or (
-            event.button() == Qt.MouseButton.LeftButton and self._space_down)
+            event.button() == Qt.MouseButton.LeftButton and self._space_down
+        )
         if panning:
             self._pan_from = event.position().toPoint()
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
@@ -178,8 +179,10 @@ class GraphView(QGraphicsView):
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        if self._pan_from is not None and event.button() in (Qt.MouseButton.MiddleButton,
-                                                             Qt.MouseButton.LeftButton):
+        if self._pan_from is not None and event.button() in (
+            Qt.MouseButton.MiddleButton,
+            Qt.MouseButton.LeftButton,
+        ):
             self._pan_from = None
             self.viewport().unsetCursor()
             event.accept()
@@ -217,8 +220,12 @@ class GraphView(QGraphicsView):
 
     def event(self, event: QEvent) -> bool:
         # Tab would move the keyboard focus; on the canvas it opens the quick-add popup.
-        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent) \
-                and event.key() == Qt.Key.Key_Tab and not event.modifiers():
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Tab
+            and not event.modifiers()
+        ):
             self.open_layer_popup(self.cursor_scene_pos())
             return True
         return super().event(event)
@@ -247,8 +254,9 @@ class GraphView(QGraphicsView):
 
     # --- quick-add popup ---------------------------------------------------------------------------
 
-    def open_layer_popup(self, scene_pos: QPointF, preferred=(), heading: str = "",
-                         allowed=None, on_chosen=None) -> LayerPopup | None:
+    def open_layer_popup(
+        self, scene_pos: QPointF, preferred=(), heading: str = "", allowed=None, on_chosen=None
+    ) -> LayerPopup | None:
         scene = self.graph_scene
         if scene is None:
             return None
@@ -257,7 +265,9 @@ class GraphView(QGraphicsView):
             return None
         if self.popup is not None:
             self.popup.close()
-        blocks = [(t, tip) for t, _, tip in block_palette.entries(scene.document.graph)] if allowed is None else []
+        blocks = (
+            [(t, tip) for t, _, tip in block_palette.entries(scene.document.graph)] if allowed is None else []
+        )
         popup = LayerPopup(self, preferred=preferred, heading=heading, allowed=allowed, blocks=blocks)
         position = QPointF(scene_pos)
 
@@ -284,7 +294,9 @@ class GraphView(QGraphicsView):
 
             def chosen(type_name: str, pos: QPointF) -> None:
                 if document.add_connected_node(type_name, (pos.x(), pos.y()), source=source):
-                    self.status_message.emit(f"Added {type_name} after '{document.graph.nodes[source].name}'.")
+                    self.status_message.emit(
+                        f"Added {type_name} after '{document.graph.nodes[source].name}'."
+                    )
 
             self.open_layer_popup(scene_pos, preferred=fits, heading=heading, on_chosen=chosen)
         else:

@@ -15,8 +15,10 @@ from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 from nnstudio.gui.document import Document
 from nnstudio.gui.editor.undo import SetDescriptionCommand
 
-PLACEHOLDER = ("Describe this network: what it is for, what data it expects, what to try. "
-               "The note is saved with the project.")
+PLACEHOLDER = (
+    "Describe this network: what it is for, what data it expects, what to try. "
+    "The note is saved with the project."
+)
 COMMIT_AFTER_MS = 1500  # a pause in typing ends one edit, so undo takes back a phrase, not a letter
 
 

@@ -86,8 +86,9 @@ class CodePreviewPanel(QWidget):
         try:
             source = generate_source(self.document.graph)
         except ImportError:
-            self._show_problem("The code generator is not available in this installation, "
-                               "so there is no code to preview.")
+            self._show_problem(
+                "The code generator is not available in this installation, so there is no code to preview."
+            )
             return
         except GraphError as exc:
             self._show_problem(f"No code yet: {exc}")

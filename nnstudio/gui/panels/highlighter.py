@@ -10,10 +10,24 @@ from PySide6.QtGui import QColor, QFont, QSyntaxHighlighter, QTextCharFormat, QT
 from nnstudio.gui import theme
 
 _COLOURS = {
-    "light": {"keyword": "#cf222e", "builtin": "#8250df", "string": "#0a3069", "number": "#0550ae",
-              "comment": "#6e7781", "decorator": "#953800", "self": "#953800"},
-    "dark": {"keyword": "#ff7b72", "builtin": "#d2a8ff", "string": "#a5d6ff", "number": "#79c0ff",
-             "comment": "#8b949e", "decorator": "#ffa657", "self": "#ffa657"},
+    "light": {
+        "keyword": "#cf222e",
+        "builtin": "#8250df",
+        "string": "#0a3069",
+        "number": "#0550ae",
+        "comment": "#6e7781",
+        "decorator": "#953800",
+        "self": "#953800",
+    },
+    "dark": {
+        "keyword": "#ff7b72",
+        "builtin": "#d2a8ff",
+        "string": "#a5d6ff",
+        "number": "#79c0ff",
+        "comment": "#8b949e",
+        "decorator": "#ffa657",
+        "self": "#ffa657",
+    },
 }
 
 _RULES = [

@@ -36,8 +36,9 @@ class LayerTree(QTreeWidget):
                 item = QTreeWidgetItem(group, [spec.type])
                 item.setData(0, TYPE_ROLE, spec.type)
                 item.setToolTip(0, f"<b>{spec.type}</b><br>{spec.description}")
-                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                              | Qt.ItemFlag.ItemIsDragEnabled)
+                item.setFlags(
+                    Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
+                )
         self.expandAll()
 
     def set_blocks(self, entries: list[tuple[str, str, str]]) -> None:
@@ -57,7 +58,9 @@ class LayerTree(QTreeWidget):
             item = QTreeWidgetItem(group, [label])
             item.setData(0, TYPE_ROLE, type_name)
             item.setToolTip(0, f"<b>{label}</b><br>{tooltip}")
-            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled)
+            item.setFlags(
+                Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
+            )
         group.setExpanded(True)
 
     def mimeTypes(self) -> list[str]:

@@ -162,14 +162,21 @@ class ExpressionEditor(QLineEdit):
         self.edited.emit(value)
 
 
-EDITORS = {"int": IntEditor, "float": FloatEditor, "bool": BoolEditor, "choice": ChoiceEditor,
-           "shape": ShapeEditor}
+EDITORS = {
+    "int": IntEditor,
+    "float": FloatEditor,
+    "bool": BoolEditor,
+    "choice": ChoiceEditor,
+    "shape": ShapeEditor,
+}
 
 
 def make_editor(param: Param, parent: QWidget | None = None, expressions: bool = False) -> QWidget:
     """The widget for ``param``, showing its default until ``set_value``; with
     ``expressions`` (inside a block) a text field that also takes "$name" expressions."""
-    editor = (ExpressionEditor if expressions and param.kind != "shape" else EDITORS[param.kind])(param, parent)
+    editor = (ExpressionEditor if expressions and param.kind != "shape" else EDITORS[param.kind])(
+        param, parent
+    )
     editor.set_value(param.default)
     editor.setToolTip(param.doc)
     editor.setObjectName(f"param_{param.name}")

@@ -76,8 +76,10 @@ class DiagnosticsPanel(QWidget):
         errors = [d for d in analysis.diagnostics if d.is_error]
         warnings = [d for d in analysis.diagnostics if not d.is_error]
         style = self.style()
-        icons = {True: style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical),
-                 False: style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)}
+        icons = {
+            True: style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical),
+            False: style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning),
+        }
         for diagnostic in errors + warnings:
             # The core's messages name their node already ("Conv2d 'conv1': ...").
             item = QListWidgetItem(icons[diagnostic.is_error], diagnostic.message)
@@ -88,7 +90,9 @@ class DiagnosticsPanel(QWidget):
             self.list.addItem(item)
         self._update_fix_button()
         if not graph.nodes:
-            self.summary.setText("The graph is empty: drag a layer from the palette, or press Tab on the canvas.")
+            self.summary.setText(
+                "The graph is empty: drag a layer from the palette, or press Tab on the canvas."
+            )
         elif not analysis.diagnostics:
             self.summary.setText("No problems: the graph is ready to compile.")
         else:

@@ -48,7 +48,9 @@ class SummaryModel(QAbstractTableModel):
             return row[0]
         return None
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
             return COLUMNS[section]
         return None
@@ -117,17 +119,27 @@ class SummaryPanel(QWidget):
             node = graph.nodes[node_id]
             fig = analysis.figures.get(node_id)
             # type_label: an instance shows its block and repeat, "BasicBlock ×2"
-            rows.append((node_id, node.name, type_label(node), format_shape(analysis.shapes.get(node_id)),
-                         f"{fig.parameters:,}" if fig else "?", short_count(fig.macs) if fig else "?"))
+            rows.append(
+                (
+                    node_id,
+                    node.name,
+                    type_label(node),
+                    format_shape(analysis.shapes.get(node_id)),
+                    f"{fig.parameters:,}" if fig else "?",
+                    short_count(fig.macs) if fig else "?",
+                )
+            )
         self.model.set_rows(rows)
         figures = analysis.model_figures()
         params = sum(f.parameters for f in figures)
         macs = sum(f.macs for f in figures)
         memory = 4 * params / 2**20
         count = len(graph.nodes)
-        self.totals.setText(f"{count} layer{'s' if count != 1 else ''} · {params:,} parameters "
-                            f"({memory:.2f} MiB as float32)"
-                            f" · {short_count(macs)} multiply-adds per sample")
+        self.totals.setText(
+            f"{count} layer{'s' if count != 1 else ''} · {params:,} parameters "
+            f"({memory:.2f} MiB as float32)"
+            f" · {short_count(macs)} multiply-adds per sample"
+        )
 
     def _on_activated(self, index: QModelIndex) -> None:
         node_id = self.model.data(index, NODE_ROLE)

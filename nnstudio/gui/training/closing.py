@@ -35,8 +35,10 @@ def ask_about_run(parent: QWidget, state: str) -> str:
     box.setWindowTitle("Training is running")
     doing = "is paused" if state == "paused" else "is still training"
     box.setText(f"The network {doing}. Stop the run and close the window?")
-    box.setInformativeText("Stopping saves a checkpoint and records the run in the project as stopped, so "
-                           "you can resume it later. Or keep training: the window closes when the run ends.")
+    box.setInformativeText(
+        "Stopping saves a checkpoint and records the run in the project as stopped, so "
+        "you can resume it later. Or keep training: the window closes when the run ends."
+    )
     stop = box.addButton("Stop and Close", QMessageBox.ButtonRole.AcceptRole)
     keep = box.addButton("Keep Training", QMessageBox.ButtonRole.ActionRole)
     cancel = box.addButton(QMessageBox.StandardButton.Cancel)
@@ -80,8 +82,11 @@ class CloseGuard(QObject):
     def _say_waiting(self) -> None:
         status = getattr(self.window, "statusBar", None)
         if status is not None:
-            text = ("Stopping the run; the window closes once its checkpoint is saved."
-                    if self.training.state == "stopping" else "The window closes when the run ends.")
+            text = (
+                "Stopping the run; the window closes once its checkpoint is saved."
+                if self.training.state == "stopping"
+                else "The window closes when the run ends."
+            )
             status().showMessage(text, 10_000)
 
     def _on_run_finished(self, _outcome: object) -> None:

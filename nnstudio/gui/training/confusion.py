@@ -53,17 +53,24 @@ class ConfusionMatrix(QWidget):
         accent = theme.current().color("selection")
         text = palette.color(QPalette.ColorRole.Text)
         painter.setPen(text)
-        painter.drawText(QRectF(label_w, 0, side * k, metrics.height()), Qt.AlignmentFlag.AlignCenter,
-                         "predicted")
+        painter.drawText(
+            QRectF(label_w, 0, side * k, metrics.height()), Qt.AlignmentFlag.AlignCenter, "predicted"
+        )
         show_counts = side >= metrics.horizontalAdvance(str(int(self.matrix.max()))) + 4
         for j, name in enumerate(self.names):
-            painter.drawText(QRectF(label_w + j * side, metrics.height(), side, metrics.height()),
-                             Qt.AlignmentFlag.AlignCenter, metrics.elidedText(name, Qt.TextElideMode.ElideRight, side))
+            painter.drawText(
+                QRectF(label_w + j * side, metrics.height(), side, metrics.height()),
+                Qt.AlignmentFlag.AlignCenter,
+                metrics.elidedText(name, Qt.TextElideMode.ElideRight, side),
+            )
         for i in range(k):
             y = top + i * side
             painter.setPen(text)
-            painter.drawText(QRectF(0, y, label_w - 6, side), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                             metrics.elidedText(self.names[i], Qt.TextElideMode.ElideRight, label_w - 6))
+            painter.drawText(
+                QRectF(0, y, label_w - 6, side),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                metrics.elidedText(self.names[i], Qt.TextElideMode.ElideRight, label_w - 6),
+            )
             for j in range(k):
                 cell = QRectF(label_w + j * side, y, side - 1, side - 1)
                 colour = QColor(accent)
@@ -104,17 +111,24 @@ class ConfusionView(QWidget):
         self.payload = payload
         self.matrix.set_matrix(payload.matrix, payload.class_names)
         total = int(payload.matrix.sum())
-        self.title.setText(f"Validation set after epoch {payload.epoch}: {100 * payload.accuracy:.1f}% of "
-                           f"{total:,} samples right, {payload.wrong_total:,} wrong.")
+        self.title.setText(
+            f"Validation set after epoch {payload.epoch}: {100 * payload.accuracy:.1f}% of "
+            f"{total:,} samples right, {payload.wrong_total:,} wrong."
+        )
         pictures = [sample_picture(w.sample) for w in payload.wrong]
         if payload.wrong and all(p is not None for p in pictures):
             self.wrong.set_tiles(pictures, [f"{w.truth}→{w.predicted}" for w in payload.wrong])
         else:
-            lines = [f"#{w.index} {describe_sample(w.sample)}: {w.truth}→{w.predicted}" for w in payload.wrong]
+            lines = [
+                f"#{w.index} {describe_sample(w.sample)}: {w.truth}→{w.predicted}" for w in payload.wrong
+            ]
             self.wrong.set_empty_text("\n".join(lines[:12]))
         shown = len(payload.wrong)
-        self.wrong_title.setText(f"Misclassified (true→predicted), {shown} of {payload.wrong_total:,}:"
-                                 if payload.wrong_total else "Every validation sample is classified right.")
+        self.wrong_title.setText(
+            f"Misclassified (true→predicted), {shown} of {payload.wrong_total:,}:"
+            if payload.wrong_total
+            else "Every validation sample is classified right."
+        )
 
     def clear(self, text: str = EMPTY) -> None:
         self.payload = None

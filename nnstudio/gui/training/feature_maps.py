@@ -79,8 +79,10 @@ class FeatureMapView(QWidget):
             return
         tiles, what = map_tiles(payload.maps)
         self.grid.set_tiles(tiles)
-        self.title.setText(f"<b>{payload.label}</b> on validation sample {payload.sample_index}: {what}"
-                           f" · step {payload.step:,}")
+        self.title.setText(
+            f"<b>{payload.label}</b> on validation sample {payload.sample_index}: {what}"
+            f" · step {payload.step:,}"
+        )
 
     def clear(self, text: str = EMPTY) -> None:
         self.payload = None

@@ -35,8 +35,10 @@ class FilterView(QWidget):
         self.layer_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.layer_box.activated.connect(self._on_layer_picked)
         self.channel_box = QComboBox()
-        self.channel_box.setToolTip("A deeper layer's filters, each averaged over its input channels; "
-                                    "or one filter with a kernel per input channel")
+        self.channel_box.setToolTip(
+            "A deeper layer's filters, each averaged over its input channels; "
+            "or one filter with a kernel per input channel"
+        )
         self.channel_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.channel_box.activated.connect(self._on_channel_picked)
         self.grid = TileGrid(self)
@@ -96,8 +98,9 @@ class FilterView(QWidget):
             self.channel_box.addItem(AVERAGED, None)
             for c in range(payload.filters):
                 self.channel_box.addItem(f"Filter {c + 1}: one kernel per input channel", c)
-        self.channel_box.setCurrentIndex(max(0, self.channel_box.findData(payload.channel))
-                                         if payload.channel is not None else 0)
+        self.channel_box.setCurrentIndex(
+            max(0, self.channel_box.findData(payload.channel)) if payload.channel is not None else 0
+        )
 
     # --- showing ------------------------------------------------------------------------------
 
@@ -115,8 +118,10 @@ class FilterView(QWidget):
         k = payload.kernels
         size = "×".join(str(d) for d in k.shape[2:])
         if payload.channel is not None:
-            what = (f"filter {payload.channel + 1} of {payload.filters}: its {size} kernel for each of its "
-                    f"{payload.inputs} input channels")
+            what = (
+                f"filter {payload.channel + 1} of {payload.filters}: its {size} kernel for each of its "
+                f"{payload.inputs} input channels"
+            )
         elif payload.averaged:
             what = f"{payload.filters} filters of {size} over {payload.inputs} input channels, each averaged over them"
         else:

@@ -6,10 +6,18 @@ import numpy as np
 from PySide6.QtGui import QImage
 
 # A perceptually ordered dark-to-bright ramp (after matplotlib's "magma"), for activations.
-_MAGMA = np.array([
-    (0.001, 0.000, 0.014), (0.173, 0.067, 0.376), (0.447, 0.122, 0.506),
-    (0.716, 0.215, 0.475), (0.945, 0.376, 0.365), (0.996, 0.690, 0.471), (0.987, 0.991, 0.750),
-], dtype=np.float32)
+_MAGMA = np.array(
+    [
+        (0.001, 0.000, 0.014),
+        (0.173, 0.067, 0.376),
+        (0.447, 0.122, 0.506),
+        (0.716, 0.215, 0.475),
+        (0.945, 0.376, 0.365),
+        (0.996, 0.690, 0.471),
+        (0.987, 0.991, 0.750),
+    ],
+    dtype=np.float32,
+)
 
 
 def unit_range(values: np.ndarray) -> np.ndarray:

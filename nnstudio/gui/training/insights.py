@@ -1,4 +1,4 @@
-""""What it learns": the views of a training network, one tab each.
+""" "What it learns": the views of a training network, one tab each.
 
 Filters, feature maps, layer health, the decision boundary (built on first
 use: it needs pyqtgraph) and the confusion matrix. The tab widget routes the
@@ -42,11 +42,17 @@ class InsightsTabs(QTabWidget):
         self._canvas_filter: str | None = None
         self._pending_boundary: Any = None  # shown in an event of its own, see show_payloads
         self.confusion = ConfusionView()
-        tabs = ((self.filters, "Filters", "The kernels a convolution has learned"),
-                (self.feature_maps, "Maps", "Feature maps: what a layer makes of one sample"),
-                (self.health, "Health", "Layer health: activations, gradients and dead units of every layer"),
-                (self.boundary_host, "Boundary", "The decision boundary of 2-D data, and what each neuron computes"),
-                (self.confusion, "Confusion", "The confusion matrix and misclassified samples"))
+        tabs = (
+            (self.filters, "Filters", "The kernels a convolution has learned"),
+            (self.feature_maps, "Maps", "Feature maps: what a layer makes of one sample"),
+            (self.health, "Health", "Layer health: activations, gradients and dead units of every layer"),
+            (
+                self.boundary_host,
+                "Boundary",
+                "The decision boundary of 2-D data, and what each neuron computes",
+            ),
+            (self.confusion, "Confusion", "The confusion matrix and misclassified samples"),
+        )
         for widget, title, tip in tabs:  # short titles: the dock is often narrow
             self.setTabToolTip(self.addTab(widget, title), tip)
 
@@ -109,7 +115,9 @@ class InsightsTabs(QTabWidget):
             feature_node=feature_node,
             sample_index=self.feature_maps.sample_index,
             boundary=tab is self.boundary_host,
-            neuron_layer=self.boundary_host.widget.neuron_layer if self.boundary_host.widget is not None else None,
+            neuron_layer=self.boundary_host.widget.neuron_layer
+            if self.boundary_host.widget is not None
+            else None,
             confusion=tab is self.confusion,
             stats=True,  # the canvas's layer tags need them whatever the tab
         )

@@ -62,8 +62,14 @@ MAX_IN_CHANNELS = 32  # input channels of a deeper layer's kernels shown per fil
 class LiveInspector:
     """Feeds the visible views from the training thread; see the module docstring."""
 
-    def __init__(self, trainer: Trainer, relay: Relay, wants: Callable[[], ViewWants],
-                 interval: float = INTERVAL, budget: float = BUDGET) -> None:
+    def __init__(
+        self,
+        trainer: Trainer,
+        relay: Relay,
+        wants: Callable[[], ViewWants],
+        interval: float = INTERVAL,
+        budget: float = BUDGET,
+    ) -> None:
         self.trainer = trainer
         self.relay = relay
         self.wants = wants
@@ -184,8 +190,15 @@ class LiveInspector:
         layers = tuple((n, inspection.node_label(model, n)) for n in inspection.conv_nodes(model))
         out, inputs = kernels.shape[:2]
         rgb = kernels.ndim == 4 and inputs == 3 and node_id == first
-        common = dict(node_id=node_id, label=inspection.node_label(model, node_id), rgb=rgb, step=self.step,
-                      layers=layers, filters=out, inputs=inputs)
+        common = dict(
+            node_id=node_id,
+            label=inspection.node_label(model, node_id),
+            rgb=rgb,
+            step=self.step,
+            layers=layers,
+            filters=out,
+            inputs=inputs,
+        )
         if rgb or inputs <= 3 or kernels.ndim != 4:
             return Filters(kernels=kernels[:MAX_MAPS, :MAX_IN_CHANNELS], **common)
         if wants.filter_channel is not None and 0 <= wants.filter_channel < out:
@@ -204,12 +217,22 @@ class LiveInspector:
         try:
             maps = inspection.feature_maps(model, node_id, x, max_maps=MAX_MAPS)
         except InspectError as exc:
-            return FeatureMaps(node_id, label, index, sample, truth, np.zeros(0, np.float32), self.step,
-                               len(self.data.val), str(exc))
+            return FeatureMaps(
+                node_id,
+                label,
+                index,
+                sample,
+                truth,
+                np.zeros(0, np.float32),
+                self.step,
+                len(self.data.val),
+                str(exc),
+            )
         if maps.ndim == 3:  # (channels, h, w): cut to what the grid shows
             maps = downsample(maps)
-        return FeatureMaps(node_id, label, index, sample, truth, maps.astype(np.float32), self.step,
-                           len(self.data.val))
+        return FeatureMaps(
+            node_id, label, index, sample, truth, maps.astype(np.float32), self.step, len(self.data.val)
+        )
 
     def _boundary(self, wants: ViewWants) -> Boundary:
         """The classes over the plane and, from the same forward pass, what each hidden unit
@@ -228,15 +251,30 @@ class LiveInspector:
                 self.trainer.model,
                 (float(low[0] - margin[0]), float(high[0] + margin[0])),
                 (float(low[1] - margin[1]), float(high[1] + margin[1])),
-                resolution=_GRID, node_ids=node_ids, max_units=MAX_UNITS if picked else MAX_ROW_UNITS,
+                resolution=_GRID,
+                node_ids=node_ids,
+                max_units=MAX_UNITS if picked else MAX_ROW_UNITS,
             )
         self._unit_counts.update(grid.unit_counts)
-        neurons = tuple(_neuron_layer(n, labels[n], grid.units[n], grid.unit_counts[n])
-                        for n in node_ids if n in grid.units)
+        neurons = tuple(
+            _neuron_layer(n, labels[n], grid.units[n], grid.unit_counts[n])
+            for n in node_ids
+            if n in grid.units
+        )
         shown = slice(0, MAX_POINTS)
-        return Boundary(grid.xs, grid.ys, grid.classes, grid.confidence, raw[shown],
-                        y[shown].numpy().astype(np.int64), self._class_names(), self.step, neurons,
-                        tuple((n, label, self._unit_counts.get(n, 0)) for n, label in layers), picked)
+        return Boundary(
+            grid.xs,
+            grid.ys,
+            grid.classes,
+            grid.confidence,
+            raw[shown],
+            y[shown].numpy().astype(np.int64),
+            self._class_names(),
+            self.step,
+            neurons,
+            tuple((n, label, self._unit_counts.get(n, 0)) for n, label in layers),
+            picked,
+        )
 
     def hidden_layers(self) -> list[tuple[str, str]]:
         """(node id, label) of the layers between the input and the output, in forward order.
@@ -288,7 +326,9 @@ class LiveInspector:
         wrong = []
         for index in result.misclassified[:MAX_WRONG].tolist():
             x, y = self.data.val[index]
-            wrong.append(Misclassified(index, self._raw(x), names[int(y)], names[int(result.predicted[index])]))
+            wrong.append(
+                Misclassified(index, self._raw(x), names[int(y)], names[int(result.predicted[index])])
+            )
         return ConfusionResult(result.matrix, names, epoch, tuple(wrong), len(result.misclassified))
 
     # --- helpers -----------------------------------------------------------------------------
@@ -345,4 +385,3 @@ def _first_inputs(dataset: Any, n: int) -> torch.Tensor:
         return dataset.tensors[0][:n]
     n = min(n // 4, len(dataset))  # decoded from files: fewer
     return torch.stack([dataset[i][0] for i in range(n)])
-

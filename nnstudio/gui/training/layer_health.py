@@ -76,8 +76,15 @@ class LayerHealthView(QWidget):
         for row, node_id in enumerate(order):
             node, stat = graph.nodes[node_id], stats[node_id]
             warnings = self.warnings.get(node_id, [])
-            cells = (node.name, node.type, _number(stat.mean), _number(stat.std), _number(stat.grad_norm),
-                     _number(stat.dead_fraction, percent=True), ", ".join(_SHORT[w.kind] for w in warnings))
+            cells = (
+                node.name,
+                node.type,
+                _number(stat.mean),
+                _number(stat.std),
+                _number(stat.grad_norm),
+                _number(stat.dead_fraction, percent=True),
+                ", ".join(_SHORT[w.kind] for w in warnings),
+            )
             for col, text in enumerate(cells):
                 item = self.table.item(row, col)
                 if item is None:
@@ -89,9 +96,12 @@ class LayerHealthView(QWidget):
                 if col >= 2:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         problems = len(self.warnings)
-        summary = f"{problems} layer{'s' if problems != 1 else ''} need attention" if problems else "No problems"
-        self.title.setText(f"Layer statistics at step {event.step:,} on a fixed batch of validation samples. "
-                           f"{summary}.")
+        summary = (
+            f"{problems} layer{'s' if problems != 1 else ''} need attention" if problems else "No problems"
+        )
+        self.title.setText(
+            f"Layer statistics at step {event.step:,} on a fixed batch of validation samples. {summary}."
+        )
 
     def clear(self) -> None:
         self.table.setRowCount(0)
@@ -125,8 +135,11 @@ class HealthTag(QGraphicsItem):
         parts += [_SHORT[w.kind] for w in warnings]
         self.text = " · ".join(parts)
         self.kinds = tuple(w.kind for w in warnings)
-        self.setToolTip("\n\n".join(w.message for w in warnings) or "Gradient norm of this layer's weights "
-                        "after the last step, and the share of its units that never activate.")
+        self.setToolTip(
+            "\n\n".join(w.message for w in warnings)
+            or "Gradient norm of this layer's weights "
+            "after the last step, and the share of its units that never activate."
+        )
         self.prepareGeometryChange()
         width = QFontMetricsF(self._font).horizontalAdvance(self.text) + 10
         parent = self.parentItem().boundingRect()
@@ -138,7 +151,9 @@ class HealthTag(QGraphicsItem):
     def boundingRect(self) -> QRectF:
         return self._rect
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         colours = theme.current()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         if self.kinds:
@@ -162,7 +177,9 @@ class HealthOverlay:
         self.tags: dict[str, HealthTag] = {}
         self._scene = None
 
-    def show(self, scene, stats: Mapping[str, LayerStat], warnings: Mapping[str, list[HealthWarning]]) -> None:
+    def show(
+        self, scene, stats: Mapping[str, LayerStat], warnings: Mapping[str, list[HealthWarning]]
+    ) -> None:
         if scene is not self._scene:
             self.tags = {}
             self._scene = scene

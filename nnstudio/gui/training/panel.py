@@ -53,14 +53,16 @@ def progress_text(p: Progress, rate: str | None = None) -> str:
 
 
 def finished_text(final: Finished) -> str:
-    """"Finished after 15 epochs in 4.1 s: validation loss 0.0328, accuracy 99.2%." """
+    """ "Finished after 15 epochs in 4.1 s: validation loss 0.0328, accuracy 99.2%." """
     epochs = final.history.epochs
     if not epochs:
         ended = "Stopped before the first epoch ended"
         return f"{ended}; the checkpoint is {final.checkpoint}." if final.checkpoint else f"{ended}."
     last = epochs[-1]
-    text = (f"{'Stopped' if final.stopped else 'Finished'} after {last.epoch} epoch{'s' if last.epoch != 1 else ''} "
-            f"in {final.seconds:.1f} s: validation loss {last.val_loss:.4f}")
+    text = (
+        f"{'Stopped' if final.stopped else 'Finished'} after {last.epoch} epoch{'s' if last.epoch != 1 else ''} "
+        f"in {final.seconds:.1f} s: validation loss {last.val_loss:.4f}"
+    )
     if math.isfinite(last.val_acc):
         text += f", accuracy {100 * last.val_acc:.1f}%"
     text += "."
@@ -70,7 +72,7 @@ def finished_text(final: Finished) -> str:
 
 
 def run_folder_text(outcome: Any) -> str:
-    """"Run folder: /…/digits_cnn-20261201-163005-3 (metrics.csv, model.py, …)." as the
+    """ "Run folder: /…/digits_cnn-20261201-163005-3 (metrics.csv, model.py, …)." as the
     command line says it, and why the trained model is missing when it is."""
     text = folder_summary(outcome.run_dir)
     if outcome.export_problem:
@@ -106,7 +108,9 @@ class TrainingPanel(QWidget):
         self.start_button = QPushButton("Train")
         self.start_button.setToolTip("Train the network from freshly initialised weights")
         self.continue_button = QPushButton("Continue")
-        self.continue_button.setToolTip("Train on from the last run's weights; layers you changed start fresh")
+        self.continue_button.setToolTip(
+            "Train on from the last run's weights; layers you changed start fresh"
+        )
         self.pause_button = QPushButton("Pause")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop after the current step and save a checkpoint")
@@ -138,8 +142,9 @@ class TrainingPanel(QWidget):
         self.folder_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         self.folder_text.linkActivated.connect(lambda *_: self.open_run_folder())
         self.folder_button = QPushButton("Open Run Folder")
-        self.folder_button.setToolTip("Show the run's files (metrics, checkpoint, trained model) "
-                                      "in the file manager")
+        self.folder_button.setToolTip(
+            "Show the run's files (metrics, checkpoint, trained model) in the file manager"
+        )
         self.folder_button.clicked.connect(self.open_run_folder)
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder_button)
@@ -230,7 +235,9 @@ class TrainingPanel(QWidget):
         colour = theme.current().warning if kind == "notice" else None
         self.folder_text.setStyleSheet(f"color: {colour};" if colour else "")
         shown = html.escape(str(folder))
-        self.folder_text.setText(html.escape(text).replace(shown, f'<a href="{folder.absolute().as_uri()}">{shown}</a>', 1))
+        self.folder_text.setText(
+            html.escape(text).replace(shown, f'<a href="{folder.absolute().as_uri()}">{shown}</a>', 1)
+        )
 
     def open_run_folder(self) -> None:
         if self.run_folder is not None:
@@ -253,6 +260,8 @@ class TrainingPanel(QWidget):
         if pictures and all(p is not None for p in pictures):
             self.preview_tiles.set_tiles(pictures, list(preview.labels), columns=len(pictures))
         else:
-            lines = [f"{describe_sample(s)}{' → ' + label if label else ''}"
-                     for s, label in zip(preview.samples[:4], preview.labels[:4], strict=False)]
+            lines = [
+                f"{describe_sample(s)}{' → ' + label if label else ''}"
+                for s, label in zip(preview.samples[:4], preview.labels[:4], strict=False)
+            ]
             self.preview_tiles.set_empty_text("\n".join(lines))

@@ -40,17 +40,36 @@ BUILTIN_DATASETS = {
 OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
 # Names short enough for the dock's width ("Automatic (from the task)" was cut off); the
 # details are in each item's tooltip.
-LOSS_NAMES = {"auto": "Automatic", "cross_entropy": "Cross-entropy",
-              "mse": "Mean squared error", "bce_with_logits": "Binary cross-entropy"}
-LOSS_TIPS = {"auto": "Chosen from the task: cross-entropy for classes, mean squared error for numbers "
-                     "and reconstruction",
-             "bce_with_logits": "On logits: one output per sample (yes/no) or per class (several labels)"}
+LOSS_NAMES = {
+    "auto": "Automatic",
+    "cross_entropy": "Cross-entropy",
+    "mse": "Mean squared error",
+    "bce_with_logits": "Binary cross-entropy",
+}
+LOSS_TIPS = {
+    "auto": "Chosen from the task: cross-entropy for classes, mean squared error for numbers "
+    "and reconstruction",
+    "bce_with_logits": "On logits: one output per sample (yes/no) or per class (several labels)",
+}
 SCHEDULE_NAMES = {"none": "Constant", "step": "Step decay", "cosine": "Cosine decay"}
-SCHEDULE_TIPS = {"step": "The learning rate is divided by 10 at 50% and again at 75% of the epochs",
-                 "cosine": "The learning rate falls along a half cosine to 0 by the last epoch"}
-_WHAT = {"dataset": "data set", "target": "training target", "optimizer": "optimizer", "lr": "learning rate",
-         "schedule": "learning-rate schedule", "batch_size": "batch size", "epochs": "epochs", "loss": "loss",
-         "device": "device", "precision": "precision", "compile": "torch.compile", "fast": "fast mode"}
+SCHEDULE_TIPS = {
+    "step": "The learning rate is divided by 10 at 50% and again at 75% of the epochs",
+    "cosine": "The learning rate falls along a half cosine to 0 by the last epoch",
+}
+_WHAT = {
+    "dataset": "data set",
+    "target": "training target",
+    "optimizer": "optimizer",
+    "lr": "learning rate",
+    "schedule": "learning-rate schedule",
+    "batch_size": "batch size",
+    "epochs": "epochs",
+    "loss": "loss",
+    "device": "device",
+    "precision": "precision",
+    "compile": "torch.compile",
+    "fast": "fast mode",
+}
 
 
 class RateBox(QDoubleSpinBox):
@@ -88,8 +107,9 @@ class SettingsForm(QWidget):
             self.dataset.addItem(name)
             self.dataset.setItemData(self.dataset.count() - 1, description, Qt.ItemDataRole.ToolTipRole)
         self.dataset.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.dataset.setToolTip("A built-in data set, or the path of a CSV, .npz/.npy, MNIST IDX, CIFAR "
-                                "or image folder")
+        self.dataset.setToolTip(
+            "A built-in data set, or the path of a CSV, .npz/.npy, MNIST IDX, CIFAR or image folder"
+        )
         self.file_button = QPushButton("File…")
         self.file_button.setToolTip("Train on a CSV, .npz/.npy, MNIST IDX or CIFAR file")
         self.folder_button = QPushButton("Folder…")
@@ -104,7 +124,9 @@ class SettingsForm(QWidget):
         self.schedule = QComboBox()
         for key in SCHEDULES:
             self.schedule.addItem(SCHEDULE_NAMES.get(key, key), key)
-            self.schedule.setItemData(self.schedule.count() - 1, SCHEDULE_TIPS.get(key), Qt.ItemDataRole.ToolTipRole)
+            self.schedule.setItemData(
+                self.schedule.count() - 1, SCHEDULE_TIPS.get(key), Qt.ItemDataRole.ToolTipRole
+            )
         self.batch_size = QSpinBox()
         self.batch_size.setRange(1, 65536)
         self.batch_size.setKeyboardTracking(False)
@@ -123,8 +145,15 @@ class SettingsForm(QWidget):
         self.compile = QCheckBox("torch.compile the model")
         self.fast = QCheckBox("Fast mode: replay each step as one CUDA graph")
 
-        for combo in (self.dataset, self.target, self.optimizer, self.schedule, self.loss, self.device,
-                      self.precision):
+        for combo in (
+            self.dataset,
+            self.target,
+            self.optimizer,
+            self.schedule,
+            self.loss,
+            self.device,
+            self.precision,
+        ):
             # Long item texts must not make the dock wide: the combo shrinks, the popup does not.
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(6)
@@ -155,8 +184,14 @@ class SettingsForm(QWidget):
         self.dataset.lineEdit().editingFinished.connect(lambda: self._emit("dataset"))
         self.file_button.clicked.connect(self._choose_file)
         self.folder_button.clicked.connect(self._choose_folder)
-        for key, combo in (("target", self.target), ("optimizer", self.optimizer), ("schedule", self.schedule),
-                           ("loss", self.loss), ("device", self.device), ("precision", self.precision)):
+        for key, combo in (
+            ("target", self.target),
+            ("optimizer", self.optimizer),
+            ("schedule", self.schedule),
+            ("loss", self.loss),
+            ("device", self.device),
+            ("precision", self.precision),
+        ):
             combo.currentIndexChanged.connect(lambda *_, k=key: self._emit(k))
         self.lr.valueChanged.connect(lambda *_: self._emit("lr"))
         self.batch_size.valueChanged.connect(lambda *_: self._emit("batch_size"))
@@ -253,8 +288,8 @@ class SettingsForm(QWidget):
 
     def _choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Choose a data file", "",
-            "Data files (*.csv *.npz *.npy *.idx *-ubyte *.gz);;All files (*)")
+            self, "Choose a data file", "", "Data files (*.csv *.npz *.npy *.idx *-ubyte *.gz);;All files (*)"
+        )
         if path:
             self.dataset.setEditText(path)
             self._emit("dataset")

@@ -32,8 +32,9 @@ class TileGrid(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(120, 80)
 
-    def set_tiles(self, tiles: Sequence[np.ndarray], captions: Sequence[str] = (),
-                  columns: int | None = None) -> None:
+    def set_tiles(
+        self, tiles: Sequence[np.ndarray], captions: Sequence[str] = (), columns: int | None = None
+    ) -> None:
         """``tiles``: 0..1 arrays, (h, w) grey or (h, w, 3) colour, all drawn the same size."""
         self.images = [to_qimage(t) for t in tiles]
         self.captions = list(captions)
@@ -84,8 +85,11 @@ class TileGrid(QWidget):
         painter.fillRect(self.rect(), palette.color(QPalette.ColorRole.Base))
         if not self.images:
             painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(self.rect().adjusted(8, 8, -8, -8),
-                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.empty_text)
+            painter.drawText(
+                self.rect().adjusted(8, 8, -8, -8),
+                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                self.empty_text,
+            )
             return
         cols, _rows, side = self.grid()
         side = max(side, 1.0)
@@ -111,5 +115,8 @@ class TileGrid(QWidget):
             painter.drawRect(target.adjusted(-0.5, -0.5, 0.5, 0.5))
             painter.setPen(palette.color(QPalette.ColorRole.Text))
             if i < len(self.captions) and self.captions[i]:
-                painter.drawText(QRectF(x - GAP, y + side, width + 2 * GAP, caption),
-                                 Qt.AlignmentFlag.AlignCenter, self.captions[i])
+                painter.drawText(
+                    QRectF(x - GAP, y + side, width + 2 * GAP, caption),
+                    Qt.AlignmentFlag.AlignCenter,
+                    self.captions[i],
+                )

@@ -15,7 +15,9 @@ from nnstudio.training.runs import MAX_RUNS
 
 
 class SetTrainingSettingsCommand(GraphCommand):
-    def __init__(self, graph: GraphModel, settings: dict[str, Any], text: str = "Change training settings") -> None:
+    def __init__(
+        self, graph: GraphModel, settings: dict[str, Any], text: str = "Change training settings"
+    ) -> None:
         super().__init__(graph, text)
         self.old = dict(graph.training)
         self.new = dict(settings)

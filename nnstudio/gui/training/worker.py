@@ -284,10 +284,13 @@ class TrainingWorker(QObject):
         if isinstance(final, Failed):
             return outcome  # the folder keeps the last good checkpoint and the metrics so far
         # As `nnstudio train` does, here on the training thread: the window never waits for it.
-        exported = export_trained(graph, trainer.model, request.run_dir,
-                                  trained_on=trainer.data.trained_on(trainer.loss_name))
+        exported = export_trained(
+            graph, trainer.model, request.run_dir, trained_on=trainer.data.trained_on(trainer.loss_name)
+        )
         return dataclasses.replace(
-            outcome, written=exported.written, export_problem=exported.problem,
+            outcome,
+            written=exported.written,
+            export_problem=exported.problem,
             preprocessing=preprocessing_statistics(graph, trainer.model.state_dict()),
         )
 
@@ -308,7 +311,8 @@ class TrainingWorker(QObject):
             model = compile_graph(graph)
             self.relay.put_carried(carry_over(request.weights, graph, model).describe())
         trainer = Trainer.for_graph(
-            graph, config,
+            graph,
+            config,
             checkpoint_dir=request.run_dir,
             base_dir=request.base_dir,
             resume_from=request.resume_from,

@@ -64,8 +64,13 @@ def _run_app(tmp_path, mode: str, epochs: int):
     project.write_text(json.dumps(data))
     home = tmp_path / "home"
     env = {**os.environ, "NNSTUDIO_HOME": str(home), "QT_QPA_PLATFORM": "offscreen"}
-    result = subprocess.run([sys.executable, "-c", SCRIPT, str(project), mode], env=env, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(project), mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"closing {mode} the run" in result.stdout
     assert ("asked about the run" in result.stdout) == (mode == "during")

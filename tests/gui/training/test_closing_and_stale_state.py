@@ -16,8 +16,17 @@ from .conftest import RUN_TIMEOUT_MS, wait_for_run
 
 
 def _progress(step: int, rate: float) -> Progress:
-    return Progress(epoch=1, epochs=3, step=step, total_steps=300, points=StepPoints.empty(), lr=0.01,
-                    samples_per_second=rate, elapsed=1.0, eta=2.0)
+    return Progress(
+        epoch=1,
+        epochs=3,
+        step=step,
+        total_steps=300,
+        points=StepPoints.empty(),
+        lr=0.01,
+        samples_per_second=rate,
+        elapsed=1.0,
+        eta=2.0,
+    )
 
 
 # --- samples/s -----------------------------------------------------------------------------------
@@ -53,7 +62,9 @@ def test_the_speed_never_reads_zero_while_a_real_run_goes_on(train_window, qtbot
     seen: list[tuple[str, str]] = []
     training.worker.updated.connect(lambda _u: seen.append((training.state, training.panel.status.text())))
     training.start()
-    qtbot.waitUntil(lambda: sum(s == "running" and "samples/s" in t for s, t in seen) >= 5, timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(
+        lambda: sum(s == "running" and "samples/s" in t for s, t in seen) >= 5, timeout=RUN_TIMEOUT_MS
+    )
     training.pause()
     qtbot.waitUntil(lambda: training.state == "paused", timeout=10_000)
     assert "paused" in training.panel.status.text()
@@ -108,8 +119,10 @@ def running_window(train_window, qtbot, monkeypatch):
     monkeypatch.setattr(closing, "ask_about_run", ask)
     monkeypatch.setattr(dialogs, "ask_save_changes", save_question)
     window.training.start()
-    qtbot.waitUntil(lambda: window.training.panel.progress.value() > 0 or window.training.state == "running",
-                    timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(
+        lambda: window.training.panel.progress.value() > 0 or window.training.state == "running",
+        timeout=RUN_TIMEOUT_MS,
+    )
     return window, answers
 
 

@@ -48,13 +48,17 @@ def _answer_export(monkeypatch, folder, pick=0, train_script=False):
         return request
 
     monkeypatch.setattr(dialogs, "ask_export", ask)
-    monkeypatch.setattr(dialogs, "show_exported",
-                        lambda parent, folder, files, note="": seen.setdefault("confirmed", (folder, files, note)))
+    monkeypatch.setattr(
+        dialogs,
+        "show_exported",
+        lambda parent, folder, files, note="": seen.setdefault("confirmed", (folder, files, note)),
+    )
     return seen
 
 
 def test_export_after_runs_writes_the_chosen_runs_weights_and_predict_py_that_predicts_like_the_app(
-        train_window, qtbot, monkeypatch, tmp_path):
+    train_window, qtbot, monkeypatch, tmp_path
+):
     window = train_window("mlp_circles", epochs=2)
     training = window.training
     training.start()
@@ -75,8 +79,10 @@ def test_export_after_runs_writes_the_chosen_runs_weights_and_predict_py_that_pr
     assert confirmed_folder == folder and "run 2" in note
     assert files == ["model.py", "weights.safetensors", "predict.py", "train.py", "nnstudio_recipe.py"]
     # What the run saved with its weights (class names, task: predict.py reads them) travels along.
-    with safe_open(str(training.last_outcome.run_dir / "weights.safetensors"), "numpy") as run_file, \
-            safe_open(str(folder / "weights.safetensors"), "numpy") as exported_file:
+    with (
+        safe_open(str(training.last_outcome.run_dir / "weights.safetensors"), "numpy") as run_file,
+        safe_open(str(folder / "weights.safetensors"), "numpy") as exported_file,
+    ):
         assert exported_file.metadata() == run_file.metadata()
         assert sorted(json.loads(exported_file.metadata()["classes"])) == ["inner", "outer"]
 
@@ -84,15 +90,21 @@ def test_export_after_runs_writes_the_chosen_runs_weights_and_predict_py_that_pr
     inputs = np.random.default_rng(1).normal(scale=2.0, size=(32, 2)).astype(np.float32)
     np.save(folder / "inputs.npy", inputs)
     class_name = generate(window.document.graph).class_name
-    result = subprocess.run([sys.executable, "-c", _OUTSIDE, class_name], cwd=folder, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", _OUTSIDE, class_name], cwd=folder, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     with torch.no_grad():
         expected = trained(torch.from_numpy(inputs)).numpy()
     np.testing.assert_array_equal(np.load(folder / "outputs.npy"), expected)
     # predict.py names the classes with the trained model's probabilities.
-    predicted = subprocess.run([sys.executable, "predict.py", "inputs.npy", "--json", "--top", "2"], cwd=folder,
-                               capture_output=True, text=True, timeout=120)
+    predicted = subprocess.run(
+        [sys.executable, "predict.py", "inputs.npy", "--json", "--top", "2"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     results = json.loads(predicted.stdout)
     probabilities = torch.softmax(torch.from_numpy(expected), dim=1).numpy()

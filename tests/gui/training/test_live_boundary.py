@@ -60,7 +60,9 @@ def test_each_hidden_layer_shows_a_thumbnail_per_unit_of_what_it_computes_over_t
     # A layer and the activation after it are one row of neurons; the output layer is the boundary.
     assert [label for _, label, _ in payload.layers] == ["fc1 → tanh", "fc2 → relu"]
     assert [(n.label, n.units.shape, n.total) for n in payload.neurons] == [
-        ("fc1 → tanh", (8, NEURON_SIDE, NEURON_SIDE), 8), ("fc2 → relu", (6, NEURON_SIDE, NEURON_SIDE), 6)]
+        ("fc1 → tanh", (8, NEURON_SIDE, NEURON_SIDE), 8),
+        ("fc2 → relu", (6, NEURON_SIDE, NEURON_SIDE), 6),
+    ]
     tanh_layer = payload.neurons[0]
     assert np.abs(tanh_layer.units).max() == pytest.approx(1.0)
     # A thumbnail's pixel is the unit's real output at that point of the plane (its 3x3 block's mean).
@@ -114,7 +116,10 @@ def test_a_wide_layer_shows_its_first_units_and_all_of_them_once_picked(qtbot):
     assert view.neurons.thumbnails == MAX_ROW_UNITS + 6
     picker = view.neurons.picker
     assert [picker.itemText(i) for i in range(picker.count())] == [
-        "All hidden layers", "fc1 → tanh (100 units)", "fc2 → relu (6 units)"]
+        "All hidden layers",
+        "fc1 → tanh (100 units)",
+        "fc2 → relu (6 units)",
+    ]
     with qtbot.waitSignal(view.layer_picked) as picked:
         picker.setCurrentIndex(1)
         picker.activated.emit(1)
@@ -166,7 +171,8 @@ def test_a_cheap_boundary_is_due_again_soon_and_an_expensive_one_waits(monkeypat
 
 
 def test_the_boundary_of_circles_is_redrawn_at_least_four_times_a_second_of_training(
-        train_window, qtbot, monkeypatch):
+    train_window, qtbot, monkeypatch
+):
     # One torch thread: this shared test machine is busy, and two OpenMP threads fighting over its
     # cores slow a tiny network 50x; the rate measured is the view's, not the machine's.
     monkeypatch.setenv(worker_module.THREADS_ENV, "1")

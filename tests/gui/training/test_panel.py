@@ -15,7 +15,8 @@ from .conftest import RUN_TIMEOUT_MS, wait_for_run
 
 
 def test_a_run_started_from_the_panel_fills_the_plots_moves_the_progress_bar_and_locks_the_model(
-        train_window, qtbot):
+    train_window, qtbot
+):
     window = train_window("digits_cnn", epochs=2)
     training = window.training
     panel = training.panel
@@ -23,7 +24,9 @@ def test_a_run_started_from_the_panel_fills_the_plots_moves_the_progress_bar_and
     assert window.editing_locked and not window.act_delete.isEnabled()
     assert not panel.start_button.isEnabled() and panel.stop_button.isEnabled()
     plots = training.plots_host.widget
-    qtbot.waitUntil(lambda: plots.current is not None and len(plots.current.steps) > 0, timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(
+        lambda: plots.current is not None and len(plots.current.steps) > 0, timeout=RUN_TIMEOUT_MS
+    )
     qtbot.waitUntil(lambda: panel.progress.value() > 0, timeout=RUN_TIMEOUT_MS)
     assert "epoch" in panel.status.text() and "samples/s" in panel.status.text()
 
@@ -77,12 +80,23 @@ def test_a_run_whose_loss_becomes_nan_says_why_and_leaves_the_editor_usable(make
     data = tmp_path / "regression.csv"
     np.savetxt(data, np.column_stack([x, 1000 * x[:, 0]]), delimiter=",", header="a,b,target", comments="")
     graph = Graph(name="diverges")
-    ids = [graph.add("Input", shape=(2,)), graph.add("Linear", out_features=16), graph.add("ReLU"),
-           graph.add("Linear", out_features=1), graph.add("Output")]
+    ids = [
+        graph.add("Input", shape=(2,)),
+        graph.add("Linear", out_features=16),
+        graph.add("ReLU"),
+        graph.add("Linear", out_features=1),
+        graph.add("Output"),
+    ]
     for a, b in itertools.pairwise(ids):
         graph.connect(a, b)
-    graph.training = {"dataset": str(data), "optimizer": "sgd", "lr": 1.0, "batch_size": 32, "epochs": 3,
-                      "device": "cpu"}
+    graph.training = {
+        "dataset": str(data),
+        "optimizer": "sgd",
+        "lr": 1.0,
+        "batch_size": 32,
+        "epochs": 3,
+        "device": "cpu",
+    }
     window = make_window(Document(graph))
     window.training.start()
     outcome = wait_for_run(qtbot, window.training)
@@ -147,8 +161,13 @@ def test_clicking_a_layer_on_the_canvas_shows_its_feature_maps(train_window, qtb
     training.tabs.setCurrentWidget(training.tabs.feature_maps)
     conv2 = window.document.graph.node_by_name("conv2").id
     window.scene.select_nodes([conv2])
-    qtbot.waitUntil(lambda: training.tabs.feature_maps.payload is not None
-                    and training.tabs.feature_maps.payload.node_id == conv2, timeout=5000)
+    qtbot.waitUntil(
+        lambda: (
+            training.tabs.feature_maps.payload is not None
+            and training.tabs.feature_maps.payload.node_id == conv2
+        ),
+        timeout=5000,
+    )
     assert len(training.tabs.feature_maps.grid.images) == 32
     training.tabs.feature_maps.sample_spin.setValue(3)
     qtbot.waitUntil(lambda: training.tabs.feature_maps.payload.sample_index == 3, timeout=5000)

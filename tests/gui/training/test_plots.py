@@ -84,10 +84,21 @@ def test_export_writes_a_png_and_a_csv_with_steps_and_epochs(plots, tmp_path):
 
 def _record(number: int, lr: float) -> RunRecord:
     steps, loss = thin_curve(_points(1, 2000))
-    return RunRecord(number, {"dataset": "digits", "optimizer": "adam", "lr": lr, "batch_size": 64,
-                              "epochs": 2, "schedule": "cosine"},
-                     steps_per_epoch=1000, epochs=[_epoch(1), _epoch(2, float("nan"))],
-                     curve_steps=steps, curve_loss=loss)
+    return RunRecord(
+        number,
+        {
+            "dataset": "digits",
+            "optimizer": "adam",
+            "lr": lr,
+            "batch_size": 64,
+            "epochs": 2,
+            "schedule": "cosine",
+        },
+        steps_per_epoch=1000,
+        epochs=[_epoch(1), _epoch(2, float("nan"))],
+        curve_steps=steps,
+        curve_loss=loss,
+    )
 
 
 def test_past_runs_are_overlaid_labelled_with_their_settings_and_can_be_hidden(plots, qtbot):
@@ -95,9 +106,11 @@ def test_past_runs_are_overlaid_labelled_with_their_settings_and_can_be_hidden(p
     plots.add_record(_record(2, 0.001))
     plots.begin_run(3, "Run 3: adam, lr 0.1", steps_per_epoch=10)
     labels = [plots.run_list.item(i).text() for i in range(plots.run_list.count())]
-    assert labels == ["Run 1: adam, lr 0.01, batch 64, 2 epochs, schedule cosine",
-                      "Run 2: adam, lr 0.001, batch 64, 2 epochs, schedule cosine",
-                      "Run 3: adam, lr 0.1"]
+    assert labels == [
+        "Run 1: adam, lr 0.01, batch 64, 2 epochs, schedule cosine",
+        "Run 2: adam, lr 0.001, batch 64, 2 epochs, schedule cosine",
+        "Run 3: adam, lr 0.1",
+    ]
     assert plots.runs[1].items["smoothed"].getOriginalDataset()[0].size == 400  # thinned when recorded
     assert plots.runs[1].colour != plots.runs[2].colour
     item = plots.run_list.item(0)
@@ -119,7 +132,11 @@ def test_a_run_record_survives_the_project_file_and_bad_records_are_skipped():
 
 
 def test_labels_show_the_settings_that_differ_from_the_defaults():
-    assert settings_label({"optimizer": "sgd", "lr": 0.1, "batch_size": 32, "epochs": 1}) == \
-        "sgd, lr 0.1, batch 32, 1 epoch"
-    assert settings_label({"lr": 0.1, "weight_decay": 0.01, "device": "cpu"}) == \
-        "adam, lr 0.1, batch 64, 10 epochs, weight decay 0.01"
+    assert (
+        settings_label({"optimizer": "sgd", "lr": 0.1, "batch_size": 32, "epochs": 1})
+        == "sgd, lr 0.1, batch 32, 1 epoch"
+    )
+    assert (
+        settings_label({"lr": 0.1, "weight_decay": 0.01, "device": "cpu"})
+        == "adam, lr 0.1, batch 64, 10 epochs, weight decay 0.01"
+    )

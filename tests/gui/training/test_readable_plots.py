@@ -24,10 +24,14 @@ def _points(first: int, n: int) -> StepPoints:
 
 def _record(number: int) -> RunRecord:
     steps = np.arange(1, 401, dtype=np.float64)
-    return RunRecord(number, {"optimizer": "adam", "lr": 0.002, "batch_size": 64, "epochs": 4},
-                     steps_per_epoch=100,
-                     epochs=[EpochRecord(i, 1 / i, 0.7, 1.2 / i, 0.8, 0.002, 1.0) for i in range(1, 5)],
-                     curve_steps=steps, curve_loss=(1 / np.sqrt(steps)).astype(np.float32))
+    return RunRecord(
+        number,
+        {"optimizer": "adam", "lr": 0.002, "batch_size": 64, "epochs": 4},
+        steps_per_epoch=100,
+        epochs=[EpochRecord(i, 1 / i, 0.7, 1.2 / i, 0.8, 0.002, 1.0) for i in range(1, 5)],
+        curve_steps=steps,
+        curve_loss=(1 / np.sqrt(steps)).astype(np.float32),
+    )
 
 
 @pytest.fixture
@@ -68,12 +72,19 @@ def test_the_legend_sits_beside_the_plots_names_each_run_and_explains_the_marker
     labels = plots.legend.labels()
     assert labels[:2] == ["Run 1", "Run 2"]
     # The square and circle markers, the faint line and the dotted one are all explained.
-    assert {"validation, per epoch", "training, per epoch", "loss of each step",
-            "learning rate (right)"} <= set(labels)
+    assert {
+        "validation, per epoch",
+        "training, per epoch",
+        "loss of each step",
+        "learning rate (right)",
+    } <= set(labels)
     square = plots._keys["validation, per epoch"].opts["symbol"]
     circle = plots._keys["training, per epoch"].opts["symbol"]
-    assert (square, circle) == (plots.current.items["val_loss"].opts["symbol"],
-                                plots.current.items["train_loss"].opts["symbol"]) == ("s", "o")
+    assert (
+        (square, circle)
+        == (plots.current.items["val_loss"].opts["symbol"], plots.current.items["train_loss"].opts["symbol"])
+        == ("s", "o")
+    )
 
 
 def test_the_legend_can_be_hidden_and_the_plots_take_its_room(two_runs, qtbot):

@@ -27,8 +27,17 @@ def _points(first: int, n: int) -> StepPoints:
 
 
 def _progress(step: int, points: StepPoints) -> Progress:
-    return Progress(epoch=1, epochs=2, step=step, total_steps=100, points=points, lr=0.1,
-                    samples_per_second=1000.0, elapsed=1.0, eta=1.0)
+    return Progress(
+        epoch=1,
+        epochs=2,
+        step=step,
+        total_steps=100,
+        points=points,
+        lr=0.1,
+        samples_per_second=1000.0,
+        elapsed=1.0,
+        eta=1.0,
+    )
 
 
 def test_nothing_happened_means_no_update():

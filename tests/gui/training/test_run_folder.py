@@ -68,18 +68,31 @@ def test_a_finished_run_writes_the_cli_run_folder_and_the_panel_names_it(train_w
     assert str(second.run_dir) in panel.folder_text.text()
 
 
-def test_a_failed_run_names_the_folder_that_keeps_its_checkpoint_and_exports_nothing(make_window, qtbot, tmp_path):
+def test_a_failed_run_names_the_folder_that_keeps_its_checkpoint_and_exports_nothing(
+    make_window, qtbot, tmp_path
+):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(256, 2))
     data = tmp_path / "regression.csv"
     np.savetxt(data, np.column_stack([x, 1000 * x[:, 0]]), delimiter=",", header="a,b,target", comments="")
     graph = Graph(name="diverges")
-    ids = [graph.add("Input", shape=(2,)), graph.add("Linear", out_features=16), graph.add("ReLU"),
-           graph.add("Linear", out_features=1), graph.add("Output")]
+    ids = [
+        graph.add("Input", shape=(2,)),
+        graph.add("Linear", out_features=16),
+        graph.add("ReLU"),
+        graph.add("Linear", out_features=1),
+        graph.add("Output"),
+    ]
     for a, b in itertools.pairwise(ids):
         graph.connect(a, b)
-    graph.training = {"dataset": str(data), "optimizer": "sgd", "lr": 1.0, "batch_size": 32, "epochs": 3,
-                      "device": "cpu"}
+    graph.training = {
+        "dataset": str(data),
+        "optimizer": "sgd",
+        "lr": 1.0,
+        "batch_size": 32,
+        "epochs": 3,
+        "device": "cpu",
+    }
     window = make_window(Document(graph))
     window.training.start()
     outcome = wait_for_run(qtbot, window.training)

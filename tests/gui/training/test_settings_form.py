@@ -5,8 +5,16 @@ from __future__ import annotations
 from nnstudio.gui.training.settings_form import SettingsForm
 from nnstudio.training.device_probe import UNPROBED, DeviceInfo
 
-GPU = DeviceInfo(choices=(("auto", "Automatic: CUDA 0: NVIDIA H100"), ("cuda:0", "CUDA 0: NVIDIA H100"),
-                          ("cpu", "CPU (16 threads)")), cuda=True, compiler=True, auto="cuda")
+GPU = DeviceInfo(
+    choices=(
+        ("auto", "Automatic: CUDA 0: NVIDIA H100"),
+        ("cuda:0", "CUDA 0: NVIDIA H100"),
+        ("cpu", "CPU (16 threads)"),
+    ),
+    cuda=True,
+    compiler=True,
+    auto="cuda",
+)
 
 
 def _shown(form: SettingsForm, widget) -> bool:
@@ -17,7 +25,9 @@ def test_speed_ups_appear_only_where_the_device_supports_them(qtbot):
     form = SettingsForm()
     qtbot.addWidget(form)
     form.set_settings({"dataset": "digits"})
-    assert not _shown(form, form.precision) and not _shown(form, form.fast)  # a CPU machine, no compiler known
+    assert not _shown(form, form.precision) and not _shown(
+        form, form.fast
+    )  # a CPU machine, no compiler known
     form.set_devices(GPU)
     assert [form.device.itemText(i) for i in range(form.device.count())][1] == "CUDA 0: NVIDIA H100"
     assert _shown(form, form.precision) and _shown(form, form.fast) and _shown(form, form.compile)

@@ -26,7 +26,9 @@ SCRIPT = textwrap.dedent("""
 
 def test_the_window_opens_with_the_training_docks_but_without_torch_or_pyqtgraph(tmp_path):
     env = {**os.environ, "NNSTUDIO_HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"}
-    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     line = result.stdout.strip().splitlines()[0]
     assert line.startswith("torch False pyqtgraph False train-menu True"), line

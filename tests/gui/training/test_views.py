@@ -85,7 +85,9 @@ def test_a_deeper_convolution_shows_each_filter_averaged_over_its_inputs_or_one_
         view.channel_box.setCurrentIndex(6)
         view.channel_box.activated.emit(6)
     assert view.channel == 5
-    inspector.wants = lambda: ViewWants(filters=True, filter_node=conv2, filter_channel=view.channel, stats=False)
+    inspector.wants = lambda: ViewWants(
+        filters=True, filter_node=conv2, filter_channel=view.channel, stats=False
+    )
     inspector.refresh()
     view.show_filters(relay.take().views["filters"])
     assert len(view.grid.images) == 16 and view.grid.captions[0] == "in 1"
@@ -190,7 +192,10 @@ def test_the_decision_boundary_and_the_confusion_matrix_of_a_real_classifier(qtb
 
 def test_uncertain_regions_are_paler_than_certain_ones():
     classes = np.array([[0, 1]])
-    unsure, sure = boundary_image(classes, np.array([[0.5, 0.5]])), boundary_image(classes, np.array([[1.0, 1.0]]))
+    unsure, sure = (
+        boundary_image(classes, np.array([[0.5, 0.5]])),
+        boundary_image(classes, np.array([[1.0, 1.0]])),
+    )
     assert (unsure.astype(int).sum(axis=-1) > sure.astype(int).sum(axis=-1)).all()
 
 
@@ -211,14 +216,16 @@ def _stat(grad: float, dead: float = float("nan")) -> LayerStat:
 
 
 def test_vanishing_and_exploding_gradients_and_dead_relus_are_named():
-    warnings = judge({
-        "fine": _stat(0.5),
-        "tiny": _stat(1e-6),  # a millionth of the largest
-        "huge": _stat(5e3),
-        "inf": _stat(float("inf")),
-        "relu": _stat(float("nan"), 0.75),
-        "ok_relu": _stat(float("nan"), 0.1),
-    })
+    warnings = judge(
+        {
+            "fine": _stat(0.5),
+            "tiny": _stat(1e-6),  # a millionth of the largest
+            "huge": _stat(5e3),
+            "inf": _stat(float("inf")),
+            "relu": _stat(float("nan"), 0.75),
+            "ok_relu": _stat(float("nan"), 0.1),
+        }
+    )
     kinds = {node: [w.kind for w in found] for node, found in warnings.items()}
     assert kinds == {"tiny": ["vanishing"], "huge": ["exploding"], "inf": ["exploding"], "relu": ["dead"]}
     assert "75% of this ReLU's units" in warnings["relu"][0].message
