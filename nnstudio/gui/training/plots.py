@@ -55,6 +55,7 @@ LR_COLOUR = "#8c8c8c"  # mid grey: readable on the light and the dark background
 AXIS_WIDTH = 56  # pixels for the value axes on the left
 RIGHT_AXIS_WIDTH = 74  # the learning rate's: "0.0015" and its label side by side
 LEGEND_TEXT_SIZE = "9pt"
+MAX_EPOCH_MARKERS = 80  # more per-epoch markers than this are thinned (see _draw_epochs)
 LEGEND_BESIDE_MIN = 620  # pixels of plot area from which the legend sits beside the plots, not below
 
 
@@ -140,7 +141,6 @@ class SideLegend(pg.LegendItem):
 class MetricsPlots(QWidget):
     """See the module docstring. ``begin_run`` starts a live run; ``add_record`` a past one."""
 
-
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.runs: dict[int, RunCurves] = {}
@@ -170,12 +170,16 @@ class MetricsPlots(QWidget):
         self.graphics.installEventFilter(self)
         self._keys: dict[str, pg.PlotDataItem] = {}
         self._build_lr_axis()
-        self.cursor = {p: pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#999999", width=1))
-                       for p in (self.loss_plot, self.acc_plot)}
+        self.cursor = {
+            p: pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#999999", width=1))
+            for p in (self.loss_plot, self.acc_plot)
+        }
         for plot, line in self.cursor.items():
             line.setVisible(False)
             plot.addItem(line, ignoreBounds=True)
-        self._hover = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse_moved)
+        self._hover = pg.SignalProxy(
+            self.graphics.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse_moved
+        )
 
         self.readout = QLabel("Hover over the plots to read the values.")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -198,7 +202,9 @@ class MetricsPlots(QWidget):
         self.legend_button = QPushButton("Legend")
         self.legend_button.setCheckable(True)
         self.legend_button.setChecked(True)
-        self.legend_button.setToolTip("Show or hide the legend beside the plots (what each line and marker is)")
+        self.legend_button.setToolTip(
+            "Show or hide the legend beside the plots (what each line and marker is)"
+        )
         self.legend_button.toggled.connect(self.set_legend_shown)
         for plot in (self.loss_plot, self.acc_plot):
             plot.sigRangeChangedManually.connect(lambda *_: self.set_following(False))
@@ -288,17 +294,27 @@ class MetricsPlots(QWidget):
             items["loss"] = self.loss_plot.plot(pen=pg.mkPen(faint, width=1))
         items["smoothed"] = self.loss_plot.plot(pen=pg.mkPen(colour, width=2))
         items["val_loss"] = self.loss_plot.plot(
-            pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine), symbol="s", symbolSize=6,
-            symbolBrush=colour, symbolPen=None)
+            pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine),
+            symbol="s",
+            symbolSize=6,
+            symbolBrush=colour,
+            symbolPen=None,
+        )
         items["val_acc"] = self.acc_plot.plot(
-            pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine), symbol="s", symbolSize=6,
-            symbolBrush=colour, symbolPen=None)
+            pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine),
+            symbol="s",
+            symbolSize=6,
+            symbolBrush=colour,
+            symbolPen=None,
+        )
         if run.live:
-            items["train_loss"] = self.loss_plot.plot(pen=None, symbol="o", symbolSize=6,
-                                                      symbolBrush=None, symbolPen=pg.mkPen(colour, width=1.5))
+            items["train_loss"] = self.loss_plot.plot(
+                pen=None, symbol="o", symbolSize=6, symbolBrush=None, symbolPen=pg.mkPen(colour, width=1.5)
+            )
             items["accuracy"] = self.acc_plot.plot(pen=pg.mkPen(colour, width=2))
-            items["train_acc"] = self.acc_plot.plot(pen=None, symbol="o", symbolSize=6,
-                                                    symbolBrush=None, symbolPen=pg.mkPen(colour, width=1.5))
+            items["train_acc"] = self.acc_plot.plot(
+                pen=None, symbol="o", symbolSize=6, symbolBrush=None, symbolPen=pg.mkPen(colour, width=1.5)
+            )
 
     def _add_run(self, run: RunCurves) -> RunCurves:
         if run.key in self.runs:
@@ -339,13 +355,31 @@ class MetricsPlots(QWidget):
         if live:
             keys.append(("loss of each step", pg.PlotDataItem(pen=pg.mkPen(faint, width=1))))
         keys.append(("smoothed (per step)", pg.PlotDataItem(pen=pg.mkPen(grey, width=2))))
-        keys.append(("validation, per epoch", pg.PlotDataItem(
-            pen=pg.mkPen(grey, width=1.5, style=Qt.PenStyle.DashLine), symbol="s", symbolSize=6,
-            symbolBrush=grey, symbolPen=pg.mkPen(grey))))
+        keys.append(
+            (
+                "validation, per epoch",
+                pg.PlotDataItem(
+                    pen=pg.mkPen(grey, width=1.5, style=Qt.PenStyle.DashLine),
+                    symbol="s",
+                    symbolSize=6,
+                    symbolBrush=grey,
+                    symbolPen=pg.mkPen(grey),
+                ),
+            )
+        )
         if live:  # a hollow circle, as on the plots
-            keys.append(("training, per epoch", pg.PlotDataItem(
-                pen=None, symbol="o", symbolSize=6, symbolBrush=pg.mkBrush(0, 0, 0, 0),
-                symbolPen=pg.mkPen(grey, width=1.5))))
+            keys.append(
+                (
+                    "training, per epoch",
+                    pg.PlotDataItem(
+                        pen=None,
+                        symbol="o",
+                        symbolSize=6,
+                        symbolBrush=pg.mkBrush(0, 0, 0, 0),
+                        symbolPen=pg.mkPen(grey, width=1.5),
+                    ),
+                )
+            )
         if self._lr_start is not None:
             keys.append(("learning rate (right)", self.lr_curve))
         self._keys = dict(keys)
@@ -387,8 +421,15 @@ class MetricsPlots(QWidget):
 
     # --- feeding ---------------------------------------------------------------------------------
 
-    def begin_run(self, key: int, label: str, steps_per_epoch: int, history: History | None = None,
-                  total_steps: int = 0, lr: float | None = None) -> None:
+    def begin_run(
+        self,
+        key: int,
+        label: str,
+        steps_per_epoch: int,
+        history: History | None = None,
+        total_steps: int = 0,
+        lr: float | None = None,
+    ) -> None:
         """Start showing a live run; ``history`` holds what a resumed run did before. With
         ``total_steps`` the step axis spans the whole run at once and stays put while it trains;
         with ``lr`` (the run's starting rate) the learning-rate axis is right from the first update."""
@@ -399,8 +440,11 @@ class MetricsPlots(QWidget):
         if lr is not None and math.isfinite(lr) and lr > 0:
             self._lr_start = float(lr)
             self._set_lr_top(float(lr))
-        self.current = self._add_run(RunCurves(key, label, self.colour_for(key), max(1, steps_per_epoch), live=True,
-                                               total_steps=total_steps))
+        self.current = self._add_run(
+            RunCurves(
+                key, label, self.colour_for(key), max(1, steps_per_epoch), live=True, total_steps=total_steps
+            )
+        )
         if history is not None:
             self._append(self.current, history.points)
             self.current.epochs = list(history.epochs)
@@ -417,8 +461,14 @@ class MetricsPlots(QWidget):
 
     def add_record(self, record: RunRecord, visible: bool = True) -> None:
         """A past run from the project file: its smoothed loss and per-epoch figures."""
-        run = RunCurves(record.number, record.label, self.colour_for(record.number), record.steps_per_epoch,
-                        live=False, visible=visible)
+        run = RunCurves(
+            record.number,
+            record.label,
+            self.colour_for(record.number),
+            record.steps_per_epoch,
+            live=False,
+            visible=visible,
+        )
         run.steps.append(record.curve_steps)
         run.smoothed.append(record.curve_loss)
         run.epochs = list(record.epochs)
@@ -489,7 +539,9 @@ class MetricsPlots(QWidget):
             ahead = nice_ceil(max(1.1 * done, r.steps_per_epoch))
             ends.append(min(ahead, nice_ceil(1.02 * r.total_steps)) if r.total_steps else ahead)
         last = max(ends)
-        losses = [r.loss_high for r in shown] + [v for r in shown for v in _finite(r.epoch_values("val_loss"))]
+        losses = [r.loss_high for r in shown] + [
+            v for r in shown for v in _finite(r.epoch_values("val_loss"))
+        ]
         high = max(losses)
         low = min([0.0] + [r.loss_low for r in shown])
         bottom = -nice_ceil(-1.05 * low) if low < 0 else 0.0
@@ -528,10 +580,21 @@ class MetricsPlots(QWidget):
             self._draw_lr(run)
 
     def _draw_epochs(self, run: RunCurves) -> None:
+        """Per-epoch figures. A marker costs ~3 µs per point on every redraw (pyqtgraph rebuilds all
+        of a scatter's spots), and a fast run has hundreds of epochs: past MAX_EPOCH_MARKERS the
+        validation curves are plain lines through every epoch and the training markers thin out."""
         items, epoch_x = run.items, run.epoch_steps()
-        for name in ("val_loss", "val_acc", "train_loss", "train_acc"):
+        many = len(epoch_x) > MAX_EPOCH_MARKERS
+        keep = _thinned(len(epoch_x), MAX_EPOCH_MARKERS) if many else slice(None)
+        for name in ("val_loss", "val_acc"):
             if name in items:
-                _set(items[name], epoch_x, run.epoch_values(name))
+                item = items[name]
+                if many != (item.opts["symbol"] is None):
+                    item.setSymbol(None if many else "s")
+                _set(item, epoch_x, run.epoch_values(name))
+        for name in ("train_loss", "train_acc"):
+            if name in items:
+                _set(items[name], epoch_x[keep], run.epoch_values(name)[keep])
 
     def _draw_lr(self, run: RunCurves) -> None:
         """The rate holds for a whole epoch: a step line from each epoch's first to its last
@@ -649,8 +712,19 @@ class MetricsPlots(QWidget):
 
     def export_csv(self, path: str | Path) -> Path:
         """Every visible run's steps and epochs in one table (blank where a column does not apply)."""
-        columns = ["run", "step", "epoch", "loss", "smoothed_loss", "accuracy",
-                   "train_loss", "train_acc", "val_loss", "val_acc", "lr"]
+        columns = [
+            "run",
+            "step",
+            "epoch",
+            "loss",
+            "smoothed_loss",
+            "accuracy",
+            "train_loss",
+            "train_acc",
+            "val_loss",
+            "val_acc",
+            "lr",
+        ]
         with open(path, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(columns)
@@ -659,15 +733,37 @@ class MetricsPlots(QWidget):
                     continue
                 has_raw = len(run.loss) == len(run.steps)
                 for i, step in enumerate(run.steps.values):
-                    writer.writerow([run.key, int(step), "",
-                                     _cell(run.loss.values[i]) if has_raw else "",
-                                     _cell(run.smoothed.values[i]),
-                                     _cell(run.accuracy.values[i]) if has_raw else "",
-                                     "", "", "", "", ""])
+                    writer.writerow(
+                        [
+                            run.key,
+                            int(step),
+                            "",
+                            _cell(run.loss.values[i]) if has_raw else "",
+                            _cell(run.smoothed.values[i]),
+                            _cell(run.accuracy.values[i]) if has_raw else "",
+                            "",
+                            "",
+                            "",
+                            "",
+                            "",
+                        ]
+                    )
                 for r in run.epochs:
-                    writer.writerow([run.key, r.epoch * run.steps_per_epoch, r.epoch, "", "", "",
-                                     _cell(r.train_loss), _cell(r.train_acc), _cell(r.val_loss),
-                                     _cell(r.val_acc), _cell(r.lr)])
+                    writer.writerow(
+                        [
+                            run.key,
+                            r.epoch * run.steps_per_epoch,
+                            r.epoch,
+                            "",
+                            "",
+                            "",
+                            _cell(r.train_loss),
+                            _cell(r.train_acc),
+                            _cell(r.val_loss),
+                            _cell(r.val_acc),
+                            _cell(r.lr),
+                        ]
+                    )
         return Path(path)
 
     def _ask_png(self) -> None:
@@ -698,6 +794,13 @@ def _set(item: pg.PlotDataItem, x: np.ndarray, y: np.ndarray) -> None:
     if len(y) and not np.isfinite(y).any():
         x, y = x[:0], y[:0]
     item.setData(x, y)
+
+
+def _thinned(n: int, most: int) -> np.ndarray:
+    """About ``most`` evenly spread indices of ``n`` (every k-th epoch, so markers stay put as
+    epochs come), the last always among them."""
+    step = math.ceil(n / most)
+    return np.unique(np.append(np.arange(step - 1, n, step), n - 1))
 
 
 def _cell(value: float) -> str:
