@@ -800,7 +800,9 @@ def _thinned(n: int, most: int) -> np.ndarray:
     """About ``most`` evenly spread indices of ``n`` (every k-th epoch, so markers stay put as
     epochs come), the last always among them."""
     step = math.ceil(n / most)
-    return np.unique(np.append(np.arange(step - 1, n, step), n - 1))
+    every = np.arange(step - 1, n, step)
+    # Not np.unique: its first call imports a NumPy module, 20 ms on the GUI thread mid-run.
+    return every if len(every) and every[-1] == n - 1 else np.append(every, n - 1)
 
 
 def _cell(value: float) -> str:
