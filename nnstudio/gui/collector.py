@@ -11,7 +11,9 @@ forever. That froze the window once in a benchmark's ten runs.
 So, as long as the application lives, automatic collection is off and a
 timer on the GUI thread collects instead, by the same thresholds: the
 cheap young generation once they are crossed, older ones as rarely as
-Python would collect them.
+Python would collect them. While a run trains, a full collection (over
+100 ms with the heap of a training session, far past a frame) waits until
+the run pauses or ends; the young generations are still collected.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class GuiThreadCollector(QObject):
         self._timer.timeout.connect(self.collect_if_due)
         self._timer.start()
         self.destroyed.connect(_restore(was_enabled))
+        self.full_held = False
+        self.full_due = False  # a full collection was put off while held
 
     def collect_if_due(self) -> int | None:
         """Collect the generations whose thresholds are crossed; the generation, or None."""
@@ -48,8 +52,24 @@ class GuiThreadCollector(QObject):
             generation = 1
             if old >= third:
                 generation = 2
+        if generation == 2 and self.full_held:
+            generation, self.full_due = 1, True
         gc.collect(generation)
         return generation
+
+    def hold_full_collections(self, hold: bool) -> None:
+        """Put full collections off (a run is training) or let a put-off one run now."""
+        self.full_held = hold
+        if not hold and self.full_due:
+            self.full_due = False
+            gc.collect(2)
+
+
+def hold_full_collections(app: QObject | None, hold: bool) -> None:
+    """Tell ``app``'s collector, if it has one, whether a run is training."""
+    collector = app.findChild(GuiThreadCollector) if app is not None else None
+    if collector is not None:
+        collector.hold_full_collections(hold)
 
 
 def _restore(enabled: bool):

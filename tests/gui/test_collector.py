@@ -49,3 +49,19 @@ def test_nothing_is_collected_below_the_thresholds(qapp):
     gui_collector = collector.install(qapp)
     gc.collect()  # counts start from zero
     assert gui_collector.collect_if_due() is None
+
+
+def test_a_full_collection_waits_while_a_run_trains_and_runs_when_it_ends(monkeypatch):
+    app = create_application([])
+    gui_collector = collector.install(app)
+    collected: list[int] = []
+    monkeypatch.setattr(collector.gc, "collect", lambda generation=2: collected.append(generation) or 0)
+    monkeypatch.setattr(collector.gc, "get_count", lambda: (10_000, 100, 100))  # every generation due
+    collector.hold_full_collections(app, True)  # the training controller says a run started
+    try:
+        assert gui_collector.collect_if_due() == 1  # the young ones only: no 100 ms stall mid-run
+        assert collected == [1] and gui_collector.full_due
+    finally:
+        collector.hold_full_collections(app, False)  # the run ended
+    assert collected == [1, 2] and not gui_collector.full_due
+    assert gui_collector.collect_if_due() == 2

@@ -24,10 +24,22 @@ from nnstudio.training.payloads import Boundary
 EMPTY = "The decision boundary is drawn for classifiers of two-dimensional data (circles, moons)."
 
 # Distinct, colour-blind-friendly class colours (Okabe–Ito).
-CLASS_COLOURS = np.array([
-    (0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167),
-    (86, 180, 233), (213, 94, 0), (240, 228, 66), (0, 0, 0),
-], dtype=np.float32) / 255.0
+CLASS_COLOURS = (
+    np.array(
+        [
+            (0, 114, 178),
+            (230, 159, 0),
+            (0, 158, 115),
+            (204, 121, 167),
+            (86, 180, 233),
+            (213, 94, 0),
+            (240, 228, 66),
+            (0, 0, 0),
+        ],
+        dtype=np.float32,
+    )
+    / 255.0
+)
 
 
 def class_colour(index: int) -> tuple[int, int, int]:
@@ -35,8 +47,9 @@ def class_colour(index: int) -> tuple[int, int, int]:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def boundary_image(classes: np.ndarray, confidence: np.ndarray,
-                   background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+def boundary_image(
+    classes: np.ndarray, confidence: np.ndarray, background: tuple[float, float, float] = (1.0, 1.0, 1.0)
+) -> np.ndarray:
     """RGB (h, w, 3) in 0..255: the class colour, blended towards the background (white in the
     light theme) where the network is unsure (confidence 1/classes) and full where it is certain."""
     k = max(2, int(classes.max()) + 1)
@@ -107,8 +120,9 @@ class BoundaryView(QWidget):
         self.payload = payload
         self.updates += 1
         background = QColor(self.colours.plot_background).getRgbF()[:3]
-        self.image.setImage(boundary_image(payload.classes, payload.confidence, background), autoLevels=False,
-                            levels=(0, 255))
+        self.image.setImage(
+            boundary_image(payload.classes, payload.confidence, background), autoLevels=False, levels=(0, 255)
+        )
         x0, x1 = float(payload.xs[0]), float(payload.xs[-1])
         y0, y1 = float(payload.ys[0]), float(payload.ys[-1])
         self.image.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
@@ -118,8 +132,9 @@ class BoundaryView(QWidget):
             self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
             self._framed = True
         names = ", ".join(f"{name}" for name in payload.class_names)
-        self.title.setText(f"Decision boundary at step {payload.step:,} ({names}); "
-                           "paler where the network is unsure.")
+        self.title.setText(
+            f"Decision boundary at step {payload.step:,} ({names}); paler where the network is unsure."
+        )
         self.neurons.show_neurons(payload)
 
     def clear(self) -> None:

@@ -29,6 +29,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
+from nnstudio.gui import collector
 from nnstudio.gui import settings as app_settings
 from nnstudio.gui.training.insights import InsightsTabs, first_layer
 from nnstudio.gui.training.layer_health import HealthOverlay
@@ -55,8 +56,12 @@ LOCK_REASON = "Training: the model is locked until the run stops (pan, zoom and 
 
 def _model_shape(graph_record: dict[str, Any]) -> tuple:
     """What decides the trained module's state: nodes, names, parameters and wires."""
-    nodes = tuple(sorted((n["id"], n["type"], n["name"], repr(sorted(n.get("params", {}).items())))
-                         for n in graph_record["nodes"]))
+    nodes = tuple(
+        sorted(
+            (n["id"], n["type"], n["name"], repr(sorted(n.get("params", {}).items())))
+            for n in graph_record["nodes"]
+        )
+    )
     edges = tuple(sorted((e["source"], e["target"], e.get("port", 0)) for e in graph_record["edges"]))
     return nodes, edges
 
@@ -261,8 +266,12 @@ class TrainingController(QObject):
         generation, signals = self._preview_generation, self._signals
         graph = self.document.graph
         self.panel.preview_text.setText("Reading the data set…")
-        preview_in_background(graph.to_dict(), dict(graph.training), self._base_dir(),
-                              lambda result: _emit_safely(signals.preview, result, generation))
+        preview_in_background(
+            graph.to_dict(),
+            dict(graph.training),
+            self._base_dir(),
+            lambda result: _emit_safely(signals.preview, result, generation),
+        )
 
     def _on_preview(self, preview: DataPreview, generation: int) -> None:
         if generation == self._preview_generation:
@@ -298,7 +307,9 @@ class TrainingController(QObject):
             where = graph.nodes[errors[0].node].name + ": " if errors[0].node in graph.nodes else ""
             self.panel.show_message(
                 f"The graph has {len(errors)} problem{'s' if len(errors) != 1 else ''} to fix before it can "
-                f"train. {where}{errors[0].message}", "error")
+                f"train. {where}{errors[0].message}",
+                "error",
+            )
             self.show_panel()
             return False
         self._run_number = number or next_number(graph.runs)
@@ -353,6 +364,8 @@ class TrainingController(QObject):
 
     def _set_state(self, state: str) -> None:
         self.state = state
+        # A full garbage collection can stall the window for 100+ ms: not while training.
+        collector.hold_full_collections(QApplication.instance(), state in ("starting", "running", "stopping"))
         self.panel.set_state(state)
         self._update_actions()
 
@@ -380,8 +393,11 @@ class TrainingController(QObject):
         outcome = self.last_outcome
         from_checkpoint = self._last_checkpoint is not None and self._last_checkpoint.exists()
         stopped = outcome is not None and getattr(outcome.final, "stopped", False)
-        return bool(stopped and from_checkpoint
-                    and _model_shape(outcome.graph) == _model_shape(self.document.graph.to_dict()))
+        return bool(
+            stopped
+            and from_checkpoint
+            and _model_shape(outcome.graph) == _model_shape(self.document.graph.to_dict())
+        )
 
     def _update_continue(self) -> None:
         outcome = self.last_outcome
@@ -390,8 +406,9 @@ class TrainingController(QObject):
         elif self._can_resume():
             self.panel.set_continue(True, "Resume", "Resume the stopped run exactly where it stopped")
         else:
-            self.panel.set_continue(True, "Continue",
-                                    "Train on from the last run's weights; layers you changed start fresh")
+            self.panel.set_continue(
+                True, "Continue", "Train on from the last run's weights; layers you changed start fresh"
+            )
         self._update_actions()
 
     # --- updates from the worker --------------------------------------------------------------------
@@ -437,11 +454,18 @@ class TrainingController(QObject):
         plots = self.plots_host.widget
         if plots is not None:
             resumed = started.history if started.start_step else None
-            plots.begin_run(self._run_number, label, started.steps_per_epoch, resumed, started.total_steps,
-                            lr=started.config.lr)
+            plots.begin_run(
+                self._run_number,
+                label,
+                started.steps_per_epoch,
+                resumed,
+                started.total_steps,
+                lr=started.config.lr,
+            )
         resumed_text = f", resuming after step {started.start_step:,}" if started.start_step else ""
-        self.panel.add_message(f"Training on {started.device}: {started.data}; {started.loss} loss{resumed_text}.",
-                               "info")
+        self.panel.add_message(
+            f"Training on {started.device}: {started.data}; {started.loss} loss{resumed_text}.", "info"
+        )
 
     def _on_finished(self, outcome: Outcome) -> None:
         from nnstudio.training.events import Failed
@@ -464,17 +488,25 @@ class TrainingController(QObject):
             if not final.stopped:
                 self.panel.progress.setValue(self.panel.progress.maximum())
         if outcome.run_dir is not None and outcome.run_dir.is_dir():
-            self.panel.show_run_folder(outcome.run_dir, run_folder_text(outcome),
-                                       "notice" if outcome.export_problem else "info")
+            self.panel.show_run_folder(
+                outcome.run_dir, run_folder_text(outcome), "notice" if outcome.export_problem else "info"
+            )
         if self.run_started is not None:
             self._record(outcome)
         self._update_continue()
         self.run_finished.emit(outcome)
 
     def _record(self, outcome: Outcome) -> None:
-        record = RunRecord.of_run(self._run_number, self.run_started, outcome.final, started_at=self._run_began,
-                                  checkpoint=self._last_checkpoint, carried=self._carried,
-                                  folder=outcome.run_dir, preprocessing=outcome.preprocessing)
+        record = RunRecord.of_run(
+            self._run_number,
+            self.run_started,
+            outcome.final,
+            started_at=self._run_began,
+            checkpoint=self._last_checkpoint,
+            carried=self._carried,
+            folder=outcome.run_dir,
+            preprocessing=outcome.preprocessing,
+        )
         self.document.push(RecordRunCommand(self.document.graph, record.to_dict()))
 
     # --- which views to compute -----------------------------------------------------------------------

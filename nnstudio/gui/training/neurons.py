@@ -38,8 +38,10 @@ POSITIVE = np.array((8, 119, 189), np.float32) / 255.0  # Playground's blue
 NEGATIVE = np.array((232, 125, 22), np.float32) / 255.0  # and its orange
 GAP = 4
 ALL_LAYERS = "All hidden layers"
-NO_HIDDEN = ("This network has no hidden layer: it can only draw a straight boundary. Add a Linear layer "
-             "and an activation between the input and the output to bend it.")
+NO_HIDDEN = (
+    "This network has no hidden layer: it can only draw a straight boundary. Add a Linear layer "
+    "and an activation between the input and the output to bend it."
+)
 
 
 def neuron_image(values: np.ndarray, background: QColor) -> np.ndarray:
@@ -79,7 +81,9 @@ class NeuronRows(QWidget):
         best = (4.0, max(1, int(width // (4 + GAP))))
         for side in range(96, 3, -1):
             cols = max(1, int((width + GAP) // (side + GAP)))
-            needed = sum(header + math.ceil(len(images) / cols) * (side + GAP) for _, _, images, _ in self.rows)
+            needed = sum(
+                header + math.ceil(len(images) / cols) * (side + GAP) for _, _, images, _ in self.rows
+            )
             if needed <= height:
                 best = (float(side), cols)
                 break
@@ -102,15 +106,27 @@ class NeuronRows(QWidget):
         dim = palette.color(QPalette.ColorRole.PlaceholderText)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         for (_node, label, images, units), top in zip(self.rows, tops, strict=True):
-            count = f"{len(images)} of {units} units" if units > len(images) else f"{units} unit{'s' * (units != 1)}"
+            count = (
+                f"{len(images)} of {units} units"
+                if units > len(images)
+                else f"{units} unit{'s' * (units != 1)}"
+            )
             count_w = metrics.horizontalAdvance(count) + 8
             painter.setPen(text)
-            name = metrics.elidedText(label, Qt.TextElideMode.ElideMiddle, max(20, self.width() - count_w - 8))
-            painter.drawText(QRectF(GAP, top, self.width() - 2 * GAP, header),
-                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)
+            name = metrics.elidedText(
+                label, Qt.TextElideMode.ElideMiddle, max(20, self.width() - count_w - 8)
+            )
+            painter.drawText(
+                QRectF(GAP, top, self.width() - 2 * GAP, header),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                name,
+            )
             painter.setPen(dim)
-            painter.drawText(QRectF(GAP, top, self.width() - 2 * GAP, header),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, count)
+            painter.drawText(
+                QRectF(GAP, top, self.width() - 2 * GAP, header),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                count,
+            )
             for i, image in enumerate(images):
                 row, col = divmod(i, cols)
                 target = QRectF(GAP + col * (side + GAP), top + header + row * (side + GAP), side, side)
@@ -206,13 +222,23 @@ class NeuronPanel(QWidget):
             images = list(neuron_image(layer.units, background))
             self.tiles.set_tiles(images, [str(i + 1) for i in range(len(images))])
             self.stack.setCurrentWidget(self.tiles)
-            shown = f"first {len(images)} of {layer.total} units" if layer.total > len(images) else \
-                f"{layer.total} units"
+            shown = (
+                f"first {len(images)} of {layer.total} units"
+                if layer.total > len(images)
+                else f"{layer.total} units"
+            )
             self.key.setText(f"{layer.label}, {shown}. " + _key(layer))
             self.thumbnails = len(images)
             return
-        rows = [(layer.node_id, layer.label, [to_qimage(rgb) for rgb in neuron_image(layer.units, background)],
-                 layer.total) for layer in payload.neurons]
+        rows = [
+            (
+                layer.node_id,
+                layer.label,
+                [to_qimage(rgb) for rgb in neuron_image(layer.units, background)],
+                layer.total,
+            )
+            for layer in payload.neurons
+        ]
         self.rows.set_rows(rows)
         self.stack.setCurrentWidget(self.rows)
         hidden = len(payload.layers) - len(payload.neurons)
@@ -230,4 +256,3 @@ class NeuronPanel(QWidget):
 
 def _key(layer: NeuronLayer) -> str:
     return f"Blue > 0, orange < 0 (full at {layer.peak:.2g})."
-
