@@ -459,7 +459,7 @@ class _ClassWriter:
         return {*(n for n, _, _ in self.shape_args), *self.declared, *self.extra_args}
 
     def _emit(self, order: list[str], init: list[str], args: list[str]) -> None:
-        from nnstudio.compiler.codegen import _check_forward, _doc_lines, _Variables
+        from nnstudio.compiler.codegen import _doc_lines, _Variables, fill_forward
 
         definition, body, use = self.definition, self.body, self.uses[0]
         lines = [f"class {self.cls.name}(nn.Module):"]
@@ -528,20 +528,9 @@ class _ClassWriter:
             else:
                 template = node.spec.forward_template(params)
                 values = _template_values(node, params, _inner_inputs(definition, use, node_id))
-            rereads = any(
-                k in line for line in template.splitlines()[1:] for k in ("{x}", "{inputs}", "{sum}")
+            out, text = fill_forward(
+                node, template, sources, var_of, variables, self.cls.attr_of.get(node_id, ""), values
             )
-            out = variables.assign(node, sources, avoid={var_of[s] for s in sources} if rereads else set())
-            in_vars = [var_of[s] for s in sources]
-            text = template.format(
-                out=out,
-                x=in_vars[0],
-                inputs=", ".join(in_vars),
-                sum=" + ".join(in_vars),
-                attr=self.cls.attr_of.get(node_id, ""),
-                **values,
-            )
-            _check_forward(text, {*var_of.values(), out, "self", "torch", "_"}, node)
             body_lines = [f"        {line}" for line in text.splitlines()]
             shapes = {u.analysis.shapes[node_id] for u in self.uses}
             if len(shapes) == 1:  # a comment only when every use of the class agrees

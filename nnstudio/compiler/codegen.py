@@ -516,22 +516,10 @@ class _Generator:
                 continue  # Inputs are arguments, Outputs are returned
             sources = [e.source for e in graph.inputs_of(node.id)]
             template = spec.forward_template(params[node.id])
-            # A template that reads its input again after assigning its output
-            # must not write into the variable it is reading.
-            rereads = any(
-                k in line for line in template.splitlines()[1:] for k in ("{x}", "{inputs}", "{sum}")
+            values = self._values(node, params[node.id])
+            out, text = fill_forward(
+                node, template, sources, var_of, variables, attr_of.get(node.id, ""), values
             )
-            out = variables.assign(node, sources, avoid={var_of[s] for s in sources} if rereads else set())
-            in_vars = [var_of[s] for s in sources]
-            text = template.format(
-                out=out,
-                x=in_vars[0],
-                inputs=", ".join(in_vars),
-                sum=" + ".join(in_vars),
-                attr=attr_of.get(node.id, ""),
-                **self._values(node, params[node.id]),
-            )
-            _check_forward(text, {*var_of.values(), out, "self", "torch", "_"}, node)
             body = [f"        {line}" for line in text.splitlines()]
             body[-1] += f"  # {format_shape(self.shapes[node.id])}"
             self.lines += body
@@ -593,6 +581,28 @@ class _Variables:
         if self.in_chain is not None and self.pending[self.in_chain] == 0:
             self.in_chain = None
         return self.names.create(node.name, node.type.lower())
+
+
+def fill_forward(
+    node: Node,
+    template: str,
+    sources: list[str],
+    var_of: Mapping[str, str],
+    variables: _Variables,
+    attr: str,
+    values: Mapping[str, str],
+) -> tuple[str, str]:
+    """A node's forward template filled in: (the variable it assigns, the checked lines)."""
+    # A template that reads its input again after assigning its output
+    # must not write into the variable it is reading.
+    rereads = any(k in line for line in template.splitlines()[1:] for k in ("{x}", "{inputs}", "{sum}"))
+    out = variables.assign(node, sources, avoid={var_of[s] for s in sources} if rereads else set())
+    in_vars = [var_of[s] for s in sources]
+    text = template.format(
+        out=out, x=in_vars[0], inputs=", ".join(in_vars), sum=" + ".join(in_vars), attr=attr, **values
+    )
+    _check_forward(text, {*var_of.values(), out, "self", "torch", "_"}, node)
+    return out, text
 
 
 def _dims(shape: Shape) -> str:
