@@ -547,17 +547,7 @@ def _arguments(
     """Check a filled layer template inside a block: one constructor call whose arguments
     are literals or arithmetic on the class's own arguments; PyTorch's defaults (the spec's
     ``torch_defaults``) left out."""
-    from nnstudio.compiler.codegen import CodegenError, _is_literal, _same_value
-
-    try:
-        tree = ast.parse(text, mode="eval").body
-    except SyntaxError as exc:
-        raise CodegenError(f"{where}: its layer expression does not parse ({exc.msg}).") from None
-    if not isinstance(tree, ast.Call):
-        raise CodegenError(f"{where}: its layer expression is not a constructor call.")
-    func = ast.unparse(tree.func)
-    if not (func.startswith("nn.") and func[3:].isidentifier()) and func not in helpers:
-        raise CodegenError(f"{where}: '{func}' is not a torch.nn layer.")
+    from nnstudio.compiler.codegen import _constructor, _is_literal
 
     def ok(node: ast.expr) -> bool:
         if _is_literal(node):
@@ -570,15 +560,4 @@ def _arguments(
             return ok(node.operand)
         return False
 
-    if not all(ok(a) for a in tree.args) or not all(k.arg and ok(k.value) for k in tree.keywords):
-        raise CodegenError(f"{where}: its layer arguments must be plain values or block parameters.")
-    args = [ast.unparse(a) for a in tree.args]
-    for kw in tree.keywords:
-        if (
-            kw.arg in defaults
-            and _is_literal(kw.value)
-            and _same_value(ast.literal_eval(kw.value), defaults[kw.arg])
-        ):
-            continue
-        args.append(f"{kw.arg}={ast.unparse(kw.value)}")
-    return func, args
+    return _constructor(text, helpers, where, defaults, allowed=ok, what="plain values or block parameters")

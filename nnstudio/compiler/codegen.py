@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -147,12 +147,18 @@ def _same_value(a: Any, b: Any) -> bool:
 
 
 def _constructor(
-    text: str, helpers: set[str], where: str, defaults: Mapping[str, Any]
+    text: str,
+    helpers: set[str],
+    where: str,
+    defaults: Mapping[str, Any],
+    allowed: Callable[[ast.expr], bool] = _is_literal,
+    what: str = "plain values",
 ) -> tuple[str, list[str]]:
     """Check a filled ``module`` template; return the callee and its argument sources.
 
     The expression must be one call of ``nn.<Layer>`` or of a helper class in
-    this file, with literal arguments only, whatever the node's name or values.
+    this file, whose arguments pass ``allowed`` (literals only, unless a block
+    class allows its own arguments), whatever the node's name or values.
     Keyword arguments equal to ``defaults`` (the spec's ``torch_defaults``, PyTorch's
     own) are left out, as a person would write the call.
     """
@@ -165,13 +171,12 @@ def _constructor(
     func = ast.unparse(tree.func)
     if not (func.startswith("nn.") and func[3:].isidentifier()) and func not in helpers:
         raise CodegenError(f"{where}: '{func}' is not a torch.nn layer.")
-    if not all(_is_literal(a) for a in tree.args) or not all(
-        k.arg and _is_literal(k.value) for k in tree.keywords
-    ):
-        raise CodegenError(f"{where}: its layer arguments must be plain values.")
+    if not all(allowed(a) for a in tree.args) or not all(k.arg and allowed(k.value) for k in tree.keywords):
+        raise CodegenError(f"{where}: its layer arguments must be {what}.")
     args = [ast.unparse(a) for a in tree.args]
     for kw in tree.keywords:
-        if kw.arg in defaults and _same_value(ast.literal_eval(kw.value), defaults[kw.arg]):
+        literal = _is_literal(kw.value)
+        if kw.arg in defaults and literal and _same_value(ast.literal_eval(kw.value), defaults[kw.arg]):
             continue
         args.append(f"{kw.arg}={ast.unparse(kw.value)}")
     return func, args
