@@ -23,12 +23,24 @@ DEAD_SHARE = 0.5
 
 @dataclass(frozen=True)
 class HealthWarning:
-    kind: str  # "vanishing", "exploding" or "dead"
+    kind: str  # "vanishing", "exploding", "dead", or "inside" (layers inside a block instance)
     message: str
+    short: str = ""  # a few words for a tag; empty: the kind's usual words
+
+
+def inside(problems: Mapping[str, list[HealthWarning]]) -> HealthWarning:
+    """One warning for a block instance summing up the warnings of layers inside it (by path)."""
+    count = len(problems)
+    lines = [f"{path}: {w.message}" for path, found in problems.items() for w in found]
+    return HealthWarning(
+        "inside",
+        "\n\n".join(lines),
+        f"{count} layer{'s' if count != 1 else ''} inside need{'s' if count == 1 else ''} attention",
+    )
 
 
 def judge(stats: Mapping[str, LayerStat]) -> dict[str, list[HealthWarning]]:
-    """Warnings per node id (nodes without any are absent)."""
+    """Warnings per node id or inner path (those without any are absent)."""
     norms = [s.grad_norm for s in stats.values() if math.isfinite(s.grad_norm)]
     largest = max(norms, default=0.0)
     result: dict[str, list[HealthWarning]] = {}

@@ -12,11 +12,18 @@ whose ``var_of``/``line_of`` say where in ``forward`` each node's value is
 computed; that lets ``node_outputs`` read the value of *any* node, including
 those without a submodule (Add, Concat, Reshape). For a hand-written module,
 its direct children stand in for nodes, keyed by attribute name.
+
+Layers inside block instances are named by instance path (``layer2.0/conv1``,
+as diagnostics name them). ``inner_layers`` finds their submodules from the
+graph and the generated classes; the functions that take ``inner`` read those
+layers with forward hooks. Inner nodes without a module of their own (an Add
+inside a residual block) are not watched: the layer after them shows their
+effect, and the instance's own value is the block's output.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,10 +33,12 @@ import torch
 from torch import nn
 
 from nnstudio.compiler.build import trace_node_values
+from nnstudio.core.instance_paths import copy_paths, join
 from nnstudio.training.errors import InspectError
 from nnstudio.training.events import LayerStat
 
 if TYPE_CHECKING:
+    from nnstudio.core.graph import GraphModel
     from nnstudio.training.data import TrainingData
 
 _DEAD_TYPES = (nn.ReLU, nn.ReLU6)
@@ -47,8 +56,50 @@ def node_modules(model: nn.Module) -> dict[str, nn.Module]:
     return dict(model.named_children())
 
 
-def node_label(model: nn.Module, node_id: str) -> str:
-    """ "Conv2d 'conv1'" for messages."""
+@dataclass(frozen=True)
+class InnerLayer:
+    """A layer inside a block instance: its submodule in the trained model."""
+
+    module: nn.Module
+    type: str  # the catalog's layer type, "Conv2d"
+    instance: str  # the node id of the top-level instance it belongs to
+
+
+Inner = Mapping[str, InnerLayer]  # instance path -> layer
+
+
+def inner_layers(model: nn.Module, graph: GraphModel) -> dict[str, InnerLayer]:
+    """Every layer with a module inside the block instances of ``model``, compiled from
+    ``graph``, by instance path, in forward order (empty for a model without blocks)."""
+    code = getattr(model, "nnstudio_code", None)
+    if code is None or not code.class_of:
+        return {}
+    layers: dict[str, InnerLayer] = {}
+
+    def add_copies(holder: nn.Module, classes: Sequence[str], path: str, instance: str) -> None:
+        copies = list(holder) if len(classes) > 1 else [holder]  # a repeat is an nn.Sequential
+        for prefix, module, class_name in zip(copy_paths(path, len(classes)), copies, classes, strict=True):
+            cls = code.block_classes[class_name]
+            body = graph.blocks.get(cls.definition).body
+            for node_id, attr in cls.attr_of.items():
+                node = body.nodes[node_id]
+                inner_path = join(prefix, node.name)
+                if node_id in cls.class_of:  # a block inside the block
+                    add_copies(getattr(module, attr), cls.class_of[node_id], inner_path, instance)
+                else:
+                    layers[inner_path] = InnerLayer(getattr(module, attr), node.type, instance)
+
+    for node_id in sorted(code.class_of, key=lambda n: code.line_of.get(n, 0)):
+        add_copies(
+            getattr(model, code.attr_of[node_id]), code.class_of[node_id], code.label_of[node_id][1], node_id
+        )
+    return layers
+
+
+def node_label(model: nn.Module, node_id: str, inner: Inner | None = None) -> str:
+    """ "Conv2d 'conv1'" (or "Conv2d 'layer2.0/conv1'" inside a block) for messages."""
+    if inner and node_id in inner:
+        return f"{inner[node_id].type} '{node_id}'"
     code = getattr(model, "nnstudio_code", None)
     if code is not None and node_id in code.label_of:
         layer, name = code.label_of[node_id]
@@ -129,17 +180,41 @@ def _hooked_outputs(model: nn.Module, inputs: torch.Tensor, node_ids: list[str])
     return values
 
 
+def _hooked_values(
+    model: nn.Module, inputs: torch.Tensor, modules: Mapping[str, nn.Module], keep: Any, run: Any = None
+) -> dict[str, Any]:
+    """``keep(key, output)`` of each of ``modules`` (by key) when ``run()`` (default: the model
+    on ``inputs``) calls it; a module called twice keeps its first call's."""
+    values: dict[str, Any] = {}
+
+    def hook_for(key: str):
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            output = output[0] if isinstance(output, tuple) else output
+            if key not in values and isinstance(output, torch.Tensor):
+                values[key] = keep(key, output)
+
+        return hook
+
+    handles = [module.register_forward_hook(hook_for(key)) for key, module in modules.items()]
+    try:
+        run() if run is not None else model(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return values
+
+
 # --- filters and feature maps -------------------------------------------------------------------
 
 
-def conv_kernels(model: nn.Module, node_id: str) -> np.ndarray:
+def conv_kernels(model: nn.Module, node_id: str, inner: Inner | None = None) -> np.ndarray:
     """The filters of a convolution node as float32 (out, in, k, k) (or (out, in, k) for
     Conv1d), scaled for display: each filter maps to 0..1 with 0.5 meaning zero weight,
     so the sign of every weight stays visible."""
-    module = node_modules(model).get(node_id)
+    module = inner[node_id].module if inner and node_id in inner else node_modules(model).get(node_id)
     if not isinstance(module, _CONV_TYPES):
         raise InspectError(
-            f"{node_label(model, node_id)} is not a convolution, so it has no filters to show."
+            f"{node_label(model, node_id, inner)} is not a convolution, so it has no filters to show."
         )
     weight = module.weight.detach().float()
     if isinstance(module, nn.ConvTranspose2d):
@@ -149,12 +224,20 @@ def conv_kernels(model: nn.Module, node_id: str) -> np.ndarray:
     return (0.5 + 0.5 * weight / peak).cpu().numpy().astype(np.float32)
 
 
-def conv_nodes(model: nn.Module) -> list[str]:
-    """The ids of the convolution nodes in forward order."""
+def conv_nodes(model: nn.Module, inner: Inner | None = None) -> list[str]:
+    """The ids of the convolution nodes in forward order; with ``inner``, the convolutions
+    inside each block instance (by path) where the instance is."""
     code = getattr(model, "nnstudio_code", None)
     modules = node_modules(model)
     order = sorted(code.line_of, key=code.line_of.get) if code is not None else list(modules)
-    return [n for n in order if isinstance(modules.get(n), _CONV_TYPES)]
+    found = []
+    for node_id in order:
+        if isinstance(modules.get(node_id), _CONV_TYPES):
+            found.append(node_id)
+        for path, layer in (inner or {}).items():
+            if layer.instance == node_id and isinstance(layer.module, _CONV_TYPES):
+                found.append(path)
+    return found
 
 
 def first_conv(model: nn.Module) -> str | None:
@@ -169,20 +252,34 @@ def first_layer_filters(model: nn.Module) -> tuple[str, np.ndarray] | None:
 
 
 def feature_maps(
-    model: nn.Module, node_id: str, sample: torch.Tensor | np.ndarray, max_maps: int = 64
+    model: nn.Module,
+    node_id: str,
+    sample: torch.Tensor | np.ndarray,
+    max_maps: int = 64,
+    inner: Inner | None = None,
 ) -> np.ndarray:
     """The output of ``node_id`` for one sample (batch dimension removed) as float32.
 
     ``sample`` is one input as the model takes it (already normalised, as the
     samples of ``TrainingData`` are). Image-like outputs keep at most
     ``max_maps`` channels: the view shows a grid, not hundreds of maps.
+    A path (``layer2.0/conv1``) names a layer of ``inner``.
     """
     device = model_device(model)
     x = torch.as_tensor(sample).to(device).unsqueeze(0)
+    if "/" in node_id and not (inner and node_id in inner):
+        raise InspectError(
+            f"'{node_id}' has no layer of its own inside its block (an Add or a similar operation), "
+            "so there is nothing to watch there; pick the layer after it to see its effect."
+        )
     with evaluating(model):
-        value = node_outputs(model, x, [node_id]).get(node_id)
-    if value is None:
-        raise InspectError(f"{node_label(model, node_id)} did not compute a tensor.")
+        if inner and node_id in inner:
+            module = {node_id: inner[node_id].module}
+            value = _hooked_values(model, x, module, lambda _key, v: v.clone()).get(node_id)
+        else:
+            value = node_outputs(model, x, [node_id]).get(node_id)
+    if not isinstance(value, torch.Tensor):
+        raise InspectError(f"{node_label(model, node_id, inner)} did not compute a tensor.")
     out = value[0].detach().float()
     if out.dim() >= 2 and out.shape[0] > max_maps:
         out = out[:max_maps]
@@ -192,10 +289,13 @@ def feature_maps(
 # --- layer statistics ---------------------------------------------------------------------------------
 
 
-def layer_statistics(model: nn.Module, probe: torch.Tensor) -> dict[str, LayerStat]:
+def layer_statistics(
+    model: nn.Module, probe: torch.Tensor, inner: Inner | None = None
+) -> dict[str, LayerStat]:
     """Mean and spread of every node's output on ``probe`` (a batch on the model's device),
     the gradient norm of its parameters from the last backward pass, and for ReLUs
-    the share of units that stay zero for every probe sample ("dead").
+    the share of units that stay zero for every probe sample ("dead"). With ``inner``,
+    the layers inside block instances too, keyed by path (``layer2.0/relu``).
 
     One forward pass in eval mode without gradients, and one read-back of all
     numbers together: cheap enough to run every few dozen steps.
@@ -204,26 +304,44 @@ def layer_statistics(model: nn.Module, probe: torch.Tensor) -> dict[str, LayerSt
     code = getattr(model, "nnstudio_code", None)
     # Inputs are data, not layers: their preparation has no health to show.
     node_ids = [n for n in code.line_of if n not in code.input_ids] if code is not None else list(modules)
-    with evaluating(model):
-        outputs = node_outputs(model, probe, node_ids)
     nan = torch.tensor(float("nan"), device=probe.device)
+    inner = inner or {}
+
+    def summarise(key: str, value: torch.Tensor) -> torch.Tensor | None:
+        """(mean, std, dead) of an output, computed at once: inner outputs are not kept."""
+        if not value.is_floating_point():
+            return None
+        value = value.detach().float()
+        module = inner[key].module if key in inner else modules.get(key)
+        dead = _dead_fraction(value) if isinstance(module, _DEAD_TYPES) else nan
+        return torch.stack([value.mean(), value.std() if value.numel() > 1 else nan, dead])
+
+    outputs: dict[str, torch.Tensor] = {}
+    with evaluating(model):
+        inner_rows = _hooked_values(
+            model,
+            probe,
+            {path: layer.module for path, layer in inner.items()},
+            summarise,
+            run=lambda: outputs.update(node_outputs(model, probe, node_ids)),
+        )
+    summaries = {n: summarise(n, outputs[n]) for n in node_ids if n in outputs}
+    summaries.update(inner_rows)
     rows: list[torch.Tensor] = []
     keys: list[str] = []
-    for node_id in node_ids:
-        value = outputs.get(node_id)
-        module = modules.get(node_id)
-        if value is None or not value.is_floating_point():
+    for key, summary in summaries.items():
+        if summary is None:
             continue
-        value = value.detach().float()
+        module = inner[key].module if key in inner else modules.get(key)
         grads = [
             p.grad.detach().float().norm()
             for p in (module.parameters() if module else ())
             if p.grad is not None
         ]
         grad_norm = torch.stack(grads).norm().to(probe.device) if grads else nan
-        dead = _dead_fraction(value) if isinstance(module, _DEAD_TYPES) else nan
-        rows.append(torch.stack([value.mean(), value.std() if value.numel() > 1 else nan, grad_norm, dead]))
-        keys.append(node_id)
+        mean, std, dead = summary
+        rows.append(torch.stack([mean, std, grad_norm, dead]))
+        keys.append(key)
     if not rows:
         return {}
     table = torch.stack(rows).cpu().tolist()  # the only read-back

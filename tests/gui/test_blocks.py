@@ -185,7 +185,7 @@ def test_the_summary_names_each_instances_block_and_repeat(make_window):
     window.docks["summary"].show()
     window.docks["summary"].raise_()
     window.summary.refresh()
-    rows = {row[1]: row[2] for row in window.summary.model.rows}
+    rows = {row[1]: row[2] for row in window.summary.rows}
     assert rows["stage1"] == "DoubleConv" and rows["stage2"] == "DoubleConv ×2"
 
 

@@ -62,7 +62,7 @@ def test_typing_a_parameter_updates_shapes_downstream_on_canvas_and_in_the_summa
     assert window.scene.node_items[ids["linear1"]].parameters == 1014 * 64 + 64
     assert "Output shape: (6, 26, 26)" in window.inspector.figures.text()
     window.summary.refresh()
-    rows = {row[1]: row for row in window.summary.model.rows}
+    rows = {row[1]: row for row in window.summary.rows}
     assert rows["flatten1"][3] == "(1014,)"
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QToolBar, QToolButton
 
 from nnstudio.core import block_files, blocks
 from nnstudio.core.errors import GraphError
 from nnstudio.core.graph import GraphModel
+from nnstudio.core.instance_paths import copy_prefixes
 from nnstudio.gui.document import Document
 from nnstudio.gui.editor import block_palette
 from nnstudio.gui.editor.scene import GraphScene
@@ -86,6 +87,8 @@ class MakeUniqueCommand(GraphCommand):
 
 class BlockEditing(QObject):
     """Group/ungroup/open/make-unique actions and the breadcrumb of one editor window."""
+
+    level_changed = Signal()  # the canvas shows another level (a block opened or left)
 
     def __init__(self, window: QMainWindow) -> None:
         super().__init__(window)
@@ -168,6 +171,14 @@ class BlockEditing(QObject):
         self._palette_names: list[str] | None = None
         window.document_changed.connect(self._on_root_changed)
         self._on_root_changed(window._document)
+        training = getattr(window, "training", None)  # its views follow the opened block
+        if training is not None:
+            self.level_changed.connect(training.on_level_changed)
+        summary = getattr(window, "summary", None)  # its tree opens the instance shown
+        if summary is not None:
+            self.level_changed.connect(
+                lambda: summary.reveal(copy_prefixes(self.root.graph, [name for _, name in self.levels]))
+            )
 
     # -- where we are ------------------------------------------------------------------------
 
@@ -293,6 +304,7 @@ class BlockEditing(QObject):
         window.view.frame_graph()
         self._update_breadcrumb()
         self.refresh_palette()
+        self.level_changed.emit()
 
     def _update_breadcrumb(self) -> None:
         bar = self.breadcrumb

@@ -1,98 +1,82 @@
-"""The model summary: each layer's output shape, parameters and cost, and totals."""
+"""The model summary: each layer's output shape, parameters and cost, and totals.
+
+A tree like torchinfo's table: each block instance is a row that expands into
+the layers inside it, with the shapes and counts of that instance (a repeat
+expands into its copies first, ``layer2.0`` and ``layer2.1``). An instance's
+counts are the sums of its rows', so the totals below hold whichever rows are
+open. Opening a block on the canvas expands its instance here.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from nnstudio.core.blocks import type_label
+from nnstudio.core.blocks import BLOCK_TYPE, type_label
+from nnstudio.core.instance_paths import InnerRow, instance_rows
 from nnstudio.core.layers import format_shape
 from nnstudio.gui.document import Document
 from nnstudio.gui.text import short_count
 
 COLUMNS = ("Name", "Type", "Output shape", "Parameters", "Mult-adds")
-NODE_ROLE = Qt.ItemDataRole.UserRole
-_Index = QModelIndex | QPersistentModelIndex
-_ROOT = QModelIndex()
-
-
-class SummaryModel(QAbstractTableModel):
-    """Rows in data-flow order, from the core's cached analysis."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[tuple[str, str, str, str, str, str]] = []
-
-    def set_rows(self, rows: list[tuple[str, str, str, str, str, str]]) -> None:
-        self.beginResetModel()
-        self.rows = rows
-        self.endResetModel()
-
-    def rowCount(self, parent: _Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: _Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        row = self.rows[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return row[index.column() + 1]
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() >= 3:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == NODE_ROLE:
-            return row[0]
-        return None
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
+NODE_ROLE = Qt.ItemDataRole.UserRole  # the top-level node a row belongs to
+PATH_ROLE = Qt.ItemDataRole.UserRole + 1  # an inner row's instance path ("layer2.0/conv1")
+Row = tuple[str, str, str, str, str, str]  # node id, name, type, shape, parameters, mult-adds
 
 
 class SummaryPanel(QWidget):
-    """A table like torchinfo's; refreshed shortly after edits, and only when shown."""
+    """A tree like torchinfo's table; refreshed shortly after edits, and only when shown."""
 
     node_activated = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document: Document | None = None
-        self.model = SummaryModel()
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        self.table.setAlternatingRowColors(True)
-        header = self.table.horizontalHeader()
+        self.rows: list[Row] = []  # the top-level rows, in data-flow order
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(len(COLUMNS))
+        self.tree.setHeaderLabels(COLUMNS)
+        self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setIndentation(14)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # names vary; numbers do not
-        for column, width in enumerate((160, 130, 120, 110, 100)):
+        for column, width in enumerate((180, 130, 120, 110, 100)):
             header.resizeSection(column, width)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.totals = QLabel()
         self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.table)
+        layout.addWidget(self.tree)
         layout.addWidget(self.totals)
         self._stale = True
+        self._reveal: list[str] = []  # the instance paths of the block open on the canvas
         self._timer = QTimer(self, singleShot=True, interval=150)
         self._timer.timeout.connect(self.refresh)
-        self.table.activated.connect(self._on_activated)
-        self.table.clicked.connect(self._on_activated)
+        self.tree.itemActivated.connect(self._on_activated)
+        self.tree.itemClicked.connect(self._on_activated)
 
     def set_document(self, document: Document) -> None:
         if self.document is not None:
             self.document.analysis_changed.disconnect(self._on_analysis_changed)
         self.document = document
         document.analysis_changed.connect(self._on_analysis_changed)
+        self._reveal = []
         self._stale = True
         self.refresh()
 
@@ -106,6 +90,8 @@ class SummaryPanel(QWidget):
         if self._stale:
             self._timer.start()
 
+    # --- the tree -----------------------------------------------------------------------------
+
     def refresh(self) -> None:
         if self.document is None:
             return
@@ -114,34 +100,103 @@ class SummaryPanel(QWidget):
         analysis = self.document.analysis()
         order = [n for n in analysis.order if n in graph.nodes]
         order += [n for n in graph.nodes if n not in set(order)]
-        rows = []
+        expanded = self.expanded_paths() | set(self._reveal)
+        self.tree.setUpdatesEnabled(False)
+        self.tree.clear()
+        self.rows = []
         for node_id in order:
             node = graph.nodes[node_id]
             fig = analysis.figures.get(node_id)
             # type_label: an instance shows its block and repeat, "BasicBlock ×2"
-            rows.append(
-                (
-                    node_id,
-                    node.name,
-                    type_label(node),
-                    format_shape(analysis.shapes.get(node_id)),
-                    f"{fig.parameters:,}" if fig else "?",
-                    short_count(fig.macs) if fig else "?",
-                )
+            row = (
+                node_id,
+                node.name,
+                type_label(node),
+                format_shape(analysis.shapes.get(node_id)),
+                f"{fig.parameters:,}" if fig else "?",
+                short_count(fig.macs) if fig else "?",
             )
-        self.model.set_rows(rows)
+            self.rows.append(row)
+            item = self._item(row[1:], node_id, node.name)
+            self.tree.addTopLevelItem(item)
+            if node.type == BLOCK_TYPE:
+                shapes = [analysis.shapes.get(e.source) for e in graph.inputs_of(node_id)]
+                if None not in shapes:
+                    self._add_inner(item, instance_rows(graph.blocks, node, shapes, node.name), node_id)
+            item.setExpanded(node.name in expanded)
+        self._expand(expanded)
+        self.tree.setUpdatesEnabled(True)
         figures = analysis.model_figures()
         params = sum(f.parameters for f in figures)
         macs = sum(f.macs for f in figures)
         memory = 4 * params / 2**20
         count = len(graph.nodes)
+        inside = sum(1 for node in graph.nodes.values() if node.type == BLOCK_TYPE)
+        hint = (
+            f" · {inside} block instance{'s' if inside != 1 else ''}: expand to see inside" if inside else ""
+        )
         self.totals.setText(
             f"{count} layer{'s' if count != 1 else ''} · {params:,} parameters "
             f"({memory:.2f} MiB as float32)"
-            f" · {short_count(macs)} multiply-adds per sample"
+            f" · {short_count(macs)} multiply-adds per sample{hint}"
         )
 
-    def _on_activated(self, index: QModelIndex) -> None:
-        node_id = self.model.data(index, NODE_ROLE)
+    def _item(self, cells: Sequence[str], node_id: str, path: str) -> QTreeWidgetItem:
+        item = QTreeWidgetItem(list(cells))
+        for column in (3, 4):
+            item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        item.setData(0, NODE_ROLE, node_id)
+        item.setData(0, PATH_ROLE, path)
+        return item
+
+    def _add_inner(self, parent: QTreeWidgetItem, rows: Sequence[InnerRow], node_id: str) -> None:
+        for row in rows:
+            name = f"copy {row.copy + 1} · {row.name}" if row.copy is not None else row.name
+            cells = (name, row.type, format_shape(row.shape), f"{row.parameters:,}", short_count(row.macs))
+            item = self._item(cells, node_id, row.path)
+            item.setToolTip(0, row.path)
+            parent.addChild(item)
+            self._add_inner(item, row.children, node_id)
+
+    def _items(self) -> list[QTreeWidgetItem]:
+        found, todo = [], [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
+        while todo:
+            item = todo.pop()
+            found.append(item)
+            todo.extend(item.child(i) for i in range(item.childCount()))
+        return found
+
+    def expanded_paths(self) -> set[str]:
+        """The rows open now, by path (kept when the tree is rebuilt after an edit)."""
+        return {item.data(0, PATH_ROLE) for item in self._items() if item.isExpanded()}
+
+    def _expand(self, paths: set[str]) -> None:
+        for item in self._items():
+            if item.data(0, PATH_ROLE) in paths:
+                item.setExpanded(True)
+
+    def item_of(self, path: str) -> QTreeWidgetItem | None:
+        """The row of a top-level node's name or an inner path."""
+        return next((i for i in self._items() if i.data(0, PATH_ROLE) == path), None)
+
+    def reveal(self, prefixes: Sequence[str]) -> None:
+        """Open the rows of the copies at ``prefixes`` (the block open on the canvas) and the
+        rows above them, and bring the first into view."""
+        paths = set()
+        for prefix in prefixes:
+            parts = prefix.split("/")
+            for depth in range(len(parts)):
+                path = "/".join(parts[: depth + 1])
+                paths |= {path, path.rsplit(".", 1)[0]}
+        self._reveal = sorted(paths)
+        if self._stale:
+            return
+        self._expand(paths)
+        first = self.item_of(prefixes[0]) if prefixes else None
+        if first is not None:
+            self.tree.scrollToItem(first, QAbstractItemView.ScrollHint.PositionAtTop)
+
+    def _on_activated(self, item: QTreeWidgetItem, _column: int = 0) -> None:
+        node_id = item.data(0, NODE_ROLE)
         if node_id:
             self.node_activated.emit(node_id)

@@ -29,10 +29,12 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
+from nnstudio.core.blocks import PORT_IN
 from nnstudio.gui import collector
 from nnstudio.gui import settings as app_settings
+from nnstudio.gui.training.block_scope import BlockScope
 from nnstudio.gui.training.insights import InsightsTabs, first_layer
-from nnstudio.gui.training.layer_health import HealthOverlay
+from nnstudio.gui.training.layer_health import HealthOverlay, canvas_health
 from nnstudio.gui.training.lazy import LazyWidget
 from nnstudio.gui.training.panel import TrainingPanel, finished_text, run_folder_text
 from nnstudio.gui.training.undo import RecordRunCommand, SetTrainingSettingsCommand
@@ -86,6 +88,8 @@ class TrainingController(QObject):
         self.plots_host = LazyWidget(self._make_plots)
         self.tabs = InsightsTabs()
         self.overlay = HealthOverlay()
+        self.scope = BlockScope(window)  # the block open on the canvas, as instance paths
+        self._last_stats: Any = None  # LayerStatsReady, shown again when the canvas changes level
         self._signals = _Signals(self)
         self._signals.devices.connect(self._on_devices)
         self._signals.preview.connect(self._on_preview)
@@ -179,7 +183,8 @@ class TrainingController(QObject):
         self.panel_dock.visibilityChanged.connect(self._on_panel_visibility)
         self.tabs.feature_maps.sample_changed.connect(lambda *_: self._send_wants())
         self.tabs.wants_changed.connect(lambda *_: self._send_wants())
-        self.tabs.health.node_activated.connect(self.window.show_node)
+        self.tabs.health.node_activated.connect(self._show_layer)
+        self.tabs.feature_maps.layer_picked.connect(self._on_feature_layer_picked)
         app = QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -196,6 +201,7 @@ class TrainingController(QObject):
         if scene is not None:
             scene.selectionChanged.connect(lambda: self._on_selection_changed(scene))
         self.overlay.clear()
+        self._last_stats = None
         self.last_outcome = None
         self._last_checkpoint = None
         self.panel.show_run_folder(None)
@@ -442,8 +448,8 @@ class TrainingController(QObject):
         if update.checkpoint is not None:
             self._last_checkpoint = update.checkpoint.path
         if update.stats is not None:
-            self.tabs.health.show_stats(update.stats, self.document.graph)
-            self.overlay.show(self.window.scene, update.stats.stats, self.tabs.health.warnings)
+            self._last_stats = update.stats
+            self._show_stats()
         self.tabs.show_payloads(update.views)
 
     def _on_started(self, started: Any) -> None:
@@ -522,8 +528,10 @@ class TrainingController(QObject):
             self.window.resizeDocks([self.metrics_dock], [MIN_PLOT_HEIGHT], Qt.Orientation.Vertical)
         graph = self.document.graph
         self.tabs.prepare_for(graph)
+        self._last_stats = None
         if self._feature_node is None or self._feature_node not in graph.nodes:
             self._feature_node = first_layer(graph)
+        self._update_feature_layers()
 
     def _on_selection_changed(self, scene: Any) -> None:
         if self._closing or not shiboken6.isValid(scene) or scene is not self.window.scene:
@@ -531,13 +539,60 @@ class TrainingController(QObject):
         ids = scene.selected_node_ids()
         if len(ids) != 1:
             return
-        node = self.document.graph.nodes.get(ids[0])
-        if node is None or node.spec.role == "input":
+        node = scene.document.graph.nodes.get(ids[0])  # the model's, or an opened block's
+        key = self.scope.key_of(ids[0], self._feature_node)
+        if node is None or key is None or node.spec.role == "input" or node.type == PORT_IN:
             return
-        self._feature_node = node.id
+        self._feature_node = key
         if node.spec.shows_filters:
-            self._filter_node = node.id
+            self._filter_node = self.scope.key_of(ids[0], self._filter_node)
+        self._update_feature_layers()
         self._send_wants()
+
+    # --- blocks opened on the canvas ----------------------------------------------------------------
+
+    def on_level_changed(self) -> None:
+        """The canvas shows another level (a block opened or left): its nodes get their tags,
+        and the views' pickers offer its layers."""
+        scene = self.window.scene
+        if self._closing or scene is None:
+            return
+        scene.selectionChanged.connect(lambda: self._on_selection_changed(scene))
+        self.tabs.filters.set_scope(self.scope.prefixes)
+        self._update_feature_layers()
+        self._show_stats()
+
+    def _show_stats(self) -> None:
+        stats = self._last_stats
+        if stats is None:
+            return
+        prefixes = self.scope.prefixes
+        self.tabs.health.show_stats(stats, self.document.graph, prefixes)
+        if self.scope.names and not prefixes:
+            return  # an opened instance that is gone
+        shown, warnings = canvas_health(self.scope.canvas, prefixes, stats.stats, self.tabs.health.warnings)
+        self.overlay.show(self.window.scene, shown, warnings)
+
+    def _update_feature_layers(self) -> None:
+        self.tabs.feature_maps.set_layers(self.scope.feature_layers(), self._feature_node)
+
+    def _on_feature_layer_picked(self, key: str) -> None:
+        self._feature_node = key
+        node_id = self.scope.node_of(key)
+        scene = self.window.scene
+        if node_id is not None and scene is not None:
+            scene.select_nodes([node_id])  # the selection keeps the copy picked (see key_of)
+        self._send_wants()
+
+    def _show_layer(self, key: str) -> None:
+        """A row of the health table: show its node, opening the block it lies in if needed."""
+        node_id = self.scope.node_of(key)
+        if node_id is None and not self.scope.names:
+            instance = self.scope.instance_holding(key)
+            if instance is not None and self.window.block_editing.open_instance(instance):
+                node_id = self.scope.node_of(key)
+        if node_id is not None:
+            self.window.show_node(node_id)
 
     def _on_views_visibility(self, visible: bool) -> None:
         # Qt's word, not isVisible(): a dock behind another tab stays "visible", out of sight.

@@ -1,6 +1,8 @@
 """What one layer makes of one sample: its activation maps, live.
 
-Click a layer on the canvas to pick it; choose the sample with the spin box.
+Click a layer on the canvas or pick it in the layer box (inside an opened
+block, the box lists the layers of every copy the block stands for, by path:
+``layer2.0/conv1``); choose the sample with the spin box.
 Each map is stretched to its own range and drawn on the magma ramp (dark is
 low, bright is high). Image-like outputs give one tile per channel; a sequence
 (channels, length) gives one strip per channel; a flat vector is folded into
@@ -13,7 +15,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from nnstudio.gui.training.images import colorize, describe_sample, sample_picture, unit_range
 from nnstudio.gui.training.tiles import TileGrid
@@ -24,11 +26,18 @@ EMPTY = "Click a layer on the canvas to see its activation maps for the sample o
 
 class FeatureMapView(QWidget):
     sample_changed = Signal(int)  # index into the validation set
+    layer_picked = Signal(str)  # a node id, or an instance path inside a block
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.title = QLabel("Feature maps")
         self.title.setWordWrap(True)
+        self.layer_box = QComboBox()
+        self.layer_box.setToolTip("The layer whose activations to show (or click one on the canvas)")
+        self.layer_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.layer_box.setMaxVisibleItems(20)
+        self.layer_box.activated.connect(self._on_layer_picked)
+        self._layers: list[tuple[str, str]] = []
         self.sample_spin = QSpinBox()
         self.sample_spin.setRange(0, 0)
         self.sample_spin.setPrefix("sample ")
@@ -50,10 +59,33 @@ class FeatureMapView(QWidget):
         body = QHBoxLayout()
         body.addLayout(side)
         body.addWidget(self.grid, 1)
+        picker = QHBoxLayout()
+        picker.addWidget(QLabel("Layer"))
+        picker.addWidget(self.layer_box)
+        picker.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(picker)
         layout.addWidget(self.title)
         layout.addLayout(body, 1)
+
+    def set_layers(self, layers: list[tuple[str, str]], current: str | None) -> None:
+        """The layers to offer as (key, label), and the one shown now."""
+        if layers != self._layers:
+            self._layers = list(layers)
+            self.layer_box.clear()
+            for key, label in layers:
+                self.layer_box.addItem(label, key)
+        self.layer_box.setCurrentIndex(self.layer_box.findData(current) if current is not None else -1)
+
+    @property
+    def layer_keys(self) -> list[str]:
+        return [key for key, _label in self._layers]
+
+    def _on_layer_picked(self, index: int) -> None:
+        key = self.layer_box.itemData(index)
+        if key is not None:
+            self.layer_picked.emit(key)
 
     @property
     def sample_index(self) -> int:

@@ -5,8 +5,9 @@ sees RGB images. A deeper convolution mixes many input channels that have no
 colour of their own: its filters x inputs kernels (512 tiles for 32 x 16) are
 unreadable at once, so it shows one tile per filter with the kernel averaged
 over its inputs, or, picked in the channel box, one filter's kernel for each
-of its inputs. The layer box lists every convolution (clicking one on the
-canvas picks it too). Grey is a zero weight, white the filter's largest
+of its inputs. The layer box lists every convolution, those inside block
+instances by path (``layer2.0/conv1``), or inside an opened block only its
+own (clicking one on the canvas picks it too). Grey is a zero weight, white the filter's largest
 positive weight, black its most negative one.
 """
 
@@ -16,6 +17,7 @@ import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from nnstudio.core.instance_paths import is_inside
 from nnstudio.gui.training.tiles import TileGrid
 from nnstudio.training.payloads import Filters
 
@@ -58,6 +60,7 @@ class FilterView(QWidget):
         self.channel: int | None = None  # the filter shown per input channel; None: averaged
         self._layers: tuple[tuple[str, str], ...] = ()
         self._channels = (0, 0)  # (filters, node) the channel box lists
+        self._scope: tuple[str, ...] = ()  # the copies of an opened block: list only their layers
         self._update_pickers(None)
 
     # --- picking ------------------------------------------------------------------------------
@@ -78,8 +81,16 @@ class FilterView(QWidget):
         """A convolution was clicked on the canvas: it wins over the layer box's choice."""
         self.picked_node, self.channel = None, None
 
+    def set_scope(self, prefixes: list[str]) -> None:
+        """Inside an opened block, the layer box lists the convolutions of its copies only."""
+        if tuple(prefixes) != self._scope:
+            self._scope = tuple(prefixes)
+            self._update_pickers(self.payload)
+
     def _update_pickers(self, payload: Filters | None) -> None:
         layers = payload.layers if payload else ()
+        if self._scope:
+            layers = tuple((k, label) for k, label in layers if any(is_inside(k, p) for p in self._scope))
         if layers != self._layers:
             self._layers = layers
             self.layer_box.clear()

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nnstudio.core.graph import GraphModel
 from nnstudio.core.layers import get_spec
 from nnstudio.training import probes as inspection
 from nnstudio.training.errors import InspectError
@@ -84,6 +85,7 @@ class LiveInspector:
         self.seconds_spent = 0.0
         self._hidden: list[tuple[str, str]] | None = None  # the neuron rows, found once per run
         self._unit_counts: dict[str, int] = {}
+        self._inner: tuple[int, inspection.Inner] | None = None  # (id of the model, its inner layers)
 
     # --- called by the listener ------------------------------------------------------
 
@@ -127,6 +129,18 @@ class LiveInspector:
     def has_boundary(self) -> bool:
         return self.has_classes and tuple(self.data.sample_shape) == (2,)
 
+    @property
+    def inner(self) -> inspection.Inner:
+        """The layers inside the model's block instances, by path (found once per model)."""
+        model = self.trainer.model
+        if self._inner is None or self._inner[0] != id(model):
+            record = self.trainer.graph_record
+            layers: inspection.Inner = {}
+            if record and record.get("blocks"):
+                layers = inspection.inner_layers(model, GraphModel.from_dict(record))
+            self._inner = (id(model), layers)
+        return self._inner[1]
+
     # --- scheduling ----------------------------------------------------------------------
 
     def _due(self, name: str, now: float) -> bool:
@@ -166,7 +180,9 @@ class LiveInspector:
     def _stats(self) -> LayerStatsReady:
         if self._probe is None:
             self._probe = _first_inputs(self.data.val, _PROBE).to(self.trainer.device)
-        return LayerStatsReady(self.step, inspection.layer_statistics(self.trainer.model, self._probe))
+        return LayerStatsReady(
+            self.step, inspection.layer_statistics(self.trainer.model, self._probe, self.inner)
+        )
 
     def _filters(self, wants: ViewWants) -> Filters | str:
         """The picked convolution's kernels, or the first convolution's.
@@ -175,24 +191,25 @@ class LiveInspector:
         one would be filters x inputs tiles (512 for 32 x 16: unreadable), so it
         shows each filter's kernel averaged over its inputs, or, with
         ``filter_channel``, one filter's kernel for each of its inputs."""
-        model = self.trainer.model
-        first = inspection.first_conv(model)
+        model, inner = self.trainer.model, self.inner
+        convs = inspection.conv_nodes(model, inner)
+        first = convs[0] if convs else None
         node_id, kernels = wants.filter_node, None
         if node_id is not None:
             try:
-                kernels = inspection.conv_kernels(model, node_id)
+                kernels = inspection.conv_kernels(model, node_id, inner)
             except InspectError:  # not a convolution (or not trained): show the first one
                 node_id = None
         if node_id is None:
             if first is None:
                 return "This network has no convolution layer, so it has no filters to show."
-            node_id, kernels = first, inspection.conv_kernels(model, first)
-        layers = tuple((n, inspection.node_label(model, n)) for n in inspection.conv_nodes(model))
+            node_id, kernels = first, inspection.conv_kernels(model, first, inner)
+        layers = tuple((n, inspection.node_label(model, n, inner)) for n in convs)
         out, inputs = kernels.shape[:2]
         rgb = kernels.ndim == 4 and inputs == 3 and node_id == first
         common = dict(
             node_id=node_id,
-            label=inspection.node_label(model, node_id),
+            label=inspection.node_label(model, node_id, inner),
             rgb=rgb,
             step=self.step,
             layers=layers,
@@ -213,9 +230,9 @@ class LiveInspector:
         x, y = self.data.val[index]
         truth = self._class_name(int(y)) if self.has_classes else ""
         sample = self._raw(x)
-        label = inspection.node_label(model, node_id)
+        label = inspection.node_label(model, node_id, self.inner)
         try:
-            maps = inspection.feature_maps(model, node_id, x, max_maps=MAX_MAPS)
+            maps = inspection.feature_maps(model, node_id, x, max_maps=MAX_MAPS, inner=self.inner)
         except InspectError as exc:
             return FeatureMaps(
                 node_id,

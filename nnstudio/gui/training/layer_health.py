@@ -4,12 +4,18 @@ Both read ``LayerStatsReady`` (mean and spread of each layer's output on a
 fixed probe batch, its gradient norm, the share of dead ReLU units) and the
 warnings ``health.judge`` draws from them. A layer with a warning gets a
 coloured tag on the canvas saying what is wrong; its tooltip says what to try.
+
+Layers inside block instances are listed by path (``layer2.0/relu``) under
+their instance. With a block open on the canvas (``scope``: the paths of the
+copies the opened body stands for) the table lists that instance's layers and
+the tags sit on the inner nodes; at the top level an instance's tag says how
+many layers inside it need attention.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import shiboken6
 from PySide6.QtCore import QRectF, Qt, Signal
@@ -26,13 +32,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nnstudio.core.blocks import BLOCK_TYPE
 from nnstudio.core.graph import GraphModel
+from nnstudio.core.instance_paths import is_inside, join, layers_by_path
 from nnstudio.gui import theme
 from nnstudio.training.events import LayerStat, LayerStatsReady
-from nnstudio.training.health import HealthWarning, judge
+from nnstudio.training.health import HealthWarning, inside, judge
 
 COLUMNS = ("Layer", "Type", "Output mean", "Output std", "Gradient norm", "Dead units", "Warning")
 _SHORT = {"vanishing": "vanishing gradients", "exploding": "exploding gradients", "dead": "dead ReLUs"}
+
+
+def _short(warning: HealthWarning) -> str:
+    return warning.short or _SHORT.get(warning.kind, warning.kind)
 
 
 def _number(value: float, percent: bool = False) -> str:
@@ -66,24 +78,25 @@ class LayerHealthView(QWidget):
         self._ids: list[str] = []
         self.warnings: dict[str, list[HealthWarning]] = {}
 
-    def show_stats(self, event: LayerStatsReady, graph: GraphModel) -> None:
-        stats = {k: v for k, v in event.stats.items() if k in graph.nodes}
-        self.warnings = judge(stats)
-        order = [n for n in graph.nodes if n in stats]
-        self._ids = order
-        self.table.setRowCount(len(order))
+    def show_stats(self, event: LayerStatsReady, graph: GraphModel, scope: Sequence[str] = ()) -> None:
+        """Rows for the model's layers (``graph`` is the model), each instance followed by the
+        layers inside it; with ``scope``, only the layers inside those copies."""
+        self.warnings = judge(event.stats)
+        rows = _table_rows(graph, event.stats, scope)
+        self._ids = [key for key, _name, _type in rows]
+        self.table.setRowCount(len(rows))
         warn_colour = theme.current().color("warning")
-        for row, node_id in enumerate(order):
-            node, stat = graph.nodes[node_id], stats[node_id]
-            warnings = self.warnings.get(node_id, [])
+        for row, (key, name, type_name) in enumerate(rows):
+            stat = event.stats[key]
+            warnings = self.warnings.get(key, [])
             cells = (
-                node.name,
-                node.type,
+                name,
+                type_name,
                 _number(stat.mean),
                 _number(stat.std),
                 _number(stat.grad_norm),
                 _number(stat.dead_fraction, percent=True),
-                ", ".join(_SHORT[w.kind] for w in warnings),
+                ", ".join(_short(w) for w in warnings),
             )
             for col, text in enumerate(cells):
                 item = self.table.item(row, col)
@@ -95,12 +108,14 @@ class LayerHealthView(QWidget):
                 item.setForeground(QBrush(warn_colour) if warnings and col == len(cells) - 1 else QBrush())
                 if col >= 2:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        problems = len(self.warnings)
+        problems = sum(1 for key in self._ids if key in self.warnings)
         summary = (
             f"{problems} layer{'s' if problems != 1 else ''} need attention" if problems else "No problems"
         )
+        where = f" inside {', '.join(scope)}" if scope else ""
         self.title.setText(
-            f"Layer statistics at step {event.step:,} on a fixed batch of validation samples. {summary}."
+            f"Layer statistics{where} at step {event.step:,} on a fixed batch of validation samples. "
+            f"{summary}."
         )
 
     def clear(self) -> None:
@@ -132,7 +147,7 @@ class HealthTag(QGraphicsItem):
             parts.append(f"∇ {stat.grad_norm:.2g}")
         if math.isfinite(stat.dead_fraction):
             parts.append(f"dead {100 * stat.dead_fraction:.0f}%")
-        parts += [_SHORT[w.kind] for w in warnings]
+        parts += [_short(w) for w in warnings]
         self.text = " · ".join(parts)
         self.kinds = tuple(w.kind for w in warnings)
         self.setToolTip(
@@ -200,3 +215,56 @@ class HealthOverlay:
             if scene is not None:
                 scene.removeItem(tag)
         self.tags = {}
+
+
+def _table_rows(
+    graph: GraphModel, stats: Mapping[str, LayerStat], scope: Sequence[str]
+) -> list[tuple[str, str, str]]:
+    """(key, name, type) of each row: top-level nodes by id in graph order, each instance
+    followed by the layers inside it by path; with ``scope``, those inside it only."""
+    inner = layers_by_path(graph) if any("/" in key for key in stats) else {}
+    rows: list[tuple[str, str, str]] = []
+    for node in graph.nodes.values():
+        if not scope and node.id in stats:
+            rows.append((node.id, node.name, node.type if node.type != BLOCK_TYPE else node.params["block"]))
+        if node.type != BLOCK_TYPE:
+            continue
+        for path, row in inner.items():
+            within = any(is_inside(path, p) for p in scope) if scope else is_inside(path, node.name)
+            if path in stats and within and is_inside(path, node.name):
+                rows.append((path, path, row.type))
+    return rows
+
+
+def canvas_health(
+    canvas: GraphModel,
+    scope: Sequence[str],
+    stats: Mapping[str, LayerStat],
+    warnings: Mapping[str, list[HealthWarning]],
+) -> tuple[dict[str, LayerStat], dict[str, list[HealthWarning]]]:
+    """The statistics and warnings of the nodes on the canvas, by node id.
+
+    ``canvas`` is the model (``scope`` empty) or a block's body opened through the copies at
+    ``scope``. An inner node stands for its layer in every copy: it shows the first copy's
+    numbers, or those of a copy with a problem, and every copy's warnings, each naming its
+    path. An instance sums up the warnings of the layers inside it."""
+    shown: dict[str, LayerStat] = {}
+    found: dict[str, list[HealthWarning]] = {}
+    for node in canvas.nodes.values():
+        paths = [join(p, node.name) for p in scope] if scope else [node.id]
+        present = [p for p in paths if p in stats]
+        if present:
+            troubled = [p for p in present if p in warnings]
+            shown[node.id] = stats[(troubled or present)[0]]
+            if troubled:
+                found[node.id] = [
+                    HealthWarning(w.kind, f"{p}: {w.message}" if len(paths) > 1 else w.message, w.short)
+                    for p in troubled
+                    for w in warnings[p]
+                ]
+        if node.type == BLOCK_TYPE and node.id in shown:
+            wheres = [join(p, node.name) for p in scope] if scope else [node.name]
+            problems = {k: v for k, v in warnings.items() if any(is_inside(k, w) for w in wheres)}
+            if problems:
+                found.setdefault(node.id, []).append(inside(problems))
+    return shown, found
