@@ -31,8 +31,10 @@ import torch
 import torch.fx as fx
 from torch import nn
 from torch.fx.operator_schemas import normalize_function
+from torch.utils import _pytree as pytree
 
 from nnstudio.api import Graph
+from nnstudio.compiler import import_export
 from nnstudio.compiler import import_rules as rules
 from nnstudio.compiler.codegen import GENERATED_MARK, generate
 from nnstudio.compiler.import_rules import Mapped, Unmappable
@@ -135,13 +137,16 @@ def from_torch(
             if rules.module_rule(module) is not None:  # a single layer: trace a holder that calls it
                 return _Importer(_Holder(module), inputs, name or type(module).__name__, blocks).run(verify)
             foreign: set[str] = set()  # submodules kept whole, found one import round at a time
+            routes = import_export.Routes()  # parts fx cannot trace, given to torch.export
             for _ in range(_MAX_FOREIGN_ROUNDS):
                 try:
-                    return _Importer(module, inputs, name, blocks, frozenset(foreign), foreign_args).run(
-                        verify
-                    )
+                    return _Importer(
+                        module, inputs, name, blocks, frozenset(foreign), foreign_args, routes
+                    ).run(verify)
                 except _Retry as retry:
                     foreign |= retry.paths
+                except _TryExport as attempt:
+                    routes.exported[attempt.path] = attempt.reason
             raise ModelImportError(
                 f"{type(module).__name__} cannot be imported: more than {_MAX_FOREIGN_ROUNDS} of its "
                 "submodules would have to be kept as foreign modules."
@@ -272,35 +277,115 @@ class _Tracer(fx.Tracer):
 
 
 def _trace(
-    module: nn.Module, inputs: tuple[torch.Tensor, ...], foreign: frozenset[str] = frozenset()
+    module: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    foreign: frozenset[str] = frozenset(),
+    routes: import_export.Routes | None = None,
 ) -> tuple[fx.Graph, bool]:
     """The fx graph and whether the example's sizes were needed to trace it.
 
-    Raises _Retry when a submodule that could be kept as a foreign module cannot be traced.
+    Parts in ``routes.exported`` stay single module calls here (the importer
+    inlines their torch.export graphs); with '' among them the whole module is
+    exported. Raises _TryExport when fx fails on a part not yet given to
+    torch.export, and _Retry when a part both routes failed on can be kept as a
+    foreign module.
     """
+    routes = routes or import_export.Routes()
+    if "" in routes.exported:
+        return _export_whole(module, inputs, foreign, routes), True
+    leaves = foreign | frozenset(routes.exported)
     concrete = _concrete_defaults(module, len(inputs))
     try:
-        return _Tracer(foreign=foreign).trace(module, concrete_args=concrete or None), False
+        return _Tracer(foreign=leaves).trace(module, concrete_args=concrete or None), False
     except Exception:  # fx raises many kinds; try again with real sizes
         pass
-    tracer = _Tracer(inputs, foreign)
+    tracer = _Tracer(inputs, leaves)
     try:
         graph = tracer.trace(module, concrete_args=concrete or None)
     except Exception as exc:
-        keep = _foreign_candidate(module, tracer.failed_in or [], foreign)
+        stack = tracer.failed_in or []
+        reason = import_export.first_line(exc)
+        part = _export_candidate(module, stack, routes)
+        if part is not None:
+            _check_runs(module, inputs)
+            raise _TryExport(part, reason) from None
+        keep = _foreign_candidate(module, stack, foreign)
         if keep is not None:
             raise _Retry({keep}) from None
-        where = tracer.failed_in[-1] if tracer.failed_in else ""
-        owner = module.get_submodule(where) if where else module
-        place = f"'{where}' ({type(owner).__name__})" if where else type(module).__name__
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelImportError(
-            f"The forward of {place} cannot be traced: {reason.rstrip('.')}. Its Python code probably "
-            "branches or loops on tensor values (data-dependent control flow), which has no graph form; "
-            "rewrite that part without it, or split it into a module the catalog knows.",
-            [f"{place}: {reason}"],
-        ) from None
+        where = stack[-1] if stack else ""
+        raise _untraceable(module, where, reason, routes) from None
     return graph, True
+
+
+def _untraceable(
+    module: nn.Module, where: str, reason: str, routes: import_export.Routes
+) -> ModelImportError:
+    """The error for a part neither torch.fx nor torch.export can trace and that cannot be kept whole."""
+    owner = module.get_submodule(where) if where else module
+    place = f"'{where}' ({type(owner).__name__})" if where else type(module).__name__
+    failed = [f"'{p}': {why[1]}" if p else why[1] for p, why in routes.failed.items()]
+    export = f" torch.export failed too ({'; '.join(failed)})." if failed else ""
+    return ModelImportError(
+        f"The forward of {place} cannot be traced: {reason}.{export} Its Python code probably "
+        "branches or loops on tensor values (data-dependent control flow), which has no graph form; "
+        "rewrite that part without it (torch.cond for a branch), or split it into a module the catalog knows.",
+        [f"{place}: {reason}"],
+    )
+
+
+def _export_candidate(root: nn.Module, stack: Sequence[str], routes: import_export.Routes) -> str | None:
+    """The part torch.export should try next: the innermost model-defined module fx failed in,
+    or the whole model ('') when fx failed in its own forward; None when those were tried."""
+    own = [
+        path for path in stack if path and not type(root.get_submodule(path)).__module__.startswith("torch.")
+    ]
+    if own:
+        return None if routes.tried(own[-1]) else own[-1]
+    return None if routes.tried("") else ""
+
+
+def _check_runs(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+    """A model that rejects the example inputs is the inputs' fault, not the tracer's."""
+    try:
+        module(*inputs)
+    except Exception as exc:
+        reason = import_export.first_line(exc)
+        raise ModelImportError(
+            f"{type(module).__name__} rejects example inputs of shape "
+            f"{', '.join(format_shape(tuple(t.shape)) for t in inputs)}: {reason}. "
+            "Give inputs of the shape the model expects (batch first).",
+            [reason],
+            bad_input=True,
+        ) from None
+
+
+def _is_leaf(foreign: frozenset[str]) -> Any:
+    """The fx route's leaf test (a catalog layer or a part kept whole), for the export route."""
+
+    def is_leaf(module: nn.Module, path: str) -> bool:
+        return rules.module_rule(module) is not None or rules.is_preprocess(module) or path in foreign
+
+    return is_leaf
+
+
+def _export_whole(
+    module: nn.Module, inputs: tuple[torch.Tensor, ...], foreign: frozenset[str], routes: import_export.Routes
+) -> fx.Graph:
+    """The whole model through torch.export, as an fx graph of layers and torch functions."""
+    try:
+        program = import_export.export(module, inputs, {})
+        graph = fx.Graph()
+        names = list(inspect.signature(module.forward).parameters)
+        placeholders = [
+            graph.placeholder(names[i] if i < len(names) else f"input_{i}") for i in range(len(inputs))
+        ]
+        lifter = import_export.Lifter(program, module, "", graph, _is_leaf(foreign))
+        graph.output(lifter.lift(list(placeholders), list(inputs)))
+    except import_export.ExportFailed as exc:
+        fx_reason = routes.exported.pop("")
+        routes.failed[""] = (fx_reason, exc.args[0])
+        raise _untraceable(module, "", fx_reason, routes) from None
+    return graph
 
 
 @dataclass(frozen=True)
@@ -309,11 +394,12 @@ class _TensorMeta:
     dtype: torch.dtype
 
 
-def _propagate(root: nn.Module, graph: fx.Graph, inputs: tuple[torch.Tensor, ...]) -> None:
+def _propagate(root: nn.Module, graph: fx.Graph, inputs: tuple[torch.Tensor, ...], keep: Any = ()) -> None:
     """Run the traced graph on the example inputs; record each tensor's shape in ``node.meta``.
 
     Runs against the module itself rather than an fx.GraphModule, whose own
-    attributes ('code', 'graph') would shadow layers of those names.
+    attributes ('code', 'graph') would shadow layers of those names. Calls of
+    the modules in ``keep`` also record their arguments (``meta["example"]``).
     """
     env: dict[fx.Node, Any] = {}
     pending = list(inputs)
@@ -330,6 +416,8 @@ def _propagate(root: nn.Module, graph: fx.Graph, inputs: tuple[torch.Tensor, ...
             value = _fetch_attr(root, node.target)
         elif node.op == "call_module":
             value = root.get_submodule(node.target)(*args, **kwargs)
+            if node.target in keep:
+                node.meta["example"] = (args, kwargs)
         elif node.op == "call_function":
             value = node.target(*args, **kwargs)
         elif node.op == "call_method":
@@ -413,6 +501,15 @@ class _Retry(Exception):
     def __init__(self, paths: set[str]) -> None:
         super().__init__(sorted(paths))
         self.paths = paths
+
+
+class _TryExport(Exception):
+    """Not an error: torch.fx failed on ``path`` ('' for the whole model); import again giving it
+    to torch.export."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path, self.reason = path, reason
 
 
 def _foreign_path(cls: type) -> tuple[str | None, str]:
@@ -602,9 +699,11 @@ class _Importer:
         blocks: bool = True,
         foreign: frozenset[str] = frozenset(),
         foreign_args: dict[str, list[Any]] | None = None,
+        routes: import_export.Routes | None = None,
     ) -> None:
         self.module = module
         self.foreign = foreign
+        self.routes = routes or import_export.Routes()
         self.foreign_args = dict(foreign_args or {})
         self.retry: set[str] = set()  # submodules to keep whole in the next round
         self.inputs = inputs
@@ -634,8 +733,8 @@ class _Importer:
             raise ModelImportError(
                 "Each example input needs a batch dimension first, e.g. shape (2, 3, 32, 32).", bad_input=True
             )
-        graph, sized = _trace(self.module, self.inputs, self.foreign)
-        if sized:
+        graph, sized = _trace(self.module, self.inputs, self.foreign, self.routes)
+        if sized and not self.routes.exported:
             self.report.add(
                 f"{type(self.module).__name__}'s forward computes with tensor sizes in Python, so it was "
                 f"traced with the example's sizes: the graph is made for inputs shaped like them.",
@@ -650,7 +749,12 @@ class _Importer:
                 bad_input=True,
             )
         try:
-            _propagate(self.module, graph, self.inputs)
+            _propagate(self.module, graph, self.inputs, keep=self.routes.exported)
+            if any(n.op == "call_module" and n.target in self.routes.exported for n in graph.nodes):
+                graph = self._inline_exports(graph)
+                _propagate(self.module, graph, self.inputs)
+        except (_Retry, ModelImportError):
+            raise
         except Exception as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelImportError(
@@ -697,9 +801,73 @@ class _Importer:
             weights = self._weights(None)
         self._layout()
         self._summarise(weights, labels, place or {})
+        self._report_routes()
         if verify:
             self._report_check(*(checked or self._check(weights)))
         return ImportResult(self.graph, weights, self.report)
+
+    def _inline_exports(self, graph: fx.Graph) -> fx.Graph:
+        """``graph`` with each call of a part fx could not trace replaced by its torch.export graph."""
+        out = fx.Graph()
+        env: dict[fx.Node, Any] = {}
+        is_leaf = _is_leaf(self.foreign)
+        for node in graph.nodes:
+            if node.op != "call_module" or node.target not in self.routes.exported:
+                env[node] = out.node_copy(node, lambda n: env[n])
+                continue
+            path = str(node.target)
+            part = self.module.get_submodule(path)
+            args, kwargs = node.meta["example"]
+            stack = dict(node.meta.get("nn_module_stack") or {})
+            stack.setdefault(path, (path, type(part)))
+            try:
+                program = import_export.export(part, args, kwargs)
+                given = pytree.tree_leaves((tuple(node.args), dict(node.kwargs)))
+                real = pytree.tree_leaves((tuple(args), dict(kwargs)))
+                result = import_export.Lifter(program, self.module, path, out, is_leaf, stack).lift(
+                    [env[v] if isinstance(v, fx.Node) else v for v in given], real
+                )
+            except import_export.ExportFailed as exc:
+                raise self._export_failed(path, exc.args[0], stack) from None
+            env[node] = result
+        return out
+
+    def _export_failed(self, path: str, reason: str, stack: dict[str, Any]) -> Exception:
+        """torch.export failed on a part fx failed on too: keep it (or a module around it) whole."""
+        fx_reason = self.routes.exported.pop(path)
+        self.routes.failed[path] = (fx_reason, reason)
+        keep = _foreign_candidate(
+            self.module, [v[0] if isinstance(v, tuple) else k for k, v in stack.items()], self.foreign
+        )
+        if keep is not None:
+            return _Retry({keep})
+        return _untraceable(self.module, path, fx_reason, self.routes)
+
+    def _report_routes(self) -> None:
+        """Which parts torch.export traced, and why torch.fx could not."""
+        for path, reason in self.routes.exported.items():
+            if path:
+                part = f"'{path}' ({type(self.module.get_submodule(path)).__name__})"
+                first = next(
+                    (
+                        i
+                        for i, o in self.origin.items()
+                        if o.startswith(f"'{path}.") and i in self.graph.nodes
+                    ),
+                    None,
+                )
+            else:
+                part, first = type(self.module).__name__, None
+            self.report.add(
+                f"{part} was traced with torch.export because torch.fx failed: {reason}; the graph is made "
+                "for inputs shaped like the example.",
+                first,
+                "note",
+            )
+        if self.routes.exported and "" not in self.routes.exported:
+            self.report.add(
+                f"The rest of {type(self.module).__name__} was traced with torch.fx.", None, "note"
+            )
 
     def _group_blocks(self) -> dict[str, list[tuple[str, int]]] | None:
         """Custom classes used several times become blocks; where each flat node went, or None."""
@@ -953,9 +1121,15 @@ class _Importer:
         name = self.source.attr_name(path) or path.replace(".", "_")
         value = self._add("Foreign", params, [args[0]], node, name, f"'{path}' ({cls.__name__})")
         self.module_of[value.node_id] = (path, module)
+        failed = self.routes.failed.get(path)
+        why = (
+            f" because torch.fx failed ({failed[0]}) and torch.export failed too ({failed[1]})"
+            if failed
+            else ""
+        )
         self.report.add(
-            f"'{path}' ({target.replace(':', '.')}) kept as a foreign module: the exported code imports it; "
-            "it cannot be edited.",
+            f"'{path}' ({target.replace(':', '.')}) kept as a foreign module{why}: the exported code imports "
+            "it; it cannot be edited.",
             value.node_id,
             "foreign",
         )
