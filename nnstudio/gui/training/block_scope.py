@@ -42,15 +42,16 @@ class BlockScope:
 
     def key_of(self, node_id: str, current: str | None = None) -> str | None:
         """What the training thread calls canvas node ``node_id``: its id at the top level, its
-        path inside a block (the copy of ``current`` when that is the same node, else the first)."""
+        path inside a block: in the copy ``current`` lies in (the copy the user is looking at),
+        else in the first copy."""
         node = self.canvas.nodes.get(node_id)
         if node is None:
             return None
         prefixes = self.prefixes
         if not prefixes:
             return node_id if not self.names else None
-        paths = [join(p, node.name) for p in prefixes]
-        return current if current in paths else paths[0]
+        prefix = next((p for p in prefixes if current and current.startswith(p + "/")), prefixes[0])
+        return join(prefix, node.name)
 
     def node_of(self, key: str) -> str | None:
         """The canvas node shown for ``key`` (a node id or a path), if it is on the canvas."""

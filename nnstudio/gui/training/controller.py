@@ -545,7 +545,7 @@ class TrainingController(QObject):
             return
         self._feature_node = key
         if node.spec.shows_filters:
-            self._filter_node = self.scope.key_of(ids[0], self._filter_node)
+            self._filter_node = key
         self._update_feature_layers()
         self._send_wants()
 

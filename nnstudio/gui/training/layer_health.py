@@ -88,7 +88,12 @@ class LayerHealthView(QWidget):
         warn_colour = theme.current().color("warning")
         for row, (key, name, type_name) in enumerate(rows):
             stat = event.stats[key]
-            warnings = self.warnings.get(key, [])
+            warnings = list(self.warnings.get(key, []))
+            node = graph.nodes.get(key)
+            if node is not None and node.type == BLOCK_TYPE:  # an instance: what is wrong inside
+                problems = {k: v for k, v in self.warnings.items() if is_inside(k, node.name)}
+                if problems:
+                    warnings.append(inside(problems))
             cells = (
                 name,
                 type_name,
@@ -110,7 +115,9 @@ class LayerHealthView(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         problems = sum(1 for key in self._ids if key in self.warnings)
         summary = (
-            f"{problems} layer{'s' if problems != 1 else ''} need attention" if problems else "No problems"
+            f"{problems} layer{'s need' if problems != 1 else ' needs'} attention"
+            if problems
+            else "No problems"
         )
         where = f" inside {', '.join(scope)}" if scope else ""
         self.title.setText(

@@ -1,0 +1,115 @@
+"""Live views inside blocks, through the real widgets: after a short run on a small ResNet of
+BasicBlock instances, opening an instance offers its inner layers (each copy, by path) in the
+feature-map picker, the maps of a picked inner layer arrive, and health tags follow the level."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from nnstudio.api import Graph
+from nnstudio.core.block_library import resnet
+from nnstudio.gui.document import Document
+from nnstudio.training.events import LayerStat, LayerStatsReady
+
+from .conftest import wait_for_run
+
+
+def digits_resnet() -> Graph:
+    graph = Graph(name="digits resnet")
+    resnet(graph, layers=(2, 1), input_shape=(1, 8, 8), small_input=True, widths=(4, 8), num_classes=10)
+    graph.training = {**graph.training, "dataset": "digits", "epochs": 1, "device": "cpu"}
+    return graph
+
+
+@pytest.fixture
+def trained(make_window, qtbot):
+    window = make_window(Document(digits_resnet()))
+    window.training.start()
+    wait_for_run(qtbot, window.training)
+    return window
+
+
+def _pick(view, key: str) -> None:
+    index = view.layer_box.findData(key)
+    assert index >= 0, f"{key} is not offered: {view.layer_keys}"
+    view.layer_box.setCurrentIndex(index)
+    view.layer_box.activated.emit(index)
+
+
+def test_opening_a_repeated_instance_offers_each_copys_layers_and_shows_their_maps(trained, qtbot):
+    window, training = trained, trained.training
+    maps = training.tabs.feature_maps
+    assert "layer1.0/conv1" not in maps.layer_keys  # the top level lists the model's own layers
+    graph = window.document.graph
+    window.block_editing.open_instance(graph.node_by_name("layer1").id)
+    keys = maps.layer_keys
+    assert {"layer1.0/conv1", "layer1.1/conv1", "layer1.1/relu_out"} <= set(keys)
+    assert "layer1.0/add" not in keys and "layer2/conv1" not in keys
+    assert all(k.startswith(("layer1.0/", "layer1.1/")) for k in keys)
+
+    training.tabs.setCurrentWidget(maps)
+    _pick(maps, "layer1.1/conv2")
+    qtbot.waitUntil(
+        lambda: maps.payload is not None and maps.payload.node_id == "layer1.1/conv2", timeout=10000
+    )
+    assert len(maps.grid.images) == 4  # the block's 4 channels at 8x8
+    assert "layer1.1/conv2" in maps.title.text()
+    body = window.canvas_document.graph
+    assert window.scene.selected_node_ids() == [body.node_by_name("conv2").id]
+    # A click on another inner layer stays in the copy being looked at.
+    window.scene.select_nodes([body.node_by_name("conv1").id])
+    qtbot.waitUntil(lambda: maps.payload.node_id == "layer1.1/conv1", timeout=10000)
+    assert maps.layer_box.currentData() == "layer1.1/conv1"
+
+    # Filters: the layer box lists this instance's convolutions only.
+    filters = training.tabs.filters
+    training.tabs.setCurrentWidget(filters)
+    qtbot.waitUntil(
+        lambda: filters.payload is not None and filters.payload.node_id == "layer1.1/conv1", timeout=10000
+    )
+    listed = [filters.layer_box.itemData(i) for i in range(filters.layer_box.count())]
+    assert listed == ["layer1.0/conv1", "layer1.0/conv2", "layer1.1/conv1", "layer1.1/conv2"]
+
+    # Back at the top level the picker lists the model's layers again.
+    window.block_editing.go_to(0)
+    assert graph.node_by_name("layer1").id in maps.layer_keys and "layer1.1/conv1" not in maps.layer_keys
+
+
+def test_layer_health_lists_inner_layers_and_tags_follow_the_opened_block(trained):
+    window, training = trained, trained.training
+    graph = window.document.graph
+    health = training.tabs.health
+    layer1 = graph.node_by_name("layer1").id
+    stats = dict(training._last_stats.stats)
+    assert {"layer1.0/conv1", "layer1.1/relu", "layer2/conv2"} <= set(stats)
+    rows = [health.table.item(r, 0).text() for r in range(health.table.rowCount())]
+    assert "layer1" in rows and "layer1.1/relu" in rows
+    assert rows[rows.index("layer1") + 1].startswith("layer1.0/")  # under its instance
+
+    # A dead ReLU inside copy 1 of layer1: the instance says so at the top level ...
+    stats["layer1.1/relu"] = LayerStat(0.0, 0.0, float("nan"), 1.0)
+    training._last_stats = LayerStatsReady(99, stats)
+    training._show_stats()
+    tag = training.overlay.tags[layer1]
+    assert "1 layer inside needs attention" in tag.text
+    assert "layer1.1/relu" in tag.toolTip() and "dead" in tag.toolTip()
+    assert "1 layer needs attention" in health.title.text()
+    row = [health.table.item(r, 0).text() for r in range(health.table.rowCount())].index("layer1")
+    assert health.table.item(row, 6).text() == "1 layer inside needs attention"
+    # ... and inside, the tag sits on the inner ReLU, naming the copy.
+    window.block_editing.open_instance(layer1)
+    body = window.canvas_document.graph
+    relu = body.node_by_name("relu").id
+    assert set(training.overlay.tags) <= set(body.nodes)
+    assert "dead ReLUs" in training.overlay.tags[relu].text
+    assert "layer1.1/relu" in training.overlay.tags[relu].toolTip()
+    assert "dead" not in training.overlay.tags[body.node_by_name("conv1").id].text
+    listed = [health.table.item(r, 0).text() for r in range(health.table.rowCount())]
+    assert listed and all(name.startswith(("layer1.0/", "layer1.1/")) for name in listed)
+    assert "inside layer1.0, layer1.1" in health.title.text()
+    # A row of the table selects its node on the canvas.
+    health.table.cellClicked.emit(listed.index("layer1.1/relu"), 0)
+    assert window.scene.selected_node_ids() == [relu]
+    assert math.isfinite(stats["layer1.0/conv1"].grad_norm)
