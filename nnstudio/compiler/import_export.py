@@ -442,7 +442,10 @@ class Lifter:
             op, target, args, kwargs = _OPERATIONS[name](tuple(args), dict(kwargs))
         else:  # the fx route names it and says the catalog has no layer for it
             op, target = "call_function", node.target
-        made = self.graph.create_node(op, target, tuple(args), dict(kwargs), name=node.name)
+        # named as torch.fx names the same call ('relu', 'interpolate'), so both routes name alike
+        base = target if isinstance(target, str) else getattr(target, "__name__", "")
+        base = base if base.isidentifier() and target is not node.target else node.name
+        made = self.graph.create_node(op, target, tuple(args), dict(kwargs), name=base)
         made.meta["nn_module_stack"] = self._stack(node)
         made.meta["stack_trace"] = node.meta.get("stack_trace")
         self.env[node] = made

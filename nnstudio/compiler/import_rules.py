@@ -455,6 +455,8 @@ def describe_target(target: Any) -> str:
     """How a person would write the call: 'torch.cat', 'F.relu', '.view()'."""
     if isinstance(target, str):
         return f".{target}()"
+    if isinstance(target, torch._ops.OpOverload):  # from the torch.export route
+        return f"torch.ops.{target._schema.name.replace('::', '.')}"
     module = getattr(target, "__module__", "") or ""
     name = getattr(target, "__name__", repr(target))
     if module.startswith("torch.nn.functional"):

@@ -145,6 +145,8 @@ def from_torch(
                     ).run(verify)
                 except _Retry as retry:
                     foreign |= retry.paths
+                    for path in retry.paths:  # exported, but holding what the catalog lacks
+                        routes.exported.pop(path, None)
                 except _TryExport as attempt:
                     routes.exported[attempt.path] = attempt.reason
             raise ModelImportError(

@@ -10,6 +10,8 @@ and the report says why for each part.
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 import torch
 import torch.fx
@@ -94,6 +96,20 @@ class GatedNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.gate(self.fc1(x)))
+
+
+class SortingStem(nn.Module):
+    """torch.export traces it, but sorting has no catalog layer: it is kept whole."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.width = width
+        self.conv = nn.Conv2d(1, width, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 3:
+            x = x.unsqueeze(1)
+        return torch.sort(self.conv(x), dim=-1).values
 
 
 def _images() -> torch.Tensor:
@@ -189,3 +205,52 @@ def test_inputs_the_model_rejects_are_blamed_before_trying_torch_export() -> Non
     ) as refused:
         from_torch(GrayscaleNet(), torch.randn(2, 3, 16, 16))
     assert refused.value.bad_input
+
+
+def test_an_exported_part_holding_an_operation_the_catalog_lacks_is_kept_foreign() -> None:
+    model = GrayscaleNet().eval()
+    model.stem = SortingStem(8)
+    inputs = _images()
+    result = from_torch(model, inputs)
+    (stem,) = [n for n in result.graph.nodes.values() if n.type == "Foreign"]
+    assert stem.params["target"] == f"{__name__}:SortingStem" and stem.params["args"] == (8,)
+    assert "traced with torch.export" not in str(result.report)
+    assert result.report.verified
+    _same_outputs(result, model, inputs)
+
+
+class Wrapper(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(*inputs)
+
+
+class RankChecked(Wrapper):
+    """Serving code often checks the input's rank first; fx cannot, so all of it is exported."""
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        if inputs[0].ndim < 2:
+            raise ValueError("inputs need a batch dimension")
+        return self.model(*inputs)
+
+
+@pytest.mark.parametrize("name", ["vit", "lstm_classifier", "unet"])
+def test_both_routes_give_the_same_graph_for_classic_architectures(name: str) -> None:
+    corpus = importlib.import_module(f"{__package__}.import_corpus.{name}")
+    generator = torch.Generator().manual_seed(0)
+    vocab = getattr(corpus, "VOCAB", None)
+    inputs = tuple(
+        torch.randint(0, vocab, shape, generator=generator)
+        if vocab
+        else torch.randn(*shape, generator=generator)
+        for shape in corpus.INPUTS
+    )
+    model = corpus.build().eval()
+    traced = from_torch(Wrapper(model), inputs, name="model")
+    exported = from_torch(RankChecked(model), inputs, name="model")
+    assert "RankChecked was traced with torch.export" in str(exported.report)
+    assert exported.report.verified
+    assert exported.graph.to_python() == traced.graph.to_python()
