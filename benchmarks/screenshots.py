@@ -9,8 +9,10 @@ For each example (all bundled ones by default) and theme it writes
 ``screenshots/<example>-<theme>.png`` (the view a user gets on opening it, the
 example's description in view and one layer selected so the inspector is filled
 in) and ``...-fit.png`` (Fit to
-Window: the whole graph), and with ``--code`` one with the generated code
-showing. It prints the zoom Fit to Window gives each example in a window of
+Window: the whole graph, the summary showing), with ``--code`` one with the
+generated code showing, and with ``--inside NAME`` ``...-inside.png``: the
+block instance NAME opened on the canvas (as a double-click does), the summary
+tree open at that instance. It prints the zoom Fit to Window gives each example in a window of
 ``--size`` (1280x800 by default), the figure the layout is judged by.
 Settings go to a throw-away folder.
 """
@@ -52,6 +54,7 @@ def shoot(
     with_code: bool,
     size: tuple[int, int] = (1280, 800),
     arrange: bool = False,
+    inside: str | None = None,
 ) -> list[Path]:
     theme.manager().set_mode(mode)
     window = MainWindow()
@@ -80,6 +83,15 @@ def shoot(
         f"{example} ({mode}): Fit to Window zoom {window.view.zoom():.0%} in a "
         f"{viewport.width()}x{viewport.height()} canvas"
     )
+    if inside is not None and inside in {n.name for n in graph.nodes.values()}:
+        window.block_editing.open_instance(graph.node_by_name(inside).id)
+        body = window.canvas_document.graph
+        window.scene.select_nodes([n.id for n in body.nodes.values() if n.type == "Conv2d"][:1])
+        settle(app)
+        path = folder / f"{example}-{mode}-inside.png"
+        window.grab().save(str(path))
+        written.append(path)
+        window.block_editing.go_to(0)
     if with_code:
         window.docks["code"].raise_()
         window.code_preview.refresh()
@@ -101,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--themes", nargs="*", default=list(THEMES))
     parser.add_argument("--arrange", action="store_true", help="Arrange (automatic layout) before fitting")
     parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT")
+    parser.add_argument("--inside", help="also open this block instance (by name) and capture its inside")
     args = parser.parse_args(argv)
     size = tuple(int(v) for v in args.size.split("x"))
     folder = Path(args.out)
@@ -110,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         app = create_application()
         for example in args.examples:
             for mode in args.themes:
-                for path in shoot(app, example, mode, folder, args.code, size, args.arrange):
+                for path in shoot(app, example, mode, folder, args.code, size, args.arrange, args.inside):
                     print(path)
     return 0
 

@@ -10,8 +10,13 @@ feature maps of a picked layer, layer health, confusion matrix) and
 mlp_circles (decision boundary with the neuron thumbnails, and one layer
 picked) from the training panel, in the light and the dark theme, and writes
 ``screenshots/training-<theme>-<example>-<view>.png``: the whole window
-mid-run, plus each view's dock on its own and the metrics plots. Settings and
-runs go to a throw-away folder.
+mid-run, plus each view's dock on its own and the metrics plots. With
+``--only resnet`` (or ``all``) it trains resnet18_cifar and, mid-run, opens
+the block instance layer2 as a double-click does: feature maps of a layer
+inside it, its filters and its layers' health, with the summary tree open at
+that instance (``training-<theme>-resnet18_cifar-inside-<view>.png``), and the
+top level with the health tags on the instances. Settings and runs go to a
+throw-away folder.
 
     xvfb-run -s "-screen 0 1600x1000x24" python benchmarks/training_screenshots.py [--theme dark]
 """
@@ -89,11 +94,65 @@ def shoot(
     return written
 
 
+def shoot_inside_block(
+    app: QApplication, folder: Path, mode: str, instance: str = "layer2", layer: str = "conv2"
+) -> list[Path]:
+    """resnet18_cifar mid-run, with the block ``instance`` opened and ``layer`` inside it picked."""
+    from nnstudio import resources
+    from nnstudio.gui.main_window import MainWindow
+
+    example = "resnet18_cifar"
+    window = MainWindow()
+    window.set_theme_mode(mode)
+    window.resize(1600, 960)
+    window.show()
+    window.open_example(resources.examples_dir() / f"{example}.nnstudio")
+    graph = window.document.graph
+    training = window.training
+    training.panel.form.epochs.setValue(2)
+    training.show_panel()
+    settle(app, 0.5)
+    training.start()
+    deadline = time.perf_counter() + 120
+    while training.tabs.health.table.rowCount() == 0 and time.perf_counter() < deadline:
+        settle(app, 0.2)  # until the first layer statistics arrive
+    prefix = f"training-{mode}-{example}"
+    written = []
+    window.docks["summary"].raise_()
+    settle(app, 0.5)
+    path = folder / f"{prefix}-top-health.png"
+    window.grab().save(str(path))
+    written.append(path)
+    window.block_editing.open_instance(graph.node_by_name(instance).id)
+    body = window.canvas_document.graph
+    window.scene.select_nodes([body.node_by_name(layer).id])  # a click on the canvas picks it
+    tabs = training.tabs
+    for view in ("feature_maps", "filters", "health"):
+        tabs.setCurrentWidget(getattr(tabs, view))
+        deadline = time.perf_counter() + 60
+        while time.perf_counter() < deadline:
+            settle(app, 0.3)
+            payload = getattr(tabs.feature_maps if view == "feature_maps" else tabs.filters, "payload", None)
+            if view == "health" or (payload is not None and "/" in payload.node_id):
+                break
+        settle(app, 0.5)
+        path = folder / f"{prefix}-inside-{view}.png"
+        window.grab().save(str(path))
+        training.views_dock.grab().save(str(folder / f"{prefix}-inside-{view}-dock.png"))
+        written.append(path)
+    training.stop()
+    while training.state != "idle":
+        settle(app, 0.2)
+    window.document.undo_stack.setClean()
+    window.close()
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="screenshots")
     parser.add_argument("--theme", choices=("light", "dark", "both"), default="both")
-    parser.add_argument("--only", choices=("digits", "circles", "both"), default="both")
+    parser.add_argument("--only", choices=("digits", "circles", "both", "resnet", "all"), default="both")
     args = parser.parse_args(argv)
     os.environ.setdefault("NNSTUDIO_HOME", tempfile.mkdtemp(prefix="nnstudio-shots-"))
     from nnstudio.gui.app import create_application
@@ -103,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for mode in ("light", "dark") if args.theme == "both" else (args.theme,):
-        if args.only in ("digits", "both"):
+        if args.only in ("resnet", "all"):
+            written += shoot_inside_block(app, folder, mode)
+        if args.only in ("digits", "both", "all"):
             written += shoot(
                 app,
                 "digits_cnn",
@@ -113,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                 epochs=80,
                 mode=mode,
             )
-        if args.only in ("circles", "both"):
+        if args.only in ("circles", "both", "all"):
             written += shoot(
                 app, "mlp_circles", folder, ["boundary", "neurons_picked"], None, epochs=2000, mode=mode
             )

@@ -125,6 +125,8 @@ class SummaryPanel(QWidget):
                     self._add_inner(item, instance_rows(graph.blocks, node, shapes, node.name), node_id)
             item.setExpanded(node.name in expanded)
         self._expand(expanded)
+        # Without instances the tree reads as the plain table it is: no room kept for arrows.
+        self.tree.setRootIsDecorated(any(node.type == BLOCK_TYPE for node in graph.nodes.values()))
         self.tree.setUpdatesEnabled(True)
         figures = analysis.model_figures()
         params = sum(f.parameters for f in figures)
@@ -192,9 +194,12 @@ class SummaryPanel(QWidget):
         if self._stale:
             return
         self._expand(paths)
-        first = self.item_of(prefixes[0]) if prefixes else None
-        if first is not None:
-            self.tree.scrollToItem(first, QAbstractItemView.ScrollHint.PositionAtTop)
+        opened = self.item_of(prefixes[0].rsplit(".", 1)[0]) if prefixes else None
+        if opened is not None and opened.data(0, PATH_ROLE) not in paths:
+            opened = self.item_of(prefixes[0])
+        if opened is not None:  # the instance open on the canvas: marked and in view
+            self.tree.setCurrentItem(opened)
+            self.tree.scrollToItem(opened, QAbstractItemView.ScrollHint.PositionAtTop)
 
     def _on_activated(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         node_id = item.data(0, NODE_ROLE)

@@ -231,6 +231,7 @@ class TrainingController(QObject):
     def _on_analysis_changed(self, *_: Any) -> None:
         if self.state == "idle":
             self.overlay.clear()  # the statistics were of the network before this edit
+            self._last_stats = None  # not shown again on another level either
             self._update_continue()
 
     def _on_settings_edited(self, settings: dict, text: str) -> None:

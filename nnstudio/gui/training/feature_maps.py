@@ -34,7 +34,9 @@ class FeatureMapView(QWidget):
         self.title.setWordWrap(True)
         self.layer_box = QComboBox()
         self.layer_box.setToolTip("The layer whose activations to show (or click one on the canvas)")
-        self.layer_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # Long names (paths inside blocks) elide rather than widen the dock past the window.
+        self.layer_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.layer_box.setMinimumContentsLength(18)
         self.layer_box.setMaxVisibleItems(20)
         self.layer_box.activated.connect(self._on_layer_picked)
         self._layers: list[tuple[str, str]] = []

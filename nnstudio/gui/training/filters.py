@@ -34,14 +34,17 @@ class FilterView(QWidget):
         self.title.setWordWrap(True)
         self.layer_box = QComboBox()
         self.layer_box.setToolTip("The convolution whose filters to show (or click one on the canvas)")
-        self.layer_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # Long names (paths inside blocks) elide rather than widen the dock past the window.
+        self.layer_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.layer_box.setMinimumContentsLength(18)
         self.layer_box.activated.connect(self._on_layer_picked)
         self.channel_box = QComboBox()
         self.channel_box.setToolTip(
             "A deeper layer's filters, each averaged over its input channels; "
             "or one filter with a kernel per input channel"
         )
-        self.channel_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.channel_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.channel_box.setMinimumContentsLength(14)
         self.channel_box.activated.connect(self._on_channel_picked)
         self.grid = TileGrid(self)
         self.grid.set_empty_text(EMPTY)
