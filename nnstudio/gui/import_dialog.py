@@ -11,6 +11,8 @@ beside it (``NAME.weights.safetensors``) and opened; the report goes to the
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from nnstudio.gui import theme
 
 if TYPE_CHECKING:
     from nnstudio.gui.main_window import MainWindow
@@ -74,18 +78,74 @@ def list_classes(path: str) -> list[str]:
     return module_classes(_load_file(Path(path)))
 
 
-def import_model(path: str, class_name: str, args_text: str, shapes_text: str, out: str) -> Any:
+FOREIGN_EXAMPLE = '{"head": [256, 0.1]}'
+
+
+def constructor_args(text: str) -> tuple[list[Any], dict[str, Any]]:
+    """The model's constructor arguments from the dialog's JSON; SourceError with a sentence."""
+    from nnstudio.commands.import_ import SourceError, _constructor_args
+
+    try:
+        return _constructor_args(text.strip() or None)
+    except SourceError as exc:
+        text = str(exc).replace("--args is", "The constructor arguments are")
+        raise SourceError(text.replace("--args", "The constructor arguments")) from None
+
+
+def foreign_args(text: str) -> dict[str, list[Any]]:
+    """Constructor arguments of submodules kept as foreign modules: a JSON object from module
+    path to a list ('head' -> [256, 0.1]), as the command line's --foreign-args; SourceError."""
+    from nnstudio.commands.import_ import SourceError
+    from nnstudio.core.errors import ParamError
+    from nnstudio.core.layers import check_json_args
+
+    if not text.strip():
+        return {}
+    shape = f"a JSON object from a module's path to the list of its arguments, e.g. {FOREIGN_EXAMPLE}"
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SourceError(
+            f"The foreign module arguments are not valid JSON ({exc.msg} at character {exc.pos}); give {shape}."
+        ) from None
+    if not isinstance(value, dict):
+        raise SourceError(f"The foreign module arguments must be {shape}.")
+    found: dict[str, list[Any]] = {}
+    for path, args in value.items():
+        if not path.strip() or not isinstance(args, list):
+            raise SourceError(
+                f"The foreign module arguments for {path!r} must be a list, e.g. {FOREIGN_EXAMPLE}."
+            )
+        try:
+            found[path.strip()] = list(check_json_args(path, args))
+        except ParamError as exc:
+            raise SourceError(f"The foreign module arguments: {exc}") from None
+    return found
+
+
+def import_model(
+    path: str, class_name: str, args_text: str, shapes_text: str, out: str, foreign_text: str = ""
+) -> Any:
     """Build, import and write the project; the ImportResult (runs the file)."""
     from nnstudio.commands import import_ as command
-    from nnstudio.compiler.importer import from_torch
+    from nnstudio.compiler.importer import ModelImportError, from_torch
 
-    positional, keywords = command._constructor_args(args_text.strip() or None)
+    positional, keywords = constructor_args(args_text)
+    given = foreign_args(foreign_text)
     shapes = [command._parse_input(part.strip()) for part in shapes_text.split(";") if part.strip()]
     if not shapes:
         raise command.SourceError("Give the shape of each input without the batch, e.g. 3,32,32.")
     factory, label = command.load_factory(f"{path}:{class_name}")
     model = command.build_model(factory, label, positional, keywords)
-    result = from_torch(model, command._example_inputs(model, shapes))
+    try:
+        result = from_torch(model, command._example_inputs(model, shapes), foreign_args=given)
+    except ModelImportError as exc:  # say where the dialog takes what the command line's hint names
+        text = re.sub(
+            r"give them with --foreign-args '([^']+)=\[\.\.\.\]' \(from Python: foreign_args\)",
+            r'give them under Foreign module arguments, e.g. {"\1": [...]}',
+            str(exc),
+        )
+        raise ModelImportError(text, exc.problems, exc.bad_input) from None
     command._write(result, Path(out), command.weights_path(out))
     return result
 
@@ -118,6 +178,21 @@ class ImportDialog(QDialog):
         self.class_combo.setEnabled(False)
         self.args_edit = QLineEdit()
         self.args_edit.setPlaceholderText('{"num_classes": 10}  (JSON; empty for none)')
+        self.args_edit.setObjectName("constructor_args")
+        self.foreign_edit = QLineEdit()
+        self.foreign_edit.setObjectName("foreign_args")
+        self.foreign_edit.setPlaceholderText(f"{FOREIGN_EXAMPLE}  (JSON; only where the import asks)")
+        self.foreign_edit.setToolTip(
+            "Constructor arguments of submodules the catalog lacks, which are kept whole as foreign "
+            "modules, where the import cannot read them off the module: the module's path in the model "
+            "and the list of its arguments (the command line's --foreign-args)."
+        )
+        self.args_problem = QLabel("")
+        self.args_problem.setObjectName("args_problem")
+        self.args_problem.setWordWrap(True)
+        self.args_problem.setVisible(False)
+        self.args_edit.textChanged.connect(self._check_arguments)
+        self.foreign_edit.textChanged.connect(self._check_arguments)
         self.shape_edit = QLineEdit()
         self.shape_edit.setPlaceholderText("3,32,32  (one sample, no batch; several inputs: 3,32,32; 10)")
         self.out_edit = QLineEdit()
@@ -137,6 +212,8 @@ class ImportDialog(QDialog):
         form.addRow("Python file:", file_row)
         form.addRow("Model class:", self.class_combo)
         form.addRow("Constructor arguments:", self.args_edit)
+        form.addRow("Foreign module arguments:", self.foreign_edit)
+        form.addRow("", self.args_problem)
         form.addRow("Input shape:", self.shape_edit)
         form.addRow("Save project as:", self.out_edit)
 
@@ -174,7 +251,7 @@ class ImportDialog(QDialog):
         self.class_combo.clear()
         self.class_combo.addItems(names)
         self.class_combo.setEnabled(bool(names))
-        self.import_button.setEnabled(bool(names))
+        self._update_import_button()
         if not self.out_edit.text() and names:
             source = Path(self.path_edit.text().strip())
             self.out_edit.setText(str(source.with_name(f"{names[0]}.nnstudio")))
@@ -185,11 +262,35 @@ class ImportDialog(QDialog):
     def start_import(self) -> None:
         path, name = self.path_edit.text().strip(), self.class_combo.currentText()
         out = self.out_edit.text().strip() or str(Path(path).with_name(f"{name}.nnstudio"))
-        args, shapes = self.args_edit.text(), self.shape_edit.text()
+        if self._check_arguments():
+            return
+        args, shapes, given = self.args_edit.text(), self.shape_edit.text(), self.foreign_edit.text()
         self._run(
-            lambda: import_model(path, name, args, shapes, out),
+            lambda: import_model(path, name, args, shapes, out, given),
             lambda result: self._imported(result, out),
             f"Importing {name}…",
+        )
+
+    def _check_arguments(self) -> str:
+        """Check both JSON fields as they are typed; the sentence shown (and Import off) or ''."""
+        from nnstudio.commands.import_ import SourceError
+
+        problem = ""
+        try:
+            constructor_args(self.args_edit.text())
+            foreign_args(self.foreign_edit.text())
+        except SourceError as exc:
+            problem = str(exc)
+        self.args_problem.setText(problem)
+        self.args_problem.setStyleSheet(f"color: {theme.current().error};")
+        self.args_problem.setVisible(bool(problem))
+        self._update_import_button()
+        return problem
+
+    def _update_import_button(self, busy: bool | None = None) -> None:
+        busy = self.busy if busy is None else busy
+        self.import_button.setEnabled(
+            not busy and self.class_combo.count() > 0 and not self.args_problem.text()
         )
 
     def _imported(self, result: Any, out: str) -> None:
@@ -229,7 +330,7 @@ class ImportDialog(QDialog):
     def _set_busy(self, busy: bool, message: str = "") -> None:
         self.progress.setVisible(busy)
         self.list_button.setEnabled(not busy)
-        self.import_button.setEnabled(not busy and self.class_combo.count() > 0)
+        self._update_import_button(busy)
         if message:
             self.status.setText(message)
 

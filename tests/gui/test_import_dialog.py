@@ -171,3 +171,101 @@ def test_the_report_panel_sets_a_foreign_module_line_apart_and_it_selects_the_no
     with qtbot.waitSignal(panel.node_activated) as chosen:
         panel.itemClicked.emit(foreign)
     assert result.graph.nodes[chosen.args[0]].type == "Foreign"
+
+
+GATE_LIBRARY = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+
+    class WidthGate(nn.Module):
+        \"\"\"A clamped gate (no catalog layer); its width is stored under another name.\"\"\"
+
+        def __init__(self, width):
+            super().__init__()
+            self.gate = nn.Linear(width, width)
+
+        def forward(self, x):
+            return x * torch.sigmoid(self.gate(x)).clamp(min=0.25)
+    """
+)
+
+GATED = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+    from dialog_gate_library import WidthGate
+
+
+    class TinyGatedMLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(12, 16)
+            self.head = WidthGate(16)
+
+        def forward(self, x):
+            return self.head(torch.relu(self.fc(x)))
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "says"),
+    [
+        ("args_edit", "{width: 6}", "The constructor arguments are not valid JSON"),
+        ("args_edit", "6", "The constructor arguments must be a JSON object of keywords or a JSON list"),
+        ("foreign_edit", "head=[16]", "The foreign module arguments are not valid JSON"),
+        ("foreign_edit", "[16]", "must be a JSON object from a module's path to the list of its arguments"),
+        ("foreign_edit", '{"head": 16}', "The foreign module arguments for 'head' must be a list"),
+        ("foreign_edit", '{"head": [{"x": 1}]}', "only numbers, text, true/false, null"),
+    ],
+)
+def test_argument_fields_are_checked_as_typed_with_a_sentence(
+    qtbot, model_file: Path, field: str, text: str, says: str
+) -> None:
+    dialog = ImportDialog()
+    qtbot.addWidget(dialog)
+    _list(qtbot, dialog, model_file)
+    assert dialog.import_button.isEnabled() and not dialog.args_problem.isVisibleTo(dialog)
+    getattr(dialog, field).setText(text)
+    assert says in dialog.args_problem.text() and dialog.args_problem.isVisibleTo(dialog)
+    assert not dialog.import_button.isEnabled()
+    getattr(dialog, field).setText("")  # fixed: the complaint goes, Import comes back
+    assert not dialog.args_problem.isVisibleTo(dialog) and dialog.import_button.isEnabled()
+
+
+def test_foreign_module_arguments_from_the_dialog_reach_the_import(
+    qtbot, tmp_path: Path, monkeypatch
+) -> None:
+    from nnstudio.api import Graph
+    from nnstudio.core import project
+
+    # The gate's class lives in an importable module, so the exported code can import it.
+    (tmp_path / "dialog_gate_library.py").write_text(GATE_LIBRARY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source = tmp_path / "gated.py"
+    source.write_text(GATED)
+    dialog = ImportDialog()
+    qtbot.addWidget(dialog)
+    _list(qtbot, dialog, source)
+    dialog.class_combo.setCurrentText("TinyGatedMLP")
+    dialog.shape_edit.setText("12")
+    out = tmp_path / "gated.nnstudio"
+    dialog.out_edit.setText(str(out))
+    dialog.import_button.click()
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=30000)
+    asked = dialog.status.text()  # the gate's width cannot be read off it: the dialog says where to give it
+    assert (
+        "'head' (WidthGate)" in asked
+        and 'give them under Foreign module arguments, e.g. {"head": [...]}' in asked
+    )
+    assert "--foreign-args" not in asked and not out.exists()
+
+    dialog.foreign_edit.setText('{"head": [16]}')
+    with qtbot.waitSignal(dialog.imported, timeout=30000):
+        dialog.import_button.click()
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=5000)
+    (head,) = [n for n in project.load(out, Graph).nodes.values() if n.type == "Foreign"]
+    assert head.params["target"] == "dialog_gate_library:WidthGate" and head.params["args"] == (16,)
