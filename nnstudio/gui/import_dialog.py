@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListView,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
@@ -348,21 +350,41 @@ class ImportReportPanel(QListWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setObjectName("import_report")
         self.setWordWrap(True)
+        # Wrapped lines get their height again whenever the panel is resized (no clipped words).
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setUniformItemSizes(False)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.setSpacing(1)
         self.itemActivated.connect(self._activate)
         self.itemClicked.connect(self._activate)
 
     def show_report(self, report: Any) -> None:
         self.clear()
-        for line in report:
+        colours = theme.current()
+        # What to read first on top: the summary, whether the outputs match, what was kept whole,
+        # notes; then what became what (the command line prints the verification last).
+        first = ("summary", "verification", "foreign", "note")
+        ordered = sorted(
+            report, key=lambda line: first.index(line.kind) if line.kind in first else len(first)
+        )
+        for line in ordered:
             item = QListWidgetItem(line.text)
+            font = item.font()
             if line.node_id:
                 item.setData(NODE_ROLE, line.node_id)
                 item.setToolTip("Click to select this layer on the canvas.")
-            if line.kind == "foreign":  # kept whole, not editable: the lines to read first
-                font = item.font()
+            if line.kind in ("foreign", "summary"):  # the lines to read first
                 font.setBold(True)
-                item.setFont(font)
+            if line.kind == "note":  # context rather than a layer: set back a little
+                font.setItalic(True)
+            if line.kind == "verification":
+                font.setBold(True)
+                verified = getattr(report, "verified", True)
+                item.setForeground(QColor(colours.valid if verified else colours.error))
+            item.setFont(font)
             self.addItem(item)
 
     def _activate(self, item: QListWidgetItem) -> None:
@@ -387,7 +409,9 @@ def show_imported(window: MainWindow, result: Any, out: str) -> None:
     if panel is None:
         panel = window.import_report = ImportReportPanel()
         panel.node_activated.connect(window.show_node)
-        window.add_dock(panel, "Import report", "import_report")
+        # beside the other bottom panels, where its sentences have the window's width
+        tab_with = next((n for n in ("about", "code", "summary", "diagnostics") if n in window.docks), None)
+        window.add_dock(panel, "Import report", "import_report", tabify_with=tab_with)
     # The opened project has the same node ids as the imported graph.
     panel.show_report(result.report)
     attach_weights(window, result.weights)
