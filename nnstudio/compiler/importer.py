@@ -814,6 +814,9 @@ class _Importer:
         env: dict[fx.Node, Any] = {}
         is_leaf = _is_leaf(self.foreign)
         for node in graph.nodes:
+            if node.target is operator_getitem() and isinstance(env.get(node.args[0]), tuple | list):
+                env[node] = env[node.args[0]][node.args[1]]  # an item of an exported part's result
+                continue
             if node.op != "call_module" or node.target not in self.routes.exported:
                 env[node] = out.node_copy(node, lambda n: env[n])
                 continue

@@ -254,3 +254,41 @@ def test_both_routes_give_the_same_graph_for_classic_architectures(name: str) ->
     assert "RankChecked was traced with torch.export" in str(exported.report)
     assert exported.report.verified
     assert exported.graph.to_python() == traced.graph.to_python()
+
+
+class TwoHeads(nn.Module):
+    """Returns two results, one of them changed in place; fx stops at the rank check."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.bn = nn.BatchNorm1d(4)
+        self.b = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.ndim == 3:
+            x = x.mean(1)
+        y = self.bn(self.a(x))
+        y.relu_()
+        return y, self.b(x)
+
+
+class TwoHeadNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.heads = TwoHeads()
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p, q = self.heads(x)
+        return self.fc(torch.cat([p, q], 1))
+
+
+def test_an_exported_part_returning_a_tuple_feeds_each_item_where_it_is_used() -> None:
+    model = TwoHeadNet().eval()
+    inputs = torch.randn(3, 4)
+    result = from_torch(model, inputs)
+    assert [n.type for n in result.graph.nodes.values()].count("Linear") == 3
+    assert "ReLU" in _types(result) and "Foreign" not in _types(result)
+    assert "'heads' (TwoHeads) was traced with torch.export" in str(result.report)
+    _same_outputs(result, model, inputs)
