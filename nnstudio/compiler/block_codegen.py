@@ -12,6 +12,12 @@ and on probe uses with other input sizes), or a literal when it never changes.
 Every value passed is computed per use from that use's own analysis, so the
 module is right whatever names the reading aid picks. Uses whose forward code
 differs (a choice that changes which lines run) get classes of their own.
+
+A conditional inner node (``enabled`` = ``"$norm_first"``) is built only when
+its condition holds and is an ``nn.Identity()`` otherwise, so the forward code
+is the same for every value and a switched-off node has no weights::
+
+    self.pre_norm1 = nn.LayerNorm(in_features) if norm_first else nn.Identity()
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ if TYPE_CHECKING:
     from nnstudio.core.graph import GraphModel, Node
 
 _ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod)
+_WIDTH = 88  # as ruff format lays lines out
 
 
 def _key(use: BodyResult) -> tuple:
@@ -350,14 +357,14 @@ class _ClassWriter:
                 continue
             if node.type == BLOCK_TYPE:
                 attr = attrs.create(node.name, "block")
-                init += self._nested(node, attr, spelling)
-                self.cls.attr_of[node_id] = attr
-                continue
-            template = node.spec.module_template(uses[0].resolved[node_id])
-            if template is None:
-                continue
-            attr = attrs.create(node.name, node.type.lower())
-            init += self._layer(node, attr, template, spelling)
+                func, args = self._nested(node, attr, spelling)
+            else:
+                template = node.spec.module_template(uses[0].resolved[node_id])
+                if template is None:
+                    continue
+                attr = attrs.create(node.name, node.type.lower())
+                func, args = self._layer(node, attr, template, spelling)
+            init += self._assignment(attr, func, args, self._condition(node, spelling))
             self.cls.attr_of[node_id] = attr
 
         shape_args = [n for n, _, _ in self.shape_args if n in self.used_shape_args]
@@ -374,9 +381,42 @@ class _ClassWriter:
         self._emit(order, init, args)
         return self.cls
 
-    def _layer(self, node: Node, attr: str, template: str, spelling: dict[str, str]) -> list[str]:
+    def _condition(self, node: Node, spelling: dict[str, str]) -> str | None:
+        """Python source of a conditional node's condition; None for a node that is always on."""
+        if node.enabled is True:
+            return None
+        if node.enabled is False:
+            return "False"
+        expr = expressions.parse(node.enabled)
+        self.used_shape_args |= {spelling[n] for n in expr.names if spelling.get(n) != n}
+        return expr.to_python(spelling)
+
+    def _assignment(self, attr: str, func: str, args: list[str], condition: str | None) -> list[str]:
+        """``self.attr = func(args)``, or ``... if condition else nn.Identity()``, laid out
+        as ruff format would."""
         from nnstudio.compiler.codegen import _wrap_call
 
+        indent = "        "
+        if condition is None:
+            return _wrap_call(f"self.{attr} = ", func, args, indent)
+        if condition == "False":  # switched off for good: only the stand-in is built
+            return [f"{indent}self.{attr} = nn.Identity()"]
+        tail = f" if {condition} else nn.Identity()"
+        call = f"{func}({', '.join(args)})"
+        if len(f"{indent}self.{attr} = {call}{tail}") <= _WIDTH:
+            return [f"{indent}self.{attr} = {call}{tail}"]
+        inner = indent + "    "
+        if len(f"{inner}{call}{tail}") <= _WIDTH:
+            return [f"{indent}self.{attr} = (", f"{inner}{call}{tail}", f"{indent})"]
+        return [
+            f"{indent}self.{attr} = (",
+            *_wrap_call("", func, args, inner),
+            f"{inner}if {condition}",
+            f"{inner}else nn.Identity()",
+            f"{indent})",
+        ]
+
+    def _layer(self, node: Node, attr: str, template: str, spelling: dict[str, str]) -> tuple[str, list[str]]:
         uses = self.uses
         fields = {f for _, f, _, _ in string.Formatter().parse(template) if f}
         filled: dict[str, str] = {}
@@ -404,8 +444,7 @@ class _ClassWriter:
                 )
         text = template.format(**filled)
         where = f"{node.type} '{node.name}'"
-        func, args = _arguments(text, self._allowed(), self.owner.helpers, where, spec.torch_defaults)
-        return _wrap_call(f"self.{attr} = ", func, args, "        ")
+        return _arguments(text, self._allowed(), self.owner.helpers, where, spec.torch_defaults)
 
     def _derived(self, node: Node, use: BodyResult, name: str) -> Any:
         params = use.resolved[node.id]
@@ -420,9 +459,7 @@ class _ClassWriter:
         if source not in {s for s, _ in self.known}:
             self.known.append((source, values))
 
-    def _nested(self, node: Node, attr: str, spelling: dict[str, str]) -> list[str]:
-        from nnstudio.compiler.codegen import _wrap_call
-
+    def _nested(self, node: Node, attr: str, spelling: dict[str, str]) -> tuple[str, list[str]]:
         owner, uses = self.owner, self.uses
         copies_per_use = [
             owner._instance(
@@ -452,8 +489,8 @@ class _ClassWriter:
             calls.append(f"{class_name}({', '.join(args)})")
         if len(calls) == 1:
             callee, _, rest = calls[0].partition("(")
-            return _wrap_call(f"self.{attr} = ", callee, [a for a in rest[:-1].split(", ") if a], "        ")
-        return _wrap_call(f"self.{attr} = ", "nn.Sequential", calls, "        ")
+            return callee, [a for a in rest[:-1].split(", ") if a]
+        return "nn.Sequential", calls
 
     def _allowed(self) -> set[str]:
         return {*(n for n, _, _ in self.shape_args), *self.declared, *self.extra_args}
@@ -556,8 +593,12 @@ def _arguments(
             return node.id in allowed
         if isinstance(node, ast.BinOp) and isinstance(node.op, _ARITHMETIC):
             return ok(node.left) and ok(node.right)
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.Not):
             return ok(node.operand)
+        if isinstance(node, ast.BoolOp):  # a bool setting written as a condition: not $flag
+            return all(ok(value) for value in node.values)
+        if isinstance(node, ast.Compare):
+            return ok(node.left) and all(ok(c) for c in node.comparators)
         return False
 
     return _constructor(text, helpers, where, defaults, allowed=ok, what="plain values or block parameters")

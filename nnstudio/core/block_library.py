@@ -134,41 +134,46 @@ def _bottleneck(body: GraphModel) -> None:
     )
 
 
-def _encoder_layer(norm_first: bool) -> Callable[[GraphModel], None]:
-    """torch.nn.TransformerEncoderLayer's forward, post-norm or pre-norm."""
+def _encoder_layer(body: GraphModel) -> None:
+    """torch.nn.TransformerEncoderLayer's forward, post-norm or pre-norm by ``$norm_first``.
 
-    def build(body: GraphModel) -> None:
-        x = _ports(body)
-        attention = [
-            ("MultiheadAttention", "self_attn", {"num_heads": "$nhead", "dropout": "$dropout"}),
-            ("Dropout", "dropout1", {"p": "$dropout"}),
-        ]
-        feed_forward = [
-            ("Linear", "linear1", {"out_features": "$dim_feedforward"}),
-            ("ReLU", "activation", {}),
-            ("Dropout", "dropout", {"p": "$dropout"}),
-            ("Linear", "linear2", {"out_features": "$in_features"}),
-            ("Dropout", "dropout2", {"p": "$dropout"}),
-        ]
-        tail = x
-        column = 1
-        for index, sublayer in enumerate((attention, feed_forward), start=1):
-            norm = ("LayerNorm", f"norm{index}", {})
-            start = tail
-            layers = [norm, *sublayer] if norm_first else sublayer
-            tail = _chain(body, start, layers, x=column * _STEP)
-            column += len(layers)
-            add = body.add("Add", name=f"add{index}", position=(column * _STEP, 160.0))
-            body.connect(tail, add)
-            body.connect(start, add)
-            tail = add
-            column += 1
-            if not norm_first:
-                tail = _chain(body, tail, [norm], x=column * _STEP)
-                column += 1
-        _finish(body, tail)
-
-    return build
+    Both places of each LayerNorm are in the body, switched on and off by the
+    parameter: after each residual add (``norm1``, ``norm2``, torch's names, so the
+    default post-norm layer has exactly torch's state_dict) or before each part
+    (``pre_norm1``, ``pre_norm2``). For a given instance one of each pair is bypassed."""
+    x = _ports(body)
+    attention = [
+        ("MultiheadAttention", "self_attn", {"num_heads": "$nhead", "dropout": "$dropout"}),
+        ("Dropout", "dropout1", {"p": "$dropout"}),
+    ]
+    feed_forward = [
+        ("Linear", "linear1", {"out_features": "$dim_feedforward"}),
+        ("ReLU", "activation", {}),
+        ("Dropout", "dropout", {"p": "$dropout"}),
+        ("Linear", "linear2", {"out_features": "$in_features"}),
+        ("Dropout", "dropout2", {"p": "$dropout"}),
+    ]
+    tail = x
+    column = 1
+    for index, sublayer in enumerate((attention, feed_forward), start=1):
+        start = tail
+        pre_norm = body.add(
+            "LayerNorm", name=f"pre_norm{index}", position=(column * _STEP, 0.0), enabled="$norm_first"
+        )
+        body.connect(start, pre_norm)
+        tail = _chain(body, pre_norm, sublayer, x=(column + 1) * _STEP)
+        column += len(sublayer) + 1
+        add = body.add("Add", name=f"add{index}", position=(column * _STEP, 160.0))
+        body.connect(tail, add)
+        body.connect(start, add)
+        column += 1
+        norm = body.add(
+            "LayerNorm", name=f"norm{index}", position=(column * _STEP, 0.0), enabled="not $norm_first"
+        )
+        body.connect(add, norm)
+        tail = norm
+        column += 1
+    _finish(body, tail)
 
 
 def _conv_relu(body: GraphModel) -> None:
@@ -228,6 +233,13 @@ _TRANSFORMER_PARAMS = (
     Param("nhead", "int", 4, 1, 256, doc="Attention heads; must divide the input's features (d_model)."),
     Param("dim_feedforward", "int", 128, 1, 65536, doc="Width of the feed-forward layer."),
     Param("dropout", "float", 0.1, 0.0, 0.99, doc="Dropout after attention and in the feed-forward part."),
+    Param(
+        "norm_first",
+        "bool",
+        False,
+        doc="Normalise each part's input before attention and the feed-forward network (pre-norm, "
+        "steadier in deep stacks) instead of the sum after it (post-norm, the original Transformer).",
+    ),
 )
 
 BUILTINS: dict[str, Builtin] = {
@@ -255,16 +267,10 @@ BUILTINS: dict[str, Builtin] = {
         Builtin(
             "TransformerEncoderLayer",
             "A transformer encoder layer as in torch.nn.TransformerEncoderLayer: self-attention and a "
-            "feed-forward network, each added to its input and normalised (post-norm).",
+            "feed-forward network, each added to its input and normalised, after the sum (post-norm) "
+            "or, with norm_first, before each part (pre-norm).",
             _TRANSFORMER_PARAMS,
-            _encoder_layer(norm_first=False),
-        ),
-        Builtin(
-            "TransformerEncoderLayerPreNorm",
-            "The same transformer encoder layer with norm_first=True: each part normalises its input "
-            "before attention or the feed-forward network, which trains deep stacks more stably.",
-            _TRANSFORMER_PARAMS,
-            _encoder_layer(norm_first=True),
+            _encoder_layer,
         ),
         Builtin(
             "ConvReLU",

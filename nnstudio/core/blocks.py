@@ -38,6 +38,16 @@ Editing operations that an undo command applies and reverts in one step:
 gets its own copy of its definition); each returns an :class:`Edit` that
 :func:`revert` undoes exactly.
 
+An inner node may be **conditional**: its ``enabled`` setting is True, False
+or a condition over the block's parameters (``"$norm_first"``,
+``"not $norm_first"``; ``graph.set_enabled``). For an instance where it is
+false the node is *bypassed*, like a muted node in Blender: it passes its one
+input through, builds no module and counts no parameters or multiply-adds.
+Only a layer with one input and an output whose code is one module call can be
+conditional, and it must keep its input's shape, so that the shapes inside a
+block never depend on which nodes are on; the code generator writes it as
+``self.pre_norm1 = nn.LayerNorm(d) if norm_first else nn.Identity()``.
+
 Shapes, parameter counts and diagnostics recurse into bodies; a body's
 analysis is cached per definition, input shapes and parameter values, and the
 cache is dropped whenever any definition changes.
@@ -62,10 +72,13 @@ BLOCK_TYPE = "Block"
 PORT_IN = "BlockInput"
 PORT_OUT = "BlockOutput"
 MAX_REPEAT = 64
+ENABLED = "enabled"  # the node setting that switches an inner node on or off
+# The forward code of a layer that is one module call: nn.Identity() can stand in for it.
+_PLAIN_CALLS = ("{out} = self.{attr}({x})", "{out} = self.{attr}({inputs})")
 # Names an inner expression may use besides the declared parameters.
 IMPLICIT = ("in_channels", "in_features")
 _PARAM_KINDS = ("int", "float", "bool", "choice")
-_RESERVED_PARAMS = {"block", "repeat", *IMPLICIT}
+_RESERVED_PARAMS = {"block", "repeat", "enabled", *IMPLICIT}
 
 
 def _port_in_infer(p, s):
@@ -234,6 +247,11 @@ class BodyResult:
     @property
     def macs(self) -> int:
         return sum(f.macs for f in self.analysis.model_figures())
+
+    @property
+    def bypassed(self) -> set[str]:
+        """Inner nodes switched off in this copy: they pass their input through."""
+        return self.analysis.bypassed
 
 
 @dataclass(frozen=True)
@@ -571,6 +589,45 @@ def resolve_params(node: Node, values: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+def parse_enabled(value: Any) -> bool | str:
+    """An ``enabled`` setting as stored: True, False, or a condition's text. Accepts
+    true/false written as text; raises ParamError in words."""
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ParamError(f"'enabled' must be true, false or a condition such as $norm_first, not {value!r}.")
+    text = value.strip()
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        expr = expressions.parse(text)
+        if not expr.names:  # a constant: store what it is
+            constant = expr.evaluate({})
+            if isinstance(constant, bool):
+                return constant
+    except expressions.ExpressionError as exc:
+        raise ParamError(f"'enabled' = {text}: {exc}") from None
+    if expr.kind == "int" or not expr.names:
+        raise ParamError(
+            f"'enabled' = {text} is a number, not a condition; write for example $norm_first or $depth > 2."
+        )
+    return expr.text
+
+
+def is_enabled(node: Node, values: dict[str, Any]) -> bool:
+    """Whether ``node`` is enabled for these block parameter values; raises ParamError in words."""
+    enabled = node.enabled
+    if isinstance(enabled, bool):
+        return enabled
+    try:
+        value = expressions.parse(enabled).evaluate(values)
+    except expressions.ExpressionError as exc:
+        raise ParamError(f"'enabled' = {enabled}: {exc}") from None
+    if not isinstance(value, bool):
+        raise ParamError(f"'enabled' = {enabled} gives {value!r}, but it must give true or false.")
+    return value
+
+
 def _analyze_body(
     definition: BlockDefinition, in_shapes: tuple[Shape, ...], values: dict[str, Any]
 ) -> BodyResult:
@@ -605,7 +662,12 @@ def _analyze_body(
         label = f"{node.type} '{node.name}'"
         try:
             params = resolve_params(node, all_values)
+            enabled = is_enabled(node, all_values)
+            # A switched-off node is still worked out, as if it were on: its class is written
+            # for every value of the condition, and its shape must not depend on it.
             figures = layer_figures(node.spec, params, inputs)
+            if node.enabled is not True:
+                _check_switchable(node, params, inputs[0], figures.output_shape)
         except BlockShapeError as exc:
             message = exc.located(node.name)
             result.diagnostics.append(validation.Diagnostic(node_id, validation.ERROR, f"{label}: {message}"))
@@ -622,7 +684,10 @@ def _analyze_body(
             continue
         resolved[node_id] = params
         shapes[node_id] = figures.output_shape
-        result.figures[node_id] = figures
+        if enabled:
+            result.figures[node_id] = figures
+        else:
+            result.bypassed.add(node_id)
     output = definition.output_ports
     out_shape = shapes.get(output[0].id) if len(output) == 1 else None
     if not errors and out_shape is None:
@@ -636,6 +701,20 @@ def _analyze_body(
         errors=tuple(errors),
         output_shape=out_shape,
     )
+
+
+def _check_switchable(node: Node, params: dict[str, Any], in_shape: Shape, out_shape: Shape) -> None:
+    """A conditional node must be replaceable by nn.Identity(): one module call, same shape."""
+    if node.spec.forward_template(params) not in _PLAIN_CALLS:
+        raise ParamError(
+            "only a layer whose code is one module call can be switched on and off; "
+            "set its 'enabled' back to true."
+        )
+    if tuple(out_shape) != tuple(in_shape):
+        raise ShapeError(
+            f"it can be switched off only if it keeps its input's shape (switched off, it passes "
+            f"{format_shape(in_shape)} on), but it gives {format_shape(out_shape)}."
+        )
 
 
 @dataclass
@@ -679,6 +758,16 @@ def structure_of(definition: BlockDefinition) -> Structure:
             )
         )
     for node in nodes.values():
+        spec = node.spec
+        if node.enabled is not True and (spec.max_inputs != 1 or not spec.has_output):
+            report(
+                validation.Diagnostic(
+                    node.id,
+                    error,
+                    f"{node.type} '{node.name}' cannot be switched off: only a layer with one input "
+                    "and an output can pass its input through; set its 'enabled' back to true.",
+                )
+            )
         if node.spec.role in ("input", "output"):
             report(
                 validation.Diagnostic(
@@ -761,6 +850,7 @@ def _record(node: Node) -> dict[str, Any]:
         "name": node.name,
         "params": dict(node.params),
         "position": node.position,
+        ENABLED: node.enabled,
     }
 
 
@@ -913,18 +1003,23 @@ def ungroup(graph: GraphModel, instance_id: str, node_ids: Sequence[str] | None 
         copy_shapes = []
     inner_nodes = [n for n in body.nodes.values() if n.type not in (PORT_IN, PORT_OUT)]
     resolved = []  # per copy: inner node id -> concrete values, all worked out before any change
+    switched_off = []  # per copy: the inner nodes bypassed in it (left out; their input goes on)
     for copy in range(repeat):
         copy_values = {**implicit_values(copy_shapes[copy]), **values} if copy_shapes else dict(values)
         try:
             resolved.append({n.id: resolve_params(n, copy_values) for n in inner_nodes})
+            switched_off.append({n.id for n in inner_nodes if not is_enabled(n, copy_values)})
         except ParamError as exc:
             raise BlockError(f"Cannot ungroup '{node.name}': {exc}") from None
     fixed_ids = iter(node_ids or ())
+    port_index = {p.id: i for i, p in enumerate(ports)}
     graph.remove(instance_id)
     feeding = list(sources)
     for copy in range(repeat):
         new_ids: dict[str, str] = {}
         for inner in inner_nodes:
+            if inner.id in switched_off[copy]:
+                continue
             params = resolved[copy][inner.id]
             x, y = inner.position
             new_ids[inner.id] = graph.add_record(
@@ -937,17 +1032,20 @@ def ungroup(graph: GraphModel, instance_id: str, node_ids: Sequence[str] | None 
                 }
             )
             added.append(new_ids[inner.id])
-        port_index = {p.id: i for i, p in enumerate(ports)}
+
+        def value_of(inner_id: str, feeding=feeding, new_ids=new_ids) -> str:
+            """The new node holding an inner node's value: a port's source, the node's copy,
+            or, for a bypassed node, whatever feeds it."""
+            while inner_id not in new_ids and inner_id not in port_index:
+                (edge,) = body.inputs_of(inner_id)  # a bypassed node has exactly one input
+                inner_id = edge.source
+            return new_ids[inner_id] if inner_id in new_ids else feeding[port_index[inner_id]]
+
         for e in body.edges:
-            if e.source in port_index and e.target in new_ids:
-                graph.connect(feeding[port_index[e.source]], new_ids[e.target], e.port)
-            elif e.source in new_ids and e.target in new_ids:
-                graph.connect(new_ids[e.source], new_ids[e.target], e.port)
+            if e.target in new_ids:
+                graph.connect(value_of(e.source), new_ids[e.target], e.port)
         (out_edge,) = body.inputs_of(out_port.id)
-        if out_edge.source in port_index:  # a block that passes its input straight through
-            feeding = [feeding[port_index[out_edge.source]]]
-        else:
-            feeding = [new_ids[out_edge.source]]
+        feeding = [value_of(out_edge.source)]
     for target, port in consumers:
         graph.connect(feeding[0], target, port)
     return Edit(removed, removed_edges, added, order_before)

@@ -71,6 +71,9 @@ class Node:
     position: tuple[float, float] = (0.0, 0.0)
     # The project's block library; a Block instance's spec comes from its definition.
     blocks: Any = field(default=None, repr=False, compare=False)
+    # Inside a block: True, False, or a condition over the block's parameters ("$norm_first").
+    # A node that is not enabled for an instance passes its input through (see core.blocks).
+    enabled: bool | str = True
     # A layer's spec never changes, so it is looked up once (validation asks for it a lot).
     _spec: LayerSpec | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -205,10 +208,12 @@ class GraphModel:
         name: str | None = None,
         position: tuple[float, float] | None = None,
         node_id: str | None = None,
+        enabled: bool | str = True,
         **params: Any,
     ) -> str:
-        """Add a layer and return its id. Unknown types and bad values raise."""
-        return self._insert(type_name, name, position, node_id, params)
+        """Add a layer and return its id. Unknown types and bad values raise. ``enabled``
+        (inside a block only) may switch it off by a condition; see ``set_enabled``."""
+        return self._insert(type_name, name, position, node_id, params, enabled)
 
     def _insert(
         self,
@@ -217,10 +222,11 @@ class GraphModel:
         position: tuple[float, float] | None,
         node_id: str | None,
         params: dict[str, Any],
+        enabled: Any = True,
     ) -> str:
         # Separate from ``add`` so that parameters read from a file are never
         # mistaken for add's own keywords (a param called 'name' or 'node_id').
-        node_id = self._place(type_name, name, position, node_id, params)
+        node_id = self._place(type_name, name, position, node_id, params, enabled=enabled)
         self._forget_analysis()
         self.events.node_added.emit(node_id)
         self.events.changed.emit()
@@ -235,6 +241,7 @@ class GraphModel:
         params: dict[str, Any],
         *,
         into_nx: bool = True,
+        enabled: Any = True,
     ) -> str:
         """Check and store a node without telling anyone (``_insert`` and loading do).
         Loading adds all nodes to the topology at once afterwards (``into_nx=False``)."""
@@ -247,9 +254,13 @@ class GraphModel:
         except ParamError as exc:
             raise ParamError(f"{spec.type} '{name}': {exc}") from None
         position = _check_position(position if position is not None else (0.0, 0.0))
+        try:
+            enabled = self._check_enabled(spec, enabled)
+        except ParamError as exc:
+            raise ParamError(f"{spec.type} '{name}': {exc}") from None
         if node_id is None:
             node_id = self._new_id()
-        node = Node(node_id, spec.type, name, values, position, self.blocks)
+        node = Node(node_id, spec.type, name, values, position, self.blocks, enabled=enabled)
         self.nodes[node_id] = node
         self._ids_by_name[name] = node_id
         if into_nx:
@@ -302,6 +313,33 @@ class GraphModel:
         self._forget_analysis()
         self.events.param_changed.emit(node_id, name, value)
         self.events.changed.emit()
+
+    def set_enabled(self, node_id: str, value: bool | str) -> None:
+        """Whether a node inside a block is enabled: True, False or a condition over the
+        block's parameters (``"$norm_first"``, ``"not $norm_first"``). Emits
+        ``param_changed(node_id, "enabled", value)``; raises ParamError in words."""
+        node = self.node(node_id)
+        try:
+            value = self._check_enabled(node.spec, value)
+        except ParamError as exc:
+            raise ParamError(f"{node.type} '{node.name}': {exc}") from None
+        if node.enabled == value and type(node.enabled) is type(value):
+            return
+        node.enabled = value
+        self._forget_analysis()
+        self.events.param_changed.emit(node_id, blocks.ENABLED, value)
+        self.events.changed.emit()
+
+    def _check_enabled(self, spec: LayerSpec, value: Any) -> bool | str:
+        """An ``enabled`` setting as stored: True, False or a condition's text."""
+        value = blocks.parse_enabled(value)
+        if value is True:
+            return value
+        if self.owner is None:
+            raise ParamError("only a layer inside a block can be switched off; this one is in the model.")
+        if spec.type in blocks.PORT_SPECS:
+            raise ParamError("a block's port is always there; it cannot be switched off.")
+        return value
 
     def rename(self, node_id: str, name: str) -> None:
         node = self.node(node_id)
@@ -367,6 +405,7 @@ class GraphModel:
                     "name": n.name,
                     "params": {k: list(v) if isinstance(v, tuple) else v for k, v in n.params.items()},
                     "position": list(n.position),
+                    **({} if n.enabled is True else {"enabled": n.enabled}),
                 }
                 for n in self.nodes.values()
                 if n.id in keep
@@ -411,6 +450,7 @@ class GraphModel:
                 record["id"],
                 record.get("params", {}),
                 into_nx=False,
+                enabled=record.get("enabled", True),
             )
         graph._nx.add_nodes_from(graph.nodes)
         for record in data["edges"]:
@@ -499,8 +539,10 @@ class GraphModel:
             and param.kind in ("int", "float", "bool", "choice")
         ):
             expr = expressions.parse(value)
-            if not expr.is_reference and param.kind != "int":
-                raise ParamError(f"'{name}' takes a plain reference such as $name, not arithmetic.")
+            if expr.kind not in ("any", param.kind):
+                allowed = {"int": " or arithmetic", "bool": " or a condition"}.get(param.kind, "")
+                given = "a condition" if expr.kind == "bool" else "arithmetic"
+                raise ParamError(f"'{name}' takes a plain reference such as $name{allowed}, not {given}.")
             return expr.text
         return param.coerce(value)
 
@@ -512,6 +554,14 @@ class GraphModel:
             if expressions.is_expression(value):
                 values[name] = self._coerce(spec, name, value)
         return values
+
+    def coerce_enabled(self, node_id: str, value: Any) -> bool | str:
+        """``value`` as ``set_enabled`` would store it; raises ParamError in words."""
+        node = self.node(node_id)
+        try:
+            return self._check_enabled(node.spec, value)
+        except ParamError as exc:
+            raise ParamError(f"{node.type} '{node.name}': {exc}") from None
 
     def coerce_param(self, node_id: str, name: str, value: Any) -> Any:
         """``value`` as ``set_param`` would store it (a '$' expression inside a block);
@@ -526,6 +576,7 @@ class GraphModel:
             tuple(record.get("position", (0.0, 0.0))),
             record.get("id"),
             dict(record.get("params", {})),
+            record.get("enabled", True),
         )
 
     def free_name(self, base: str) -> str:
@@ -550,6 +601,7 @@ class GraphModel:
                 tuple(record.get("position", (0.0, 0.0))),
                 record["id"],
                 record.get("params", {}),
+                record.get("enabled", True),
             )
         for record in edges:
             for end in ("source", "target"):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StrictBool, ValidationError, model_validator
 
 from nnstudio.core.atomic import remove_stale_temps, replace_atomically, write_atomic
 from nnstudio.core.errors import FormatError, GraphError, UnsupportedFormatVersionError
@@ -35,6 +35,9 @@ class NodeRecord(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     params: dict[str, Any] = {}
     position: tuple[FiniteFloat, FiniteFloat] = (0.0, 0.0)
+    # Inside a block only: false or a condition ("$norm_first") switches the node off per
+    # instance. Optional, so format 4 files without it read unchanged (no new version).
+    enabled: StrictBool | Annotated[str, Field(min_length=1, max_length=200)] = True
 
 
 class EdgeRecord(BaseModel):

@@ -88,6 +88,9 @@ class Analysis:
     # Nodes that lead to an Output, i.e. what the compiled model contains (every
     # node while the graph has no Output yet).
     in_model: set[str] = field(default_factory=set)
+    # Inside a block: nodes switched off for the instance analysed (no figures; they pass
+    # their input through, see core.blocks).
+    bypassed: set[str] = field(default_factory=set)
 
     def model_figures(self) -> list[LayerFigures]:
         """Figures of the layers the compiled model will contain (for totals)."""

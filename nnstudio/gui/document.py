@@ -188,6 +188,18 @@ class Document(QObject):
             return True
         return self.push(cmd.SetParamCommand(self.graph, node_id, name, value))
 
+    def set_enabled(self, node_id: str, value: bool | str) -> bool:
+        """Switch a node inside a block on, off or by a condition ("$norm_first")."""
+        try:
+            value = self.graph.coerce_enabled(node_id, value)
+        except GraphError as exc:
+            self.refused.emit(str(exc))
+            return False
+        old = self.graph.node(node_id).enabled
+        if old == value and type(old) is type(value):
+            return True
+        return self.push(cmd.SetEnabledCommand(self.graph, node_id, value))
+
     def rename(self, node_id: str, name: str) -> bool:
         if self.graph.node(node_id).name == name.strip():
             return True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -231,30 +232,46 @@ def test_weights_carry_over_by_instance_path() -> None:
     assert not torch.equal(model.layer1[2].conv1.weight, trained.layer1[1].conv1.weight)
 
 
-def test_transformer_encoder_layer_computes_what_torchs_computes() -> None:
-    """Same parameter layout as torch.nn.TransformerEncoderLayer: its weights load as they are."""
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_transformer_encoder_layer_computes_what_torchs_computes(norm_first: bool) -> None:
+    """Same parameter layout as torch.nn.TransformerEncoderLayer, post-norm or pre-norm by
+    its norm_first parameter: torch's weights load (the pre-norm LayerNorms by their names)."""
     import torch
     from torch import nn
 
     from nnstudio.core.block_library import add_builtin
 
-    for name, norm_first in [("TransformerEncoderLayer", False), ("TransformerEncoderLayerPreNorm", True)]:
-        graph = Graph(name="Encoder")
-        add_builtin(graph.blocks, name)
-        x = graph.add("Input", name="tokens", shape=[7, 24], normalize="none")
-        layer = graph.add("Block", name="layer", block=name, nhead=3, dim_feedforward=40, dropout=0.1)
-        graph.connect(x, layer)
-        graph.connect(layer, graph.add("Output"))
-        model = graph.compile().eval()
-        reference = nn.TransformerEncoderLayer(
-            24, 3, 40, dropout=0.1, batch_first=True, norm_first=norm_first
-        ).eval()
-        ours = model.layer
-        assert set(ours.state_dict()) == set(reference.state_dict())
-        ours.load_state_dict(reference.state_dict())
-        batch = torch.randn(5, 7, 24)
-        with torch.no_grad():
-            torch.testing.assert_close(model(batch), reference(batch), rtol=1e-5, atol=1e-5)
+    graph = Graph(name="Encoder")
+    add_builtin(graph.blocks, "TransformerEncoderLayer")
+    x = graph.add("Input", name="tokens", shape=[7, 24], normalize="none")
+    layer = graph.add(
+        "Block",
+        name="layer",
+        block="TransformerEncoderLayer",
+        nhead=3,
+        dim_feedforward=40,
+        dropout=0.1,
+        norm_first=norm_first,
+    )
+    graph.connect(x, layer)
+    graph.connect(layer, graph.add("Output"))
+    model = graph.compile().eval()
+    reference = nn.TransformerEncoderLayer(24, 3, 40, dropout=0.1, batch_first=True, norm_first=norm_first)
+    reference.eval()
+    ours = model.layer
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in reference.parameters())
+    # Post-norm (the default) has exactly torch's keys; pre-norm's LayerNorms are pre_norm1/2.
+    renamed = {"norm1.": "pre_norm1.", "norm2.": "pre_norm2."} if norm_first else {}
+    state = {}
+    for key, value in reference.state_dict().items():
+        for old, new in renamed.items():
+            key = new + key[len(old) :] if key.startswith(old) else key
+        state[key] = value
+    assert set(ours.state_dict()) == set(state)
+    ours.load_state_dict(state)
+    batch = torch.randn(5, 7, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(model(batch), reference(batch), rtol=1e-5, atol=1e-5)
 
 
 def test_a_block_input_that_feeds_only_a_dead_branch_still_compiles() -> None:

@@ -83,20 +83,21 @@ def test_resnets_from_blocks_count_what_pytorch_counts(block, torch_block, layer
 
 
 @pytest.mark.parametrize(("d_model", "nhead", "ff", "seq"), [(32, 4, 64, 10), (48, 6, 96, 5)])
-@pytest.mark.parametrize("name", ["TransformerEncoderLayer", "TransformerEncoderLayerPreNorm"])
+@pytest.mark.parametrize("norm_first", [False, True])
 def test_transformer_encoder_layer_counts_like_torchs(
-    name: str, d_model: int, nhead: int, ff: int, seq: int
+    norm_first: bool, d_model: int, nhead: int, ff: int, seq: int
 ) -> None:
     graph = GraphModel()
+    name = "TransformerEncoderLayer"
     add_builtin(graph.blocks, name)
     x = graph.add("Input", shape=[seq, d_model])
-    layer = graph.add("Block", block=name, nhead=nhead, dim_feedforward=ff, dropout=0.0, repeat=2)
+    layer = graph.add(
+        "Block", block=name, nhead=nhead, dim_feedforward=ff, dropout=0.0, norm_first=norm_first, repeat=2
+    )
     graph.connect(x, layer)
     graph.connect(layer, graph.add("Output"))
     assert not [d for d in graph.validate() if d.is_error]
-    reference = nn.TransformerEncoderLayer(
-        d_model, nhead, ff, batch_first=True, norm_first=name.endswith("PreNorm")
-    )
+    reference = nn.TransformerEncoderLayer(d_model, nhead, ff, batch_first=True, norm_first=norm_first)
     assert graph.num_parameters() == 2 * count(reference)
     assert graph.shapes()[layer] == (seq, d_model)
 

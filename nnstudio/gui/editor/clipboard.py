@@ -117,6 +117,8 @@ def prepare_paste(
                 name,
                 dict(record["params"]),
                 (x + offset[0], y + offset[1]),
+                # A condition means something only inside a block; pasted into the model, on.
+                record.get("enabled", True) if graph.owner is not None else True,
             )
         )
     edges = [

@@ -95,6 +95,7 @@ class NodeItem(QGraphicsItem):
         self._params_text = ""
         self._rect = QRectF()
         self._shown_repeat = 0
+        self.bypassed = False  # inside a block: switched off for the instance it was opened from
         self.setFlags(
             QGraphicsItem.GraphicsItemFlag.ItemIsMovable
             | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
@@ -116,6 +117,8 @@ class NodeItem(QGraphicsItem):
         """Re-read name and parameters (after a rename or a parameter change)."""
         params = self.node.params
         lines = [(name, param_text(params[name])) for name in self.spec.key_params if name in params]
+        if self.node.enabled is not True:  # a conditional node inside a block says when it is on
+            lines.insert(0, ("enabled", param_text(self.node.enabled)))
         if len(lines) > MAX_PARAM_LINES:
             lines = [*lines[: MAX_PARAM_LINES - 1], ("…", f"{len(lines) - MAX_PARAM_LINES + 1} more")]
         self._lines = lines
@@ -142,12 +145,18 @@ class NodeItem(QGraphicsItem):
         self._params_text = f"{short_count(parameters)} params" if parameters else ""
         if self._footer_lines() != lines:
             self._relayout()
-        tip = [f"{self.spec.type} '{self.node.name}': {self.spec.description}"]
-        tip += [f"{'Error' if d.is_error else 'Warning'}: {d.message}" for d in diagnostics]
-        self.setToolTip("\n\n".join(tip))
+        self.setToolTip(self._tooltip())
         if self.output is not None:
             self.output.setToolTip(f"Output of '{self.node.name}': {format_shape(shape)}")
         self.update()
+
+    def set_bypassed(self, bypassed: bool) -> None:
+        """Drawn dimmed while switched off for the instance the block was opened from."""
+        if bypassed == self.bypassed:
+            return
+        self.bypassed = bypassed
+        self.setOpacity(0.4 if bypassed else 1.0)
+        self.setToolTip(self._tooltip())
 
     def param_rows(self) -> list[tuple[str, float, str, float]]:
         """(name, its width, value, its width) of each parameter line as drawn. The value
@@ -170,6 +179,13 @@ class NodeItem(QGraphicsItem):
                 )
             )
         return rows
+
+    def _tooltip(self) -> str:
+        tip = [f"{self.spec.type} '{self.node.name}': {self.spec.description}"]
+        if self.bypassed:
+            tip.append("Switched off for this instance: it passes its input through.")
+        tip += [f"{'Error' if d.is_error else 'Warning'}: {d.message}" for d in self.diagnostics]
+        return "\n\n".join(tip)
 
     def _footer_lines(self) -> int:
         """1, or 2 when the shape and the parameter count do not fit side by side."""

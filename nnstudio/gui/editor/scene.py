@@ -267,6 +267,7 @@ class GraphScene(QGraphicsScene):
             diags = tuple(by_node.get(node_id, ()))
             if (shape, params, diags) != (item.shape_value, item.parameters, item.diagnostics):
                 item.set_analysis(shape, params, diags)
+            item.set_bypassed(node_id in analysis.bypassed)  # inside a block, for this instance
         for edge, item in self.edge_items.items():
             item.set_label(format_shape(shapes.get(edge.source)))
 

@@ -37,14 +37,22 @@ class NodeRecord:
     name: str
     params: dict[str, Any]
     position: Position
+    enabled: bool | str = True  # inside a block: off, or a condition (see GraphModel.set_enabled)
 
     @classmethod
     def of(cls, graph: GraphModel, node_id: str) -> NodeRecord:
         node = graph.node(node_id)
-        return cls(node.id, node.type, node.name, dict(node.params), node.position)
+        return cls(node.id, node.type, node.name, dict(node.params), node.position, node.enabled)
 
     def add_to(self, graph: GraphModel) -> None:
-        graph.add(self.type, name=self.name, position=self.position, node_id=self.id, **self.params)
+        graph.add(
+            self.type,
+            name=self.name,
+            position=self.position,
+            node_id=self.id,
+            enabled=self.enabled,
+            **self.params,
+        )
 
 
 def fresh_ids(graph: GraphModel, count: int) -> list[str]:
@@ -226,6 +234,21 @@ class SetParamCommand(GraphCommand):
 
     def _undo(self) -> None:
         self.graph.set_param(self.node_id, self.name, self.old)
+
+
+class SetEnabledCommand(GraphCommand):
+    """Switch a node inside a block on, off, or by a condition over the block's parameters."""
+
+    def __init__(self, graph: GraphModel, node_id: str, value: bool | str) -> None:
+        node = graph.node(node_id)
+        super().__init__(graph, f"Change when {node.name} is enabled")
+        self.node_id, self.old, self.new = node_id, node.enabled, value
+
+    def _redo(self) -> None:
+        self.graph.set_enabled(self.node_id, self.new)
+
+    def _undo(self) -> None:
+        self.graph.set_enabled(self.node_id, self.old)
 
 
 class RenameCommand(GraphCommand):

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nnstudio.core.blocks import ENABLED, PORT_SPECS
 from nnstudio.core.layers import format_shape
 from nnstudio.core.validation import Analysis
 from nnstudio.gui import theme
@@ -41,6 +42,7 @@ class InspectorPanel(QScrollArea):
         self.document: Document | None = None
         self.node_id: str | None = None
         self.editors: dict[str, QWidget] = {}
+        self.enabled_edit: QLineEdit | None = None  # "Enabled when", for a node inside a block
         self._own_edit = False
 
         body = QWidget()
@@ -139,6 +141,8 @@ class InspectorPanel(QScrollArea):
             self.editors[param.name] = editor
         if not spec.params:
             self.form.addRow(QLabel("This layer has no settings; its size follows its input."))
+        if graph.owner is not None and spec.type not in PORT_SPECS:
+            self._add_enabled_row(node.enabled)
         self._on_locked_changed(self.document.locked)
         self._on_analysis_changed(self.document.analysis())
 
@@ -160,10 +164,32 @@ class InspectorPanel(QScrollArea):
         note.setWordWrap(True)
         self.form.addRow(note)
 
+    def _add_enabled_row(self, enabled: bool | str) -> None:
+        """Inside a block: when the node is built ("Enabled when" true, false or a condition)."""
+        field = QLineEdit()
+        field.setObjectName("enabled_when")
+        field.setPlaceholderText("true, false, or a condition like $norm_first")
+        field.setToolTip(
+            "When this layer is built, for each instance: true, false, or a condition over the "
+            "block's parameters ($norm_first, not $norm_first, $depth > 2). Where it is false the "
+            "layer passes its input through, like a muted node."
+        )
+        field.editingFinished.connect(self._on_enabled_edited)
+        label = QLabel("Enabled when")
+        label.setToolTip(field.toolTip())
+        self.form.addRow(label, field)
+        self.enabled_edit = field
+        self._show_enabled(enabled)
+
+    def _show_enabled(self, enabled: bool | str) -> None:
+        if self.enabled_edit is not None:
+            self.enabled_edit.setText(str(enabled).lower() if isinstance(enabled, bool) else enabled)
+
     def _clear_form(self) -> None:
         while self.form.rowCount() > 1:
             self.form.removeRow(1)
         self.editors = {}
+        self.enabled_edit = None
 
     # --- user -> document ------------------------------------------------------------------------
 
@@ -178,6 +204,20 @@ class InspectorPanel(QScrollArea):
             self._own_edit = False
         if not ok and self.node_id in self.document.graph.nodes:  # show the model's value again
             self.editors[name].set_value(self.document.graph.nodes[self.node_id].params[name])
+
+    def _on_enabled_edited(self) -> None:
+        if self.document is None or self.node_id is None or self.enabled_edit is None:
+            return
+        if self.node_id not in self.document.graph.nodes:
+            return
+        self.message.clear()
+        self._own_edit = True
+        try:  # an unchanged value changes nothing (the document compares what it would store)
+            ok = self.document.set_enabled(self.node_id, self.enabled_edit.text())
+        finally:
+            self._own_edit = False
+        if not ok and self.node_id in self.document.graph.nodes:  # show the model's value again
+            self._show_enabled(self.document.graph.nodes[self.node_id].enabled)
 
     def _on_name_edited(self) -> None:
         if self.document is None or self.node_id is None:
@@ -204,7 +244,9 @@ class InspectorPanel(QScrollArea):
     # --- document -> widgets ----------------------------------------------------------------------
 
     def _on_param_changed(self, node_id: str, name: str, value: Any) -> None:
-        if node_id == self.node_id and name in self.editors:
+        if node_id == self.node_id and name == ENABLED:
+            self._show_enabled(value)
+        elif node_id == self.node_id and name in self.editors:
             self.editors[name].set_value(value)
 
     def _on_node_renamed(self, node_id: str, name: str) -> None:
@@ -213,6 +255,8 @@ class InspectorPanel(QScrollArea):
 
     def _on_locked_changed(self, locked: bool) -> None:
         self.name_edit.setReadOnly(locked)
+        if self.enabled_edit is not None:
+            self.enabled_edit.setReadOnly(locked)
         for editor in self.editors.values():
             editor.setEnabled(not locked)
 
@@ -224,7 +268,12 @@ class InspectorPanel(QScrollArea):
             return
         fig = analysis.figures.get(self.node_id)
         shape = format_shape(analysis.shapes.get(self.node_id))
-        if fig is not None:
+        if self.node_id in analysis.bypassed:
+            self.figures.setText(
+                f"Switched off for the instance this block was opened from: it passes its input "
+                f"{shape} through and has no parameters."
+            )
+        elif fig is not None:
             self.figures.setText(
                 f"Output shape: {shape}\nParameters: {fig.parameters:,}\n"
                 f"Multiply-adds per sample: {short_count(fig.macs)}"
