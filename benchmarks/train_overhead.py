@@ -5,40 +5,55 @@ For the LeNet-5, GoogLeNet-style and LSTM examples, in one run on one device:
 - **bare**: a hand-written loop on the same device-resident data: shuffle,
   ``index_select`` a batch, forward, loss, backward, optimizer step; then a
   validation pass with a single read-back per epoch.
-- **trainer**: ``Trainer.run`` with everything on: per-step loss and accuracy
-  buffers, reports every 50 ms, events to a listener, validation per epoch.
+- **trainer**: ``Trainer.run`` with everything on, as ``nnstudio train`` and the
+  app run it: per-step loss and accuracy, progress reports every 50 ms, events
+  to a listener that keeps them, validation and a checkpoint folder.
 
 On a CUDA device it also times the trainer with ``torch.compile``
 (reduce-overhead) and in fast mode (the whole step replayed as one CUDA graph).
 
-Every variant trains the same number of epochs from the same initial weights
-on the same samples (a multiple of the batch size, so fast mode drops
-nothing); the first epoch (allocator, cuDNN, compile and capture warm-up) is
-left out of the timings. Variants alternate and the best of ``--repeats`` is
-kept, which matters on a shared machine.
+An epoch costs a fixed part (validation, reports, events, checkpoint, epoch
+set-up) plus a part per step, so one epoch length cannot tell them apart: a
+short epoch's ratio is mostly the fixed part's. Every variant therefore runs at
+two epoch lengths (the longer four times the shorter) and the line through the
+two, ``epoch = fixed + steps x per step``, gives the steady-state **ms per
+step** and the **fixed ms per epoch** separately; trainer/bare is per step.
 
-An epoch costs a fixed part (validation, reports, events, epoch set-up) plus a
-part per step. A short epoch (the LSTM's is ~40 ms on two cores) is dominated
-by the fixed part, so one epoch length cannot tell the two apart and its ratio
-swings from run to run. Each variant therefore runs at two epoch lengths
-(``--samples`` and four times as many, the data repeated when the set is
-smaller) and the line through the two gives the steady-state **ms per step**
-and the **fixed ms per epoch** separately. The spread of the repeats at the
-longer length is printed too: runs agree when it is within 3%.
+How it stays steady on a shared machine:
+
+- Each run times the epochs after its first (the first holds set-up and
+  allocator warm-up), from one epoch's end to the next, so a run is seconds of
+  work; every variant is run once untimed first.
+- Variants run in interleaved rounds (bare, trainer, trainer, bare, ...), each
+  round giving one estimate per variant and one trainer/bare ratio; the median
+  of the rounds is reported, so drift and a burst of other work hit both sides.
+- Both sides use the same number of torch threads (``--threads``, default 1:
+  on a loaded machine intra-op threads wait for each other and their times
+  swing by 10x).
+- Besides wall-clock time it measures the training thread's CPU time
+  (``time.thread_time``), which other processes barely move. With one thread
+  that is all the work a step does.
+
+The spread printed is (largest - smallest) / median of the rounds' per-step
+figures: within 3% the runs agree.
 
 Limits: trainer/bare per step <= 1.05 everywhere; on an H100-class GPU,
 bare/fast >= 3 for LeNet-5 and the LSTM.
 
-    python benchmarks/train_overhead.py [--device auto] [--epochs 4] [--repeats 3]
-                                        [--samples N] [--batch-size N] [--models lenet5,...]
+    python benchmarks/train_overhead.py [--device auto] [--rounds 5] [--epochs 4]
+                                        [--seconds 0.25] [--threads 1] [--models lenet5,...]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
+import gc
 import math
+import os
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,42 +64,36 @@ from torch.utils.data import TensorDataset
 
 from nnstudio.api import Graph
 from nnstudio.training.config import TrainConfig
-from nnstudio.training.data import ModelIO, TrainingData, load_for_graph, resolve_loss
+from nnstudio.training.data import ModelIO, load_for_graph, resolve_loss
 from nnstudio.training.devices import describe, resolve_device
+from nnstudio.training.events import EpochEnded
 from nnstudio.training.loop import Trainer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 MODELS = ("lenet5", "googlenet_mini", "lstm_sequence")
 OVERHEAD_LIMIT = 1.05
+AGREEMENT = 0.03  # rounds within 3% of each other
 FAST_TARGET = 3.0  # for lenet5 and lstm_sequence on an H100-class GPU
+LONGER = 4  # the longer epoch has this many times the steps of the shorter
 
 
 class Case:
-    """One example: its graph, data cut to ``samples``, and a fixed initial model."""
+    """One example with epochs of ``steps`` full batches, ``val`` validation samples
+    and a fixed initial model (the training set is repeated when it is too small)."""
 
-    def __init__(self, name: str, samples: int | None, batch_size: int | None, epochs: int) -> None:
+    def __init__(self, name: str, steps: int, val: int, epochs: int) -> None:
         self.name = name
         self.graph = Graph.load(EXAMPLES / f"{name}.nnstudio")
         config = TrainConfig.from_settings(self.graph.training)
-        self.config = config.with_overrides(epochs=epochs, batch_size=batch_size, report_every=0.05)
+        self.config = config.with_overrides(epochs=epochs, report_every=0.05)
         data = load_for_graph(self.graph, self.config)
-        bs = self.config.batch_size
+        self.steps = steps
+        n = steps * self.config.batch_size
         x, y = data.train.tensors
-        wanted = samples or len(x)
-        if wanted > len(x):  # repeat the set to reach the epoch length asked for
-            copies = math.ceil(wanted / len(x))
-            x, y = x.repeat(copies, *([1] * (x.dim() - 1))), y.repeat(copies, *([1] * (y.dim() - 1)))
-        n = wanted // bs * bs
-        self.data = TrainingData(
-            name=data.name,
-            train=TensorDataset(x[:n], y[:n]),
-            val=data.val,
-            task=data.task,
-            sample_shape=data.sample_shape,
-            target_shape=data.target_shape,
-            num_classes=data.num_classes,
-            class_names=data.class_names,
-        )
+        copies = math.ceil(n / len(x))
+        x, y = (t.repeat(copies, *([1] * (t.dim() - 1)))[:n] for t in (x, y))
+        xv, yv = (t[:val] for t in data.val.tensors)
+        self.data = dataclasses.replace(data, train=TensorDataset(x, y), val=TensorDataset(xv, yv))
         self.io = ModelIO.of(self.graph)
         self.loss = resolve_loss(self.config.loss, self.data, self.io)
         torch.manual_seed(0)
@@ -94,21 +103,39 @@ class Case:
         return copy.deepcopy(self.initial)
 
 
-def bare_loop(case: Case, device: torch.device) -> list[float]:
-    """Seconds per epoch of a plain PyTorch loop doing the same work."""
-    config = case.config
+class Clock:
+    """Wall-clock and training-thread CPU seconds at each epoch's end."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def mark(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.wall.append(time.perf_counter())
+        self.cpu.append(time.thread_time())
+
+    def per_epoch(self) -> tuple[float, float]:
+        """(wall, cpu) seconds per epoch, from the first epoch's end to the last's."""
+        epochs = len(self.wall) - 1
+        return (self.wall[-1] - self.wall[0]) / epochs, (self.cpu[-1] - self.cpu[0]) / epochs
+
+
+def bare_loop(case: Case, device: torch.device) -> Clock:
+    """A plain PyTorch loop doing the same work."""
+    config, clock = case.config, Clock(device)
     model = case.model().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     x, y = (t.to(device) for t in case.data.train.tensors)
     xv, yv = (t.to(device) for t in case.data.val.tensors)
     generator = torch.Generator(device=device).manual_seed(0)
     bs, n = config.batch_size, len(x)
-    seconds = []
     for _ in range(config.epochs):
-        start = time.perf_counter()
         model.train()
         order = torch.randperm(n, device=device, generator=generator)
-        for i in range(math.ceil(n / bs)):
+        for i in range(n // bs):
             index = order[i * bs : (i + 1) * bs]
             xb, yb = x.index_select(0, index), y.index_select(0, index)
             optimizer.zero_grad(set_to_none=True)
@@ -124,117 +151,188 @@ def bare_loop(case: Case, device: torch.device) -> list[float]:
                 total += F.cross_entropy(out, yv[a : a + 1024], reduction="sum")
                 right += (out.argmax(dim=1) == yv[a : a + 1024]).sum()
         torch.stack([total, right]).tolist()  # the one read-back, as the trainer does
-        seconds.append(time.perf_counter() - start)
-    return seconds
+        clock.mark()
+    return clock
 
 
-def trainer_run(case: Case, device: torch.device, **changes) -> list[float]:
-    """Seconds per epoch of the full trainer, events going to a listener."""
+def trainer_run(case: Case, device: torch.device, **changes) -> Clock:
+    """The full trainer; a listener keeps every event, as the app's does."""
     config = case.config.with_overrides(device=str(device), **changes)
-    trainer = Trainer(case.model(), case.data, config, output_shape=case.io.output_shape, loss=case.loss)
+    clock = Clock(device)
     received = []
-    result = trainer.run(received.append)
+
+    def listener(event) -> None:
+        received.append(event)
+        if isinstance(event, EpochEnded):
+            clock.mark()
+
+    with tempfile.TemporaryDirectory() as folder:
+        trainer = Trainer(
+            case.model(),
+            case.data,
+            config,
+            output_shape=case.io.output_shape,
+            loss=case.loss,
+            checkpoint_dir=folder,
+        )
+        result = trainer.run(listener)
     if not hasattr(result, "stopped"):
         raise RuntimeError(f"{case.name}: {result.message}")
     notices = [e.message for e in received if type(e).__name__ == "Notice"]
     if notices:
         print(f"  note ({case.name}, {changes or 'eager'}): {'; '.join(notices)}")
-    return [r.seconds for r in result.history.epochs]
+    return clock
 
 
-def steady_epoch(runs: list[list[float]]) -> float:
-    """Seconds per epoch once warm: each run's median epoch (its first left out), best run."""
-    return min(statistics.median(epochs[1:]) for epochs in runs)
+@dataclasses.dataclass
+class Estimate:
+    """One round's line through the two epoch lengths, for one variant."""
+
+    step_wall: float  # seconds per step
+    step_cpu: float
+    fixed_wall: float  # seconds per epoch besides the steps
+    fixed_cpu: float
+
+    @classmethod
+    def of(cls, short: Clock, long: Clock, steps_short: int, steps_long: int) -> Estimate:
+        (ws, cs), (wl, cl) = short.per_epoch(), long.per_epoch()
+        step_wall, step_cpu = (wl - ws) / (steps_long - steps_short), (cl - cs) / (steps_long - steps_short)
+        return cls(step_wall, step_cpu, ws - steps_short * step_wall, cs - steps_short * step_cpu)
 
 
-def spread(runs: list[list[float]]) -> float:
-    """How far apart the repeats are: (slowest - fastest) / fastest of their median epochs."""
-    medians = [statistics.median(epochs[1:]) for epochs in runs]
-    return (max(medians) - min(medians)) / min(medians)
+def median(values: list[float]) -> float:
+    return statistics.median(values)
 
 
-def split_cost(short: float, long: float, steps_short: int, steps_long: int) -> tuple[float, float]:
-    """(seconds per step, fixed seconds per epoch) from epochs of two lengths."""
-    per_step = (long - short) / (steps_long - steps_short)
-    return per_step, short - steps_short * per_step
+def spread(values: list[float]) -> float:
+    """(largest - smallest) / median."""
+    middle = statistics.median(values)
+    return (max(values) - min(values)) / abs(middle) if middle else math.inf
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def calibrate(name: str, seconds: float, val: int, device: torch.device) -> int:
+    """Steps of the shorter epoch: about ``seconds`` of the bare loop's training, at least 2."""
+    probe = Case(name, 4, val, 2)
+    bare_loop(probe, device)  # warm
+    probe = Case(name, 4, 0, 3)  # no validation: steps alone
+    clock = bare_loop(probe, device)
+    per_step = clock.per_epoch()[0] / probe.steps
+    return max(2, round(seconds / per_step))
+
+
+def measure(
+    name: str, args: argparse.Namespace, device: torch.device, variants: dict[str, Callable[..., Clock]]
+) -> dict:
+    steps = calibrate(name, args.seconds, args.val_samples, device)
+    cases = [Case(name, s, args.val_samples, args.epochs) for s in (steps, LONGER * steps)]
+    for case in cases:  # warm-up: caches, allocator, lazy init, cuDNN autotuning, compile
+        for run in variants.values():
+            run(case, device)
+    rounds: dict[str, list[Estimate]] = {v: [] for v in variants}
+    names = list(variants)
+    for r in range(args.rounds):
+        order = names if r % 2 == 0 else names[::-1]  # ABBA...: each side goes first as often
+        clocks: dict[str, list[Clock]] = {v: [] for v in variants}
+        for case in cases:
+            for variant in order:
+                gc.collect()  # both sides start from the same heap
+                clocks[variant].append(variants[variant](case, device))
+            order = order[::-1]
+        for v in variants:
+            rounds[v].append(Estimate.of(*clocks[v], cases[0].steps, cases[1].steps))
+    return {"steps": steps, "batch": cases[0].config.batch_size, "rounds": rounds}
+
+
+def report(name: str, m: dict, variants: list[str]) -> dict[str, float]:
+    rounds: dict[str, list[Estimate]] = m["rounds"]
+    steps, batch = m["steps"], m["batch"]
+    print(
+        f"\n{name}: batch {batch}, epochs of {steps} and {LONGER * steps} steps, {len(rounds['bare'])} rounds"
+    )
+    print(
+        f"  {'':<14}{'ms/step wall':>13}{'cpu':>9}{'fixed ms/epoch wall':>21}{'cpu':>9}"
+        f"{'spread/step wall':>18}{'cpu':>7}"
+    )
+    for v in variants:
+        est = rounds[v]
+        print(
+            f"  {v:<14}{1000 * median([e.step_wall for e in est]):>13.3f}"
+            f"{1000 * median([e.step_cpu for e in est]):>9.3f}"
+            f"{1000 * median([e.fixed_wall for e in est]):>21.1f}"
+            f"{1000 * median([e.fixed_cpu for e in est]):>9.1f}"
+            f"{100 * spread([e.step_wall for e in est]):>17.1f}%"
+            f"{100 * spread([e.step_cpu for e in est]):>6.1f}%"
+        )
+    out = {}
+    pairs = list(zip(rounds["bare"], rounds["trainer"], strict=True))
+    for kind in ("wall", "cpu"):
+        ratios = [getattr(t, f"step_{kind}") / getattr(b, f"step_{kind}") for b, t in pairs]
+        extra = [getattr(t, f"fixed_{kind}") - getattr(b, f"fixed_{kind}") for b, t in pairs]
+        out[kind], out[f"{kind}_spread"] = median(ratios), spread(ratios)
+        out[f"{kind}_fixed"] = median(extra)
+    print(
+        f"  {'trainer/bare':<14}{out['wall']:>13.3f}{out['cpu']:>9.3f}"
+        f"{'+' + format(1000 * out['wall_fixed'], '.1f'):>21}{'+' + format(1000 * out['cpu_fixed'], '.1f'):>9}"
+        f"{100 * out['wall_spread']:>17.1f}%{100 * out['cpu_spread']:>6.1f}%"
+    )
+    if "fast" in rounds:
+        bare = median([e.step_wall for e in rounds["bare"]])
+        for v in ("compile", "fast"):
+            print(f"  bare/{v}: {bare / median([e.step_wall for e in rounds[v]]):.2f}")
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--epochs", type=int, default=4, help="per run; the first is not timed")
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--samples",
-        type=int,
-        help="training samples of the shorter epoch; the longer has 4x (default: 1024 on "
-        "the CPU, the whole set on a GPU)",
+        "--rounds", "--repeats", type=int, default=5, help="interleaved rounds; the median is kept"
     )
-    parser.add_argument("--batch-size", type=int, help="default: each example's own")
+    parser.add_argument("--epochs", type=int, default=4, help="per run; the first is not timed")
+    parser.add_argument(
+        "--seconds", type=float, default=0.25, help="training time of the shorter epoch (sets its steps)"
+    )
+    parser.add_argument("--val-samples", type=int, default=256, help="validation samples per epoch")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, the same for every variant")
     parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch is not timed")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
 
+    torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    variants: dict[str, Callable[[Case], list[float]]] = {
-        "bare": lambda case: bare_loop(case, device),
-        "trainer": lambda case: trainer_run(case, device),
-    }
+    variants: dict[str, Callable[..., Clock]] = {"bare": bare_loop, "trainer": trainer_run}
     if device.type == "cuda":
-        variants["compile"] = lambda case: trainer_run(case, device, compile=True)
-        variants["fast"] = lambda case: trainer_run(case, device, fast=True)
-
+        variants["compile"] = lambda case, device: trainer_run(case, device, compile=True)
+        variants["fast"] = lambda case, device: trainer_run(case, device, fast=True)
+    load = os.getloadavg()[0]
     print(
-        f"device: {describe(device)}; torch {torch.__version__}; {args.epochs} epochs per run "
-        f"(first not timed), best of {args.repeats}; each at two epoch lengths"
+        f"device: {describe(device)}; torch {torch.__version__}, {args.threads} thread(s); "
+        f"{os.cpu_count()} cores, load average {load:.2f} at the start"
     )
-    header = f"{'model':<16}{'samples':>8}{'batch':>6}" + "".join(
-        f"{v + ' ms/step':>17}{v + ' fixed ms':>17}" for v in variants
+    print(
+        f"{args.epochs} epochs per run (the first not timed), {args.rounds} interleaved rounds, "
+        f"median kept; {args.val_samples} validation samples"
     )
-    header += f"{'trainer/bare':>14}{'fixed +ms':>11}{'spread':>8}"
-    if device.type == "cuda":
-        header += f"{'bare/compile':>14}{'bare/fast':>11}"
-    print(header)
-    worst = 0.0
-    worst_spread = 0.0
+    results = {}
     for name in args.models.split(","):
-        probe = Case(name, None, args.batch_size, args.epochs)
-        short_n = args.samples or (1024 if device.type == "cpu" else len(probe.data.train))
-        cases = [Case(name, n, args.batch_size, args.epochs) for n in (short_n, 4 * short_n)]
-        steps = [math.ceil(len(c.data.train) / c.config.batch_size) for c in cases]
-        runs = {(v, k): [] for v in variants for k in range(2)}
-        for case in cases:  # warm-up: caches, cuDNN autotuning, lazy init
-            for fn in variants.values():
-                sync(device)
-                fn(case)
-        for _ in range(args.repeats):
-            for k, case in enumerate(cases):
-                for variant, fn in variants.items():
-                    sync(device)
-                    runs[variant, k].append(fn(case))
-        cost = {v: split_cost(steady_epoch(runs[v, 0]), steady_epoch(runs[v, 1]), *steps) for v in variants}
-        ratio = cost["trainer"][0] / cost["bare"][0]
-        extra_fixed = cost["trainer"][1] - cost["bare"][1]
-        agree = max(spread(runs[v, 1]) for v in variants)
-        worst, worst_spread = max(worst, ratio), max(worst_spread, agree)
-        line = f"{name:<16}{len(cases[1].data.train):>8}{cases[1].config.batch_size:>6}"
-        line += "".join(f"{1000 * cost[v][0]:>17.3f}{1000 * cost[v][1]:>17.1f}" for v in variants)
-        line += f"{ratio:>14.3f}{1000 * extra_fixed:>11.1f}{100 * agree:>7.1f}%"
-        if device.type == "cuda":
-            line += f"{cost['bare'][0] / cost['compile'][0]:>14.2f}{cost['bare'][0] / cost['fast'][0]:>11.2f}"
-        print(line, flush=True)
-    verdict = "ok" if worst <= OVERHEAD_LIMIT else "OVER THE LIMIT"
-    print(f"worst trainer/bare per step: {worst:.3f} (limit {OVERHEAD_LIMIT}): {verdict}")
-    print(
-        f"largest spread of repeats (longer epochs): {100 * worst_spread:.1f}% "
-        f"({'within' if worst_spread <= 0.03 else 'over'} 3%)"
-    )
+        results[name] = report(name, measure(name, args, device, variants), list(variants))
+    print(f"\ntrainer/bare per step (limit {OVERHEAD_LIMIT}), spread of the rounds (limit {AGREEMENT:.0%}):")
+    for name, r in results.items():
+        verdicts = []
+        for kind in ("cpu", "wall"):
+            ok = "ok" if r[kind] <= OVERHEAD_LIMIT else "OVER"
+            agree = "ok" if r[f"{kind}_spread"] <= AGREEMENT else "OVER"
+            verdicts.append(f"{kind} {r[kind]:.3f} {ok}, spread {100 * r[f'{kind}_spread']:.1f}% {agree}")
+        print(f"  {name:<16}{';  '.join(verdicts)}")
+    end_load = os.getloadavg()[0]
+    if max(load, end_load) > 0.5 * (os.cpu_count() or 1):
+        print(
+            f"load average {end_load:.2f} at the end on {os.cpu_count()} cores: other work shares the machine, "
+            "so the wall-clock figures are noisy; the CPU-time figures are the ones to compare"
+        )
     if device.type == "cuda":
         print(f"target on an H100-class GPU: bare/fast >= {FAST_TARGET} for lenet5 and lstm_sequence")
 

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, Va
 
 from nnstudio.core.project import replace_atomically
 from nnstudio.training.errors import TrainingError
+from nnstudio.training.events import History
 
 FORMAT = "nnstudio-checkpoint"
 VERSION = 1
@@ -53,11 +54,40 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, strict=True)
 
 
+_STEP_TYPES = (torch.int64, torch.int32)
+_VALUE_TYPES = (torch.float32, torch.float64)
+
+
+def _series(integer: bool) -> Any:
+    """Step numbers (``integer``) or values: a 1-d tensor, or a list in checkpoints
+    written before the points were saved as tensors."""
+    kind = "step numbers (whole numbers, 0 or more)" if integer else "real numbers"
+
+    def check(value: Any) -> Any:
+        if isinstance(value, list):
+            types = (int,) if integer else (int, float)
+            if not all(type(v) in types for v in value) or (integer and any(v < 0 for v in value)):
+                raise ValueError(f"expected a list of {kind}")
+            return value
+        if (
+            not isinstance(value, torch.Tensor)
+            or value.layout != torch.strided
+            or value.is_meta
+            or value.dim() != 1
+            or value.dtype not in (_STEP_TYPES if integer else _VALUE_TYPES)
+            or (integer and bool((value < 0).any()))
+        ):
+            raise ValueError(f"expected a list or a 1-d tensor of {kind}")
+        return value
+
+    return Annotated[Any, AfterValidator(check)]
+
+
 class _Points(_Strict):
-    steps: list[Count]
-    loss: list[_Number]
-    smoothed: list[_Number]
-    accuracy: list[_Number]
+    steps: _series(integer=True)
+    loss: _series(integer=False)
+    smoothed: _series(integer=False)
+    accuracy: _series(integer=False)
 
     @model_validator(mode="after")
     def _same_length(self) -> _Points:
@@ -136,6 +166,14 @@ def check(state: dict[str, Any], path: Path) -> None:
             f"{path} is not a usable checkpoint: at '{where}': {first['msg']}. "
             "It may be damaged or written by something else; start a new run instead."
         ) from None
+
+
+def history_state(history: History) -> dict[str, Any]:
+    """``history`` as a checkpoint holds it: the per-step points as tensors, which are
+    saved and loaded as whole blocks, however long the run."""
+    state = history.to_state()
+    state["points"] = {name: torch.from_numpy(a) for name, a in state["points"].items()}
+    return state
 
 
 def save(state: dict[str, Any], path: Path) -> Path:

@@ -19,6 +19,7 @@ import numpy as np
 from nnstudio.training.config import TrainConfig
 
 SMOOTHING = 0.9  # exponential smoothing of the per-step series, as TensorBoard does
+POINT_FIELDS = ("steps", "loss", "smoothed", "accuracy")  # StepPoints' arrays, in order
 
 # --- metric records ------------------------------------------------------------------------
 
@@ -121,15 +122,11 @@ class History:
         return History(self.epochs, self.points)
 
     def to_state(self) -> dict[str, Any]:
-        """Plain lists, loadable with ``torch.load(weights_only=True)``."""
+        """Epochs as plain dicts, the per-step points as arrays (a checkpoint stores them as
+        tensors: a long run's points as Python lists made every save slower than the last)."""
         return {
             "epochs": [r.as_dict() for r in self.epochs],
-            "points": {
-                name: a.tolist()
-                for name, a in zip(
-                    ("steps", "loss", "smoothed", "accuracy"), self.points.arrays(), strict=True
-                )
-            },
+            "points": dict(zip(POINT_FIELDS, self.points.arrays(), strict=True)),
         }
 
     @classmethod
@@ -137,7 +134,7 @@ class History:
         p = state["points"]
         points = StepPoints(
             np.asarray(p["steps"], np.int64),
-            *(np.asarray(p[k], np.float32) for k in ("loss", "smoothed", "accuracy")),
+            *(np.asarray(p[k], np.float32) for k in POINT_FIELDS[1:]),
         )
         return cls([EpochRecord.from_dict(r) for r in state["epochs"]], points)
 

@@ -22,6 +22,12 @@ is a ``Session`` (session.py); the optimizer, the learning-rate schedule, the
 order of samples and the evaluation pass are the recipe's (recipe.py), the
 same code the exported train.py runs.
 
+Checkpoints are written at the end of an epoch, but not within
+``CHECKPOINT_SECONDS`` of the previous one: a run of 40 ms epochs would
+otherwise spend more time saving (serialising, fsync) than training. The last
+epoch and a stop always write one, so at most a few seconds of training are
+ever behind the file.
+
 Faults end the run with a ``Failed`` event that says what to do (NaN loss,
 out of memory, a layer that fails, unreadable data); the process goes on and
 the last good checkpoint stays where it is.
@@ -76,6 +82,7 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[Event], None]
 CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_SECONDS = 2.0  # the least time between two epoch checkpoints (the last epoch's always)
 
 
 class Trainer:
@@ -90,9 +97,11 @@ class Trainer:
         output_shape: tuple[int, ...] | None = None,
         loss: str | None = None,
         checkpoint_dir: str | Path | None = None,
+        checkpoint_seconds: float = CHECKPOINT_SECONDS,
     ) -> None:
         """``loss`` is the concrete loss; without it, cross-entropy for classes and MSE
-        otherwise (``for_graph`` resolves it against the graph's Output)."""
+        otherwise (``for_graph`` resolves it against the graph's Output). Epoch checkpoints
+        are at least ``checkpoint_seconds`` apart (0: one after every epoch)."""
         self.config = config
         self.data = data
         self.device = resolve_device(config.device)
@@ -107,6 +116,8 @@ class Trainer:
         self.objective = Objective(loss, data, output_shape or ())
         self.checkpoint_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
         self.last_checkpoint: Path | None = None
+        self.checkpoint_seconds = checkpoint_seconds
+        self._checkpoint_due = 0.0  # perf_counter time from which an epoch's end writes one
         self.graph_record: dict[str, Any] | None = None  # saved into checkpoints
         self.history = History()
         self.epochs_done = 0
@@ -280,7 +291,7 @@ class Trainer:
             "epoch": self.epochs_done,
             "step": self.step,
             "epoch_step": self._epoch_step,
-            "history": self.history.to_state(),
+            "history": checkpoint.history_state(self.history),
             "smoother": [self._smoother.value, self._smoother.count],
             "rng": rng,
             "graph": self.graph_record,
@@ -291,6 +302,7 @@ class Trainer:
         if self.checkpoint_path is None:
             return
         self.last_checkpoint = checkpoint.save(self.checkpoint_state(reason), self.checkpoint_path)
+        self._checkpoint_due = time.perf_counter() + self.checkpoint_seconds
         self._emit(CheckpointWritten(self.last_checkpoint, self.epochs_done, self.step, reason))
 
     # --- the run ----------------------------------------------------------------------------------
@@ -301,6 +313,7 @@ class Trainer:
         with self._lock:
             self._running = True
         started = time.perf_counter()
+        self._checkpoint_due = started + self.checkpoint_seconds
         session: Session | None = None
         try:
             session = self._start()
@@ -457,7 +470,8 @@ class Trainer:
         self.history.epochs.append(record)
         self._epoch_step = 0
         self._emit(EpochEnded(record, self.config.epochs))
-        self._write_checkpoint("epoch")
+        if self.epochs_done == self.config.epochs or time.perf_counter() >= self._checkpoint_due:
+            self._write_checkpoint("epoch")
 
     def _evaluate(self, s: Session) -> tuple[float, float]:
         """Validation loss and accuracy (the recipe's pass), accumulated on the device, read once."""

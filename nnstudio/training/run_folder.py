@@ -1,6 +1,6 @@
 """A training run's folder: what ``nnstudio train`` and a run in the app both leave behind.
 
-    <run folder>/checkpoint.pt          after every epoch (written by the trainer)
+    <run folder>/checkpoint.pt          after epochs, at most every 2 s, the last and a stop (the trainer)
                  metrics.csv            one row per epoch (``MetricsWriter``)
                  model.py               the trained model, taking raw inputs (``export_trained``)
                  weights.safetensors

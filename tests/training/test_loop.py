@@ -210,7 +210,15 @@ def _trainer_around(graph, config, call: int, what, tmp_path: Path) -> Trainer:
 
     data = load_for_graph(graph, config)
     model = _BreaksAt(compile_graph(graph), call, what)
-    return Trainer(model, data, config, output_shape=(2,), loss="cross_entropy", checkpoint_dir=tmp_path)
+    return Trainer(
+        model,
+        data,
+        config,
+        output_shape=(2,),
+        loss="cross_entropy",
+        checkpoint_dir=tmp_path,
+        checkpoint_seconds=0,  # a checkpoint after every epoch, however short
+    )
 
 
 def test_a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_checkpoint(
