@@ -16,6 +16,7 @@ kept whole as a foreign module, as before.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import operator
 import warnings
@@ -54,18 +55,19 @@ class Routes:
 def first_line(exc: BaseException, limit: int = 220) -> str:
     """The first line of an exception's message, as a clause (long ones shortened)."""
     text = str(exc).strip().splitlines()[0].strip() if str(exc).strip() else type(exc).__name__
-    text = text.rstrip(".")
+    text = text.split(". ")[0].rstrip(".")  # the first sentence: the rest is advice for torch users
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """torch.export logs and warns at length about what it tried; the report says what matters."""
+    """torch.export logs, warns and prints (a failed trace's partial graph) at length about what it
+    tried; the report says what matters."""
     logger = logging.getLogger("torch")
     level = logger.level
     logger.setLevel(logging.CRITICAL)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
@@ -101,6 +103,10 @@ def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, key: str, de
     if len(args) > index:
         return args[index]
     return kwargs.get(key, default)
+
+
+def _zero(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == 0
 
 
 def _alias(a: tuple[Any, ...], k: dict[str, Any]) -> tuple[str, Any, tuple, dict]:
@@ -173,7 +179,9 @@ _OPERATIONS: dict[str, Callable[[tuple[Any, ...], dict[str, Any]], tuple[str, An
     ),
     "leaky_relu_": lambda a, k: _OPERATIONS["leaky_relu"](a, k),
     "add.Tensor": lambda a, k: (
-        ("call_function", operator.add, tuple(a[:2]), {})
+        _alias(a[1:] if _zero(a[0]) else a, k)  # total = 0; total = total + x: the first sum is x
+        if _zero(a[0]) or _zero(a[1])
+        else ("call_function", operator.add, tuple(a[:2]), {})
         if k.get("alpha", 1) == 1
         else ("call_function", torch.add, tuple(a[:2]), {"alpha": k["alpha"]})
     ),
@@ -434,7 +442,12 @@ class Lifter:
             return
         args = self._value(node.args)
         kwargs = self._value(dict(node.kwargs))
-        if node.target is operator.getitem:
+        if name in ("unbind.int", "split.Tensor"):  # only their items become nodes
+            self.env[node] = _Pieces(name, args[0], *args[1:])
+            return
+        if node.target is operator.getitem and isinstance(args[0], _Pieces):
+            op, target, args, kwargs = args[0].item(args[1])
+        elif node.target is operator.getitem:
             op, target, args, kwargs = "call_function", operator.getitem, args, kwargs
         elif name == "slice.Tensor":
             op, target, args, kwargs = self._slice(node, args, values)
@@ -462,6 +475,20 @@ class Lifter:
             return _alias((source,), {})
         index = (slice(None),) * dim + (slice(start, end, step),)
         return "call_function", operator.getitem, (source, index), {}
+
+
+class _Pieces:
+    """``x.unbind(dim)`` or ``x.split(size, dim)``: each item used is one selection or slice."""
+
+    def __init__(self, kind: str, source: Any, first: Any = 0, dim: int = 0) -> None:
+        self.kind, self.source = kind, source
+        self.size, self.dim = (first, dim) if kind == "split.Tensor" else (None, first)
+
+    def item(self, index: int) -> tuple[str, Any, tuple, dict]:
+        if self.size is None:  # x.unbind(1)[i] is x[:, i]: a Select
+            return "call_function", torch.select, (self.source, self.dim, index), {}
+        part = slice(index * self.size, (index + 1) * self.size)
+        return "call_function", operator.getitem, (self.source, (slice(None),) * self.dim + (part,)), {}
 
 
 def _fetch(root: nn.Module, target: str) -> Any:

@@ -292,3 +292,34 @@ def test_an_exported_part_returning_a_tuple_feeds_each_item_where_it_is_used() -
     assert "ReLU" in _types(result) and "Foreign" not in _types(result)
     assert "'heads' (TwoHeads) was traced with torch.export" in str(result.report)
     _same_outputs(result, model, inputs)
+
+
+class MultiViewNet(nn.Module):
+    """A multi-view model: one encoder for each view of a sample, their features summed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = nn.Linear(16, 8)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, views: torch.Tensor) -> torch.Tensor:
+        total = 0
+        for view in views.unbind(1):  # fx cannot iterate a traced value
+            total = total + torch.relu(self.encoder(view))
+        return self.head(total)
+
+
+def test_a_loop_over_a_tensors_items_becomes_selections() -> None:
+    model = MultiViewNet().eval()
+    inputs = torch.randn(2, 3, 16)
+    with pytest.raises(torch.fx.proxy.TraceError, match="Proxy object cannot be iterated"):
+        torch.fx.symbolic_trace(model)
+    result = from_torch(model, inputs)
+    selects = [n for n in result.graph.nodes.values() if n.type == "Select"]
+    assert sorted((n.params["dim"], n.params["index"]) for n in selects) == [(1, 0), (1, 1), (1, 2)]
+    assert "Foreign" not in _types(result)
+    assert (
+        "MultiViewNet was traced with torch.export because torch.fx failed: Proxy object cannot be iterated;"
+        in str(result.report)
+    )
+    _same_outputs(result, model, inputs)
