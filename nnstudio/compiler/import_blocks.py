@@ -193,14 +193,19 @@ class BlockBuilder:
         defaults = {
             name: p.default for name, p in signature.items() if p.default is not inspect.Parameter.empty
         }
+        switched = self._switches(definition, tree, defaults, instances, cls.__init__.__globals__)
         written = self._written_with(
             definition.body, tree, set(defaults) | set(core_blocks.IMPLICIT), cls.__init__.__globals__
         )
         declared = []
         first = instances[0]
         for name, default in defaults.items():
-            plain = [(n, k) for n, k, text in written if text == f"${name}"]
-            if plain:
+            # A switched layer is an Identity in some instances: its settings are not read there.
+            plain = [(n, k) for n, k, text in written if text == f"${name}" and n not in switched]
+            if name in switched:
+                values = switched[name]
+                param = core_blocks.make_param({"name": name, "kind": "bool", "default": default})
+            elif plain:
                 node_id, key = plain[0]
                 position = first.members.index(node_id)
                 values = [
@@ -225,6 +230,99 @@ class BlockBuilder:
             declared.append((None, [], implicit))
         return declared
 
+    def _switches(
+        self,
+        definition: Any,
+        tree: ast.AST,
+        defaults: Mapping[str, Any],
+        instances: list[_Instance],
+        scope: Mapping[str, Any],
+    ) -> dict[str, list[bool]]:
+        """Layers a generated class builds only when a bool argument says so
+        (``self.pre_norm1 = nn.LayerNorm(in_features) if norm_first else nn.Identity()``):
+        the body's layer gets that condition as its 'enabled', and is the layer itself
+        even where the first instance holds the Identity. Returns each such argument's
+        value per instance, read off which of the two modules the instance holds."""
+        from nnstudio.compiler import import_rules as rules
+        from nnstudio.compiler.naming import snake_case
+
+        body = definition.body
+        by_attr = {snake_case(n.name): n for n in body.nodes.values()}
+        found: dict[str, list[bool]] = {}
+        for statement in ast.walk(tree):
+            if not (isinstance(statement, ast.Assign) and isinstance(statement.value, ast.IfExp)):
+                continue
+            target, choice = statement.targets[0], statement.value
+            if not (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)):
+                continue
+            node = by_attr.get(target.attr)
+            negated = isinstance(choice.test, ast.UnaryOp) and isinstance(choice.test.op, ast.Not)
+            flag = choice.test.operand if negated else choice.test
+            if (
+                node is None
+                or ast.unparse(choice.orelse) != "nn.Identity()"
+                or not isinstance(choice.body, ast.Call)
+                or not (isinstance(flag, ast.Name) and isinstance(defaults.get(flag.id), bool))
+            ):
+                continue
+            try:
+                held = [self.root.get_submodule(f"{i.path}.{target.attr}") for i in instances]
+                values = [isinstance(m, nn.Identity) == negated for m in held]
+                if found.get(flag.id, values) != values:
+                    continue  # the instances do not say one value: leave the layers as they are
+                live = next((m for m in held if not isinstance(m, nn.Identity)), None)
+                if live is None:  # no instance holds it: build it as the class would
+                    live = self._build_switched(choice.body, definition, defaults, scope)
+                rule = rules.module_rule(live)
+                mapped = rule(live) if rule is not None else None
+            except Exception:  # the layer stays as the instance holds it
+                continue
+            if mapped is None or mapped.type in (BLOCK_TYPE, "Identity"):
+                continue
+            found[flag.id] = values
+            self._become(body, node, mapped.type, mapped.params, f"{'not ' if negated else ''}${flag.id}")
+        return found
+
+    def _build_switched(
+        self,
+        call: ast.Call,
+        definition: Any,
+        defaults: Mapping[str, Any],
+        scope: Mapping[str, Any],
+    ) -> nn.Module:
+        """The module ``call`` builds for the first instance: the class's arguments are its
+        input sizes (``in_features``, ``in_channels``) and the declared defaults."""
+        if len(definition.input_ports) != 1:
+            raise ValueError("only a one-input class's size arguments are known")
+        # The instance grouped first stands in the graph now: its input's shape sizes the class.
+        node = next(
+            n
+            for n in self.graph.nodes.values()
+            if n.type == BLOCK_TYPE and n.params["block"] == definition.name
+        )
+        (edge,) = self.graph.inputs_of(node.id)
+        shape = self.graph.shapes()[edge.source]
+        values = {**defaults, "in_channels": shape[0], "in_features": shape[-1]}
+        expression = ast.Expression(call)
+        ast.fix_missing_locations(expression)
+        # The class's own constructor call, from the generated source being imported.
+        return eval(compile(expression, "<generated block>", "eval"), dict(scope), values)
+
+    @staticmethod
+    def _become(body: GraphModel, node: Any, type_name: str, params: dict, enabled: str) -> None:
+        """Replace a body node by one of another type, keeping its id, name, place and wires."""
+        inputs = [(e.source, e.port) for e in body.inputs_of(node.id)]
+        outputs = [(e.target, e.port) for e in body.outputs_of(node.id)]
+        record = {"id": node.id, "type": type_name, "name": node.name, "position": node.position}
+        order = list(body.nodes)
+        body.remove(node.id)
+        body.add_record({**record, "params": params, "enabled": enabled})
+        for source, port in inputs:
+            body.connect(source, node.id, port)
+        for target, port in outputs:
+            body.connect(node.id, target, port)
+        body.reorder(order)
+
     def _written_with(
         self, body: GraphModel, tree: ast.AST, names: set[str], scope: Mapping[str, Any]
     ) -> list[tuple[str, str, str]]:
@@ -234,7 +332,12 @@ class BlockBuilder:
         by_attr = {snake_case(n.name): n for n in body.nodes.values()}
         found = []
         for statement in ast.walk(tree):
-            if not (isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Call)):
+            if not isinstance(statement, ast.Assign):
+                continue
+            call = statement.value
+            if isinstance(call, ast.IfExp):  # a switched layer: what it builds when switched on
+                call = call.body
+            if not isinstance(call, ast.Call):
                 continue
             target = statement.targets[0]
             if not (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)):
@@ -242,7 +345,6 @@ class BlockBuilder:
             node = by_attr.get(target.attr)
             if node is None:
                 continue
-            call = statement.value
             fields = self._fields(node, call, scope)
             pairs = [(fields[0][i] if i < len(fields[0]) else None, a) for i, a in enumerate(call.args)]
             pairs += [(fields[1].get(k.arg, k.arg), k.value) for k in call.keywords]

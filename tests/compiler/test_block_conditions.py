@@ -133,3 +133,25 @@ def test_switched_nodes_export_to_onnx_with_the_same_outputs(tmp_path: Path) -> 
     model = _encoders()[0].compile().eval()
     export_onnx(model, model.nnstudio_code, tmp_path / "model.onnx", check=True)  # check compares outputs
     assert (tmp_path / "model.onnx").stat().st_size > 0
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_a_generated_encoder_imports_back_as_the_same_block_with_its_conditions(norm_first: bool) -> None:
+    from nnstudio.compiler.build import example_inputs
+    from nnstudio.compiler.importer import from_torch
+
+    graph = Graph(name="Encoders")
+    add_builtin(graph.blocks, "TransformerEncoderLayer")
+    x = graph.add("Input", name="tokens", shape=[6, 16], normalize="none")
+    a = graph.add("Block", name="a", block="TransformerEncoderLayer", nhead=2, norm_first=norm_first)
+    b = graph.add("Block", name="b", block="TransformerEncoderLayer", nhead=4, norm_first=norm_first)
+    graph.connect(x, a)
+    graph.connect(a, b)
+    graph.connect(b, graph.add("Output"))
+    model = graph.compile()
+    result = from_torch(model, example_inputs(model.nnstudio_code, batch=2))
+    assert result.graph.to_python() == graph.to_python()
+    body = result.graph.blocks.get("TransformerEncoderLayer").body
+    assert body.node_by_name("pre_norm1").enabled == "$norm_first"
+    assert body.node_by_name("norm2").enabled == "not $norm_first"
+    assert {n.params["norm_first"] for n in result.graph.nodes.values() if n.type == "Block"} == {norm_first}
