@@ -151,10 +151,13 @@ class InspectorPanel(QScrollArea):
         for param in node.spec.params:
             value = node.params.get(param.name, param.default)
             text = json.dumps(list(value)) if isinstance(value, list | tuple) else str(value)
+            if param.name in ("in_shape", "out_shape"):  # written as shapes are everywhere else
+                text = format_shape(tuple(value))
             field = QLineEdit(text)
             field.setReadOnly(True)
+            field.setCursorPosition(0)  # a long import path shows its beginning
             field.setObjectName(f"param_{param.name}")
-            field.setToolTip(param.doc)
+            field.setToolTip(f"{text}\n{param.doc}")
             self.form.addRow(QLabel(param.name), field)
         note = QLabel(
             f"A foreign module: the exported code imports {node.params['target'].replace(':', '.')} and "
@@ -274,9 +277,10 @@ class InspectorPanel(QScrollArea):
                 f"{shape} through and has no parameters."
             )
         elif fig is not None:
+            foreign = self.document.graph.nodes[self.node_id].type == "Foreign"  # its code is not ours
+            macs = "not known (a foreign module)" if foreign else short_count(fig.macs)
             self.figures.setText(
-                f"Output shape: {shape}\nParameters: {fig.parameters:,}\n"
-                f"Multiply-adds per sample: {short_count(fig.macs)}"
+                f"Output shape: {shape}\nParameters: {fig.parameters:,}\nMultiply-adds per sample: {macs}"
             )
         else:
             self.figures.setText(f"Output shape: {shape}")
