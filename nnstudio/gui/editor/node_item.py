@@ -14,6 +14,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QApplication, QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
+from nnstudio.core.blocks import ENABLED
 from nnstudio.core.graph import Node
 from nnstudio.core.layers import LayerSpec, format_shape
 from nnstudio.core.validation import Diagnostic
@@ -118,7 +119,7 @@ class NodeItem(QGraphicsItem):
         params = self.node.params
         lines = [(name, param_text(params[name])) for name in self.spec.key_params if name in params]
         if self.node.enabled is not True:  # a conditional node inside a block says when it is on
-            lines.insert(0, ("enabled", param_text(self.node.enabled)))
+            lines.insert(0, (ENABLED, param_text(self.node.enabled)))
         if len(lines) > MAX_PARAM_LINES:
             lines = [*lines[: MAX_PARAM_LINES - 1], ("…", f"{len(lines) - MAX_PARAM_LINES + 1} more")]
         self._lines = lines
@@ -167,7 +168,10 @@ class NodeItem(QGraphicsItem):
         inner = WIDTH - 2 * PAD
         rows = []
         for label, value in self._lines:
-            text = body.elidedText(value, Qt.TextElideMode.ElideLeft, inner / 2 - 4)
+            room = inner / 2 - 4
+            if label == ENABLED:  # a condition reads from its start ("not $norm_first"): give it the row
+                room = inner - body.horizontalAdvance(label) - 10
+            text = body.elidedText(value, Qt.TextElideMode.ElideLeft, room)
             value_width = body.horizontalAdvance(text)
             label_width = inner - value_width - 6
             rows.append(
