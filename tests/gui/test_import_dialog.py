@@ -271,3 +271,44 @@ def test_foreign_module_arguments_from_the_dialog_reach_the_import(
     qtbot.waitUntil(lambda: not dialog.busy, timeout=5000)
     (head,) = [n for n in project.load(out, Graph).nodes.values() if n.type == "Foreign"]
     assert head.params["target"] == "dialog_gate_library:WidthGate" and head.params["args"] == (16,)
+
+
+FLEXIBLE = textwrap.dedent(
+    """
+    import torch.nn.functional as F
+    from torch import nn
+
+
+    class Flexible(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            if x.ndim == 3:  # torch.fx cannot take this branch; torch.export can
+                x = x.unsqueeze(1)
+            return self.fc(F.relu(self.conv(x)).mean(dim=(2, 3)))
+    """
+)
+
+
+def test_a_model_fx_cannot_trace_imports_through_torch_export_off_the_gui_thread(
+    qtbot, window, tmp_path: Path
+) -> None:
+    source = tmp_path / "flexible.py"
+    source.write_text(FLEXIBLE)
+    dialog = ImportDialog(window)
+    qtbot.addWidget(dialog)
+    dialog.imported.connect(lambda result, out: show_imported(window, result, out))
+    _list(qtbot, dialog, source)
+    dialog.shape_edit.setText("8,8")
+    dialog.out_edit.setText(str(tmp_path / "flexible.nnstudio"))
+    with qtbot.waitSignal(dialog.imported, timeout=60000):
+        dialog.import_button.click()
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=5000)
+    panel = window.import_report
+    texts = [panel.item(i).text() for i in range(panel.count())]
+    assert texts[1].startswith("Verified in eval mode") and "outputs match" in texts[1]
+    assert any(t.startswith("Flexible was traced with torch.export because torch.fx failed") for t in texts)
+    assert {n.type for n in window.document.graph.nodes.values()} >= {"Conv2d", "Reshape", "Linear"}
