@@ -148,7 +148,9 @@ def from_torch(
                     for path in retry.paths:  # exported, but holding what the catalog lacks
                         routes.exported.pop(path, None)
                 except _TryExport as attempt:
-                    routes.exported[attempt.path] = attempt.reason
+                    # the other instances of its class run the same forward: fx fails on them too
+                    for path in [attempt.path, *_same_class(module, attempt.path, routes)]:
+                        routes.exported[path] = attempt.reason
             raise ModelImportError(
                 f"{type(module).__name__} cannot be imported: more than {_MAX_FOREIGN_ROUNDS} of its "
                 "submodules would have to be kept as foreign modules."
@@ -344,6 +346,22 @@ def _export_candidate(root: nn.Module, stack: Sequence[str], routes: import_expo
     if own:
         return None if routes.tried(own[-1]) else own[-1]
     return None if routes.tried("") else ""
+
+
+def _same_class(root: nn.Module, path: str, routes: import_export.Routes) -> list[str]:
+    """The other submodules of ``path``'s class, outside (and around) none already exported."""
+    if not path:
+        return []
+    cls = type(root.get_submodule(path))
+    taken = [p for p in routes.exported if p] + [path]
+    return [
+        name
+        for name, sub in root.named_modules()
+        if type(sub) is cls
+        and name != path
+        and not routes.tried(name)
+        and not any(name.startswith(p + ".") or p.startswith(name + ".") for p in taken)
+    ]
 
 
 def _check_runs(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
@@ -706,6 +724,7 @@ class _Importer:
         self.module = module
         self.foreign = foreign
         self.routes = routes or import_export.Routes()
+        self.inlined: list[str] = []  # parts whose torch.export graph replaced their call
         self.foreign_args = dict(foreign_args or {})
         self.retry: set[str] = set()  # submodules to keep whole in the next round
         self.inputs = inputs
@@ -835,6 +854,8 @@ class _Importer:
             except import_export.ExportFailed as exc:
                 raise self._export_failed(path, exc.args[0], stack) from None
             env[node] = result
+            if path not in self.inlined:
+                self.inlined.append(path)
         return out
 
     def _export_failed(self, path: str, reason: str, stack: dict[str, Any]) -> Exception:
@@ -849,27 +870,37 @@ class _Importer:
         return _untraceable(self.module, path, fx_reason, self.routes)
 
     def _report_routes(self) -> None:
-        """Which parts torch.export traced, and why torch.fx could not."""
-        for path, reason in self.routes.exported.items():
-            if path:
-                part = f"'{path}' ({type(self.module.get_submodule(path)).__name__})"
-                first = next(
-                    (
-                        i
-                        for i, o in self.origin.items()
-                        if o.startswith(f"'{path}.") and i in self.graph.nodes
-                    ),
-                    None,
-                )
-            else:
-                part, first = type(self.module).__name__, None
+        """Which parts torch.export traced, and why torch.fx could not (instances of one class together)."""
+        if "" in self.routes.exported:
             self.report.add(
-                f"{part} was traced with torch.export because torch.fx failed: {reason}; the graph is made "
-                "for inputs shaped like the example.",
+                f"{type(self.module).__name__} was traced with torch.export because torch.fx failed: "
+                f"{self.routes.exported['']}; the graph is made for inputs shaped like the example.",
+                None,
+                "note",
+            )
+            return
+        groups: dict[tuple[str, str], list[str]] = {}
+        for path in self.inlined:
+            kind = type(self.module.get_submodule(path)).__name__
+            groups.setdefault((kind, self.routes.exported[path]), []).append(path)
+        for (kind, reason), paths in groups.items():
+            named = [f"'{p}'" for p in paths]
+            listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+            first = next(
+                (
+                    i
+                    for i, o in self.origin.items()
+                    if o.startswith(f"'{paths[0]}.") and i in self.graph.nodes
+                ),
+                None,
+            )
+            self.report.add(
+                f"{listed} ({kind}) {'was' if len(paths) == 1 else 'were'} traced with torch.export because "
+                f"torch.fx failed: {reason}; the graph is made for inputs shaped like the example.",
                 first,
                 "note",
             )
-        if self.routes.exported and "" not in self.routes.exported:
+        if self.inlined:
             self.report.add(
                 f"The rest of {type(self.module).__name__} was traced with torch.fx.", None, "note"
             )

@@ -323,3 +323,44 @@ def test_a_loop_over_a_tensors_items_becomes_selections() -> None:
         in str(result.report)
     )
     _same_outputs(result, model, inputs)
+
+
+class RankCheckedBlock(BasicBlock):
+    """A residual block that also takes unbatched feature maps, as some serving code sends."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 3:
+            x = x.unsqueeze(0)
+        return super().forward(x)
+
+
+class RankCheckedNet(GrayscaleNet):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, 8, 3, padding=1)
+        self.layer = nn.Sequential(*(RankCheckedBlock(8) for _ in range(3)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layer(self.stem(x))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def test_every_instance_of_a_class_fx_fails_on_is_exported_in_one_round(monkeypatch) -> None:
+    from nnstudio.compiler import import_export
+
+    exports = []
+    export = import_export.export
+    monkeypatch.setattr(import_export, "export", lambda *a: exports.append(a) or export(*a))
+    model = RankCheckedNet().eval()
+    inputs = torch.randn(2, 1, 8, 8)
+    result = from_torch(model, inputs)
+    assert len(exports) == 3  # one import round: each instance exported once
+    text = str(result.report)
+    assert (
+        f"'layer.0', 'layer.1' and 'layer.2' (RankCheckedBlock) were traced with torch.export because torch.fx failed: {FX_FAILS}"
+        in text
+    )
+    (block,) = [n for n in result.graph.nodes.values() if n.type == "Block"]  # still one repeated block
+    assert block.params["repeat"] == 3
+    assert result.report.verified
+    _same_outputs(result, model, inputs)
