@@ -47,6 +47,7 @@ class Routes:
 
     exported: dict[str, str] = field(default_factory=dict)
     failed: dict[str, tuple[str, str]] = field(default_factory=dict)
+    where: str = ""  # the module fx failed in when the whole model is exported (a torch.nn one)
 
     def tried(self, path: str) -> bool:
         return path in self.exported or path in self.failed

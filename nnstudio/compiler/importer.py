@@ -312,6 +312,8 @@ def _trace(
         part = _export_candidate(module, stack, routes)
         if part is not None:
             _check_runs(module, inputs)
+            if not part:
+                routes.where = stack[-1] if stack else ""
             raise _TryExport(part, reason) from None
         keep = _foreign_candidate(module, stack, foreign)
         if keep is not None:
@@ -404,7 +406,7 @@ def _export_whole(
     except import_export.ExportFailed as exc:
         fx_reason = routes.exported.pop("")
         routes.failed[""] = (fx_reason, exc.args[0])
-        raise _untraceable(module, "", fx_reason, routes) from None
+        raise _untraceable(module, routes.where, fx_reason, routes) from None
     return graph
 
 
