@@ -12,8 +12,8 @@ picked) from the training panel, in the light and the dark theme, and writes
 ``screenshots/training-<theme>-<example>-<view>.png``: the whole window
 mid-run, plus each view's dock on its own and the metrics plots. With
 ``--only resnet`` (or ``all``) it trains resnet18_cifar and, mid-run, opens
-the block instance layer2 as a double-click does: feature maps of a layer
-inside it, its filters and its layers' health, with the summary tree open at
+the block instance layer1 (two copies) as a double-click does: feature maps of
+a layer of its second copy, its filters and its layers' health, with the summary tree open at
 that instance (``training-<theme>-resnet18_cifar-inside-<view>.png``), and the
 top level with the health tags on the instances. Settings and runs go to a
 throw-away folder.
@@ -95,9 +95,10 @@ def shoot(
 
 
 def shoot_inside_block(
-    app: QApplication, folder: Path, mode: str, instance: str = "layer2", layer: str = "conv2"
+    app: QApplication, folder: Path, mode: str, instance: str = "layer1", layer: str = "layer1.1/conv2"
 ) -> list[Path]:
-    """resnet18_cifar mid-run, with the block ``instance`` opened and ``layer`` inside it picked."""
+    """resnet18_cifar mid-run, with the block ``instance`` opened and ``layer`` inside it (a path:
+    ``layer1`` repeats, ``.1`` is its second copy) picked in the feature maps' layer box."""
     from nnstudio import resources
     from nnstudio.gui.main_window import MainWindow
 
@@ -124,9 +125,10 @@ def shoot_inside_block(
     window.grab().save(str(path))
     written.append(path)
     window.block_editing.open_instance(graph.node_by_name(instance).id)
-    body = window.canvas_document.graph
-    window.scene.select_nodes([body.node_by_name(layer).id])  # a click on the canvas picks it
     tabs = training.tabs
+    box = tabs.feature_maps.layer_box  # picked as a user does, in the layer box
+    box.setCurrentIndex(box.findData(layer))
+    box.activated.emit(box.currentIndex())
     for view in ("feature_maps", "filters", "health"):
         tabs.setCurrentWidget(getattr(tabs, view))
         deadline = time.perf_counter() + 60

@@ -159,3 +159,25 @@ def copy_prefixes(root: GraphModel, names: Sequence[str]) -> list[str]:
         prefixes = [p for prefix in prefixes for p in copy_paths(join(prefix, name), repeat)]
         graph = graph.blocks.get(node.params["block"]).body
     return prefixes
+
+
+def locate(root: GraphModel, path: str) -> tuple[list[str], str | None]:
+    """Where the layer at ``path`` is drawn: the instances to open, outermost first (node ids,
+    each in the body the one before opens), and the layer's node id in the innermost graph;
+    None for the node when ``path`` names an instance or a copy, or nothing there is."""
+    graph, rest, opened = root, path, []
+    while True:
+        node = next((n for n in graph.nodes.values() if n.name == rest), None)
+        if node is not None:
+            return opened, node.id
+        holder = next(
+            (n for n in graph.nodes.values() if n.type == BLOCK_TYPE and is_inside(rest, n.name)), None
+        )
+        if holder is None or holder.params.get("block") not in graph.blocks:
+            return opened, None
+        opened.append(holder.id)
+        rest = rest[len(holder.name) :]
+        rest = rest[1:].partition("/")[2] if rest.startswith(".") else rest[1:]  # past ".1/" or "/"
+        if not rest:
+            return opened, None
+        graph = graph.blocks.get(holder.params["block"]).body

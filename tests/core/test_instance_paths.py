@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nnstudio.api import Graph
 from nnstudio.core.block_library import add_builtin, resnet
-from nnstudio.core.instance_paths import copy_prefixes, is_inside, layers_by_path, model_rows, walk
+from nnstudio.core.instance_paths import copy_prefixes, is_inside, layers_by_path, locate, model_rows, walk
 
 
 def small_resnet() -> Graph:
@@ -71,3 +71,17 @@ def test_a_block_inside_a_block_expands_with_its_own_paths() -> None:
     top = next(r for r in rows if r.path == "enc/inner")
     assert top.parameters == graph.analyze().figures[outer].parameters
     assert copy_prefixes(graph, ["enc", "inner"]) == ["enc/inner.0", "enc/inner.1"]
+
+
+def test_a_path_locates_the_instances_to_open_and_the_layer_inside() -> None:
+    graph = small_resnet()
+    layer1 = graph.node_by_name("layer1").id
+    body = graph.blocks.get("BasicBlock").body
+    assert locate(graph, "layer1.1/conv2") == ([layer1], body.node_by_name("conv2").id)
+    assert locate(graph, "layer2/relu_out") == (
+        [graph.node_by_name("layer2").id],
+        body.node_by_name("relu_out").id,
+    )
+    assert locate(graph, "fc") == ([], graph.node_by_name("fc").id)
+    assert locate(graph, "layer1.1") == ([layer1], None)
+    assert locate(graph, "layer9/conv1") == ([], None)

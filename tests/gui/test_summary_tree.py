@@ -3,6 +3,8 @@ first), with that instance's shapes and counts, which add up to the instance's r
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
+
 from nnstudio.gui.document import Document
 from tests.core.test_instance_paths import small_resnet
 
@@ -60,3 +62,30 @@ def test_opening_a_block_on_the_canvas_opens_its_instance_in_the_summary(make_wi
     assert window.summary.item_of("layer1").isExpanded()
     assert window.summary.item_of("layer1.0").isExpanded() and window.summary.item_of("layer1.1").isExpanded()
     assert not window.summary.item_of("layer2").isExpanded()
+
+
+def test_double_clicking_a_layer_inside_an_instance_opens_its_block_there(make_window, qtbot):
+    graph = small_resnet()
+    window = make_window(Document(graph))
+    window.docks["summary"].show()
+    window.docks["summary"].raise_()
+    summary = window.summary
+    summary.refresh()
+    item = summary.item_of("layer1.1/conv2")
+    summary.item_of("layer1").setExpanded(True)
+    summary.item_of("layer1.1").setExpanded(True)
+    summary.tree.scrollToItem(item)
+    centre = summary.tree.visualItemRect(item).center()
+    qtbot.mouseClick(summary.tree.viewport(), Qt.MouseButton.LeftButton, pos=centre)  # as a real double-click
+    qtbot.mouseDClick(summary.tree.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert window.block_editing.crumbs() == ["Model", "layer1", "BasicBlock"]
+    body = window.canvas_document.graph
+    assert window.scene.selected_node_ids() == [body.node_by_name("conv2").id]
+    # A top-level row selects its node, back at the top level.
+    window.block_editing.go_to(0)
+    fc = summary.item_of("fc")
+    summary.tree.scrollToItem(fc)
+    qtbot.mouseClick(
+        summary.tree.viewport(), Qt.MouseButton.LeftButton, pos=summary.tree.visualItemRect(fc).center()
+    )
+    assert window.scene.selected_node_ids() == [graph.node_by_name("fc").id]

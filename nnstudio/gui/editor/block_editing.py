@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QToolBar, QToolButton
 from nnstudio.core import block_files, blocks
 from nnstudio.core.errors import GraphError
 from nnstudio.core.graph import GraphModel
-from nnstudio.core.instance_paths import copy_prefixes
+from nnstudio.core.instance_paths import copy_prefixes, locate
 from nnstudio.gui.document import Document
 from nnstudio.gui.editor import block_palette
 from nnstudio.gui.editor.scene import GraphScene
@@ -176,6 +176,7 @@ class BlockEditing(QObject):
             self.level_changed.connect(training.on_level_changed)
         summary = getattr(window, "summary", None)  # its tree opens the instance shown
         if summary is not None:
+            summary.path_activated.connect(self.show_path)
             self.level_changed.connect(
                 lambda: summary.reveal(copy_prefixes(self.root.graph, [name for _, name in self.levels]))
             )
@@ -262,6 +263,25 @@ class BlockEditing(QObject):
             definition.body.context = (tuple(tuple(s) for s in in_shapes), values)
         self.levels.append((self._body_document(definition), node.name))
         self._show(self.levels[-1][0])
+        return True
+
+    def show_path(self, path: str) -> bool:
+        """Open the blocks the layer at instance path ``path`` (``layer2.0/conv1``) lies in,
+        then select it; False when the model has nothing at that path."""
+        opened, node_id = locate(self.root.graph, path)
+        if not opened and node_id is None:
+            return False
+        graph, names = self.root.graph, []
+        for instance in opened:  # the instances' names, as the levels keep them
+            node = graph.nodes[instance]
+            names.append(node.name)
+            graph = graph.blocks.get(node.params["block"]).body
+        if [name for _, name in self.levels] != names:
+            self.go_to(0)
+            for instance in opened:
+                self.open_instance(instance)
+        if node_id is not None:
+            self.window.show_node(node_id)
         return True
 
     def leave(self) -> None:

@@ -4,7 +4,8 @@ A tree like torchinfo's table: each block instance is a row that expands into
 the layers inside it, with the shapes and counts of that instance (a repeat
 expands into its copies first, ``layer2.0`` and ``layer2.1``). An instance's
 counts are the sums of its rows', so the totals below hold whichever rows are
-open. Opening a block on the canvas expands its instance here.
+open. Opening a block on the canvas expands its instance here; double-clicking
+a row inside an instance opens its block on the canvas at that layer.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ Row = tuple[str, str, str, str, str, str]  # node id, name, type, shape, paramet
 class SummaryPanel(QWidget):
     """A tree like torchinfo's table; refreshed shortly after edits, and only when shown."""
 
-    node_activated = Signal(str)
+    node_activated = Signal(str)  # a top-level row: select its node
+    path_activated = Signal(str)  # a row inside an instance, double-clicked: show that layer
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,6 +62,7 @@ class SummaryPanel(QWidget):
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.totals = QLabel()
         self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.totals.setWordWrap(True)  # a long line would hold the dock (and the window) wide
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.tree)
@@ -68,7 +71,7 @@ class SummaryPanel(QWidget):
         self._reveal: list[str] = []  # the instance paths of the block open on the canvas
         self._timer = QTimer(self, singleShot=True, interval=150)
         self._timer.timeout.connect(self.refresh)
-        self.tree.itemActivated.connect(self._on_activated)
+        self.tree.itemActivated.connect(self._on_item_activated)
         self.tree.itemClicked.connect(self._on_activated)
 
     def set_document(self, document: Document) -> None:
@@ -200,6 +203,12 @@ class SummaryPanel(QWidget):
         if opened is not None:  # the instance open on the canvas: marked and in view
             self.tree.setCurrentItem(opened)
             self.tree.scrollToItem(opened, QAbstractItemView.ScrollHint.PositionAtTop)
+
+    def _on_item_activated(self, item: QTreeWidgetItem, column: int = 0) -> None:
+        if item.parent() is not None:  # inside an instance: open its block at that layer
+            self.path_activated.emit(item.data(0, PATH_ROLE))
+        else:
+            self._on_activated(item, column)
 
     def _on_activated(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         node_id = item.data(0, NODE_ROLE)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from nnstudio.core.blocks import BLOCK_TYPE, PORT_IN, PORT_OUT, type_label
 from nnstudio.core.graph import GraphModel
-from nnstudio.core.instance_paths import copy_prefixes, is_inside, join
+from nnstudio.core.instance_paths import copy_prefixes, join
 
 if TYPE_CHECKING:
     from nnstudio.gui.main_window import MainWindow
@@ -60,13 +60,6 @@ class BlockScope:
             return key if key in self.canvas.nodes and not self.names else None
         for node in self.canvas.nodes.values():
             if any(join(p, node.name) == key for p in prefixes):
-                return node.id
-        return None
-
-    def instance_holding(self, key: str) -> str | None:
-        """The top-level instance a path lies inside (for opening it), if any."""
-        for node in self.window.document.graph.nodes.values():
-            if node.type == BLOCK_TYPE and is_inside(key, node.name):
                 return node.id
         return None
 

@@ -530,7 +530,10 @@ class TrainingController(QObject):
         graph = self.document.graph
         self.tabs.prepare_for(graph)
         self._last_stats = None
-        if self._feature_node is None or self._feature_node not in graph.nodes:
+        offered = {key for key, _label in self.scope.feature_layers()}  # a layer inside an open block too
+        if self._feature_node is None or (
+            self._feature_node not in graph.nodes and self._feature_node not in offered
+        ):
             self._feature_node = first_layer(graph)
         self._update_feature_layers()
 
@@ -588,12 +591,13 @@ class TrainingController(QObject):
     def _show_layer(self, key: str) -> None:
         """A row of the health table: show its node, opening the block it lies in if needed."""
         node_id = self.scope.node_of(key)
-        if node_id is None and not self.scope.names:
-            instance = self.scope.instance_holding(key)
-            if instance is not None and self.window.block_editing.open_instance(instance):
-                node_id = self.scope.node_of(key)
         if node_id is not None:
             self.window.show_node(node_id)
+        elif key in self.document.graph.nodes:  # a top-level layer, seen from inside a block
+            self.window.block_editing.go_to(0)
+            self.window.show_node(key)
+        else:
+            self.window.block_editing.show_path(key)
 
     def _on_views_visibility(self, visible: bool) -> None:
         # Qt's word, not isVisible(): a dock behind another tab stays "visible", out of sight.

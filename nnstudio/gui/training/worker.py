@@ -234,6 +234,8 @@ class TrainingWorker(QObject):
         self._drain()
         if self._refresh_again:
             self._refresh_again = False
+            if self._refresh_thread is not None:  # it signalled from its last line: gone at once
+                self._refresh_thread.join(timeout=1.0)  # else the pass asked for would be lost
             self.refresh_views()
 
     # --- the training thread -------------------------------------------------------------------

@@ -13,7 +13,7 @@ from nnstudio.core.block_library import resnet
 from nnstudio.gui.document import Document
 from nnstudio.training.events import LayerStat, LayerStatsReady
 
-from .conftest import wait_for_run
+from .conftest import RUN_TIMEOUT_MS, wait_for_run
 
 
 def digits_resnet() -> Graph:
@@ -52,7 +52,7 @@ def test_opening_a_repeated_instance_offers_each_copys_layers_and_shows_their_ma
     training.tabs.setCurrentWidget(maps)
     _pick(maps, "layer1.1/conv2")
     qtbot.waitUntil(
-        lambda: maps.payload is not None and maps.payload.node_id == "layer1.1/conv2", timeout=10000
+        lambda: maps.payload is not None and maps.payload.node_id == "layer1.1/conv2", timeout=RUN_TIMEOUT_MS
     )
     assert len(maps.grid.images) == 4  # the block's 4 channels at 8x8
     assert "layer1.1/conv2" in maps.title.text()
@@ -60,14 +60,15 @@ def test_opening_a_repeated_instance_offers_each_copys_layers_and_shows_their_ma
     assert window.scene.selected_node_ids() == [body.node_by_name("conv2").id]
     # A click on another inner layer stays in the copy being looked at.
     window.scene.select_nodes([body.node_by_name("conv1").id])
-    qtbot.waitUntil(lambda: maps.payload.node_id == "layer1.1/conv1", timeout=10000)
+    qtbot.waitUntil(lambda: maps.payload.node_id == "layer1.1/conv1", timeout=RUN_TIMEOUT_MS)
     assert maps.layer_box.currentData() == "layer1.1/conv1"
 
     # Filters: the layer box lists this instance's convolutions only.
     filters = training.tabs.filters
     training.tabs.setCurrentWidget(filters)
     qtbot.waitUntil(
-        lambda: filters.payload is not None and filters.payload.node_id == "layer1.1/conv1", timeout=10000
+        lambda: filters.payload is not None and filters.payload.node_id == "layer1.1/conv1",
+        timeout=RUN_TIMEOUT_MS,
     )
     listed = [filters.layer_box.itemData(i) for i in range(filters.layer_box.count())]
     assert listed == ["layer1.0/conv1", "layer1.0/conv2", "layer1.1/conv1", "layer1.1/conv2"]
@@ -98,10 +99,13 @@ def test_layer_health_lists_inner_layers_and_tags_follow_the_opened_block(traine
     assert "1 layer needs attention" in health.title.text()
     row = [health.table.item(r, 0).text() for r in range(health.table.rowCount())].index("layer1")
     assert health.table.item(row, 6).text() == "1 layer inside needs attention"
-    # ... and inside, the tag sits on the inner ReLU, naming the copy.
-    window.block_editing.open_instance(layer1)
+    # ... and a click on the ReLU's row opens the block there, the tag on the inner ReLU.
+    rows = [health.table.item(r, 0).text() for r in range(health.table.rowCount())]
+    health.table.cellClicked.emit(rows.index("layer1.1/relu"), 0)
+    assert window.block_editing.crumbs() == ["Model", "layer1", "BasicBlock"]
     body = window.canvas_document.graph
     relu = body.node_by_name("relu").id
+    assert window.scene.selected_node_ids() == [relu]
     assert set(training.overlay.tags) <= set(body.nodes)
     assert "dead ReLUs" in training.overlay.tags[relu].text
     assert "layer1.1/relu" in training.overlay.tags[relu].toolTip()
@@ -110,6 +114,6 @@ def test_layer_health_lists_inner_layers_and_tags_follow_the_opened_block(traine
     assert listed and all(name.startswith(("layer1.0/", "layer1.1/")) for name in listed)
     assert "inside layer1.0, layer1.1" in health.title.text()
     # A row of the table selects its node on the canvas.
-    health.table.cellClicked.emit(listed.index("layer1.1/relu"), 0)
-    assert window.scene.selected_node_ids() == [relu]
+    health.table.cellClicked.emit(listed.index("layer1.0/conv2"), 0)
+    assert window.scene.selected_node_ids() == [body.node_by_name("conv2").id]
     assert math.isfinite(stats["layer1.0/conv1"].grad_norm)
