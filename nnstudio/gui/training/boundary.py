@@ -94,6 +94,7 @@ class BoundaryView(QWidget):
         self.payload: Boundary | None = None
         self.updates = 0  # pictures shown: how live the view is
         self._framed = False
+        self._placed: tuple | None = None
         self._apply_theme(theme.current())
         theme.manager().changed.connect(self._apply_theme)
 
@@ -125,7 +126,11 @@ class BoundaryView(QWidget):
         )
         x0, x1 = float(payload.xs[0]), float(payload.xs[-1])
         y0, y1 = float(payload.ys[0]), float(payload.ys[-1])
-        self.image.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        # The plane stays put while a run trains: no new geometry to lay out with every picture.
+        placed = ((x0, x1, y0, y1), payload.classes.shape)
+        if placed != self._placed:
+            self._placed = placed
+            self.image.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         if first or not self._framed:
             brushes = [pg.mkBrush(*class_colour(int(c))) for c in payload.labels]
             self.scatter.setData(pos=payload.points, brush=brushes)
@@ -140,6 +145,7 @@ class BoundaryView(QWidget):
     def clear(self) -> None:
         self.payload = None
         self._framed = False
+        self._placed = None
         self.image.clear()
         self.scatter.clear()
         self.title.setText(EMPTY)

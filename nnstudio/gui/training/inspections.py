@@ -54,7 +54,9 @@ INTERVAL = 1.0  # seconds between two refreshes of one view, at the most often
 BUDGET = 0.005  # share of training time one view may take
 _PROBE = 256  # validation samples the layer statistics are computed on
 _GRID = 64  # decision-boundary resolution (a multiple of NEURON_SIDE: thumbnails average 2x2 blocks)
-FAST_INTERVAL = 0.15  # seconds between two pictures of a cheap decision boundary (six or seven a second)
+# Seconds between two pictures of a cheap decision boundary: five a second, a margin over the four a
+# learner needs to see it move (issue 13); each more costs training and the window a few ms.
+FAST_INTERVAL = 0.2
 FAST_COST = 0.005  # seconds one boundary pass may take to be that fast
 _BROKEN = ("nan", "out_of_memory")  # runs whose model is not worth another look
 MAX_IN_CHANNELS = 32  # input channels of a deeper layer's kernels shown per filter

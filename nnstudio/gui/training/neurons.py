@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
 )
 
 from nnstudio.gui import theme
-from nnstudio.gui.training.images import to_qimage
 from nnstudio.gui.training.progress_widgets import StatusText
 from nnstudio.gui.training.tiles import TileGrid
 from nnstudio.training.payloads import Boundary, NeuronLayer
@@ -37,6 +36,7 @@ from nnstudio.training.payloads import Boundary, NeuronLayer
 POSITIVE = np.array((8, 119, 189), np.float32) / 255.0  # Playground's blue
 NEGATIVE = np.array((232, 125, 22), np.float32) / 255.0  # and its orange
 GAP = 4
+LEVELS = 255  # shades from -1 to 1 in a thumbnail's colour table (odd: zero is one of them)
 ALL_LAYERS = "All hidden layers"
 NO_HIDDEN = (
     "This network has no hidden layer: it can only draw a straight boundary. Add a Linear layer "
@@ -46,12 +46,25 @@ NO_HIDDEN = (
 
 def neuron_image(values: np.ndarray, background: QColor) -> np.ndarray:
     """-1..1 values (..., h, w) to RGB (..., h, w, 3) in 0..1: blue positive, orange negative,
-    the background at zero. Rows are flipped so y grows upwards, as on the boundary plot.
-    A whole layer's units at once: one NumPy pass, several times a second."""
+    the background at zero. Rows are flipped so y grows upwards, as on the boundary plot."""
     base = np.array(background.getRgbF()[:3], np.float32)
     t = np.clip(np.nan_to_num(values[..., ::-1, :]), -1.0, 1.0)[..., None]
     towards = np.where(t >= 0, POSITIVE, NEGATIVE)
     return (base + np.abs(t) * (towards - base)).astype(np.float32)
+
+
+def neuron_images(values: np.ndarray, background: QColor) -> list[QImage]:
+    """``neuron_image`` of a whole layer's units (n, h, w) as n QImages, through a 256-colour
+    table: one NumPy pass for the layer, several times a second, on the GUI thread."""
+    if not len(values):
+        return []
+    ramp = np.linspace(-1.0, 1.0, LEVELS, dtype=np.float32)
+    table = np.round(255 * neuron_image(ramp.reshape(1, LEVELS), background)[0]).astype(np.uint8)
+    t = np.clip(np.nan_to_num(values[:, ::-1, :]), -1.0, 1.0)
+    index = ((t + 1.0) * ((LEVELS - 1) / 2) + 0.5).astype(np.uint8)  # rounded: 0..LEVELS - 1
+    rgb = np.take(table, index, axis=0)  # (n, h, w, 3), contiguous
+    n, h, w = t.shape
+    return [QImage(rgb[i].data, w, h, 3 * w, QImage.Format.Format_RGB888).copy() for i in range(n)]
 
 
 class NeuronRows(QWidget):
@@ -219,8 +232,8 @@ class NeuronPanel(QWidget):
             return
         if payload.picked is not None and payload.picked == self.picked:
             (layer,) = payload.neurons
-            images = list(neuron_image(layer.units, background))
-            self.tiles.set_tiles(images, [str(i + 1) for i in range(len(images))])
+            images = neuron_images(layer.units, background)
+            self.tiles.set_images(images, [str(i + 1) for i in range(len(images))])
             self.stack.setCurrentWidget(self.tiles)
             shown = (
                 f"first {len(images)} of {layer.total} units"
@@ -234,7 +247,7 @@ class NeuronPanel(QWidget):
             (
                 layer.node_id,
                 layer.label,
-                [to_qimage(rgb) for rgb in neuron_image(layer.units, background)],
+                neuron_images(layer.units, background),
                 layer.total,
             )
             for layer in payload.neurons

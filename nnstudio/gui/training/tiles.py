@@ -36,7 +36,13 @@ class TileGrid(QWidget):
         self, tiles: Sequence[np.ndarray], captions: Sequence[str] = (), columns: int | None = None
     ) -> None:
         """``tiles``: 0..1 arrays, (h, w) grey or (h, w, 3) colour, all drawn the same size."""
-        self.images = [to_qimage(t) for t in tiles]
+        self.set_images([to_qimage(t) for t in tiles], captions, columns)
+
+    def set_images(
+        self, images: Sequence[QImage], captions: Sequence[str] = (), columns: int | None = None
+    ) -> None:
+        """Tiles already made into images, all drawn the same size."""
+        self.images = list(images)
         self.captions = list(captions)
         self.columns = columns
         self.update()

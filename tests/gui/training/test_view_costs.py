@@ -1,0 +1,116 @@
+"""Issue 13's last proof: the live views of a fast run (mlp_circles: 400 epochs, a boundary five
+times a second) must stay cheap on the GUI thread. What made them costly is checked here by what
+is drawn, not by timing, so the tests hold on a loaded machine."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QColor
+
+from nnstudio.gui.training.boundary import BoundaryView
+from nnstudio.gui.training.images import to_qimage
+from nnstudio.gui.training.neurons import neuron_image, neuron_images
+from nnstudio.gui.training.plots import MetricsPlots
+from nnstudio.training.events import EpochRecord, StepPoints
+from nnstudio.training.payloads import Boundary, NeuronLayer
+
+STEPS_PER_EPOCH = 25  # circles: 1,600 samples in batches of 64
+EPOCHS = 400
+
+
+def _feed(plots: MetricsPlots, epochs: int) -> None:
+    steps = np.arange(1, epochs * STEPS_PER_EPOCH + 1, dtype=np.int64)
+    noise = np.random.default_rng(0).random(len(steps)).astype(np.float32)
+    loss = (np.exp(-steps / 2000) + 0.1 * noise).astype(np.float32)
+    plots.add_points(StepPoints(steps, loss, loss, (1 - loss / 2).astype(np.float32)))
+    plots.add_epochs(EpochRecord(e, 0.2, 0.9, 0.25, 0.88, 0.05, 0.01) for e in range(1, epochs + 1))
+
+
+def test_a_long_runs_step_curves_are_drawn_with_about_a_point_per_pixel(qtbot):
+    # A bold curve's segments are stroked one by one: all 10,000 steps cost 10 ms a paint.
+    plots = MetricsPlots()
+    qtbot.addWidget(plots)
+    plots.resize(1200, 400)
+    plots.show()
+    qtbot.waitExposed(plots)
+    plots.begin_run(1, "Run 1: adam", STEPS_PER_EPOCH, total_steps=EPOCHS * STEPS_PER_EPOCH, lr=0.05)
+    _feed(plots, EPOCHS)
+    plots.refresh()
+    items = plots.current.items
+    pixels = plots.loss_plot.vb.width()
+    for name in ("loss", "smoothed", "accuracy"):
+        xs, _ = items[name].getData()  # what is drawn
+        assert len(xs) <= 2.5 * pixels, f"{name}: {len(xs)} points on {pixels:.0f} pixels"
+        assert xs[-1] >= EPOCHS * STEPS_PER_EPOCH - 2 * STEPS_PER_EPOCH  # it reaches the newest steps
+    # Peak downsampling keeps the noise's envelope: the faint per-step loss still spans it.
+    raw = plots.current.loss.values
+    _, drawn = items["loss"].getData()
+    assert drawn.max() == raw.max() and drawn.min() == raw.min()
+    assert len(plots.current.steps) == EPOCHS * STEPS_PER_EPOCH  # every step kept for hover and CSV
+
+
+def test_the_epoch_curves_read_each_epochs_figures_after_more_epochs_came(qtbot):
+    plots = MetricsPlots()
+    qtbot.addWidget(plots)
+    plots.begin_run(1, "Run 1", STEPS_PER_EPOCH, total_steps=EPOCHS * STEPS_PER_EPOCH, lr=0.05)
+    _feed(plots, 10)
+    plots.refresh()
+    plots.add_epochs([EpochRecord(11, 0.1, 0.95, 0.125, 0.93, 0.04, 0.01)])
+    plots.refresh()
+    val_x, val_y = plots.current.items["val_loss"].getData()
+    assert len(val_x) == 11 and val_x[-1] == 11 * STEPS_PER_EPOCH and val_y[-1] == 0.125
+    assert plots.current.epoch_values("lr")[-1] == 0.04
+
+
+def test_neuron_thumbnails_made_at_once_look_like_the_unit_by_unit_colours(qapp):
+    values = np.tanh(np.random.default_rng(1).standard_normal((5, 32, 32))).astype(np.float32)
+    values[0, 0, 0] = np.nan  # a broken unit shows the background, never a crash
+    for background in (QColor("#ffffff"), QColor("#1e1f22")):
+        fast = neuron_images(values, background)
+        slow = [to_qimage(rgb) for rgb in neuron_image(values, background)]
+        assert len(fast) == 5 and (fast[0].width(), fast[0].height()) == (32, 32)
+        for a, b in zip(fast, slow, strict=True):
+            for x, y in ((0, 0), (5, 9), (31, 31), (16, 3), (0, 31)):
+                ca, cb = a.pixelColor(x, y), b.pixelColor(x, y)
+                assert abs(ca.red() - cb.red()) <= 2 and abs(ca.green() - cb.green()) <= 2
+                assert abs(ca.blue() - cb.blue()) <= 2
+        # Row 0 of the data is the bottom of the plane: drawn as the thumbnail's last row.
+        assert fast[0].pixelColor(0, 31) == QColor(background.rgb())
+    assert neuron_images(np.zeros((0, 32, 32), np.float32), QColor("white")) == []
+
+
+def _boundary(low: float, high: float, step: int) -> Boundary:
+    xs = np.linspace(low, high, 64)
+    grid = np.hypot(*np.meshgrid(xs, xs))
+    units = np.tanh(np.stack([grid[::2, ::2] - 1, 1 - grid[::2, ::2]])).astype(np.float32)
+    return Boundary(
+        xs,
+        xs,
+        (grid > 1).astype(np.int64),
+        np.full((64, 64), 0.9, np.float32),
+        np.array([[0.1, 0.2], [1.2, -0.4]], np.float32),
+        np.array([0, 1]),
+        ("inner", "outer"),
+        step,
+        (NeuronLayer("fc1", "fc1 → relu", units, 2, 1.0),),
+        (("fc1", "fc1 → relu", 2),),
+    )
+
+
+def test_the_boundary_picture_covers_its_plane_when_the_plane_changes(qtbot):
+    view = BoundaryView()
+    qtbot.addWidget(view)
+    view.resize(800, 400)
+    view.show()
+    for step in (1, 2):  # the same plane twice: placed once
+        view.show_boundary(_boundary(-1.0, 1.0, step))
+    placed = view.image.mapRectToParent(view.image.boundingRect())
+    assert placed == QRectF(-1.0, -1.0, 2.0, 2.0)
+    view.show_boundary(_boundary(-2.0, 3.0, 3))  # another data set's plane
+    placed = view.image.mapRectToParent(view.image.boundingRect())
+    assert placed == QRectF(-2.0, -2.0, 5.0, 5.0)
+    assert view.updates == 3 and view.neurons.thumbnails == 2
+    view.clear()
+    view.show_boundary(_boundary(-1.0, 1.0, 4))  # after a clear (a new run) it is placed again
+    assert view.image.mapRectToParent(view.image.boundingRect()) == QRectF(-1.0, -1.0, 2.0, 2.0)
