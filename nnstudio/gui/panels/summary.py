@@ -53,6 +53,9 @@ class SummaryPanel(QWidget):
         self.tree.setAlternatingRowColors(True)
         self.tree.setUniformRowHeights(True)
         self.tree.setIndentation(14)
+        self.tree.setToolTip(
+            "A block instance's row opens into its layers (a repeat's into its copies first)"
+        )
         header = self.tree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
@@ -126,6 +129,7 @@ class SummaryPanel(QWidget):
                 shapes = [analysis.shapes.get(e.source) for e in graph.inputs_of(node_id)]
                 if None not in shapes:
                     self._add_inner(item, instance_rows(graph.blocks, node, shapes, node.name), node_id)
+                item.setToolTip(0, "Open the row to see the layers inside this instance, with its own counts")
             item.setExpanded(node.name in expanded)
         self._expand(expanded)
         # Without instances the tree reads as the plain table it is: no room kept for arrows.
@@ -136,14 +140,10 @@ class SummaryPanel(QWidget):
         macs = sum(f.macs for f in figures)
         memory = 4 * params / 2**20
         count = len(graph.nodes)
-        inside = sum(1 for node in graph.nodes.values() if node.type == BLOCK_TYPE)
-        hint = (
-            f" · {inside} block instance{'s' if inside != 1 else ''}: expand to see inside" if inside else ""
-        )
         self.totals.setText(
             f"{count} layer{'s' if count != 1 else ''} · {params:,} parameters "
             f"({memory:.2f} MiB as float32)"
-            f" · {short_count(macs)} multiply-adds per sample{hint}"
+            f" · {short_count(macs)} multiply-adds per sample"
         )
 
     def _item(self, cells: Sequence[str], node_id: str, path: str) -> QTreeWidgetItem:
