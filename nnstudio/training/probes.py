@@ -314,7 +314,10 @@ def layer_statistics(
         value = value.detach().float()
         module = inner[key].module if key in inner else modules.get(key)
         dead = _dead_fraction(value) if isinstance(module, _DEAD_TYPES) else nan
-        return torch.stack([value.mean(), value.std() if value.numel() > 1 else nan, dead])
+        if value.numel() < 2:
+            return torch.stack([value.mean(), nan, dead])
+        std, mean = torch.std_mean(value)  # one pass over a large activation, not two
+        return torch.stack([mean, std, dead])
 
     outputs: dict[str, torch.Tensor] = {}
     with evaluating(model):
