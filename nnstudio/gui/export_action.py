@@ -2,12 +2,14 @@
 
 The user picks a folder and whose weights (the latest run's by default, any
 earlier run's, or none: the code only), and may add ONNX and ``train.py``. A
-folder that holds the files already is a question, in the app's words; the
-export runs off the GUI thread (the first one imports torch) and ends with a
-confirmation naming the folder, with a button to open it.
+folder that holds the files already is a question, in the app's words. The
+files are then written by ``nnstudio export`` in a child process
+(export_worker.py), so the window stays live while torch loads and ONNX is
+traced; a progress window and the status bar say it is busy, and the export
+ends with a confirmation naming the folder, with a button to open it. One
+export runs at a time.
 
-The compiler, and torch with it, is imported only here, when the user asks
-for an export; the editor itself never needs it.
+The editor itself never imports torch; only the child process does.
 """
 
 from __future__ import annotations
@@ -15,37 +17,39 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import math
-import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
 
-from PySide6.QtCore import QEventLoop, QObject, Qt, Signal
-from PySide6.QtWidgets import QProgressDialog, QWidget
+import shiboken6
+from PySide6.QtCore import QEventLoop, Qt, QTimer
+from PySide6.QtWidgets import QMainWindow, QProgressDialog, QWidget
 
-from nnstudio.core import project
 from nnstudio.core.errors import GraphError
 from nnstudio.core.graph import GraphModel
 from nnstudio.gui import dialogs
 from nnstudio.gui.export_dialog import (
     MODEL_FILE,
-    RECIPE_FILE,
+    ONNX_FILE,
     WEIGHTS_FILE,
     ExportOptions,
     ExportRequest,
     TrainedRun,
 )
-from nnstudio.training.errors import TrainingError
+from nnstudio.gui.export_worker import ExportFailed, ExportProcess
 from nnstudio.training.run_folder import safe_stem
 from nnstudio.training.runs import RunRecord, read_runs, settings_label
 
-T = TypeVar("T")
 BUSY_DELAY_MS = 400  # an export quicker than this shows no progress window
+QUIT_WAIT_MS = 120_000  # an app quitting mid-export lets the export finish first
+_running: ExportProcess | None = None  # the export in progress, in any window
 
 
 def export_graph(parent: QWidget | None, graph: GraphModel, project_path: Path | None = None) -> Path | None:
     """Ask what to export and where, write it, and confirm; report problems in a dialog.
     Returns the folder written, or None when nothing was written."""
+    if _refused_while_busy(parent):
+        return None
     if not graph.nodes:
         dialogs.show_error(parent, "Nothing to export", "The graph is empty; add some layers first.")
         return None
@@ -69,58 +73,17 @@ def export_graph(parent: QWidget | None, graph: GraphModel, project_path: Path |
     if folder is None:
         return None
     request = dataclasses.replace(request, folder=folder)
-    # The helper thread gets its own copy: the event loop runs meanwhile, and an edit must not
-    # change the graph under it (as a training run gets its copy).
-    snapshot = project.loads(project.dumps(graph))
+    if _refused_while_busy(parent):  # another window's export began while this one asked
+        return None
     try:
-        written = _off_the_gui_thread(parent, "Exporting…", lambda: write_export(snapshot, request))
-    except (GraphError, TrainingError) as exc:  # ExportError, OnnxExportError, settings: sentences
-        message = str(exc)
-        if request.run is not None and "do not fit" in message:
-            message = (
-                f"Run {request.run.number}'s weights do not fit the network as it is now: it was "
-                f"edited after that run. {message} Train it again, or export without weights."
-            )
-        dialogs.show_error(parent, "Cannot export", message)
+        written = _run_export(parent, graph, request)
+        parent = parent if _alive(parent) else None  # the window may have closed meanwhile
+    except ExportFailed as exc:
+        parent = parent if _alive(parent) else None
+        dialogs.show_error(parent, *_explained(exc, request))
         return None
-    except OSError as exc:
-        dialogs.show_error(parent, "Cannot export", f"Could not write to {folder}: {exc.strerror or exc}.")
-        return None
-    except Exception as exc:  # e.g. ONNX tooling that fails; say so rather than crash the editor
-        dialogs.show_error(parent, "Export failed", f"{type(exc).__name__}: {exc}")
-        return None
-    dialogs.show_exported(parent, folder, [p.name for p in written], _weights_note(request))
+    dialogs.show_exported(parent, folder, written, _weights_note(request))
     return folder
-
-
-def write_export(graph: GraphModel, request: ExportRequest) -> list[Path]:
-    """Write what ``request`` asks for, as ``nnstudio export`` does (no Qt: this runs on a helper
-    thread); raises GraphError, TrainingError or OSError with a sentence."""
-    from nnstudio.compiler.export import export, load_weights, read_trained_on
-
-    if request.train_script:
-        # As the command line: whatever could refuse train.py is checked before anything is written.
-        from nnstudio.compiler.train_script import check_writable, generate_train_script
-        from nnstudio.training.config import TrainConfig
-
-        TrainConfig.from_settings(graph.training)
-        generate_train_script(graph)
-        check_writable(request.folder)
-    weights = trained_on = None
-    if request.run is not None:
-        weights = load_weights(request.run.weights)
-        trained_on = read_trained_on(request.run.weights)  # class names etc. for predict.py
-    written = list(
-        export(
-            graph, request.folder, weights=weights, onnx=request.onnx, overwrite=False, trained_on=trained_on
-        )
-    )
-    if request.train_script:
-        from nnstudio.compiler.train_script import write_train_script
-
-        script = write_train_script(graph, request.folder, overwrite=False)
-        written += [script, *(p for p in [script.parent / RECIPE_FILE] if p.is_file())]  # train.py imports it
-    return written
 
 
 # --- what the dialog offers -------------------------------------------------------------------------
@@ -235,37 +198,100 @@ def _free_folder(parent: QWidget | None, folder: Path, names: Sequence[str]) -> 
 # --- running it ----------------------------------------------------------------------------------------------
 
 
-class _Done(QObject):
-    finished = Signal()
+def export_running() -> bool:
+    """Whether an export is being written now (File › Export then says so and waits)."""
+    return _running is not None
 
 
-def _off_the_gui_thread(parent: QWidget | None, label: str, work: Callable[[], T]) -> T:
-    """Run ``work`` on a short-lived thread while the window keeps painting (a busy dialog
-    after BUSY_DELAY_MS blocks input to it meanwhile); return its result or raise its error."""
-    outcome: dict[str, Any] = {}
-    done = _Done()
+def _refused_while_busy(parent: QWidget | None) -> bool:
+    if _running is None:
+        return False
+    dialogs.show_error(
+        parent,
+        "Export already running",
+        f"An export to {_running.request.folder} is still being written; "
+        "wait for it to finish, then export again.",
+    )
+    return True
+
+
+def _run_export(parent: QWidget | None, graph: GraphModel, request: ExportRequest) -> list[str]:
+    """Write the export in a child process while the event loop runs on (a progress window
+    after BUSY_DELAY_MS keeps input from this window meanwhile); return the names written
+    or raise ExportFailed."""
+    global _running
+    process = ExportProcess(graph, request)
     loop = QEventLoop()
-    done.finished.connect(loop.quit, Qt.ConnectionType.QueuedConnection)
+    process.finished.connect(loop.quit)
+    progress = _Progress(parent, request)
+    _running = process
+    try:
+        process.start()
+        if not process.done:  # a program that cannot start has ended already
+            loop.exec()
+        if not process.done:  # the app is quitting: let the export finish rather than cut it
+            process.wait(QUIT_WAIT_MS)
+    finally:
+        _running = None
+        progress.close()
+    if process.failure is not None:
+        raise process.failure
+    return process.written
 
-    def run() -> None:
-        try:
-            outcome["value"] = work()
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            done.finished.emit()
 
-    busy = QProgressDialog(label, "", 0, 0, parent)
-    busy.setCancelButton(None)  # an export half written is worse than a short wait
-    busy.setWindowModality(Qt.WindowModality.WindowModal)
-    busy.setMinimumDuration(BUSY_DELAY_MS)
-    busy.setValue(0)
-    thread = threading.Thread(target=run, name="nnstudio-export", daemon=True)
-    thread.start()
-    loop.exec()
-    thread.join()
-    busy.reset()
-    busy.deleteLater()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+class _Progress:
+    """A busy window (after BUSY_DELAY_MS) that counts the seconds, and a status bar message."""
+
+    def __init__(self, parent: QWidget | None, request: ExportRequest) -> None:
+        self.parent = parent
+        self.started = time.monotonic()
+        self.text = f"Exporting to {request.folder}…"
+        if request.onnx:
+            self.text += f"\nTracing {ONNX_FILE} and checking it with ONNX Runtime."
+        self.dialog = QProgressDialog(self.text, "", 0, 0, parent)
+        self.dialog.setWindowTitle("Exporting")
+        self.dialog.setCancelButton(None)  # an export half written is worse than a short wait
+        self.dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        self.dialog.setMinimumDuration(BUSY_DELAY_MS)
+        self.dialog.setValue(0)
+        self.clock = QTimer()
+        self.clock.setInterval(1000)
+        self.clock.timeout.connect(self._tick)
+        self.clock.start()
+        self._say(self.text.splitlines()[0])
+
+    def _tick(self) -> None:
+        seconds = round(time.monotonic() - self.started)
+        if shiboken6.isValid(self.dialog):
+            self.dialog.setLabelText(f"{self.text}\n{seconds} s")
+
+    def _say(self, message: str) -> None:
+        window = self.parent.window() if _alive(self.parent) else None
+        if isinstance(window, QMainWindow):
+            window.statusBar().showMessage(message)
+
+    def close(self) -> None:
+        self.clock.stop()
+        if shiboken6.isValid(self.dialog):  # gone with its parent if the window closed meanwhile
+            self.dialog.reset()
+            self.dialog.deleteLater()
+        self._say("")
+
+
+def _alive(widget: QWidget | None) -> bool:
+    return widget is not None and shiboken6.isValid(widget)
+
+
+def _explained(failure: ExportFailed, request: ExportRequest) -> tuple[str, str]:
+    """(title, sentence) for the error dialog."""
+    message = str(failure)
+    if failure.kind == "os":
+        return "Cannot export", f"Could not write to {request.folder}: {failure.reason}."
+    if failure.kind == "crashed":
+        return "Export failed", message
+    if request.run is not None and "do not fit" in message:
+        message = (
+            f"Run {request.run.number}'s weights do not fit the network as it is now: it was "
+            f"edited after that run. {message} Train it again, or export without weights."
+        )
+    return "Cannot export", message
