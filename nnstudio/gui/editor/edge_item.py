@@ -54,7 +54,11 @@ class EdgeItem(QGraphicsItem):
     _font: QFont | None = None
     _metrics: QFontMetricsF | None = None
 
-    def __init__(self, edge: Edge, source: NodeItem, target: NodeItem, label: str = "") -> None:
+    def __init__(
+        self, edge: Edge, source: NodeItem, target: NodeItem, label: str = "", route: bool = True
+    ) -> None:
+        """``route=False``: no path yet; the scene routes the wire when the event loop runs (a
+        graph being opened is usually laid out first, and every path computed before is lost)."""
         super().__init__()
         if EdgeItem._font is None:
             EdgeItem._font = QFont(QApplication.font())
@@ -67,6 +71,7 @@ class EdgeItem(QGraphicsItem):
         self._path = QPainterPath()
         self._middle = QPointF()
         self._label_rect = QRectF()
+        self._label_width = ("", 0.0)
         self._bounds = QRectF()
         self._hover = False
         # The scene answers "which boxes stand near this rectangle" so the wire can go around them.
@@ -79,7 +84,8 @@ class EdgeItem(QGraphicsItem):
         self.setZValue(0)
         source.edges.add(self)
         target.edges.add(self)
-        self.update_path()
+        if route:
+            self.update_path()
 
     def detach(self) -> None:
         self.source.edges.discard(self)
@@ -137,7 +143,9 @@ class EdgeItem(QGraphicsItem):
     def _place_label(self) -> None:
         if self.label:
             metrics = EdgeItem._metrics
-            width = metrics.horizontalAdvance(self.label) + 10
+            if self._label_width[0] != self.label:  # measured once per label, not once per route
+                self._label_width = (self.label, metrics.horizontalAdvance(self.label))
+            width = self._label_width[1] + 10
             height = metrics.height() + 4
             middle = self._middle
             self._label_rect = QRectF(middle.x() - width / 2, middle.y() - height / 2, width, height)

@@ -8,6 +8,7 @@ out (level of detail) only the coloured box is drawn.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -66,6 +67,13 @@ class _Fonts:
             "overview": QFontMetricsF(cls.overview),
         }
         cls.ready = True
+
+
+@functools.lru_cache(maxsize=4096)
+def _advance(font: str, text: str) -> float:
+    """Text widths, measured once: a 1,000-node graph asks for the same few shapes thousands
+    of times as it opens."""
+    return _Fonts.metrics[font].horizontalAdvance(text)
 
 
 def input_port_count(spec: LayerSpec, used: set[int]) -> int:
@@ -193,10 +201,9 @@ class NodeItem(QGraphicsItem):
 
     def _footer_lines(self) -> int:
         """1, or 2 when the shape and the parameter count do not fit side by side."""
-        metrics = _Fonts.metrics
-        needed = metrics["body"].horizontalAdvance(self._shape_text) + 8
+        needed = _advance("body", self._shape_text) + 8
         if self._params_text:
-            needed += metrics["small"].horizontalAdvance(self._params_text)
+            needed += _advance("small", self._params_text)
         return 1 if needed <= WIDTH - 2 * PAD else 2
 
     def _footer_height(self) -> float:
@@ -258,8 +265,12 @@ class NodeItem(QGraphicsItem):
         return path
 
     def _update_edges(self) -> None:
+        # A wire the scene will route when the event loop runs (before the next paint) is left
+        # for then: a layout moving every node would otherwise route each wire twice more.
+        queued = getattr(self.scene(), "routes_soon", None)
         for edge in self.edges:
-            edge.update_path()
+            if queued is None or not queued(edge):
+                edge.update_path()
 
     def _geometry_changed(self) -> None:
         """The box moved or changed size: the scene re-routes the wires near it, this its own."""

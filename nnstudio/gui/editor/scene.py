@@ -135,7 +135,8 @@ class GraphScene(QGraphicsScene):
         return item
 
     def _add_edge_item(self, edge: Edge, label: str = "", route: bool = True) -> EdgeItem:
-        item = EdgeItem(edge, self.node_items[edge.source], self.node_items[edge.target], label)
+        source, target = self.node_items[edge.source], self.node_items[edge.target]
+        item = EdgeItem(edge, source, target, label, route=False)
         self.edge_items[edge] = item
         self.addItem(item)
         item.obstacles = self.boxes_near
@@ -173,6 +174,10 @@ class GraphScene(QGraphicsScene):
         if old == new:
             return
         self._reroute_soon(item.edges, (new,) if old is None else (old, new))
+
+    def routes_soon(self, item: EdgeItem) -> bool:
+        """Whether ``item`` is queued to be routed when the event loop runs."""
+        return self._reroute_pending and item in self._dirty
 
     def reroute_edges(self) -> None:
         """Route every wire again (the pending ones are routed at the same time)."""
