@@ -120,6 +120,7 @@ class FeatureMapView(QWidget):
 
     def clear(self, text: str = EMPTY) -> None:
         self.payload = None
+        self.set_layers([], None)  # another project's layers come with its first run
         self.title.setText("Feature maps")
         self.grid.set_empty_text(text)
 
