@@ -11,9 +11,9 @@ overhead rather than arithmetic:
 
 - In-memory data sits on the device whole and is shuffled there; a batch is
   one ``index_select``. No DataLoader, no host copies.
-- Each step's loss and correct count are copied into a device buffer; the
-  buffer is read back only when reporting (every ``report_every`` seconds and
-  at each epoch's end), never once per step.
+- Each step's loss and correct count stay on the device as the step returned
+  them; they are stacked and read back only when reporting (every
+  ``report_every`` seconds and at each epoch's end), never once per step.
 - Pause, stop and requests from other threads raise one flag that the loop
   checks between steps.
 
@@ -432,15 +432,12 @@ class Trainer:
         for batch in batches:
             if self._attention.is_set() and not self._attend(s):
                 return False
-            i = self._epoch_step
             if s.on_device:
                 loss, correct = s.step_by_index(batch)
             else:
                 loss, correct = s.step_by_batch(*batch)
-            s.losses[i] = loss
-            if correct is not None:
-                s.corrects[i] = correct
-            self._epoch_step = i + 1
+            s.record(loss, correct)
+            self._epoch_step += 1
             self.step += 1
             if self._stats_every and self.step % self._stats_every == 0:
                 self._layer_stats(s)
@@ -486,8 +483,7 @@ class Trainer:
         first, last = s.reported, self._epoch_step
         now = time.perf_counter()
         if last > first:
-            # Copies: on the CPU .numpy() would share the buffer the next epoch overwrites.
-            losses = s.losses[first:last].float().cpu().numpy().copy()
+            losses, correct = s.read_back()
             sizes = s.batch_sizes[first:last]
             bad = ~np.isfinite(losses)
             if bad.any():
@@ -495,9 +491,7 @@ class Trainer:
                 raise faults.NonFiniteLoss(
                     s.epoch_start_step + first + at + 1, self.epochs_done + 1, float(losses[at]), s.lr
                 )
-            correct = None
-            if self.objective.has_accuracy:
-                correct = s.corrects[first:last].float().cpu().numpy().copy()
+            if correct is not None:
                 accuracy = (correct / sizes).astype(np.float32)
             else:
                 accuracy = np.full(last - first, np.nan, np.float32)

@@ -4,8 +4,8 @@ A ``Session`` is what ``Trainer.run`` sets up and drops at its end. It is given 
 it works with (model, optimizer, objective, data, config, device, where the run
 starts) and never reaches back into the trainer; it gives back the epoch's layout
 (``bounds``, ``steps_per_epoch``, ``total_steps``), the steps themselves
-(``step_by_index``, ``step_by_batch``), the device buffers the steps fill
-(``losses``, ``corrects``) and the sums and timers the trainer's reports keep.
+(``step_by_index``, ``step_by_batch``), the steps' results kept for the next
+report (``record``, ``read_back``) and the sums and timers the trainer's reports keep.
 Setup notices are collected in ``notices``; what happens mid-run (a failed
 capture, torch.compile giving up) goes to the ``notify`` callback at once.
 """
@@ -103,8 +103,10 @@ class Session:
                 persistent_workers=workers > 0,
             )
         self.batch_sizes = np.asarray([b - a for a, b in self.bounds], dtype=np.float32)
-        self.losses: torch.Tensor | None = torch.zeros(self.steps_per_epoch, device=device)
-        self.corrects: torch.Tensor | None = torch.zeros(self.steps_per_epoch, device=device)
+        # The loss and correct count of each step since the last report, left on the device
+        # as the steps returned them: no copy per step; a report stacks and reads them at once.
+        self.pending_losses: list[torch.Tensor] = []
+        self.pending_corrects: list[torch.Tensor] = []
         self.probe: torch.Tensor | None = _first_samples(data.val, _PROBE_SAMPLES).to(device)
         self.lr = 0.0
         self.train_model = model
@@ -178,6 +180,24 @@ class Session:
         for start, stop in self.bounds[self.resume_at :]:
             yield order[start:stop]
 
+    def record(self, loss: torch.Tensor, correct: torch.Tensor | None) -> None:
+        """Keep a step's results until the next report reads them back."""
+        if self.graph_step is not None:
+            # A replayed graph's outputs are overwritten by the next replay.
+            loss = loss.clone()
+            correct = None if correct is None else correct.clone()
+        self.pending_losses.append(loss)
+        if correct is not None:
+            self.pending_corrects.append(correct)
+
+    def read_back(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The kept steps' losses and correct counts (None without classes) on the host,
+        in one read-back each; they are forgotten here."""
+        losses = torch.stack(self.pending_losses).float().cpu().numpy()
+        corrects = torch.stack(self.pending_corrects).float().cpu().numpy() if self.pending_corrects else None
+        self.pending_losses, self.pending_corrects = [], []
+        return losses, corrects
+
     def set_lr(self, lr: float) -> None:
         if lr == self.lr:
             return
@@ -204,7 +224,7 @@ class Session:
             loss = self.objective.loss(out, yb)
         loss.backward()
         self.optimizer.step()
-        out = out.detach()
+        # argmax and comparisons are not differentiable: counting needs no detached copy.
         return loss.detach(), self.objective.correct(out, yb)
 
     def step_by_index(self, index: torch.Tensor) -> StepResult:
@@ -294,7 +314,8 @@ class Session:
     def release(self) -> None:
         """Drop device memory held by this session (after out-of-memory)."""
         self.graph_step = None
-        self.x = self.y = self.probe = self.losses = self.corrects = None
+        self.x = self.y = self.probe = None
+        self.pending_losses, self.pending_corrects = [], []
         self.val_tensors = self.val_loader = None
 
 
