@@ -7,6 +7,8 @@ import sys
 
 import pytest
 import torch
+from torch.nn import functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from nnstudio.training import checkpoint
 from nnstudio.training.events import CheckpointWritten, EpochEnded, Finished
@@ -158,3 +160,44 @@ def test_points_of_the_wrong_kind_are_one_sentence(points, tmp_path) -> None:
     torch.save(state, path)
     with pytest.raises(checkpoint.CheckpointError, match=r"is not a usable checkpoint: at 'history\.points"):
         checkpoint.load(path)
+
+
+class _CountOps(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_a_step_costs_few_operations_beyond_a_bare_loops(circles_graph, quick) -> None:
+    """Beyond forward, loss, backward and the optimizer: the loss detached and the correct
+    count (argmax, compare, sum); no copies into buffers, no detached output."""
+    ops, steps = {}, {}
+    for batch_size in (64, 8):
+        trainer = Trainer.for_graph(
+            circles_graph, quick(circles_graph, epochs=1, batch_size=batch_size, report_every=60)
+        )
+        with _CountOps() as counter:
+            trainer.run()
+        ops[batch_size], steps[batch_size] = counter.count, trainer.step
+    trainer_per_step = (ops[8] - ops[64]) / (steps[8] - steps[64])
+
+    model = trainer.model
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    x, y = torch.randn(800, 2), torch.randint(0, 2, (800,))
+    order = torch.randperm(800)
+
+    def bare_step(i: int) -> None:
+        index = order[i * 8 : (i + 1) * 8]
+        xb, yb = x.index_select(0, index), y.index_select(0, index)
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(model(xb), yb).backward()
+        optimizer.step()
+
+    bare_step(0)  # the optimizer's state is made on its first step
+    with _CountOps() as counter:
+        bare_step(1)
+    assert trainer_per_step <= counter.count + 5, (trainer_per_step, counter.count)
