@@ -83,6 +83,12 @@ class TileGrid(QWidget):
     def _caption_height(self) -> float:
         return QFontMetricsF(self.font()).height() if any(self.captions) else 0.0
 
+    def fitted_caption(self, index: int, room: float) -> str:
+        """Caption ``index`` elided to ``room`` pixels: "horizontal…" rather than a centred
+        text clipped at both ends ("zontal")."""
+        metrics = QFontMetricsF(self.font())
+        return metrics.elidedText(self.captions[index], Qt.TextElideMode.ElideRight, room)
+
     # --- painting ----------------------------------------------------------------------------
 
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -124,5 +130,5 @@ class TileGrid(QWidget):
                 painter.drawText(
                     QRectF(x - GAP, y + side, width + 2 * GAP, caption),
                     Qt.AlignmentFlag.AlignCenter,
-                    self.captions[i],
+                    self.fitted_caption(i, width + 2 * GAP),
                 )
