@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QToolBar, QToolButton
 
 from nnstudio.core import block_files, blocks
 from nnstudio.core.errors import GraphError
-from nnstudio.core.graph import GraphModel
+from nnstudio.core.graph import GraphModel, Node
 from nnstudio.core.instance_paths import copy_prefixes, locate
 from nnstudio.gui.document import Document
 from nnstudio.gui.editor import block_palette
@@ -80,6 +80,19 @@ class MakeUniqueCommand(GraphCommand):
     def _undo(self) -> None:
         assert self.edit is not None
         blocks.revert(self.graph, self.edit)
+
+
+def _instance_values(graph: GraphModel, node: Node) -> dict | None:
+    """The parameter values of instance ``node``: inside a block, a "$width" is the value of the
+    instance the user came from. None when they cannot be worked out (a diagnostic says why)."""
+    params = dict(node.params)
+    try:
+        if graph.context is not None:
+            outer_shapes, outer_values = graph.context
+            params = blocks.resolve_params(node, {**blocks.implicit_values(outer_shapes), **outer_values})
+        return graph.blocks.values_for(node.params["block"], params)
+    except GraphError:
+        return None
 
 
 # --- the window's block actions and navigation ---------------------------------------------------
@@ -258,8 +271,8 @@ class BlockEditing(QObject):
         definition = library.get(node.params["block"])
         analysis = self.current.analysis()
         in_shapes = [analysis.shapes.get(e.source) for e in graph.inputs_of(node_id)]
-        if None not in in_shapes:
-            values = library.values_for(definition.name, node.params)
+        values = _instance_values(graph, node) if None not in in_shapes else None
+        if values is not None:
             definition.body.context = (tuple(tuple(s) for s in in_shapes), values)
         self.levels.append((self._body_document(definition), node.name))
         self._show(self.levels[-1][0])

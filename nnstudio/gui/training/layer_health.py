@@ -43,6 +43,9 @@ COLUMNS = ("Layer", "Type", "Output mean", "Output std", "Gradient norm", "Dead 
 _SHORT = {"vanishing": "vanishing gradients", "exploding": "exploding gradients", "dead": "dead ReLUs"}
 
 
+_UNKNOWN = LayerStat(math.nan, math.nan, math.nan, math.nan)
+
+
 def _short(warning: HealthWarning) -> str:
     return warning.short or _SHORT.get(warning.kind, warning.kind)
 
@@ -271,9 +274,11 @@ def canvas_health(
                     for p in troubled
                     for w in warnings[p]
                 ]
-        if node.type == BLOCK_TYPE and node.id in shown:
+        if node.type == BLOCK_TYPE:
             wheres = [join(p, node.name) for p in scope] if scope else [node.name]
             problems = {k: v for k, v in warnings.items() if any(is_inside(k, w) for w in wheres)}
             if problems:
                 found.setdefault(node.id, []).append(inside(problems))
+                # A block inside a block has no numbers of its own (no module is hooked for it).
+                shown.setdefault(node.id, _UNKNOWN)
     return shown, found

@@ -125,6 +125,9 @@ class TrainingWorker(QObject):
         self._timer.timeout.connect(self._drain)
         self._refresh_thread: threading.Thread | None = None
         self._refresh_again = False
+        # A views pass is under way until its _refreshed is handled here (is_alive() stays true a
+        # moment after the thread signals, and a pass asked for in that moment was lost).
+        self._refreshing = False
         self._closed = False
         self._refreshed.connect(self._on_refreshed)
         self.updates_sent = 0
@@ -216,7 +219,7 @@ class TrainingWorker(QObject):
         # lock): a run that ends meanwhile serves it on its own thread, never on this one.
         if self.running and trainer.submit_if_running(lambda _model: inspector.refresh(force=True)):
             return
-        if self._refresh_thread is not None and self._refresh_thread.is_alive():
+        if self._refreshing:
             self._refresh_again = True  # one more pass when this one is done
             return
 
@@ -228,14 +231,14 @@ class TrainingWorker(QObject):
                     self._refreshed.emit()
 
         self._refresh_thread = threading.Thread(target=refresh, name="nnstudio-views", daemon=True)
+        self._refreshing = True
         self._refresh_thread.start()
 
     def _on_refreshed(self) -> None:
+        self._refreshing = False
         self._drain()
         if self._refresh_again:
             self._refresh_again = False
-            if self._refresh_thread is not None:  # it signalled from its last line: gone at once
-                self._refresh_thread.join(timeout=1.0)  # else the pass asked for would be lost
             self.refresh_views()
 
     # --- the training thread -------------------------------------------------------------------

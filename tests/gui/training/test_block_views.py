@@ -117,3 +117,43 @@ def test_layer_health_lists_inner_layers_and_tags_follow_the_opened_block(traine
     health.table.cellClicked.emit(listed.index("layer1.0/conv2"), 0)
     assert window.scene.selected_node_ids() == [body.node_by_name("conv2").id]
     assert math.isfinite(stats["layer1.0/conv1"].grad_norm)
+
+
+def test_a_block_inside_a_block_is_reached_level_by_level(make_window):
+    """Without a run: statistics as the training thread names them, for a nested repeat."""
+    from nnstudio.core.block_library import add_builtin
+
+    graph = Graph(name="nested")
+    add_builtin(graph.blocks, "DoubleConv")
+    body = graph.blocks.define("Stage", [{"name": "width", "kind": "int", "default": 4}]).body
+    port = body.add("BlockInput", name="x")
+    inner = body.add("Block", name="inner", block="DoubleConv", out_channels="$width", repeat=2)
+    body.connect(port, inner)
+    body.connect(inner, body.add("BlockOutput", name="out"))
+    x = graph.add("Input", name="x", shape=[1, 8, 8])
+    enc = graph.add("Block", name="enc", block="Stage")
+    graph.connect(x, enc)
+    graph.connect(enc, graph.add("Output", name="y"))
+    window = make_window(Document(graph))
+    training = window.training
+    fine = LayerStat(0.1, 0.2, 0.5, float("nan"))
+    stats = {enc: fine, "enc/inner.0/conv1": fine, "enc/inner.1/conv1": fine}
+    stats["enc/inner.1/relu2"] = LayerStat(0.0, 0.0, float("nan"), 0.9)
+    training._last_stats = LayerStatsReady(5, stats)
+    training._show_stats()
+    assert "1 layer inside needs attention" in training.overlay.tags[enc].text
+
+    window.block_editing.open_instance(enc)  # Stage's body: the inner instance sums it up
+    assert training.scope.prefixes == ["enc"]
+    stage_body = window.canvas_document.graph
+    assert "1 layer inside" in training.overlay.tags[stage_body.node_by_name("inner").id].text
+
+    # Its parameter is "$width": opening it must not fail on the expression.
+    window.block_editing.open_instance(stage_body.node_by_name("inner").id)
+    assert training.scope.prefixes == ["enc/inner.0", "enc/inner.1"]
+    keys = training.tabs.feature_maps.layer_keys
+    assert "enc/inner.0/conv1" in keys and "enc/inner.1/conv1" in keys
+    double = window.canvas_document.graph
+    assert double.shapes()[double.node_by_name("conv1").id] == (4, 8, 8)  # "$width" of enc, 4
+    assert "dead ReLUs" in training.overlay.tags[double.node_by_name("relu2").id].text
+    assert "enc/inner.1/relu2" in training.overlay.tags[double.node_by_name("relu2").id].toolTip()
