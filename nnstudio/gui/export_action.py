@@ -40,7 +40,7 @@ from nnstudio.gui.export_worker import ExportFailed, ExportProcess
 from nnstudio.training.run_folder import safe_stem
 from nnstudio.training.runs import RunRecord, read_runs, settings_label
 
-BUSY_DELAY_MS = 400  # an export quicker than this shows no progress window
+BUSY_DELAY_MS = 1000  # quicker exports (model.py alone: about 1 s) show only the status bar message
 QUIT_WAIT_MS = 120_000  # an app quitting mid-export lets the export finish first
 _running: ExportProcess | None = None  # the export in progress, in any window
 

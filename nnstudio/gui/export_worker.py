@@ -82,14 +82,19 @@ class ExportProcess(QObject):
         self._temp: Path | None = None
         self._process: QProcess | None = None
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and not self.done
-
     def start(self) -> None:
-        self._temp = Path(tempfile.mkdtemp(prefix="nnstudio-export-"))
-        project_file = self._temp / f"{self._name}.nnstudio"
-        project_file.write_text(self._snapshot, encoding="utf-8")
+        try:
+            self._temp = Path(tempfile.mkdtemp(prefix="nnstudio-export-"))
+            project_file = self._temp / f"{self._name}.nnstudio"
+            project_file.write_text(self._snapshot, encoding="utf-8")
+        except OSError as exc:
+            self.failure = ExportFailed(
+                "crashed",
+                f"nnstudio could not write the copy of the project its export process reads, in "
+                f"{tempfile.gettempdir()}: {exc.strerror or exc}.",
+            )
+            self._end()
+            return
         process = QProcess(self)
         environment = QProcessEnvironment.systemEnvironment()
         environment.insert("PYTHONIOENCODING", "utf-8")  # folder names in any language

@@ -107,7 +107,12 @@ def test_export_code_that_holds_the_gil_cannot_stall_the_window(make_window, tmp
     tick()
     timer.stop()
     assert answers.confirmed == [(tmp_path / "out", ["model.py"])]
-    assert 1000 * max(gaps) < STALL_LIMIT_MS
+    # Under the 1.5 s held, with room for a loaded machine and this test process's own pauses
+    # (a garbage collection with torch loaded, forking a large process).
+    longest = 1000 * max(gaps)
+    assert longest < 1000, (
+        f"the window stalled {longest:.0f} ms; gaps over 100 ms: {[round(1000 * g) for g in gaps if g > 0.1]}"
+    )
 
 
 @pytest.mark.slow
@@ -215,6 +220,19 @@ def test_an_export_process_that_fails_is_told_not_crashed(make_window, tmp_path,
     assert answers.confirmed == [] and not export_action.export_running()
     window.act_export.trigger()  # the editor is still usable, and so is export
     assert len(answers.errors) == 2
+
+
+def test_no_room_for_the_project_copy_is_a_sentence(make_window, tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export_worker.tempfile, "mkdtemp", full)
+    window = make_window(Document(_lenet()))
+    answers = _Answers(monkeypatch, ExportRequest(tmp_path / "out", None))
+    window.act_export.trigger()
+    ((title, text),) = answers.errors
+    assert title == "Export failed" and text.endswith(": No space left on device.")
+    assert not export_action.export_running()
 
 
 def test_the_pyinstaller_app_runs_itself_as_the_export_command(make_window, tmp_path, monkeypatch):
