@@ -23,9 +23,10 @@ Panning or zooming stops the following; "Follow" resumes it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -186,6 +187,7 @@ class MetricsPlots(QWidget):
         # style keys explain the line styles and markers.
         self.legend = SideLegend()
         self.legend_place: str | None = None  # "beside", "below", or None while hidden
+        self._legend_held, self._legend_stale = 0, False  # see _legend_once
         self._place_legend("beside")
         self.graphics.installEventFilter(self)
         self._keys: dict[str, pg.PlotDataItem] = {}
@@ -357,9 +359,25 @@ class MetricsPlots(QWidget):
 
     # --- the legend ----------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _legend_once(self) -> Iterator[None]:
+        """Rebuild the legend once at the end of a change that would rebuild it several times
+        (a run beginning retires, removes and adds runs): each entry costs pyqtgraph ~5 ms."""
+        self._legend_held += 1
+        try:
+            yield
+        finally:
+            self._legend_held -= 1
+            if not self._legend_held and self._legend_stale:
+                self._rebuild_legend()
+
     def _rebuild_legend(self) -> None:
         """One entry per shown run ("Run 2"), then what the line styles and markers mean
         (only those on the plots now). Rebuilt when runs come, go or are toggled: rarely."""
+        if self._legend_held:
+            self._legend_stale = True
+            return
+        self._legend_stale = False
         legend = self.legend
         legend.clear()
         for run in self.runs.values():
@@ -453,23 +471,28 @@ class MetricsPlots(QWidget):
         """Start showing a live run; ``history`` holds what a resumed run did before. With
         ``total_steps`` the step axis spans the whole run at once and stays put while it trains;
         with ``lr`` (the run's starting rate) the learning-rate axis is right from the first update."""
-        if self.current is not None and self.current.key != key:
-            self._retire(self.current)
-        self.remove_run(key)  # a resumed run redraws its whole history
-        self._forget_lr()
-        if lr is not None and math.isfinite(lr) and lr > 0:
-            self._lr_start = float(lr)
-            self._set_lr_top(float(lr))
-        self.current = self._add_run(
-            RunCurves(
-                key, label, self.colour_for(key), max(1, steps_per_epoch), live=True, total_steps=total_steps
+        with self._legend_once():  # with the keys of a live run's faint loss and training markers
+            if self.current is not None and self.current.key != key:
+                self._retire(self.current)
+            self.remove_run(key)  # a resumed run redraws its whole history
+            self._forget_lr()
+            if lr is not None and math.isfinite(lr) and lr > 0:
+                self._lr_start = float(lr)
+                self._set_lr_top(float(lr))
+            self.current = self._add_run(
+                RunCurves(
+                    key,
+                    label,
+                    self.colour_for(key),
+                    max(1, steps_per_epoch),
+                    live=True,
+                    total_steps=total_steps,
+                )
             )
-        )
-        if history is not None:
-            self._append(self.current, history.points)
-            self.current.epochs = list(history.epochs)
-        self._rebuild_legend()  # with the keys of a live run's faint loss and training markers
-        self.refresh()
+            if history is not None:
+                self._append(self.current, history.points)
+                self.current.epochs = list(history.epochs)
+            self.refresh()
 
     def add_points(self, points: StepPoints) -> None:
         if self.current is not None and len(points):

@@ -114,3 +114,19 @@ def test_the_boundary_picture_covers_its_plane_when_the_plane_changes(qtbot):
     view.clear()
     view.show_boundary(_boundary(-1.0, 1.0, 4))  # after a clear (a new run) it is placed again
     assert view.image.mapRectToParent(view.image.boundingRect()) == QRectF(-1.0, -1.0, 2.0, 2.0)
+
+
+def test_a_run_beginning_builds_the_legend_once(qtbot, monkeypatch):
+    # Each legend entry costs pyqtgraph milliseconds; a run's first update retired the last run,
+    # removed and added runs and rebuilt the legend after each (100+ ms on the GUI thread).
+    plots = MetricsPlots()
+    qtbot.addWidget(plots)
+    plots.begin_run(1, "Run 1: adam", STEPS_PER_EPOCH, total_steps=10 * STEPS_PER_EPOCH, lr=0.05)
+    _feed(plots, 10)
+    added: list[str] = []
+    add = plots.legend.addItem
+    monkeypatch.setattr(plots.legend, "addItem", lambda item, name: (added.append(name), add(item, name)))
+    plots.begin_run(2, "Run 2: sgd", STEPS_PER_EPOCH, total_steps=10 * STEPS_PER_EPOCH, lr=0.1)
+    assert added == plots.legend.labels()  # each entry made once
+    assert added[:2] == ["Run 1", "Run 2"] and "learning rate (right)" in added
+    assert "training, per epoch" in added  # the keys of a live run
