@@ -369,6 +369,12 @@ def segment_hits_box(p: Point, q: Point, box: Box) -> bool:
 
 def polyline_hits(points: Sequence[Point], boxes: Sequence[Box]) -> bool:
     """Whether any segment of ``points`` passes through any of ``boxes``."""
+    if len(boxes) > 4:  # only boxes overlapping the whole line can stop one of its segments
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        left, right, top, bottom = min(xs) - 1, max(xs) + 1, min(ys) - 1, max(ys) + 1
+        boxes = [b for b in boxes if b[0] < right and b[2] > left and b[1] < bottom and b[3] > top]
+        if not boxes:
+            return False
     for p, q in itertools.pairwise(points):
         left, right = min(p[0], q[0]), max(p[0], q[0])
         top, bottom = min(p[1], q[1]), max(p[1], q[1])
