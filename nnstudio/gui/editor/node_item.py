@@ -103,6 +103,7 @@ class NodeItem(QGraphicsItem):
         self._shape_text = "→ ?"
         self._params_text = ""
         self._rect = QRectF()
+        self._bounds = QRectF()
         self._shown_repeat = 0
         self.bypassed = False  # inside a block: switched off for the instance it was opened from
         self.setFlags(
@@ -227,6 +228,7 @@ class NodeItem(QGraphicsItem):
         self.prepareGeometryChange()
         self._rect = rect
         self._shown_repeat = self.repeat()
+        self._update_bounds()
         while len(self.inputs) < count:
             port = PortItem(self, False, len(self.inputs))
             self.inputs.append(port)
@@ -256,8 +258,11 @@ class NodeItem(QGraphicsItem):
         return self.mapToScene(QPointF(WIDTH, 0))
 
     def boundingRect(self) -> QRectF:
+        return self._bounds  # asked for thousands of times as a big graph opens: kept, not computed
+
+    def _update_bounds(self) -> None:
         top = -25 if self.repeat() > 1 else -10  # a repeat's "×N" sits above the header
-        return self._rect.adjusted(-10, top, 10, 10)  # selection halo, badge
+        self._bounds = self._rect.adjusted(-10, top, 10, 10)  # selection halo, badge
 
     def shape(self) -> QPainterPath:
         path = QPainterPath()
