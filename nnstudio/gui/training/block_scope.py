@@ -86,3 +86,18 @@ class BlockScope:
                 path = join(prefix, node.name)
                 layers.append((path, f"{path} ({node.type})"))
         return layers
+
+    def default_key(self, filters: bool = False) -> str | None:
+        """The layer the views turn to on arriving at this level: the first layer with maps (or,
+        with ``filters``, the first convolution), in the first copy inside a block."""
+        graph = self.canvas
+        prefixes = self.prefixes
+        if self.names and not prefixes:
+            return None
+        for node_id in self.window.canvas_document.analysis().order:
+            node = graph.nodes.get(node_id)
+            if node is None or node.type in (PORT_IN, PORT_OUT, BLOCK_TYPE):
+                continue
+            if node.spec.shows_filters if filters else node.spec.has_feature_maps:
+                return join(prefixes[0], node.name) if prefixes else node_id
+        return None

@@ -532,8 +532,10 @@ class TrainingController(QObject):
         graph = self.document.graph
         self.tabs.prepare_for(graph)
         self._last_stats = None
-        offered = {key for key, _label in self.scope.feature_layers()}  # a layer inside an open block too
-        if self._feature_node is None or (
+        offered = [key for key, _label in self.scope.feature_layers()]  # inside an open block: its layers
+        if self.scope.names and offered and self._feature_node not in offered:
+            self._feature_node = offered[0]
+        elif self._feature_node is None or (
             self._feature_node not in graph.nodes and self._feature_node not in offered
         ):
             self._feature_node = first_layer(graph)
@@ -564,9 +566,15 @@ class TrainingController(QObject):
         if self._closing or scene is None:
             return
         scene.selectionChanged.connect(lambda: self._on_selection_changed(scene))
+        offered = {key for key, _label in self.scope.feature_layers()}
+        if self._feature_node not in offered:  # the views turn to a layer of this level
+            self._feature_node = self.scope.default_key() or self._feature_node
+        if self._filter_node is not None and self._filter_node not in offered:
+            self._filter_node = self.scope.default_key(filters=True)
         self.tabs.filters.set_scope(self.scope.prefixes)
         self._update_feature_layers()
         self._show_stats()
+        self._send_wants()
 
     def _show_stats(self) -> None:
         stats = self._last_stats

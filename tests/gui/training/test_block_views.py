@@ -43,11 +43,19 @@ def test_opening_a_repeated_instance_offers_each_copys_layers_and_shows_their_ma
     maps = training.tabs.feature_maps
     assert "layer1.0/conv1" not in maps.layer_keys  # the top level lists the model's own layers
     graph = window.document.graph
+    # The run's layer statistics named the layers inside the instances by path.
+    assert {"layer1.0/conv1", "layer1.1/relu", "layer2/conv2"} <= set(training._last_stats.stats)
+    rows = [
+        training.tabs.health.table.item(r, 0).text() for r in range(training.tabs.health.table.rowCount())
+    ]
+    assert "layer1" in rows and "layer1.1/relu" in rows
+    assert rows[rows.index("layer1") + 1].startswith("layer1.0/")  # under its instance
     window.block_editing.open_instance(graph.node_by_name("layer1").id)
     keys = maps.layer_keys
     assert {"layer1.0/conv1", "layer1.1/conv1", "layer1.1/relu_out"} <= set(keys)
     assert "layer1.0/add" not in keys and "layer2/conv1" not in keys
     assert all(k.startswith(("layer1.0/", "layer1.1/")) for k in keys)
+    assert maps.layer_box.currentData() == "layer1.0/conv1"  # the view turns to the block's first layer
 
     training.tabs.setCurrentWidget(maps)
     _pick(maps, "layer1.1/conv2")
@@ -78,19 +86,27 @@ def test_opening_a_repeated_instance_offers_each_copys_layers_and_shows_their_ma
     assert graph.node_by_name("layer1").id in maps.layer_keys and "layer1.1/conv1" not in maps.layer_keys
 
 
-def test_layer_health_lists_inner_layers_and_tags_follow_the_opened_block(trained):
-    window, training = trained, trained.training
-    graph = window.document.graph
+def test_a_dead_relu_inside_a_copy_is_told_on_its_instance_then_on_the_inner_node(make_window):
+    """Statistics as the training thread computes them (a run is not needed to show them)."""
+    import torch
+
+    from nnstudio.training import probes
+
+    graph = digits_resnet()
+    window = make_window(Document(graph))
+    training = window.training
     health = training.tabs.health
     layer1 = graph.node_by_name("layer1").id
-    stats = dict(training._last_stats.stats)
-    assert {"layer1.0/conv1", "layer1.1/relu", "layer2/conv2"} <= set(stats)
-    rows = [health.table.item(r, 0).text() for r in range(health.table.rowCount())]
-    assert "layer1" in rows and "layer1.1/relu" in rows
-    assert rows[rows.index("layer1") + 1].startswith("layer1.0/")  # under its instance
+    torch.manual_seed(0)
+    model = graph.compile()
+    probe = torch.randn(16, 1, 8, 8)
+    model(probe).sum().backward()
+    with torch.no_grad():
+        model.layer1[1].bn1.bias.fill_(-100.0)  # every unit of copy 1's first ReLU stays off
+    stats = probes.layer_statistics(model, probe, probes.inner_layers(model, graph))
+    assert stats["layer1.1/relu"].dead_fraction == 1.0
 
-    # A dead ReLU inside copy 1 of layer1: the instance says so at the top level ...
-    stats["layer1.1/relu"] = LayerStat(0.0, 0.0, float("nan"), 1.0)
+    # The instance says so at the top level ...
     training._last_stats = LayerStatsReady(99, stats)
     training._show_stats()
     tag = training.overlay.tags[layer1]
