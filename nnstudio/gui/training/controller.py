@@ -19,6 +19,7 @@ its checkpoint and waits for the thread, so the app exits cleanly.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -38,7 +39,7 @@ from nnstudio.gui.training.layer_health import HealthOverlay, canvas_health
 from nnstudio.gui.training.lazy import LazyWidget
 from nnstudio.gui.training.panel import TrainingPanel, finished_text, run_folder_text
 from nnstudio.gui.training.undo import RecordRunCommand, SetTrainingSettingsCommand
-from nnstudio.gui.training.worker import Outcome, RunRequest, TrainingWorker
+from nnstudio.gui.training.worker import THREADS_ENV, Outcome, RunRequest, TrainingWorker
 from nnstudio.training.device_probe import DeviceInfo, probe_in_background
 from nnstudio.training.payloads import ViewWants
 from nnstudio.training.preview import DataPreview, preview_in_background
@@ -54,8 +55,23 @@ SHUTDOWN_WAIT_S = 30.0  # a step longer than this is not a CPU run anyone waits 
 # The plots repaint at most once a second while a run goes on: a redraw of a long run's curves
 # costs the GUI thread ~7 ms, taken from training (issue 13: circles trains at 95% of the CLI).
 PLOT_INTERVAL_S = 1.0
+SMALL_NETWORK_MACS = 1_000_000  # multiply-adds of a batch's forward pass below which one thread trains it
 MIN_PLOT_HEIGHT = 340  # pixels the bottom docks get when a run starts, so the plots are readable
 LOCK_REASON = "Training: the model is locked until the run stops (pan, zoom and inspect freely)."
+
+
+def threads_for(graph: Any) -> int | None:
+    """One torch thread for a network too small to share a step (None: the worker's default).
+
+    Its tensors are below what torch splits between threads, yet each step still meets
+    the second thread; that one runs below the GUI's priority, so whenever the window
+    draws, the whole step waits for it (mlp_circles trained 10x slower on a busy
+    machine with two threads, no slower on an idle one with one)."""
+    if os.environ.get(THREADS_ENV, "").strip():
+        return None  # the user's (or a benchmark's) choice
+    batch = graph.training.get("batch_size", 32)
+    macs = sum(f.macs for f in graph.analyze().figures.values())
+    return 1 if isinstance(batch, int) and macs * batch < SMALL_NETWORK_MACS else None
 
 
 def _model_shape(graph_record: dict[str, Any]) -> tuple:
@@ -331,6 +347,7 @@ class TrainingController(QObject):
             base_dir=self._base_dir(),
             resume_from=resume_from,
             weights=weights,
+            threads=threads_for(graph),
         )
         self._set_state("starting")
         self.window.set_editing_locked(True, LOCK_REASON)
@@ -551,10 +568,13 @@ class TrainingController(QObject):
         key = self.scope.key_of(ids[0], self._feature_node)
         if node is None or key is None or node.spec.role == "input" or node.type == PORT_IN:
             return
+        copy_changed = key.rpartition("/")[0] != (self._feature_node or "").rpartition("/")[0]
         self._feature_node = key
         if node.spec.shows_filters:
             self._filter_node = key
         self._update_feature_layers()
+        if copy_changed:
+            self._show_stats()  # the canvas tags follow the copy looked at
         self._send_wants()
 
     # --- blocks opened on the canvas ----------------------------------------------------------------
@@ -584,14 +604,21 @@ class TrainingController(QObject):
         self.tabs.health.show_stats(stats, self.document.graph, prefixes)
         if self.scope.names and not prefixes:
             return  # an opened instance that is gone
-        shown, warnings = canvas_health(self.scope.canvas, prefixes, stats.stats, self.tabs.health.warnings)
+        # The canvas shows the numbers of the copy the views look at (the first by default).
+        key = self._feature_node or ""
+        looked_at = [p for p in prefixes if key.startswith(p + "/")]
+        ordered = looked_at + [p for p in prefixes if p not in looked_at]
+        shown, warnings = canvas_health(self.scope.canvas, ordered, stats.stats, self.tabs.health.warnings)
         self.overlay.show(self.window.scene, shown, warnings)
 
     def _update_feature_layers(self) -> None:
         self.tabs.feature_maps.set_layers(self.scope.feature_layers(), self._feature_node)
 
     def _on_feature_layer_picked(self, key: str) -> None:
+        copy_changed = key.rpartition("/")[0] != (self._feature_node or "").rpartition("/")[0]
         self._feature_node = key
+        if copy_changed:
+            self._show_stats()  # the canvas tags follow the copy looked at
         node_id = self.scope.node_of(key)
         scene = self.window.scene
         if node_id is not None and scene is not None:

@@ -257,9 +257,10 @@ def canvas_health(
     """The statistics and warnings of the nodes on the canvas, by node id.
 
     ``canvas`` is the model (``scope`` empty) or a block's body opened through the copies at
-    ``scope``. An inner node stands for its layer in every copy: it shows the first copy's
-    numbers, or those of a copy with a problem, and every copy's warnings, each naming its
-    path. An instance sums up the warnings of the layers inside it."""
+    ``scope``. An inner node stands for its layer in every copy: it shows the numbers of the
+    first copy in ``scope`` (the one the user looks at), or of a copy with a problem, and every
+    copy's warnings, each naming its path. An instance sums up the warnings of the layers
+    inside it."""
     shown: dict[str, LayerStat] = {}
     found: dict[str, list[HealthWarning]] = {}
     for node in canvas.nodes.values():

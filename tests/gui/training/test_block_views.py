@@ -105,6 +105,7 @@ def test_a_dead_relu_inside_a_copy_is_told_on_its_instance_then_on_the_inner_nod
         model.layer1[1].bn1.bias.fill_(-100.0)  # every unit of copy 1's first ReLU stays off
     stats = probes.layer_statistics(model, probe, probes.inner_layers(model, graph))
     assert stats["layer1.1/relu"].dead_fraction == 1.0
+    stats["layer1.1/conv1"] = LayerStat(0.1, 0.2, 123.0, float("nan"))  # told apart from copy 0's
 
     # The instance says so at the top level ...
     training._last_stats = LayerStatsReady(99, stats)
@@ -126,6 +127,13 @@ def test_a_dead_relu_inside_a_copy_is_told_on_its_instance_then_on_the_inner_nod
     assert "dead ReLUs" in training.overlay.tags[relu].text
     assert "layer1.1/relu" in training.overlay.tags[relu].toolTip()
     assert "dead" not in training.overlay.tags[body.node_by_name("conv1").id].text
+    # The numbers under a node are those of the copy the views look at.
+    conv1 = body.node_by_name("conv1").id
+    assert training.overlay.tags[conv1].text == f"∇ {stats['layer1.0/conv1'].grad_norm:.2g}" != "∇ 1.2e+02"
+    maps = training.tabs.feature_maps
+    maps.layer_box.setCurrentIndex(maps.layer_box.findData("layer1.1/conv2"))
+    maps.layer_box.activated.emit(maps.layer_box.currentIndex())
+    assert training.overlay.tags[conv1].text == "∇ 1.2e+02"
     listed = [health.table.item(r, 0).text() for r in range(health.table.rowCount())]
     assert listed and all(name.startswith(("layer1.0/", "layer1.1/")) for name in listed)
     assert "inside layer1.0, layer1.1" in health.title.text()
