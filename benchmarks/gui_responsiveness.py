@@ -197,9 +197,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def bench(app, model: str, epochs: int, args: argparse.Namespace, home: Path) -> bool:
+    from nnstudio import resources
+    from nnstudio.core import project
+    from nnstudio.gui.training.controller import threads_for
     from nnstudio.gui.training.worker import default_threads
 
-    threads = args.threads or default_threads()
+    chosen = threads_for(project.load(resources.examples_dir() / f"{model}.nnstudio"))
+    threads = args.threads or chosen or default_threads()
     where = "the CPU" if DEVICE[0] == "cpu" else DEVICE[0]
     print(
         f"{model}, {epochs} epochs on {where} ({os.cpu_count()} cores); the GUI's worker uses "

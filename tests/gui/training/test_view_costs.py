@@ -15,6 +15,8 @@ from nnstudio.gui.training.plots import MetricsPlots
 from nnstudio.training.events import EpochRecord, StepPoints
 from nnstudio.training.payloads import Boundary, NeuronLayer
 
+from .conftest import example, wait_for_run
+
 STEPS_PER_EPOCH = 25  # circles: 1,600 samples in batches of 64
 EPOCHS = 400
 
@@ -130,3 +132,29 @@ def test_a_run_beginning_builds_the_legend_once(qtbot, monkeypatch):
     assert added == plots.legend.labels()  # each entry made once
     assert added[:2] == ["Run 1", "Run 2"] and "learning rate (right)" in added
     assert "training, per epoch" in added  # the keys of a live run
+
+
+def test_a_tiny_network_trains_on_one_torch_thread_and_a_real_one_on_the_default(
+    train_window, qtbot, monkeypatch
+):
+    # A second intra-op thread splits nothing of mlp_circles' tensors, yet every step waits
+    # for it, and it runs below the GUI's priority: each repaint stalled training.
+    from nnstudio.gui.training import controller as controller_module
+    from nnstudio.gui.training.worker import THREADS_ENV
+
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert controller_module.threads_for(example("mlp_circles")) == 1
+    assert controller_module.threads_for(example("lenet5")) is None  # convolutions share a step well
+    monkeypatch.setenv(THREADS_ENV, "2")
+    assert controller_module.threads_for(example("mlp_circles")) is None  # the user's choice stands
+    monkeypatch.delenv(THREADS_ENV)
+
+    window = train_window("mlp_circles", epochs=1)
+    asked = []
+    start = window.training.worker.start
+    monkeypatch.setattr(
+        window.training.worker, "start", lambda request: (asked.append(request), start(request))
+    )
+    assert window.training.start()
+    wait_for_run(qtbot, window.training)
+    assert asked[0].threads == 1
