@@ -31,24 +31,28 @@ How it stays steady on a shared machine:
   estimate per variant and one trainer/bare ratio; the medians are reported,
   with a distribution-free 95% interval for the median. At least ``--rounds``
   rounds are run, and more, up to ``--max-rounds`` and within ``--budget``
-  seconds a model, while the interval of the CPU-time ratio is wider than
-  ±1.5% (within it, three runs agree within 3%).
+  seconds a model, while the interval of the paired CPU-time ratio (below) is
+  wider than ±1.5% (within it, three runs agree within 3%).
 - Both sides use the same number of torch threads (``--threads``, default 1:
   on a loaded machine intra-op threads wait for each other and their times
   swing by 10x).
 - Besides wall-clock time it measures the training thread's CPU time
   (``time.thread_time``), which other processes move far less. With one thread
   that is all the work a step does.
-- It also times every training step from its start to the next one's (a forward
-  pre-hook on both models) and reports the median: hundreds of samples a run,
-  robust to bursts of other work, though it leaves out what happens only every
-  few steps (progress reports), which the line through the epochs includes.
+- Paired steps, the steadiest figure: one more run per round in which a bare
+  step runs just before each of the trainer's steps (a forward pre-hook on the
+  trainer's model), each side timed whole. The two sides of a pair are
+  milliseconds apart, so a burst of other work lands on both; hundreds of pairs
+  a run. The ratio of the sums (every step, progress reports included) and the
+  median pair's ratio are divided by those of a null run, a bare loop hosting
+  bare steps the same way, which measures what the pairing itself adds (the
+  hosting side comes out a few percent slower with equal work).
 
 Limits: trainer/bare per step <= 1.05 everywhere; on an H100-class GPU,
 bare/fast >= 3 for LeNet-5 and the LSTM.
 
-    python benchmarks/train_overhead.py [--device auto] [--rounds 5] [--max-rounds 7] [--budget 150]
-                                        [--epochs 4] [--seconds 0.25] [--val-samples 128]
+    python benchmarks/train_overhead.py [--device auto] [--rounds 5] [--max-rounds 7] [--budget 100]
+                                        [--epochs 4] [--seconds 0.15] [--val-samples 128]
                                         [--threads 1] [--models lenet5,...]
 """
 
@@ -58,7 +62,6 @@ import argparse
 import copy
 import dataclasses
 import gc
-import itertools
 import math
 import os
 import statistics
@@ -84,6 +87,7 @@ OVERHEAD_LIMIT = 1.05
 AGREEMENT = 0.03  # rounds within 3% of each other
 FAST_TARGET = 3.0  # for lenet5 and lstm_sequence on an H100-class GPU
 LONGER = 4  # the longer epoch has this many times the steps of the shorter
+RATIOS = ("sum_wall", "sum_cpu", "median_wall", "median_cpu")  # of a paired run
 
 
 class Case:
@@ -112,6 +116,13 @@ class Case:
         return copy.deepcopy(self.initial)
 
 
+def now(device: torch.device) -> tuple[float, float]:
+    """(wall-clock, training-thread CPU) seconds, once the device has done what it was given."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter(), time.thread_time()
+
+
 class Windows:
     """Wall-clock and training-thread CPU seconds of timed stretches (one per epoch)."""
 
@@ -120,12 +131,9 @@ class Windows:
         self.wall: list[float] = []
         self.cpu: list[float] = []
         self._since: tuple[float, float] | None = None
-        self._ticks: list[list[tuple[float, float]]] = [[]]  # step starts, per epoch
 
     def _now(self) -> tuple[float, float]:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter(), time.thread_time()
+        return now(self.device)
 
     def start(self) -> None:
         self._since = self._now()
@@ -138,65 +146,61 @@ class Windows:
             self.cpu.append(c1 - c0)
         self._since = None
 
-    def tick(self, module: torch.nn.Module, args) -> None:
-        """A forward pre-hook: the start of a training step (validation passes are not steps)."""
-        if module.training:
-            self._ticks[-1].append(self._now_host())
-
-    def next_epoch(self) -> None:
-        self._ticks.append([])
-
-    @staticmethod
-    def _now_host() -> tuple[float, float]:
-        return time.perf_counter(), time.thread_time()
-
-    def step_cycles(self) -> tuple[list[float], list[float]]:
-        """(wall, cpu) seconds from one training step's start to the next's, within each epoch
-        after the first: the whole of a step as the loop runs it."""
-        wall, cpu = [], []
-        for ticks in self._ticks[1:]:
-            for (w0, c0), (w1, c1) in itertools.pairwise(ticks):
-                wall.append(w1 - w0)
-                cpu.append(c1 - c0)
-        return wall, cpu
-
     def per_epoch(self, skip: int = 0) -> tuple[float, float]:
         """Mean (wall, cpu) seconds of the stretches after the first ``skip``."""
         wall, cpu = self.wall[skip:], self.cpu[skip:]
         return sum(wall) / len(wall), sum(cpu) / len(cpu)
 
 
-def bare_epochs(case: Case, device: torch.device, clock: Windows | None = None) -> Iterator[None]:
-    """A plain PyTorch loop doing the same work, pausing after each epoch; ``clock`` notes
-    the start of each step."""
-    config = case.config
-    model = case.model().to(device)
-    if clock is not None:
-        model.register_forward_pre_hook(clock.tick)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    x, y = (t.to(device) for t in case.data.train.tensors)
-    xv, yv = (t.to(device) for t in case.data.val.tensors)
-    generator = torch.Generator(device=device).manual_seed(0)
-    bs, n = config.batch_size, len(x)
-    for _ in range(config.epochs):
-        model.train()
-        order = torch.randperm(n, device=device, generator=generator)
-        for i in range(n // bs):
-            index = order[i * bs : (i + 1) * bs]
-            xb, yb = x.index_select(0, index), y.index_select(0, index)
-            optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(xb), yb)
-            loss.backward()
-            optimizer.step()
-        model.eval()
-        total = torch.zeros((), device=device)
-        right = torch.zeros((), device=device)
+class BareSteps:
+    """A plain PyTorch loop doing the same work, one step per call: shuffle, ``index_select``
+    a batch, forward, loss, backward, optimizer step."""
+
+    def __init__(self, case: Case, device: torch.device) -> None:
+        config = case.config
+        self.model = case.model().to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.x, self.y = (t.to(device) for t in case.data.train.tensors)
+        self.generator = torch.Generator(device=device).manual_seed(0)
+        self.bs, self.steps, self.device = config.batch_size, case.steps, device
+        self.done = 0
+        self.order = torch.zeros(0)
+
+    def step(self) -> None:
+        i = self.done % self.steps
+        if i == 0:
+            self.model.train()
+            self.order = torch.randperm(len(self.x), device=self.device, generator=self.generator)
+        index = self.order[i * self.bs : (i + 1) * self.bs]
+        xb, yb = self.x.index_select(0, index), self.y.index_select(0, index)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(self.model(xb), yb)
+        loss.backward()
+        self.optimizer.step()
+        self.done += 1
+
+    def validate(self, xv: torch.Tensor, yv: torch.Tensor) -> None:
+        """A validation pass with a single read-back."""
+        self.model.eval()
+        total = torch.zeros((), device=self.device)
+        right = torch.zeros((), device=self.device)
         with torch.no_grad():
             for a in range(0, len(xv), 1024):
-                out = model(xv[a : a + 1024])
+                out = self.model(xv[a : a + 1024])
                 total += F.cross_entropy(out, yv[a : a + 1024], reduction="sum")
                 right += (out.argmax(dim=1) == yv[a : a + 1024]).sum()
         torch.stack([total, right]).tolist()  # the one read-back, as the trainer does
+
+
+def bare_epochs(case: Case, device: torch.device) -> Iterator[None]:
+    """The bare loop by epochs, pausing after each: its steps, then a validation pass with a
+    single read-back."""
+    bare = BareSteps(case, device)
+    xv, yv = (t.to(device) for t in case.data.val.tensors)
+    for _ in range(case.config.epochs):
+        for _ in range(case.steps):
+            bare.step()
+        bare.validate(xv, yv)
         yield
 
 
@@ -210,7 +214,7 @@ def lockstep(case: Case, device: torch.device, **changes) -> tuple[Windows, Wind
     the trainer's clock, so it reports and checkpoints a little more often than alone."""
     config = case.config.with_overrides(device=str(device), **changes)
     mine, theirs = Windows(device), Windows(device)
-    bare = bare_epochs(case, device, theirs)
+    bare = bare_epochs(case, device)
     received = []
 
     def listener(event) -> None:
@@ -220,16 +224,11 @@ def lockstep(case: Case, device: torch.device, **changes) -> tuple[Windows, Wind
             theirs.start()
             next(bare)
             theirs.stop()
-            theirs.next_epoch()
-            mine.next_epoch()
             mine.start()
-
-    model = case.model()
-    model.register_forward_pre_hook(mine.tick)  # the same hook as the bare loop's
 
     with tempfile.TemporaryDirectory() as folder:
         trainer = Trainer(
-            model,
+            case.model(),
             case.data,
             config,
             output_shape=case.io.output_shape,
@@ -243,6 +242,88 @@ def lockstep(case: Case, device: torch.device, **changes) -> tuple[Windows, Wind
     if notices:
         print(f"  note ({case.name}, {changes or 'eager'}): {'; '.join(notices)}")
     return mine, theirs
+
+
+class Pairs:
+    """A bare step run just before each step of a host loop (in a forward pre-hook on the
+    host's model), and the (host wall, host CPU, bare wall, bare CPU) seconds of each pair:
+    the host's step timed from the end of one bare step to the start of the next, that is
+    whole, as its loop runs it. The first epoch is left out.
+
+    Across an epoch's end (``end_epoch``, called from within it) the host's stretch holds
+    its last step and the epoch's end and start; with ``validate`` the bare loop's
+    validation pass runs there too and both are kept in ``boundaries``."""
+
+    def __init__(self, case: Case, device: torch.device, host: torch.nn.Module, validate: bool) -> None:
+        self.bare, self.device = BareSteps(case, device), device
+        self.val = tuple(t.to(device) for t in case.data.val.tensors) if validate else None
+        self.pairs: list[tuple[float, float, float, float]] = []
+        self.boundaries: list[tuple[float, float, float, float]] = []  # host, bare validation
+        self.since: tuple[float, float] | None = None
+        self.crossing: tuple[float, float] | None = None  # an epoch's end is being crossed since
+        self.validation = (0.0, 0.0)
+        self.epoch = 0
+        host.register_forward_pre_hook(self.hook)
+
+    def hook(self, module: torch.nn.Module, args) -> None:
+        if not module.training:  # a validation pass
+            return
+        start = now(self.device)
+        self.bare.step()
+        end = now(self.device)
+        if self.crossing is not None and self.epoch >= 2:
+            (w0, c0), (vw, vc) = self.crossing, self.validation
+            self.boundaries.append((start[0] - w0 - vw, start[1] - c0 - vc, vw, vc))
+        elif self.since is not None and self.epoch >= 1:
+            (w0, c0) = self.since
+            self.pairs.append((start[0] - w0, start[1] - c0, end[0] - start[0], end[1] - start[1]))
+        self.since, self.crossing = end, None
+
+    def end_epoch(self) -> None:
+        self.crossing, self.since = self.since, None
+        self.epoch += 1
+        if self.val is not None:
+            start = now(self.device)
+            self.bare.validate(*self.val)
+            end = now(self.device)
+            self.validation = (end[0] - start[0], end[1] - start[1])
+
+
+def paired_steps(case: Case, device: torch.device) -> Pairs:
+    """The full trainer hosting bare steps (see ``Pairs``): its steps reports included.
+
+    Pairs are milliseconds apart, so a burst of other work hits both sides of a pair.
+    The bare steps add to the trainer's clock, so it reports a little more often per
+    step than alone."""
+    model = case.model()
+    pairs = Pairs(case, device, model, validate=True)
+
+    def listener(event) -> None:
+        if isinstance(event, EpochEnded):
+            pairs.end_epoch()
+
+    with tempfile.TemporaryDirectory() as folder:
+        config = case.config.with_overrides(device=str(device))
+        trainer = Trainer(
+            model, case.data, config, output_shape=case.io.output_shape, loss=case.loss, checkpoint_dir=folder
+        )
+        result = trainer.run(listener)
+    if not hasattr(result, "stopped"):
+        raise RuntimeError(f"{case.name}: {result.message}")
+    return pairs
+
+
+def paired_null(case: Case, device: torch.device) -> Pairs:
+    """A bare loop hosting bare steps: the same work on both sides, so its ratio is what the
+    pairing itself adds (the host's step comes out a few percent slower: the order of the
+    two within a pair); the trainer's ratio is divided by it."""
+    host = BareSteps(case, device)
+    pairs = Pairs(case, device, host.model, validate=False)
+    for _ in range(case.config.epochs):
+        for _ in range(case.steps):
+            host.step()
+        pairs.end_epoch()
+    return pairs
 
 
 @dataclasses.dataclass
@@ -306,14 +387,16 @@ def measure(name: str, args: argparse.Namespace, device: torch.device, variants:
         for changes in variants.values():
             lockstep(case, device, **changes)
     rounds: dict[str, list[Estimate]] = {v: [] for v in ("bare", *variants)}
-    cycles: dict[str, list[tuple[float, float]]] = {v: [] for v in ("bare", *variants)}
+    paired: list[dict[str, float]] = []
+    paired_steps(cases[1], device)  # warm-up
+    paired_null(cases[1], device)
     # At least --rounds rounds; more, up to --max-rounds and while --budget seconds last,
-    # while the CPU-time ratio's interval is wider than the agreement asked for.
+    # while the paired CPU-time ratio's interval is wider than the agreement asked for.
     started = time.perf_counter()
     while len(rounds["bare"]) < args.rounds or (
         len(rounds["bare"]) < args.max_rounds
         and time.perf_counter() - started < args.budget
-        and half_width(ratios(rounds, "cpu")) > AGREEMENT / 2
+        and half_width([p["sum_cpu"] for p in paired]) > AGREEMENT / 2
     ):
         for variant, changes in variants.items():
             timed = []
@@ -322,23 +405,38 @@ def measure(name: str, args: argparse.Namespace, device: torch.device, variants:
                 timed.append(lockstep(case, device, **changes))
             (short, bare_short), (long, bare_long) = timed
             rounds[variant].append(Estimate.of(short.per_epoch(), long.per_epoch(), steps))
-            cycles[variant].append(median_cycle(short, long))
             if variant == "trainer":
                 # Each bare loop's first epoch ran in the trainer's first listener call: left out.
                 bare = (bare_short.per_epoch(skip=1), bare_long.per_epoch(skip=1))
                 rounds["bare"].append(Estimate.of(*bare, steps))
-                cycles["bare"].append(median_cycle(bare_short, bare_long))
-    return {"steps": steps, "batch": cases[0].config.batch_size, "rounds": rounds, "cycles": cycles}
+        gc.collect()
+        trainer = pair_ratios(paired_steps(cases[1], device))
+        gc.collect()
+        null = pair_ratios(paired_null(cases[1], device))
+        paired.append({k: v / null[k] if k in RATIOS else v for k, v in trainer.items()})
+    return {"steps": steps, "batch": cases[0].config.batch_size, "rounds": rounds, "paired": paired}
 
 
-def median_cycle(*runs: Windows) -> tuple[float, float]:
-    """The median (wall, cpu) step of ``runs``, step start to step start."""
-    wall, cpu = [], []
-    for run in runs:
-        w, c = run.step_cycles()
-        wall += w
-        cpu += c
-    return statistics.median(wall), statistics.median(cpu)
+def pair_ratios(run: Pairs) -> dict[str, float]:
+    """trainer/bare of one paired run: of the sums (every step's cost, reports included) and
+    the median pair (a typical step), in wall-clock and CPU time; and the epoch's fixed
+    cost, each side's stretch across an epoch's end less a typical step of its own."""
+    tw, tc, bw, bc = zip(*run.pairs, strict=True)
+    out = {
+        "sum_wall": sum(tw) / sum(bw),
+        "sum_cpu": sum(tc) / sum(bc),
+        "median_wall": statistics.median(t / b for t, b in zip(tw, bw, strict=True)),
+        "median_cpu": statistics.median(t / b for t, b in zip(tc, bc, strict=True)),
+        "trainer_cpu": statistics.median(tc),
+        "bare_cpu": statistics.median(bc),
+        "pairs": len(run.pairs),
+    }
+    if run.boundaries:
+        hw, hc, vw, vc = (statistics.median(column) for column in zip(*run.boundaries, strict=True))
+        out["fixed_wall"] = hw - statistics.median(tw)
+        out["fixed_cpu"] = hc - statistics.median(tc)
+        out["bare_fixed_wall"], out["bare_fixed_cpu"] = vw, vc
+    return out
 
 
 def report(name: str, m: dict, variants: list[str]) -> dict[str, float]:
@@ -378,18 +476,33 @@ def report(name: str, m: dict, variants: list[str]) -> dict[str, float]:
     )
     for kind in ("cpu", "wall"):
         print(f"  each round's trainer/bare, {kind}: {' '.join(f'{r:.3f}' for r in out[f'{kind}_rounds'])}")
-    # The median step, start to start: robust to bursts of other work, but it leaves out
-    # what happens every few steps (progress reports), which the line above includes.
-    cycles = m["cycles"]
-    step = {v: (median([c[0] for c in cycles[v]]), median([c[1] for c in cycles[v]])) for v in variants}
-    for i, kind in enumerate(("wall", "cpu")):
-        each = [t[i] / b[i] for b, t in zip(cycles["bare"], cycles["trainer"], strict=True)]
-        out[f"median_{kind}"], out[f"median_{kind}_width"] = median(each), half_width(each)
+    # Paired steps: each trainer step beside a bare step milliseconds away.
+    paired = m["paired"]
+    for key in ("sum_cpu", "sum_wall", "median_cpu", "median_wall"):
+        each = [p[key] for p in paired]
+        out[f"paired_{key}"], out[f"paired_{key}_width"] = median(each), half_width(each)
     print(
-        "  median step ms (wall, cpu): "
-        + ", ".join(f"{v} {1000 * step[v][0]:.3f} {1000 * step[v][1]:.3f}" for v in variants)
-        + f"; trainer/bare {out['median_wall']:.3f} (±{100 * out['median_wall_width']:.1f}%)"
-        f" {out['median_cpu']:.3f} (±{100 * out['median_cpu_width']:.1f}%)"
+        f"  paired steps ({paired[0]['pairs']} pairs a round): median step cpu ms bare "
+        f"{1000 * median([p['bare_cpu'] for p in paired]):.3f}, trainer "
+        f"{1000 * median([p['trainer_cpu'] for p in paired]):.3f}; trainer/bare"
+        + "".join(
+            f", {label} {out[f'paired_{key}']:.3f} (±{100 * out[f'paired_{key}_width']:.1f}%)"
+            for label, key in (
+                ("all cpu", "sum_cpu"),
+                ("all wall", "sum_wall"),
+                ("typical cpu", "median_cpu"),
+                ("typical wall", "median_wall"),
+            )
+        )
+    )
+    for kind in ("cpu", "wall"):
+        out[f"paired_fixed_{kind}"] = median([p[f"fixed_{kind}"] - p[f"bare_fixed_{kind}"] for p in paired])
+    print(
+        "  paired epoch ends, fixed ms per epoch (cpu, wall): trainer "
+        f"{1000 * median([p['fixed_cpu'] for p in paired]):.1f} {1000 * median([p['fixed_wall'] for p in paired]):.1f}"
+        f", bare (its validation) {1000 * median([p['bare_fixed_cpu'] for p in paired]):.1f} "
+        f"{1000 * median([p['bare_fixed_wall'] for p in paired]):.1f}; trainer minus bare "
+        f"{1000 * out['paired_fixed_cpu']:+.1f} {1000 * out['paired_fixed_wall']:+.1f}"
     )
     if "fast" in rounds:
         bare = median([e.step_wall for e in rounds["bare"]])
@@ -412,14 +525,14 @@ def main() -> None:
         "--max-rounds",
         type=int,
         default=7,
-        help="rounds at most: more are run while the CPU-time ratio's 95%% interval is wider than ±1.5%%",
+        help="rounds at most: more while the paired CPU-time ratio's 95%% interval is wider than ±1.5%%",
     )
     parser.add_argument(
-        "--budget", type=float, default=150.0, help="seconds per model after which no further round starts"
+        "--budget", type=float, default=100.0, help="seconds per model after which no further round starts"
     )
     parser.add_argument("--epochs", type=int, default=4, help="per run; the first is not timed")
     parser.add_argument(
-        "--seconds", type=float, default=0.25, help="training time of the shorter epoch (sets its steps)"
+        "--seconds", type=float, default=0.15, help="training time of the shorter epoch (sets its steps)"
     )
     parser.add_argument("--val-samples", type=int, default=128, help="validation samples per epoch")
     parser.add_argument("--threads", type=int, default=1, help="torch threads, the same for every variant")
@@ -450,23 +563,29 @@ def main() -> None:
     for name in args.models.split(","):
         results[name] = report(name, measure(name, args, device, variants), ["bare", *variants])
     print(
-        f"\ntrainer/bare per step, the median of the rounds [its 95% interval], against the limit "
-        f"{OVERHEAD_LIMIT}; runs agree within {AGREEMENT:.0%} when the interval is within ±{AGREEMENT / 2:.1%}:"
+        f"\ntrainer/bare per step against the limit {OVERHEAD_LIMIT}, the median of the rounds and how far its "
+        f"95% interval reaches (runs agree within {AGREEMENT:.0%} when that is within ±{AGREEMENT / 2:.1%}):"
     )
+    print(
+        f"  {'':<16}{'paired steps, cpu':<26}{'paired steps, wall':<26}{'epoch line, cpu':<26}{'epoch line, wall'}"
+    )
+
+    def verdict(value: float, width: float) -> str:
+        ok = "ok" if value <= OVERHEAD_LIMIT else "OVER"
+        agree = "agrees" if width <= AGREEMENT / 2 else "wide"
+        return f"{value:.3f} {ok} ±{100 * width:.1f}% {agree}"
+
     for name, r in results.items():
-        verdicts = []
-        for kind in ("cpu", "wall"):
-            ok = "ok" if r[kind] <= OVERHEAD_LIMIT else "OVER"
-            agree = "ok" if r[f"{kind}_width"] <= AGREEMENT / 2 else "wider"
-            verdicts.append(
-                f"{kind} {r[kind]:.3f} [{r[f'{kind}_low']:.3f}, {r[f'{kind}_high']:.3f}] {ok}, "
-                f"±{100 * r[f'{kind}_width']:.1f}% {agree}"
-            )
-        print(f"  {name:<16}{';  '.join(verdicts)}")
-        print(
-            f"  {'':<16}median step: cpu {r['median_cpu']:.3f} (±{100 * r['median_cpu_width']:.1f}%), "
-            f"wall {r['median_wall']:.3f} (±{100 * r['median_wall_width']:.1f}%)"
+        cells = [verdict(r[f"paired_sum_{k}"], r[f"paired_sum_{k}_width"]) for k in ("cpu", "wall")]
+        cells += [verdict(r[k], r[f"{k}_width"]) for k in ("cpu", "wall")]
+        print(f"  {name:<16}" + "".join(f"{c:<26}" for c in cells))
+    print(
+        "fixed cost per epoch, trainer minus bare (paired epoch ends, medians): "
+        + ", ".join(
+            f"{name} {1000 * r['paired_fixed_cpu']:+.1f} ms cpu, {1000 * r['paired_fixed_wall']:+.1f} ms wall"
+            for name, r in results.items()
         )
+    )
     end_load = os.getloadavg()[0]
     if max(load, end_load) > 0.5 * (os.cpu_count() or 1):
         print(
