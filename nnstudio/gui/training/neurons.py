@@ -54,7 +54,7 @@ def neuron_image(values: np.ndarray, background: QColor) -> np.ndarray:
 
 
 def neuron_images(values: np.ndarray, background: QColor) -> list[QImage]:
-    """``neuron_image`` of a whole layer's units (n, h, w) as n QImages, through a 256-colour
+    """``neuron_image`` of a whole layer's units (n, h, w) as n QImages, through a colour
     table: one NumPy pass for the layer, several times a second, on the GUI thread."""
     if not len(values):
         return []
