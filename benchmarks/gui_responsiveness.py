@@ -10,7 +10,10 @@ feed the canvas in both. Meanwhile a
 and max under 100 ms.
 
 Throughput: the same run through ``nnstudio train`` (a subprocess, exactly
-what a user runs) and through the GUI without the probe timer (a user's
+what a user runs, with as many torch threads as the GUI's run uses: a tiny
+network trains on one in the window, and two threads of such a network slow
+each other down 10-50x on a busy machine, which would flatter the GUI) and
+through the GUI without the probe timer (a user's
 session has no 10 ms timer waking the GUI thread, and on a machine whose
 cores all train, every wake-up interrupts a training thread). Both write
 per-epoch seconds (the CLI to metrics.csv, the GUI into its run record); the
@@ -135,7 +138,7 @@ def _train_samples(description: str) -> int:
 DEVICE = ["cpu"]  # set from --device: where both the GUI's run and the CLI's run train
 
 
-def cli_run(model: str, epochs: int, folder: Path) -> list[float]:
+def cli_run(model: str, epochs: int, folder: Path, threads: int) -> list[float]:
     from nnstudio import resources
 
     project = resources.examples_dir() / f"{model}.nnstudio"
@@ -157,6 +160,7 @@ def cli_run(model: str, epochs: int, folder: Path) -> list[float]:
         ],
         check=True,
         capture_output=True,
+        env={**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)},
     )
     with open(out / "metrics.csv", encoding="utf-8") as handle:
         return [float(row["seconds"]) for row in csv.DictReader(handle)]
@@ -207,7 +211,7 @@ def bench(app, model: str, epochs: int, args: argparse.Namespace, home: Path) ->
     where = "the CPU" if DEVICE[0] == "cpu" else DEVICE[0]
     print(
         f"{model}, {epochs} epochs on {where} ({os.cpu_count()} cores); the GUI's worker uses "
-        f"{threads} torch thread(s), nnstudio train torch's default",
+        f"{threads} torch thread(s), and so does nnstudio train",
         flush=True,
     )
     ratios, cli_epochs, gui_epochs, lateness = [], [], [], []
@@ -216,11 +220,11 @@ def bench(app, model: str, epochs: int, args: argparse.Namespace, home: Path) ->
         # Alternate which goes first, so a drifting machine favours neither.
         first_cli = repeat % 2 == 0
         if first_cli:
-            cli = steady(cli_run(model, epochs, home))
+            cli = steady(cli_run(model, epochs, home, threads))
         _, gui, samples = gui_run(app, model, epochs, args.threads, probe=False)
         gui = steady(gui)
         if not first_cli:
-            cli = steady(cli_run(model, epochs, home))
+            cli = steady(cli_run(model, epochs, home, threads))
         cli_epochs.append(cli)
         gui_epochs.append(gui)
         ratios.append(cli / gui)  # GUI samples/s over CLI samples/s
