@@ -103,7 +103,7 @@ run_part 150 "CUDA tests" "$PY" -m pytest -q -p no:cacheprovider -x \
     tests/training/test_fast.py tests/training/test_hardening_cuda.py tests/training/test_hardening_memory.py
 
 section "2. trainer vs bare loop vs torch.compile vs fast mode, per model"
-run_part 230 "train_overhead" "$PY" benchmarks/train_overhead.py --device cuda --repeats 2
+run_part 230 "train_overhead" "$PY" benchmarks/train_overhead.py --device cuda --rounds 2 --max-rounds 2
 
 section "3. training in the app on CUDA vs nnstudio train"
 if [ "$gui" = yes ]; then
