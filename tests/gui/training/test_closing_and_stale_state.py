@@ -57,7 +57,9 @@ def test_a_report_without_new_steps_keeps_the_last_rate_and_a_paused_run_says_pa
 
 
 def test_the_speed_never_reads_zero_while_a_real_run_goes_on(train_window, qtbot):
-    window = train_window("mlp_circles", epochs=40)  # many epoch boundaries in a few seconds
+    # Many epoch boundaries a second, and too many epochs to finish before the pause: on one
+    # thread circles trains ~10 ms an epoch, so 40 epochs could end before "paused".
+    window = train_window("mlp_circles", epochs=100_000)
     training = window.training
     seen: list[tuple[str, str]] = []
     training.worker.updated.connect(lambda _u: seen.append((training.state, training.panel.status.text())))
