@@ -48,9 +48,8 @@ def test_a_run_started_from_the_panel_fills_the_plots_moves_the_progress_bar_and
 
 
 def test_pause_holds_the_run_resume_continues_and_stop_saves_a_checkpoint(train_window, qtbot):
-    window = train_window(
-        "mlp_circles", epochs=100_000
-    )  # cannot finish before the pause and stop (~10 ms an epoch)
+    # Epochs enough not to finish before the pause and stop (circles trains ~10 ms an epoch).
+    window = train_window("mlp_circles", epochs=100_000)
     training, panel = window.training, window.training.panel
     training.start()
     qtbot.waitUntil(lambda: panel.progress.value() > 0, timeout=RUN_TIMEOUT_MS)
