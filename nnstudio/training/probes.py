@@ -163,21 +163,7 @@ def _hooked_outputs(model: nn.Module, inputs: torch.Tensor, node_ids: list[str])
     missing = [n for n in node_ids if n not in modules]
     if missing:
         raise InspectError(f"The model has no layer named '{missing[0]}'.")
-    values: dict[str, torch.Tensor] = {}
-
-    def keep(node_id: str):
-        def hook(module: nn.Module, args: Any, output: Any) -> None:
-            values[node_id] = output[0] if isinstance(output, tuple) else output
-
-        return hook
-
-    handles = [modules[n].register_forward_hook(keep(n)) for n in node_ids]
-    try:
-        model(inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return values
+    return _hooked_values(model, inputs, {n: modules[n] for n in node_ids}, _as_is)
 
 
 def _hooked_values(
@@ -202,6 +188,10 @@ def _hooked_values(
         for handle in handles:
             handle.remove()
     return values
+
+
+def _as_is(_key: str, value: torch.Tensor) -> torch.Tensor:
+    return value
 
 
 # --- filters and feature maps -------------------------------------------------------------------
@@ -432,21 +422,15 @@ def _values_and_output(model: nn.Module, inputs: torch.Tensor, node_ids: list[st
     the tracer otherwise."""
     modules = node_modules(model)
     if all(n in modules for n in node_ids) and len({id(modules[n]) for n in node_ids}) == len(node_ids):
-        values: dict[str, torch.Tensor] = {}
-
-        def keep(node_id: str):
-            def hook(module: nn.Module, args: Any, output: Any) -> None:
-                values[node_id] = output[0] if isinstance(output, tuple) else output
-
-            return hook
-
-        handles = [modules[n].register_forward_hook(keep(n)) for n in node_ids]
-        try:
-            output = model(inputs)
-        finally:
-            for handle in handles:
-                handle.remove()
-        return values, output
+        outputs: list[Any] = []
+        values = _hooked_values(
+            model,
+            inputs,
+            {n: modules[n] for n in node_ids},
+            _as_is,
+            run=lambda: outputs.append(model(inputs)),
+        )
+        return values, outputs[0]
     code = getattr(model, "nnstudio_code", None)
     if code is None or not code.output_ids:
         return {}, model(inputs)
