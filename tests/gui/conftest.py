@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 from nnstudio import resources
 from nnstudio.gui import collector, dialogs
 from nnstudio.gui.document import Document
+from nnstudio.gui.editor.edge_item import EdgeItem
 from nnstudio.gui.main_window import MainWindow, open_windows
 
 
@@ -109,3 +110,17 @@ def window(make_window) -> MainWindow:
 @pytest.fixture
 def examples_lenet() -> Path:
     return resources.examples_dir() / "lenet5.nnstudio"
+
+
+@pytest.fixture
+def routed(monkeypatch) -> list[EdgeItem]:
+    """Every wire routed (a new path computed), in order."""
+    wires: list[EdgeItem] = []
+    update_path = EdgeItem.update_path
+
+    def counting(self: EdgeItem) -> None:
+        wires.append(self)
+        update_path(self)
+
+    monkeypatch.setattr(EdgeItem, "update_path", counting)
+    return wires

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import QApplication
 
 from nnstudio.core.graph import GraphModel
 from nnstudio.gui.document import Document
-from nnstudio.gui.editor.edge_item import EdgeItem
 from nnstudio.gui.editor.port_item import PortItem
 from nnstudio.gui.editor.scene import GraphScene
 
@@ -42,19 +41,6 @@ def _branchy_graph() -> GraphModel:
         previous = add
     graph.connect(previous, graph.add("Output", position=(0, 0)))
     return graph
-
-
-@pytest.fixture
-def routed(monkeypatch) -> list[EdgeItem]:
-    wires: list[EdgeItem] = []
-    update_path = EdgeItem.update_path
-
-    def counting(self: EdgeItem) -> None:
-        wires.append(self)
-        update_path(self)
-
-    monkeypatch.setattr(EdgeItem, "update_path", counting)
-    return wires
 
 
 def _ends_at_its_ports(scene: GraphScene) -> None:

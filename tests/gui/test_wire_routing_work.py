@@ -14,7 +14,6 @@ from PySide6.QtWidgets import QApplication
 from nnstudio.core.graph import GraphModel
 from nnstudio.core.layout import polyline_hits
 from nnstudio.gui.document import Document
-from nnstudio.gui.editor.edge_item import EdgeItem
 from nnstudio.gui.editor.scene import GraphScene
 
 CHAIN = 1000
@@ -41,20 +40,6 @@ def chain_scene(qapp):
     yield graph, document, scene
     scene.detach()
     document.detach()
-
-
-@pytest.fixture
-def routed(monkeypatch) -> list[EdgeItem]:
-    """Every wire routed (a new path computed), in order."""
-    wires: list[EdgeItem] = []
-    update_path = EdgeItem.update_path
-
-    def counting(self: EdgeItem) -> None:
-        wires.append(self)
-        update_path(self)
-
-    monkeypatch.setattr(EdgeItem, "update_path", counting)
-    return wires
 
 
 def _linear(graph: GraphModel, index: int) -> str:
