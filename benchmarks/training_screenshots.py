@@ -41,9 +41,8 @@ def settle(app: QApplication, seconds: float) -> None:
     loop.exec()
 
 
-def shoot(
-    app: QApplication, example: str, folder: Path, views: list[str], pick: str | None, epochs: int, mode: str
-) -> list[Path]:
+def start_run(app: QApplication, example: str, mode: str, epochs: int):
+    """A 1600x960 window in theme ``mode`` with ``example`` open, training for ``epochs``."""
     from nnstudio import resources
     from nnstudio.gui.main_window import MainWindow
 
@@ -52,12 +51,18 @@ def shoot(
     window.resize(1600, 960)
     window.show()
     window.open_example(resources.examples_dir() / f"{example}.nnstudio")
-    graph = window.document.graph
-    training = window.training
-    training.panel.form.epochs.setValue(epochs)  # as a user types it: an undoable settings edit
-    training.show_panel()
+    window.training.panel.form.epochs.setValue(epochs)  # as a user types it: an undoable settings edit
+    window.training.show_panel()
     settle(app, 0.5)
-    training.start()
+    window.training.start()
+    return window
+
+
+def shoot(
+    app: QApplication, example: str, folder: Path, views: list[str], pick: str | None, epochs: int, mode: str
+) -> list[Path]:
+    window = start_run(app, example, mode, epochs)
+    graph, training = window.document.graph, window.training
     deadline = time.perf_counter() + 60
     while training.state != "running" and time.perf_counter() < deadline:
         settle(app, 0.1)
@@ -99,21 +104,9 @@ def shoot_inside_block(
 ) -> list[Path]:
     """resnet18_cifar mid-run, with the block ``instance`` opened and ``layer`` inside it (a path:
     ``layer1`` repeats, ``.1`` is its second copy) picked in the feature maps' layer box."""
-    from nnstudio import resources
-    from nnstudio.gui.main_window import MainWindow
-
     example = "resnet18_cifar"
-    window = MainWindow()
-    window.set_theme_mode(mode)
-    window.resize(1600, 960)
-    window.show()
-    window.open_example(resources.examples_dir() / f"{example}.nnstudio")
-    graph = window.document.graph
-    training = window.training
-    training.panel.form.epochs.setValue(2)
-    training.show_panel()
-    settle(app, 0.5)
-    training.start()
+    window = start_run(app, example, mode, epochs=2)
+    graph, training = window.document.graph, window.training
     deadline = time.perf_counter() + 120
     while training.tabs.health.table.rowCount() == 0 and time.perf_counter() < deadline:
         settle(app, 0.2)  # until the first layer statistics arrive
