@@ -356,6 +356,11 @@ class TrainingController(QObject):
         self.panel.show_message("")
         self.panel.show_run_folder(None)
         self._prepare_views()
+        plots = self.plots_host.widget
+        if plots is not None:  # its curves now: the run's first update must not wait for them
+            plots.prepare_run(
+                self._run_number, self._run_label(graph.training), lr=_starting_lr(graph.training)
+            )
         self._send_wants()
         self.worker.start(request)
         return True
@@ -476,7 +481,7 @@ class TrainingController(QObject):
         self.run_started = started
         if self.state == "starting":
             self._set_state("running")
-        label = f"Run {self._run_number}: {settings_label(started.config.to_settings())}"
+        label = self._run_label(started.config.to_settings())
         plots = self.plots_host.widget
         if plots is not None:
             resumed = started.history if started.start_step else None
@@ -492,6 +497,9 @@ class TrainingController(QObject):
         self.panel.add_message(
             f"Training on {started.device}: {started.data}; {started.loss} loss{resumed_text}.", "info"
         )
+
+    def _run_label(self, settings: dict[str, Any]) -> str:
+        return f"Run {self._run_number}: {settings_label(settings)}"
 
     def _on_finished(self, outcome: Outcome) -> None:
         from nnstudio.training.events import Failed
@@ -519,6 +527,8 @@ class TrainingController(QObject):
             )
         if self.run_started is not None:
             self._record(outcome)
+        elif self.plots_host.widget is not None:
+            self.plots_host.widget.drop_prepared()
         self._update_continue()
         self.run_finished.emit(outcome)
 
@@ -647,6 +657,16 @@ class TrainingController(QObject):
     def _send_wants(self) -> None:
         if not self._closing:  # a closing window hides its docks: that asks for nothing
             self.worker.set_wants(self.wants())
+
+
+def _starting_lr(settings: dict[str, Any]) -> float | None:
+    """The learning rate a run with these settings starts at (None: they are not valid)."""
+    from nnstudio.training.config import TrainConfig
+
+    try:
+        return TrainConfig.from_settings(settings).lr
+    except ValueError:
+        return None
 
 
 def _emit_safely(signal: Any, *args: Any) -> None:
