@@ -11,13 +11,13 @@ several times a second while it trains (see inspections.py).
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QGraphicsItem, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from nnstudio.gui import theme
 from nnstudio.gui.training.neurons import NeuronPanel
+from nnstudio.gui.training.plane import PlaneView
 from nnstudio.gui.training.progress_widgets import StatusText
 from nnstudio.training.payloads import Boundary
 
@@ -67,22 +67,11 @@ class BoundaryView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.title = StatusText(EMPTY)  # changes with every picture: a repaint, never a relayout
-        self.plot = pg.PlotWidget()
-        self.plot.setAspectLocked(True)  # circles look round
-        self.plot.showGrid(x=False, y=False)
-        self.plot.setMenuEnabled(False)
-        self.plot.setMinimumWidth(200)
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.plot.addItem(self.image)
-        self.scatter = pg.ScatterPlotItem(size=7)
-        # The points stay put while the boundary under them changes several times a second:
-        # drawn once into a cached pixmap rather than 600 symbols with every picture.
-        self.scatter.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.plot.addItem(self.scatter)
+        self.plane = PlaneView()  # the points are drawn once; each picture is one scaled image
         self.neurons = NeuronPanel()
         self.neurons.layer_picked.connect(self.layer_picked)
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.plot)
+        splitter.addWidget(self.plane)
         splitter.addWidget(self.neurons)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
@@ -93,8 +82,6 @@ class BoundaryView(QWidget):
         layout.addWidget(splitter, 1)
         self.payload: Boundary | None = None
         self.updates = 0  # pictures shown: how live the view is
-        self._framed = False
-        self._placed: tuple | None = None
         self._apply_theme(theme.current())
         theme.manager().changed.connect(self._apply_theme)
 
@@ -104,14 +91,7 @@ class BoundaryView(QWidget):
 
     def _apply_theme(self, colours: theme.Theme) -> None:
         self.colours = colours
-        self.plot.setBackground(colours.plot_background)
-        for name in ("left", "bottom"):
-            axis = self.plot.getPlotItem().getAxis(name)
-            axis.setPen(colours.plot_axis)
-            axis.setTextPen(colours.plot_text)
-        outline = QColor(colours.plot_background)
-        outline.setAlpha(220)
-        self.scatter.setPen(pg.mkPen(outline, width=1))
+        self.plane.set_colours(colours)
         if self.payload is not None:
             payload, self.payload = self.payload, None
             self.show_boundary(payload)
@@ -121,24 +101,10 @@ class BoundaryView(QWidget):
         self.payload = payload
         self.updates += 1
         background = QColor(self.colours.plot_background).getRgbF()[:3]
-        self.image.setImage(
-            boundary_image(payload.classes, payload.confidence, background), autoLevels=False, levels=(0, 255)
-        )
-        x0, x1 = float(payload.xs[0]), float(payload.xs[-1])
-        y0, y1 = float(payload.ys[0]), float(payload.ys[-1])
-        # The plane stays put while a run trains: no new geometry to lay out with every picture.
-        placed = ((x0, x1, y0, y1), payload.classes.shape)
-        if placed != self._placed:
-            self._placed = placed
-            self.image.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
-        if first or not self._framed:
-            # One brush per class, not per point (600 brushes took 6 ms); not np.unique, whose
-            # first call imports a NumPy module (20 ms) on the GUI thread.
-            labels = payload.labels.tolist()
-            made = {c: pg.mkBrush(*class_colour(c)) for c in set(labels)}
-            self.scatter.setData(pos=payload.points, brush=[made[c] for c in labels])
-            self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
-            self._framed = True
+        extent = (float(payload.xs[0]), float(payload.xs[-1]), float(payload.ys[0]), float(payload.ys[-1]))
+        self.plane.set_plane(boundary_image(payload.classes, payload.confidence, background), extent)
+        if first:  # the points stay put while the run trains
+            self.plane.set_points(payload.points, [class_colour(c) for c in payload.labels.tolist()])
         names = ", ".join(f"{name}" for name in payload.class_names)
         self.title.setText(
             f"Decision boundary at step {payload.step:,} ({names}); paler where the network is unsure."
@@ -147,9 +113,6 @@ class BoundaryView(QWidget):
 
     def clear(self) -> None:
         self.payload = None
-        self._framed = False
-        self._placed = None
-        self.image.clear()
-        self.scatter.clear()
+        self.plane.clear()
         self.title.setText(EMPTY)
         self.neurons.clear()

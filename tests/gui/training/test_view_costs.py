@@ -5,7 +5,6 @@ is drawn, not by timing, so the tests hold on a loaded machine."""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor
 
 from nnstudio.gui.training.boundary import BoundaryView
@@ -100,22 +99,23 @@ def _boundary(low: float, high: float, step: int) -> Boundary:
     )
 
 
-def test_the_boundary_picture_covers_its_plane_when_the_plane_changes(qtbot):
+def test_the_boundary_picture_covers_its_plane_and_only_the_picture_is_redrawn(qtbot):
     view = BoundaryView()
     qtbot.addWidget(view)
     view.resize(800, 400)
     view.show()
-    for step in (1, 2):  # the same plane twice: placed once
+    qtbot.waitExposed(view)
+    plane = view.plane
+    for step in (1, 2, 3):  # the same plane: the axes and points are drawn once
         view.show_boundary(_boundary(-1.0, 1.0, step))
-    placed = view.image.mapRectToParent(view.image.boundingRect())
-    assert placed == QRectF(-1.0, -1.0, 2.0, 2.0)
-    view.show_boundary(_boundary(-2.0, 3.0, 3))  # another data set's plane
-    placed = view.image.mapRectToParent(view.image.boundingRect())
-    assert placed == QRectF(-2.0, -2.0, 5.0, 5.0)
-    assert view.updates == 3 and view.neurons.thumbnails == 2
+        plane.grab()  # a paint, as the window would do
+    assert plane.extent == (-1.0, 1.0, -1.0, 1.0) and plane.overlays_drawn == 1
+    view.show_boundary(_boundary(-2.0, 3.0, 4))  # another data set's plane
+    plane.grab()
+    assert plane.extent == (-2.0, 3.0, -2.0, 3.0) and plane.overlays_drawn == 2
+    assert view.updates == 4 and view.neurons.thumbnails == 2
     view.clear()
-    view.show_boundary(_boundary(-1.0, 1.0, 4))  # after a clear (a new run) it is placed again
-    assert view.image.mapRectToParent(view.image.boundingRect()) == QRectF(-1.0, -1.0, 2.0, 2.0)
+    assert plane.extent is None and plane.picture_shape is None and plane.point_count == 0
 
 
 def test_a_run_beginning_builds_the_legend_once(qtbot, monkeypatch):

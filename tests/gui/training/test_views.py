@@ -186,8 +186,8 @@ def test_the_decision_boundary_and_the_confusion_matrix_of_a_real_classifier(qtb
     view = BoundaryView()
     qtbot.addWidget(view)
     view.show_boundary(boundary)
-    assert view.image.image.shape[:2] == boundary.classes.shape
-    assert len(view.scatter.data) == len(boundary.points)
+    assert view.plane.picture_shape == boundary.classes.shape
+    assert view.plane.point_count == len(boundary.points)
 
 
 def test_uncertain_regions_are_paler_than_certain_ones():
