@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import signal
 import sys
 from pathlib import Path
@@ -141,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
             return status
         out = _run_folder(args, project)
         tensorboard = _tensorboard(out) if args.tensorboard else None
+        _choose_threads(graph, config.batch_size)
         trainer = Trainer.for_graph(
             graph,
             config,
@@ -238,6 +240,18 @@ def _with_weights(graph: Any, args: argparse.Namespace) -> Any:
         detail = " ".join(line.strip() for line in str(exc).strip().splitlines()[:3])
         raise TrainingError(f"{args.weights} does not fit this project's layers: {detail}") from None
     return model
+
+
+def _choose_threads(graph: Any, batch_size: int) -> None:
+    """One torch thread for a small network, as the app does (training/threads.py), unless
+    the user set OMP_NUM_THREADS."""
+    from nnstudio.training.threads import threads_for
+
+    threads = threads_for(graph, batch_size)
+    if threads is not None and not os.environ.get("OMP_NUM_THREADS", "").strip():
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def _run_folder(args: argparse.Namespace, project: Path) -> Path:

@@ -46,6 +46,7 @@ from nnstudio.training.preview import DataPreview, preview_in_background
 from nnstudio.training.relay import Update
 from nnstudio.training.run_folder import new_run_folder
 from nnstudio.training.runs import RunRecord, next_number, read_runs, settings_label
+from nnstudio.training.threads import threads_for as small_network_threads
 
 if TYPE_CHECKING:
     from nnstudio.gui.document import Document
@@ -55,23 +56,16 @@ SHUTDOWN_WAIT_S = 30.0  # a step longer than this is not a CPU run anyone waits 
 # The plots repaint at most once a second while a run goes on: a redraw of a long run's curves
 # costs the GUI thread ~7 ms, taken from training (issue 13: circles trains at 95% of the CLI).
 PLOT_INTERVAL_S = 1.0
-SMALL_NETWORK_MACS = 1_000_000  # multiply-adds of a batch's forward pass below which one thread trains it
 MIN_PLOT_HEIGHT = 340  # pixels the bottom docks get when a run starts, so the plots are readable
 LOCK_REASON = "Training: the model is locked until the run stops (pan, zoom and inspect freely)."
 
 
 def threads_for(graph: Any) -> int | None:
-    """One torch thread for a network too small to share a step (None: the worker's default).
-
-    Its tensors are below what torch splits between threads, yet each step still meets
-    the second thread; that one runs below the GUI's priority, so whenever the window
-    draws, the whole step waits for it (mlp_circles trained 10x slower on a busy
-    machine with two threads, no slower on an idle one with one)."""
+    """The torch threads a run in the window gets (None: the worker's default): one for a
+    small network, as ``nnstudio train`` (training/threads.py), unless the user chose."""
     if os.environ.get(THREADS_ENV, "").strip():
         return None  # the user's (or a benchmark's) choice
-    batch = graph.training.get("batch_size", 32)
-    macs = sum(f.macs for f in graph.analyze().figures.values())
-    return 1 if isinstance(batch, int) and macs * batch < SMALL_NETWORK_MACS else None
+    return small_network_threads(graph)
 
 
 def _model_shape(graph_record: dict[str, Any]) -> tuple:
