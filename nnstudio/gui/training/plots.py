@@ -631,10 +631,16 @@ class MetricsPlots(QWidget):
         bottom = -nice_ceil(-1.05 * low) if low < 0 else 0.0
         top = nice_ceil(1.05 * high) if high > bottom else bottom + 1.0
         wanted = (last, bottom, top)
-        if wanted != self._ranges:  # moves in steps: the cached axes stay valid in between
-            self._ranges = wanted
-            self.loss_plot.setXRange(0, wanted[0], padding=0)
-            self.loss_plot.setYRange(bottom, top, padding=0)
+        if wanted == self._ranges:  # moves in steps: the cached axes stay valid in between
+            return
+        # Only what changed, in one call: each change re-samples every curve of the linked plots.
+        before, self._ranges = self._ranges, wanted
+        changed = {}
+        if before is None or before[0] != last:
+            changed["xRange"] = (0, last)
+        if before is None or before[1:] != (bottom, top):
+            changed["yRange"] = (bottom, top)
+        self.loss_plot.setRange(padding=0, **changed)
 
     @staticmethod
     def colour_for(key: int) -> str:
