@@ -53,9 +53,14 @@ if TYPE_CHECKING:
     from nnstudio.gui.main_window import MainWindow
 
 SHUTDOWN_WAIT_S = 30.0  # a step longer than this is not a CPU run anyone waits for
-# The plots repaint at most once a second while a run goes on: a redraw of a long run's curves
-# costs the GUI thread ~7 ms, taken from training (issue 13: circles trains at 95% of the CLI).
+# The plots are the GUI's largest cost while a run goes on (pyqtgraph: 10-20 ms a redraw), and
+# every millisecond of the GUI thread is taken from training: its Python holds the GIL, and its
+# core is one a training thread waits for. So they redraw at most once a second, and less often
+# when a redraw costs more than PLOT_BUDGET of the time (issue 13: the window trains at 95% of
+# the command line's speed), but at least every PLOT_LONGEST_S.
 PLOT_INTERVAL_S = 1.0
+PLOT_BUDGET = 0.005
+PLOT_LONGEST_S = 4.0
 MIN_PLOT_HEIGHT = 340  # pixels the bottom docks get when a run starts, so the plots are readable
 LOCK_REASON = "Training: the model is locked until the run stops (pan, zoom and inspect freely)."
 
@@ -66,6 +71,11 @@ def threads_for(graph: Any) -> int | None:
     if os.environ.get(THREADS_ENV, "").strip():
         return None  # the user's (or a benchmark's) choice
     return small_network_threads(graph)
+
+
+def plot_interval(redraw_seconds: float) -> float:
+    """Seconds between two redraws of the plots during a run (see PLOT_BUDGET)."""
+    return min(PLOT_LONGEST_S, max(PLOT_INTERVAL_S, redraw_seconds / PLOT_BUDGET))
 
 
 def _model_shape(graph_record: dict[str, Any]) -> tuple:
@@ -455,7 +465,8 @@ class TrainingController(QObject):
             # when the run pauses or ends so the curves never lag behind what the panel says.
             now = time.perf_counter()
             settled = update.paused is not None or update.final is not None
-            if self._plots_dirty and (settled or now - self._plots_drawn >= PLOT_INTERVAL_S):
+            due = self._plots_drawn + plot_interval(plots.redraw_seconds)
+            if self._plots_dirty and (settled or now >= due):
                 plots.refresh()
                 self._plots_dirty, self._plots_drawn = False, now
         if update.progress is not None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # registers ImageExporter under pg.exporters
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPaintEvent, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
     QGraphicsItem,
@@ -52,7 +53,8 @@ from nnstudio.gui import theme
 from nnstudio.training.events import EpochRecord, History, Smoother, StepPoints
 from nnstudio.training.runs import RunRecord
 
-NICE_STEPS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+NICE_STEPS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
+COARSE_STEPS = (1.0, 2.0, 5.0)  # the step axis grows by these: fewer, bigger changes
 RUN_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 LR_COLOUR = "#8c8c8c"  # mid grey: readable on the light and the dark background
 AXIS_WIDTH = 56  # pixels for the value axes on the left
@@ -160,6 +162,19 @@ class SideLegend(pg.LegendItem):
         return [label.text for _sample, label in self.items]
 
 
+class TimedGraphics(pg.GraphicsLayoutWidget):
+    """The plots' canvas; it times its paints, for what a redraw costs the GUI thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paint_seconds: list[float] = []  # the latest paints
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        began = time.perf_counter()
+        super().paintEvent(event)
+        self.paint_seconds = [*self.paint_seconds[-1:], time.perf_counter() - began]
+
+
 class MetricsPlots(QWidget):
     """See the module docstring. ``begin_run`` starts a live run; ``add_record`` a past one."""
 
@@ -167,7 +182,8 @@ class MetricsPlots(QWidget):
         super().__init__(parent)
         self.runs: dict[int, RunCurves] = {}
         self.current: RunCurves | None = None
-        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics = TimedGraphics()
+        self._refresh_seconds: list[float] = []  # the latest refreshes
         self.loss_plot = self.graphics.addPlot(row=0, col=0)
         self.acc_plot = self.graphics.addPlot(row=1, col=0)
         self._style_plot(self.loss_plot)
@@ -592,9 +608,20 @@ class MetricsPlots(QWidget):
 
     def refresh(self) -> None:
         """Push the current run's data to its curves (once per worker update)."""
+        began = time.perf_counter()
         if self.current is not None:
             self._draw(self.current)
         self._fit_ranges()
+        self._refresh_seconds = [*self._refresh_seconds[-1:], time.perf_counter() - began]
+
+    @property
+    def redraw_seconds(self) -> float:
+        """What a redraw costs the GUI thread: pushing the data to the curves and painting them.
+        The cheaper of the last two of each, so one slow redraw (a run's first, a busy machine)
+        does not count as the usual cost."""
+        refresh = min(self._refresh_seconds, default=0.0)
+        paint = min(self.graphics.paint_seconds, default=0.0)
+        return refresh + paint
 
     # --- ranges ----------------------------------------------------------------------------------
 
@@ -615,12 +642,13 @@ class MetricsPlots(QWidget):
         shown = [r for r in self.runs.values() if r.visible and (len(r.steps) or r.total_steps)]
         if not shown:
             return
-        # The step axis grows ahead of the data by 10 to 50% (never past the planned end), so a
-        # long run is not a sliver at the left, and the axis changes only now and then.
+        # The step axis grows ahead of the data to a round 1, 2 or 5 (never past the planned end),
+        # so a long run is not a sliver at the left, and the axis changes only when the data has
+        # filled 80% of it: each change draws the axes again and re-samples every curve.
         ends = []
         for r in shown:
             done = float(r.steps.values[-1]) if len(r.steps) else 0.0
-            ahead = nice_ceil(max(1.1 * done, r.steps_per_epoch))
+            ahead = nice_ceil(max(1.25 * done, r.steps_per_epoch), COARSE_STEPS)
             ends.append(min(ahead, nice_ceil(1.02 * r.total_steps)) if r.total_steps else ahead)
         last = max(ends)
         losses = [r.loss_high for r in shown] + [
@@ -867,12 +895,13 @@ class MetricsPlots(QWidget):
             self.export_csv(path)
 
 
-def nice_ceil(value: float) -> float:
-    """The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k that is at least ``value``."""
+def nice_ceil(value: float, steps: tuple[float, ...] = NICE_STEPS) -> float:
+    """The smallest of ``steps`` (by default 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8) × 10^k that is
+    at least ``value``."""
     if not math.isfinite(value) or value <= 0:
         return 1.0
     scale = 10.0 ** math.floor(math.log10(value))
-    return next(step * scale for step in NICE_STEPS if step * scale >= value * (1 - 1e-12))
+    return next(step * scale for step in (*steps, 10.0) if step * scale >= value * (1 - 1e-12))
 
 
 def _finite(values: np.ndarray) -> list[float]:

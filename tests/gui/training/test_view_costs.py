@@ -5,6 +5,7 @@ is drawn, not by timing, so the tests hold on a loaded machine."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PySide6.QtGui import QColor
 
 from nnstudio.gui.training.boundary import BoundaryView
@@ -158,3 +159,38 @@ def test_a_tiny_network_trains_on_one_torch_thread_and_a_real_one_on_the_default
     assert window.training.start()
     wait_for_run(qtbot, window.training)
     assert asked[0].threads == 1
+
+
+def test_the_plots_redraw_less_often_when_a_redraw_costs_more(qtbot):
+    # Every millisecond of the GUI thread is taken from training (its Python holds the GIL).
+    from nnstudio.gui.training.controller import PLOT_BUDGET, PLOT_INTERVAL_S, PLOT_LONGEST_S, plot_interval
+
+    assert plot_interval(0.0) == PLOT_INTERVAL_S  # cheap: once a second
+    assert plot_interval(0.02) == pytest.approx(0.02 / PLOT_BUDGET)
+    assert plot_interval(10.0) == PLOT_LONGEST_S  # costly: still redrawn now and then
+    plots = MetricsPlots()
+    qtbot.addWidget(plots)
+    plots.resize(900, 330)
+    assert plots.redraw_seconds == 0.0  # nothing drawn yet
+    plots.begin_run(1, "Run 1", STEPS_PER_EPOCH, total_steps=EPOCHS * STEPS_PER_EPOCH, lr=0.05)
+    _feed(plots, 20)
+    plots.refresh()
+    plots.graphics.grab()  # a paint, timed
+    assert plots.redraw_seconds > 0.0
+
+
+def test_the_step_axis_grows_in_few_big_steps(qtbot):
+    # Each change of the step axis draws the axes again and re-samples every curve.
+    plots = MetricsPlots()
+    qtbot.addWidget(plots)
+    plots.begin_run(1, "Run 1", 13, total_steps=400 * 13, lr=0.05)
+    ends = []
+    for chunk in range(9):  # circles: 400 epochs of 13 steps, about 45 epochs a redraw
+        steps = np.arange(chunk * 585 + 1, (chunk + 1) * 585 + 1, dtype=np.int64)
+        loss = np.full(len(steps), 0.5, np.float32)
+        plots.add_points(StepPoints(steps, loss, loss, loss))
+        plots.refresh()
+        ends.append(plots.loss_plot.viewRange()[0][1])
+        assert steps[-1] <= ends[-1]  # the newest step is in view
+    assert len(set(ends)) <= 4, ends
+    assert ends[-1] == 6000  # the planned end, rounded
