@@ -493,10 +493,10 @@ class MetricsPlots(QWidget):
         if prepared is not None and prepared.key == key and prepared.live and prepared.prepared:
             prepared.prepared = False
             self._fill_prepared(prepared, label, steps_per_epoch, total_steps, lr)
-            if history is not None:
+            if history is not None:  # else nothing new to draw: the run's points come next
                 self._append(prepared, history.points)
                 prepared.epochs = list(history.epochs)
-            self.refresh()
+                self.refresh()
             return
         with self._legend_once():  # with the keys of a live run's faint loss and training markers
             if self.current is not None and self.current.key != key:
