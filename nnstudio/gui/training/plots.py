@@ -110,7 +110,7 @@ class RunCurves:
     items: dict[str, pg.PlotDataItem] = field(default_factory=dict)
     visible: bool = True
     drawn_epochs: int = -1  # epochs on the curves: they are redrawn only when one ends
-    total_steps: int = 0  # the run's planned length: the x axis spans it from the start
+    total_steps: int = 0  # the run's planned length: the step axis grows no further
     loss_high: float = 0.0  # the largest smoothed loss so far: the loss plot's height
     loss_low: float = 0.0  # the smallest, when below zero (a regression loss never is)
     prepared: bool = False  # made as Train was pressed; the run has not begun yet
@@ -486,7 +486,7 @@ class MetricsPlots(QWidget):
         lr: float | None = None,
     ) -> None:
         """Start showing a live run; ``history`` holds what a resumed run did before. With
-        ``total_steps`` the step axis spans the whole run at once and stays put while it trains;
+        ``total_steps`` the step axis never grows past the run's planned end (see _fit_ranges);
         with ``lr`` (the run's starting rate) the learning-rate axis is right from the first update.
         A run made ready by ``prepare_run`` keeps its curves: only its figures are filled in."""
         prepared = self.current
