@@ -23,6 +23,7 @@ from nnstudio.gui import theme
 POINT_DIAMETER = 7.0  # pixels, whatever the zoom: the points must stay visible
 TICK_LENGTH = 4
 MOST_TICKS = 6
+Coordinate = float | np.ndarray  # one point, or many at once
 
 
 def nice_ticks(low: float, high: float, most: int = MOST_TICKS) -> list[float]:
@@ -131,9 +132,13 @@ class PlaneView(QWidget):
 
     def to_pixels(self, x: float, y: float) -> QPointF:
         """Where the plane's point (x, y) is drawn in the widget."""
-        rect = self.plot_rect()
+        px, py = self._pixels(self.plot_rect(), x, y)
+        return QPointF(px, py)
+
+    def _pixels(self, rect: QRectF, x: Coordinate, y: Coordinate) -> tuple[Coordinate, Coordinate]:
+        """Widget pixels of plane coordinates ``x`` and ``y`` drawn in ``rect``."""
         x0, x1, y0, y1 = self._extent or (0.0, 1.0, 0.0, 1.0)
-        return QPointF(
+        return (
             rect.left() + (x - x0) / (x1 - x0) * rect.width(),
             rect.bottom() - (y - y0) / (y1 - y0) * rect.height(),
         )
@@ -213,9 +218,7 @@ class PlaneView(QWidget):
         radius = POINT_DIAMETER / 2
         rect = self.plot_rect()
         painter.setClipRect(rect.adjusted(-radius, -radius, radius, radius))
-        x0, x1, y0, y1 = self._extent
-        xs = rect.left() + (self._points[:, 0] - x0) / (x1 - x0) * rect.width()
-        ys = rect.bottom() - (self._points[:, 1] - y0) / (y1 - y0) * rect.height()
+        xs, ys = self._pixels(rect, self._points[:, 0], self._points[:, 1])
         for x, y, brush in zip(xs.tolist(), ys.tolist(), self._brushes, strict=False):
             painter.setBrush(brush)
             painter.drawEllipse(QPointF(x, y), radius, radius)

@@ -503,9 +503,7 @@ class MetricsPlots(QWidget):
                 self._retire(self.current)
             self.remove_run(key)  # a resumed run redraws its whole history
             self._forget_lr()
-            if lr is not None and math.isfinite(lr) and lr > 0:
-                self._lr_start = float(lr)
-                self._set_lr_top(float(lr))
+            self._start_rate(lr)
             self.current = self._add_run(
                 RunCurves(
                     key,
@@ -539,17 +537,28 @@ class MetricsPlots(QWidget):
         run.total_steps = total_steps
         if label != run.label:
             run.label = label
-            for row in range(self.run_list.count()):
-                item = self.run_list.item(row)
-                if item.data(Qt.ItemDataRole.UserRole) == run.key:
-                    item.setText(label)
-                    item.setToolTip(label)
-        if lr is not None and math.isfinite(lr) and lr > 0 and lr != self._lr_start:
-            had_rate = self._lr_start is not None
-            self._lr_start = float(lr)
-            self._set_lr_top(float(lr))
-            if not had_rate:
-                self._rebuild_legend()  # with the learning rate's key
+            item = self._list_row(run.key)
+            if item is not None:
+                item.setText(label)
+                item.setToolTip(label)
+        had_rate = self._lr_start is not None
+        if lr != self._lr_start and self._start_rate(lr) and not had_rate:
+            self._rebuild_legend()  # with the learning rate's key
+
+    def _start_rate(self, lr: float | None) -> bool:
+        """The live run's starting learning rate, which scales the rate axis; False when unknown."""
+        if lr is None or not math.isfinite(lr) or lr <= 0:
+            return False
+        self._lr_start = float(lr)
+        self._set_lr_top(float(lr))
+        return True
+
+    def _list_row(self, key: int) -> QListWidgetItem | None:
+        """The run list's row of run ``key``."""
+        for row in range(self.run_list.count()):
+            if self.run_list.item(row).data(Qt.ItemDataRole.UserRole) == key:
+                return self.run_list.item(row)
+        return None
 
     def add_points(self, points: StepPoints) -> None:
         if self.current is not None and len(points):
@@ -583,10 +592,9 @@ class MetricsPlots(QWidget):
             return
         for item in run.items.values():
             (self.acc_plot if item in self.acc_plot.items else self.loss_plot).removeItem(item)
-        for row in range(self.run_list.count()):
-            if self.run_list.item(row).data(Qt.ItemDataRole.UserRole) == key:
-                self.run_list.takeItem(row)
-                break
+        item = self._list_row(key)
+        if item is not None:
+            self.run_list.takeItem(self.run_list.row(item))
         if self.current is run:
             self.current = None
             self._forget_lr()
