@@ -1,3 +1,4 @@
 from nnstudio.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # a training run's process imports this module again: it must not start the app
+    raise SystemExit(main())

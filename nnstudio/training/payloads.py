@@ -1,7 +1,7 @@
-"""What the training thread sends the views, and what the views ask it for.
+"""What a training run sends the views, and what the views ask it for.
 
-Plain NumPy arrays and small records, no tensors and no Qt: they are made on
-the training thread and read on the GUI thread. Images are already cut down
+Plain NumPy arrays and small records, no tensors and no Qt: they are made in
+the run's process, pickled across to the window and read on its GUI thread. Images are already cut down
 (at most 64 maps, each at most 64 pixels a side) before they cross.
 """
 

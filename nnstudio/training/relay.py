@@ -1,7 +1,7 @@
-"""The hand-over between the training thread and the GUI: one lock, one merged update.
+"""The hand-over between a training run and the GUI: one lock, one merged update.
 
-The trainer's listener runs on the training thread and calls ``Relay.put``
-for every event; that only merges the event into a pending ``Update`` under a
+What the run's process reports (run_process.py) arrives on the window's
+receiving thread, which calls ``Relay.put`` for every event; that only merges the event into a pending ``Update`` under a
 lock (step points are appended as arrays, the latest progress, statistics and
 images replace older ones). The GUI takes the whole pending update at most
 ten times a second (``Relay.take``), so however fast the trainer reports, the

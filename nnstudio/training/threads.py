@@ -10,6 +10,7 @@ same rule, so a run is equally fast in both.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 SMALL_NETWORK_MACS = 1_000_000  # multiply-adds of a batch's forward pass below which one thread trains it
@@ -23,3 +24,8 @@ def threads_for(graph: Any, batch_size: int | None = None) -> int | None:
         return None
     macs = sum(f.macs for f in graph.analyze().figures.values())
     return 1 if macs * batch < SMALL_NETWORK_MACS else None
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (fewer than the machine's in a container or under taskset)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

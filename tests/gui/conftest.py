@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import time
 import traceback
 import weakref
 from pathlib import Path
@@ -64,6 +66,22 @@ def _dangling_qthreads(monkeypatch, qapp):
     running = [where for thread, where in list(started.items()) if thread.isRunning()]
     if running:
         raise AssertionError("A test left QThreads running; started at:\n" + "\n".join(running))
+
+
+@pytest.fixture(autouse=True)
+def _no_run_processes_left(qapp):
+    """Fail a test that leaves a training run's process behind (its window or worker must let
+    it go); it gets a few seconds to write its checkpoint and exit."""
+    yield
+    deadline = time.monotonic() + 20
+    while (left := [p for p in multiprocessing.active_children() if p.name == "nnstudio-run"]) and (
+        time.monotonic() < deadline
+    ):
+        QApplication.processEvents()
+        time.sleep(0.02)
+    for process in left:
+        process.kill()
+    assert not left, f"{len(left)} training process(es) left running"
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ from nnstudio import resources
 from nnstudio.api import Graph
 from nnstudio.gui.document import Document
 from nnstudio.gui.training import closing
+from nnstudio.gui.training.worker import TrainingWorker
 
 RUN_TIMEOUT_MS = 60_000  # the first run in a process also imports torch
 
@@ -33,6 +34,15 @@ def train_window(make_window):
         return make_window(Document(example(name, **training)))
 
     return make
+
+
+@pytest.fixture
+def worker():
+    """A TrainingWorker that lets its run's process go at the end of the test."""
+    made = TrainingWorker()
+    yield made
+    made.close()
+    assert made.wait(30)
 
 
 def wait_for_run(qtbot, controller, timeout: int = RUN_TIMEOUT_MS):

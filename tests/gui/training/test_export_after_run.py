@@ -12,9 +12,10 @@ import torch
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
-from nnstudio.compiler.codegen import generate
+from nnstudio.compiler.codegen import compile_graph, generate
 from nnstudio.gui import dialogs
 from nnstudio.gui.export_dialog import ExportDialog
+from nnstudio.training.carry_over import carry_over
 
 from .conftest import wait_for_run
 
@@ -66,7 +67,10 @@ def test_export_after_runs_writes_the_chosen_runs_weights_and_predict_py_that_pr
     first_weights = load_file(training.last_outcome.run_dir / "weights.safetensors")
     training.start()
     wait_for_run(qtbot, training)
-    trained = training.worker.trainer.model.cpu().eval()
+    # The app's trained model: its graph with the weights the run sent back from its process.
+    trained = compile_graph(window.document.graph)
+    assert carry_over(training.last_outcome.weights, window.document.graph, trained).fresh == {}
+    trained.eval()
 
     folder = tmp_path / "export"
     seen = _answer_export(monkeypatch, folder, train_script=True)

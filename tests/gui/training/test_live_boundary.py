@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from nnstudio.api import Graph
-from nnstudio.gui.training import inspections
 from nnstudio.gui.training import worker as worker_module
+from nnstudio.training import inspections
 from nnstudio.training.payloads import MAX_ROW_UNITS, MAX_UNITS, NEURON_SIDE, ViewWants
 from nnstudio.training.relay import Relay
 

@@ -25,8 +25,8 @@ def _example(name: str) -> Graph:
 
 
 def _inspector(graph: Graph, **wants):
-    from nnstudio.gui.training.inspections import LiveInspector
     from nnstudio.training.config import TrainConfig
+    from nnstudio.training.inspections import LiveInspector
     from nnstudio.training.loop import Trainer
 
     config = TrainConfig.from_settings(graph.training).with_overrides(device="cpu", epochs=1)

@@ -23,8 +23,7 @@ def _collect(worker: TrainingWorker) -> list[tuple[float, object]]:
     return got
 
 
-def test_updates_come_at_most_ten_times_a_second_and_carry_every_step(qtbot, tmp_path):
-    worker = TrainingWorker()
+def test_updates_come_at_most_ten_times_a_second_and_carry_every_step(qtbot, tmp_path, worker):
     got = _collect(worker)
     graph = example("mlp_circles", epochs=30)  # hundreds of tiny steps: a flood if sent one by one
     with qtbot.waitSignal(worker.finished, timeout=RUN_TIMEOUT_MS) as finished:
@@ -45,8 +44,7 @@ def test_updates_come_at_most_ten_times_a_second_and_carry_every_step(qtbot, tmp
     assert outcome.weights is not None and len(outcome.weights) == 3
 
 
-def test_views_asked_for_before_the_run_is_built_arrive_with_the_first_reports(qtbot, tmp_path):
-    worker = TrainingWorker()
+def test_views_asked_for_before_the_run_is_built_arrive_with_the_first_reports(qtbot, tmp_path, worker):
     got = _collect(worker)
     graph = example("digits_cnn", epochs=1)
     conv1 = graph.node_by_name("conv1").id
@@ -58,8 +56,7 @@ def test_views_asked_for_before_the_run_is_built_arrive_with_the_first_reports(q
     assert any(u.stats is not None and conv1 in u.stats.stats for _, u in got)
 
 
-def test_a_stop_given_while_the_run_is_being_built_still_ends_it_with_a_checkpoint(qtbot, tmp_path):
-    worker = TrainingWorker()
+def test_a_stop_given_while_the_run_is_being_built_still_ends_it_with_a_checkpoint(qtbot, tmp_path, worker):
     graph = example("mlp_circles", epochs=10_000)
     with qtbot.waitSignal(worker.finished, timeout=RUN_TIMEOUT_MS) as finished:
         worker.start(_request(graph, tmp_path))
@@ -70,8 +67,7 @@ def test_a_stop_given_while_the_run_is_being_built_still_ends_it_with_a_checkpoi
     assert not worker.running
 
 
-def test_a_data_set_that_cannot_be_read_ends_the_run_with_a_sentence(qtbot, tmp_path):
-    worker = TrainingWorker()
+def test_a_data_set_that_cannot_be_read_ends_the_run_with_a_sentence(qtbot, tmp_path, worker):
     graph = example("mlp_circles", dataset=str(tmp_path / "missing.csv"))
     with qtbot.waitSignal(worker.finished, timeout=RUN_TIMEOUT_MS) as finished:
         worker.start(_request(graph, tmp_path))

@@ -1,4 +1,4 @@
-"""The views' numbers, computed on the training thread between two steps.
+"""The views' numbers, computed in the run's process between two steps.
 
 ``LiveInspector`` is called from the trainer's listener, so the model it reads
 is never half-way through a step. Each view it feeds (filters, feature maps,
@@ -12,7 +12,8 @@ The decision boundary of a small 2-D network is the exception: when one pass
 redrawn every ``FAST_INTERVAL`` seconds, so it moves as the network learns,
 as in TensorFlow Playground; that is at most a few percent of one core.
 
-Imported on the training thread only: it needs torch.
+Used in the run's process (run_process.py), which sends the payloads to the
+window; no Qt here, and torch is imported with this module.
 """
 
 from __future__ import annotations
