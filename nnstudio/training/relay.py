@@ -79,6 +79,20 @@ class Relay:
         with self._lock:
             self._pending.carried = sentence
 
+    def put_update(self, update: Update) -> None:
+        """Merge an update another relay took: a run's process sends what its relay merged."""
+        with self._lock:
+            if len(update.points):
+                self._chunks.append(update.points)
+            pending = self._pending
+            pending.events += update.events
+            pending.epochs.extend(update.epochs)
+            pending.notices.extend(update.notices)
+            pending.views.update(update.views)
+            for name in ("started", "carried", "progress", "paused", "checkpoint", "stats", "final"):
+                if getattr(update, name) is not None:  # the newer one wins, as for single events
+                    setattr(pending, name, getattr(update, name))
+
     def take(self) -> Update | None:
         """The pending update, or None when nothing happened (called on the GUI thread)."""
         with self._lock:

@@ -13,8 +13,7 @@ Messages are tuples pickled with the standard pickler (tensors by value, so a
 message never depends on the process that sent it still being there):
 
     to the run:   ("pause",) ("resume",) ("stop",) ("wants", ViewWants) ("refresh",) ("exit",)
-    from the run: ("event", trainer event) ("view", name, payload) ("carried", sentence)
-                  ("outcome", Outcome) ("refreshed",)
+    from the run: ("update", relay.Update) ("outcome", Outcome) ("refreshed",)
 
 After its outcome the run waits, keeping its trained model, and computes views
 on request (a tab opened after training shows the final weights) until it is
@@ -36,9 +35,12 @@ import pickle
 import queue
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from nnstudio.training.relay import Relay
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from nnstudio.training.carry_over import WeightSnapshot
     from nnstudio.training.events import Failed, Finished
 
+FLUSH_S = 0.1  # seconds between two updates sent to the window: as often as it shows them
 TRAINING_NICE = 10  # how much a run on every core yields to the window (0 is normal, 19 the least)
 _PRELOAD = ["torch", "nnstudio.training.loop", "nnstudio.training.inspections"]
 
@@ -149,36 +152,52 @@ def _context() -> multiprocessing.context.BaseContext:
 # --- the run's side --------------------------------------------------------------------------------
 
 
-class _PipeRelay:
-    """What the trainer's listener and the views report, sent to the window as it comes
-    (the window's relay merges it); the same methods as training.relay.Relay."""
+class _Outbox:
+    """What the trainer's listener and the views report, merged as in the window (a Relay)
+    and sent as one update every ``FLUSH_S`` or at once when the window must know now.
+
+    One message per event cost a tiny network 2.4% of its speed in pickling and sending
+    (mlp_circles ends an epoch every 8 ms); merged, it is ten messages a second."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._lock = threading.Lock()
+        self.relay = Relay()
+        self._next = 0.0
+
+    def put(self, event: Any) -> None:
+        self.relay.put(event)
+
+    def put_view(self, name: str, payload: Any) -> None:
+        self.relay.put_view(name, payload)
+
+    def put_carried(self, sentence: str) -> None:
+        self.relay.put_carried(sentence)
+
+    def flush(self, urgent: bool = True) -> None:
+        """Send what has gathered: always when ``urgent``, else only once ``FLUSH_S`` has passed."""
+        now = time.perf_counter()
+        if not urgent and now < self._next:
+            return
+        self._next = now + FLUSH_S
+        update = self.relay.take()
+        if update is not None:
+            self.send(("update", update))
 
     def send(self, message: tuple) -> None:
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock, contextlib.suppress(OSError, ValueError):  # the window went: we stop soon
             self._conn.send_bytes(data)
 
-    def put(self, event: Any) -> None:
-        self.send(("event", event))
-
-    def put_view(self, name: str, payload: Any) -> None:
-        self.send(("view", name, payload))
-
-    def put_carried(self, sentence: str) -> None:
-        self.send(("carried", sentence))
-
 
 class _Run:
     """The run's state as its control thread sees it: controls given before the trainer
     exists are kept and applied once it does."""
 
-    def __init__(self) -> None:
+    def __init__(self, outbox: _Outbox) -> None:
         from nnstudio.training.payloads import ViewWants
 
+        self.outbox = outbox
         self.lock = threading.Lock()
         self.trainer: Any = None
         self.inspector: Any = None
@@ -211,8 +230,12 @@ class _Run:
             if inspector is None or trainer is None:
                 return  # not built yet: the first reports bring the views asked for
             # Between two steps while the run goes on; after it, on the run's main thread.
-            if not trainer.submit_if_running(lambda _model: inspector.refresh(force=True)):
+            if not trainer.submit_if_running(lambda _model: self.refresh(inspector)):
                 self.after_run.put("refresh")
+
+    def refresh(self, inspector: Any) -> None:
+        inspector.refresh(force=True)
+        self.outbox.flush()
 
 
 def serve(conn: Connection) -> None:
@@ -222,8 +245,8 @@ def serve(conn: Connection) -> None:
     if kind != "request":
         return
     _lower_priority(request.threads)
-    relay = _PipeRelay(conn)
-    run = _Run()
+    outbox = _Outbox(conn)
+    run = _Run(outbox)
 
     def read_controls() -> None:
         while True:
@@ -237,14 +260,15 @@ def serve(conn: Connection) -> None:
 
     threading.Thread(target=read_controls, name="nnstudio-run-controls", daemon=True).start()
     try:
-        outcome = _train(request, relay, run)
+        outcome = _train(request, outbox, run)
     except Exception as exc:  # a setup problem ends the run with its sentence; the window goes on
         with contextlib.suppress(OSError):
             request.run_dir.rmdir()  # a new run's folder, still empty: nothing to show
         final = _setup_failure(exc)
-        relay.put(final)
+        outbox.put(final)
         outcome = Outcome(final, None, request.graph)
-    relay.send(("outcome", outcome))
+    outbox.flush()
+    outbox.send(("outcome", outcome))
     while True:
         task = run.after_run.get()
         if task == "exit":
@@ -252,8 +276,8 @@ def serve(conn: Connection) -> None:
         while not run.after_run.empty():  # several asks in a row: one pass serves them all
             if run.after_run.get() == "exit":
                 return _exit()
-        run.inspector.refresh(force=True)
-        relay.send(("refreshed",))
+        run.refresh(run.inspector)
+        outbox.send(("refreshed",))
     _exit()
 
 
@@ -264,10 +288,10 @@ def _exit() -> None:
     os._exit(0)
 
 
-def _train(request: RunRequest, relay: _PipeRelay, run: _Run) -> Outcome:
+def _train(request: RunRequest, outbox: _Outbox, run: _Run) -> Outcome:
     import torch
 
-    from nnstudio.training.events import Failed
+    from nnstudio.training.events import EpochEnded, Failed, Progress
     from nnstudio.training.inspections import LiveInspector
     from nnstudio.training.run_folder import (
         METRICS_FILE,
@@ -278,8 +302,8 @@ def _train(request: RunRequest, relay: _PipeRelay, run: _Run) -> Outcome:
 
     if request.threads:
         torch.set_num_threads(request.threads)
-    trainer, graph = _build(request, relay)
-    inspector = LiveInspector(trainer, relay, lambda: run.wants)
+    trainer, graph = _build(request, outbox)
+    inspector = LiveInspector(trainer, outbox, lambda: run.wants)
     with run.lock:
         run.trainer, run.inspector = trainer, inspector
         if run.pause_asked:
@@ -289,9 +313,10 @@ def _train(request: RunRequest, relay: _PipeRelay, run: _Run) -> Outcome:
     metrics = MetricsWriter(request.run_dir / METRICS_FILE)
 
     def listener(event: Any) -> None:
-        relay.put(event)
+        outbox.put(event)
         inspector.on_event(event)
         metrics(event)
+        outbox.flush(urgent=not isinstance(event, Progress | EpochEnded))
 
     final = trainer.run(listener)
     weights = None
@@ -314,7 +339,7 @@ def _train(request: RunRequest, relay: _PipeRelay, run: _Run) -> Outcome:
     )
 
 
-def _build(request: RunRequest, relay: _PipeRelay) -> tuple[Any, Any]:
+def _build(request: RunRequest, outbox: _Outbox) -> tuple[Any, Any]:
     import torch
 
     from nnstudio.api import Graph
@@ -329,7 +354,7 @@ def _build(request: RunRequest, relay: _PipeRelay) -> tuple[Any, Any]:
     if request.weights is not None and request.resume_from is None:
         torch.manual_seed(config.seed)  # layers that start fresh start as a first run would
         model = compile_graph(graph)
-        relay.put_carried(carry_over(request.weights, graph, model).describe())
+        outbox.put_carried(carry_over(request.weights, graph, model).describe())
     trainer = Trainer.for_graph(
         graph,
         config,

@@ -163,12 +163,8 @@ class TrainingWorker(QObject):
         outcome = None
         while (message := process.receive()) is not None:
             kind = message[0]
-            if kind == "event":
-                relay.put(message[1])
-            elif kind == "view":
-                relay.put_view(message[1], message[2])
-            elif kind == "carried":
-                relay.put_carried(message[1])
+            if kind == "update":
+                relay.put_update(message[1])
             elif kind == "outcome":
                 outcome = message[1]
                 self._report(outcome)

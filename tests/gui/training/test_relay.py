@@ -104,3 +104,30 @@ def test_an_update_can_carry_a_run_start(tmp_path):
     update = relay.take()
     assert update.started.steps_per_epoch == 10
     assert update.carried.startswith("Kept")
+
+
+def test_updates_a_run_process_merged_merge_as_their_events_would():
+    # A run's process merges its events into updates (one message each); the window's relay
+    # merges those updates, and the GUI must see what it would have seen from the events.
+    direct, sender, window = Relay(), Relay(), Relay()
+    record = EpochRecord(1, 0.5, 0.8, 0.6, 0.7, 0.1, 2.0)
+    events = [
+        *(_progress(10 * (i + 1), _points(10 * i + 1, 10)) for i in range(5)),
+        EpochEnded(record, 2),
+        Notice("a note"),
+        PauseChanged(True, 50),
+    ]
+    for i, event in enumerate(events):
+        for relay in (direct, sender):
+            relay.put(event)
+            relay.put_view("boundary", f"picture {i}")
+        if i in (2, 6):  # the process sends what has gathered
+            window.put_update(sender.take())
+    window.put_update(sender.take())
+    expected, got = direct.take(), window.take()
+    assert got.events == expected.events == len(events)
+    assert np.array_equal(got.points.steps, expected.points.steps)
+    assert got.progress.step == expected.progress.step == 50 and got.paused is True
+    assert got.epochs == [record] and got.notices == ["a note"]
+    assert got.views == {"boundary": "picture 7"}
+    assert window.take() is None
