@@ -23,8 +23,10 @@ from nnstudio import __version__, resources
 from nnstudio.core.errors import FormatError
 from nnstudio.gui import collector, dialogs, recovery, settings, theme
 from nnstudio.gui.main_window import MainWindow
+from nnstudio.training.run_process import prestart as prestart_runs
 
 PROBE_ENV = "NNSTUDIO_STARTUP_PROBE"
+PRESTART_DELAY_MS = 1000
 
 
 def create_application(argv: Sequence[str] = ()) -> QApplication:
@@ -107,6 +109,9 @@ def run_app(argv: Sequence[str] = ()) -> int:
     app = create_application([a for a in argv if a.startswith("-")])  # Qt's own options
     files = [a for a in argv if not a.startswith("-")]
     windows = open_start_windows(files)
+    # The training runs' process server imports torch (seconds) while the user edits, so the
+    # first Train starts training at once; after the window is up, not before it.
+    QTimer.singleShot(PRESTART_DELAY_MS, prestart_runs)
     if os.environ.get(PROBE_ENV):
         QTimer.singleShot(0, lambda: _probe(app, windows))
     _close_on_interrupt(app)

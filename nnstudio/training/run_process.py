@@ -50,7 +50,20 @@ if TYPE_CHECKING:
 
 FLUSH_S = 0.1  # seconds between two updates sent to the window: as often as it shows them
 TRAINING_NICE = 10  # how much a run on every core yields to the window (0 is normal, 19 the least)
-_PRELOAD = ["torch", "nnstudio.training.loop", "nnstudio.training.inspections"]
+# What every run imports (torch's compiler stack through the optimizers, scikit-learn's data
+# sets): imported once in the process server, a run starts training in a fraction of a second
+# instead of after four seconds of imports.
+_PRELOAD = [
+    "torch",
+    "torch._dynamo",
+    "sklearn.datasets",
+    "nnstudio.api",
+    "nnstudio.compiler.codegen",
+    "nnstudio.training.carry_over",
+    "nnstudio.training.inspections",
+    "nnstudio.training.loop",
+    "nnstudio.training.run_folder",
+]
 
 
 @dataclass(frozen=True)
@@ -264,7 +277,7 @@ def serve(conn: Connection) -> None:
     except Exception as exc:  # a setup problem ends the run with its sentence; the window goes on
         with contextlib.suppress(OSError):
             request.run_dir.rmdir()  # a new run's folder, still empty: nothing to show
-        final = _setup_failure(exc)
+        final = setup_failure(exc)
         outbox.put(final)
         outcome = Outcome(final, None, request.graph)
     outbox.flush()
@@ -380,7 +393,7 @@ def _lower_priority(threads: int | None) -> None:
             os.nice(TRAINING_NICE)
 
 
-def _setup_failure(exc: BaseException) -> Failed:
+def setup_failure(exc: BaseException) -> Failed:
     from nnstudio.core.errors import GraphError
     from nnstudio.training.errors import TrainingError
     from nnstudio.training.events import Failed, History

@@ -19,17 +19,15 @@ closes.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import threading
-from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from nnstudio.training.payloads import ViewWants
 from nnstudio.training.relay import Relay, Update
-from nnstudio.training.run_process import Outcome, RunProcess, RunRequest, crashed
+from nnstudio.training.run_process import Outcome, RunProcess, RunRequest, crashed, setup_failure
 from nnstudio.training.threads import usable_cores
 
 __all__ = ["Outcome", "RunRequest", "TrainingWorker", "default_threads"]
@@ -56,28 +54,90 @@ def default_threads() -> int:
     return usable_cores()
 
 
+class _RunLink:
+    """One run's process as the window sees it: controls to it, reports from it.
+
+    No Qt: the receiving thread touches only this object, never the worker. A QObject
+    whose last reference that thread dropped would be destroyed off the GUI thread (a crash)."""
+
+    def __init__(self, request: RunRequest) -> None:
+        self.request = request
+        self.relay = Relay()
+        self.reported = threading.Event()  # the run has said how it ended (or its process is gone)
+        self.outcome: Outcome | None = None
+        self.delivered = False  # the worker has emitted the outcome (GUI thread only)
+        self.gone = False  # the process has ended
+        self.refreshes_asked = 0  # after the run, by the GUI thread
+        self.refreshes_done = 0  # answered, counted by the receiving thread
+        self._lock = threading.Lock()
+        self._process: RunProcess | None = None
+        self._waiting: list[tuple] | None = []  # controls given while the process starts
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None else None
+
+    def send(self, message: tuple) -> None:
+        with self._lock:
+            if self._waiting is not None:  # the process is starting: it gets them first
+                self._waiting.append(message)
+                return
+            process = self._process
+        if process is not None:
+            process.send(message)
+
+    def receive(self) -> None:
+        """Start the run's process, then merge what it reports into the relay until it ends.
+
+        Started here, not on the GUI thread: until the process server has imported torch
+        (seconds after the app opens) a start waits for it."""
+        try:
+            process = RunProcess(self.request)
+        except Exception as exc:  # no process could start: the run fails with the reason
+            self._end(Outcome(setup_failure(exc), None, self.request.graph), told=False)
+            self.gone = True
+            return
+        with self._lock:
+            self._process = process
+            controls, self._waiting = self._waiting or [], None
+        for message in controls:
+            process.send(message)
+        while (message := process.receive()) is not None:
+            kind = message[0]
+            if kind == "update":
+                self.relay.put_update(message[1])
+            elif kind == "outcome":
+                self._end(message[1], told=True)
+            elif kind == "refreshed":
+                self.refreshes_done += 1
+        process.join(5.0)
+        if self.outcome is None:  # the process died without a word: a crash, or killed
+            self._end(crashed(self.request, process.exit_code), told=False)
+        self.gone = True
+
+    def _end(self, outcome: Outcome, told: bool) -> None:
+        if not told:  # the run could not say it: the window learns it as the run's last event
+            self.relay.put(outcome.final)
+        self.outcome = outcome
+        self.reported.set()
+
+
 class TrainingWorker(QObject):
     """Runs one training run at a time in its own process; see the module docstring."""
 
     updated = Signal(object)  # Update
     finished = Signal(object)  # Outcome
-    _ended = Signal(object)  # from the receiving thread: the run's Outcome
-    _refreshed = Signal()  # from the receiving thread: a refresh's payloads wait in the relay
 
     def __init__(self, parent: QObject | None = None, interval_ms: int = UPDATE_INTERVAL_MS) -> None:
         super().__init__(parent)
         self.relay = Relay()
-        self._process: RunProcess | None = None
-        self._receiver: threading.Thread | None = None
-        self._reported = threading.Event()  # the current run has sent its outcome (or gone)
-        self._reported.set()
+        self._link: _RunLink | None = None
         self._wants = ViewWants()
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self._drain)
         self._closed = False
-        self._ended.connect(self._on_ended)
-        self._refreshed.connect(self._drain)
         self.updates_sent = 0
 
     # --- state ---------------------------------------------------------------------------
@@ -85,12 +145,12 @@ class TrainingWorker(QObject):
     @property
     def running(self) -> bool:
         """A run is going: started and not yet reported how it ended."""
-        return not self._reported.is_set()
+        return self._link is not None and not self._link.reported.is_set()
 
     @property
     def process_id(self) -> int | None:
-        """The current or last run's process (None before the first run or once it was let go)."""
-        return self._process.pid if self._process is not None else None
+        """The current or last run's process (None before the first run, or while it starts)."""
+        return self._link.pid if self._link is not None else None
 
     # --- control (GUI thread) ---------------------------------------------------------------
 
@@ -100,18 +160,11 @@ class TrainingWorker(QObject):
         if self.running:
             raise RuntimeError("A training run is already going; stop it first.")
         self._let_go()  # the last run's process, kept for its views
-        self.relay = Relay()
-        self._reported.clear()
-        self._process = RunProcess(dataclasses.replace(request, threads=request.threads or default_threads()))
-        self._process.send(("wants", self._wants))
-        self._receiver = threading.Thread(
-            target=self._receive,
-            args=(self._process, self.relay, request),
-            name="nnstudio-run-receiver",
-            daemon=True,
-        )
+        link = _RunLink(dataclasses.replace(request, threads=request.threads or default_threads()))
+        link.send(("wants", self._wants))
+        self._link, self.relay = link, link.relay
         self._timer.start()
-        self._receiver.start()
+        threading.Thread(target=link.receive, name="nnstudio-run-receiver", daemon=True).start()
 
     def pause(self) -> None:
         self._send(("pause",))
@@ -131,7 +184,7 @@ class TrainingWorker(QObject):
 
     def wait(self, seconds: float) -> bool:
         """Block until the run has reported how it ended (True) or ``seconds`` passed (False)."""
-        return self._reported.wait(max(0.001, seconds))
+        return self._link is None or self._link.reported.wait(max(0.001, seconds))
 
     def set_wants(self, wants: ViewWants) -> None:
         """What the views show now; the run computes them from its next report on."""
@@ -144,56 +197,36 @@ class TrainingWorker(QObject):
     def refresh_views(self) -> None:
         """Recompute the visible views now: between two steps while a run goes on (or is
         paused); from the trained model once it is over."""
-        if not self._closed:
-            self._send(("refresh",))
+        link = self._link
+        if self._closed or link is None:
+            return
+        if not self.running:  # the timer brings the answer, then rests
+            link.refreshes_asked += 1
+            self._timer.start()
+        link.send(("refresh",))
 
     def _send(self, message: tuple) -> None:
-        if self._process is not None:
-            self._process.send(message)
+        if self._link is not None:
+            self._link.send(message)
 
     def _let_go(self) -> None:
-        if self._process is not None:
-            self._process.close()
-            self._process = None
+        """The run's process exits (after stopping the run, if one goes on)."""
+        self._send(("exit",))
 
-    # --- the receiving thread ----------------------------------------------------------------
-
-    def _receive(self, process: RunProcess, relay: Relay, request: RunRequest) -> None:
-        """Merge what the run reports into ``relay`` until its process ends."""
-        outcome = None
-        while (message := process.receive()) is not None:
-            kind = message[0]
-            if kind == "update":
-                relay.put_update(message[1])
-            elif kind == "outcome":
-                outcome = message[1]
-                self._report(outcome)
-            elif kind == "refreshed":
-                self._signal(self._refreshed)
-        process.join(5.0)
-        if outcome is None:  # the process died without a word: a crash, or killed
-            outcome = crashed(request, process.exit_code)
-            relay.put(outcome.final)
-            self._report(outcome)
-
-    def _report(self, outcome: Outcome) -> None:
-        self._reported.set()  # before the signal: its handler must find the run over
-        self._signal(self._ended, outcome)
-
-    @staticmethod
-    def _signal(signal: Any, *args: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # the window went meanwhile
-            signal.emit(*args)
-
-    # --- back on the GUI thread ------------------------------------------------------------------
+    # --- on the GUI thread, every UPDATE_INTERVAL_MS while there is news to wait for -------------
 
     def _drain(self) -> None:
+        link = self._link
+        outcome = link.outcome if link is not None else None  # read first: its last update is in
         update: Update | None = self.relay.take()
         if update is not None:
             self.updates_sent += 1
             self.updated.emit(update)
-
-    def _on_ended(self, outcome: Outcome) -> None:
-        self._timer.stop()
-        self._drain()
-        self.finished.emit(outcome)
+        if link is None:
+            self._timer.stop()
+            return
+        if outcome is not None and not link.delivered:
+            link.delivered = True
+            self.finished.emit(outcome)
+        if link.delivered and (link.gone or link.refreshes_done >= link.refreshes_asked):
+            self._timer.stop()
