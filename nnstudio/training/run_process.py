@@ -13,7 +13,8 @@ Messages are tuples pickled with the standard pickler (tensors by value, so a
 message never depends on the process that sent it still being there):
 
     to the run:   ("pause",) ("resume",) ("stop",) ("wants", ViewWants) ("refresh",) ("exit",)
-    from the run: ("update", relay.Update) ("outcome", Outcome) ("refreshed",)
+    from the run: ("update", relay.Update) ("outcome", Outcome)
+                  ("refreshed", how many asks for a refresh one pass served)
 
 After its outcome the run waits, keeping its trained model, and computes views
 on request (a tab opened after training shows the final weights) until it is
@@ -253,10 +254,10 @@ class _Run:
 
 def serve(conn: Connection) -> None:
     """The run's process: train the request that comes first, then serve view refreshes."""
-    with contextlib.suppress(EOFError, OSError):
-        kind, request = pickle.loads(conn.recv_bytes())
-    if kind != "request":
-        return
+    try:
+        _, request = pickle.loads(conn.recv_bytes())  # ("request", RunRequest), always first
+    except (EOFError, OSError):
+        return  # the window went before it said what to train
     _lower_priority(request.threads)
     outbox = _Outbox(conn)
     run = _Run(outbox)
@@ -282,15 +283,16 @@ def serve(conn: Connection) -> None:
         outcome = Outcome(final, None, request.graph)
     outbox.flush()
     outbox.send(("outcome", outcome))
-    while True:
-        task = run.after_run.get()
-        if task == "exit":
-            break
+    while run.after_run.get() != "exit":
+        served = 1
         while not run.after_run.empty():  # several asks in a row: one pass serves them all
             if run.after_run.get() == "exit":
                 return _exit()
-        run.refresh(run.inspector)
-        outbox.send(("refreshed",))
+            served += 1
+        try:
+            run.refresh(run.inspector)
+        finally:  # answered even when a view failed, so the window stops waiting
+            outbox.send(("refreshed", served))
     _exit()
 
 

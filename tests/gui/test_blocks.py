@@ -234,6 +234,7 @@ def test_a_model_with_blocks_trains_in_the_app_and_keeps_its_weights_per_instanc
     worker = TrainingWorker()
     with qtbot.waitSignal(worker.finished, timeout=RUN_TIMEOUT_MS) as finished:
         worker.start(RunRequest(graph.to_dict(), dict(graph.training), tmp_path / "run"))
+    worker.close()  # its process goes
     outcome = finished.args[0]
     assert isinstance(outcome.final, Finished)
     assert any(key.startswith(f"{edit.result}.0/") for key in outcome.weights.weights)

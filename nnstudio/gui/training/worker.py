@@ -110,7 +110,7 @@ class _RunLink:
             elif kind == "outcome":
                 self._end(message[1], told=True)
             elif kind == "refreshed":
-                self.refreshes_done += 1
+                self.refreshes_done += message[1]
         process.join(5.0)
         if self.outcome is None:  # the process died without a word: a crash, or killed
             self._end(crashed(self.request, process.exit_code), told=False)

@@ -75,3 +75,17 @@ def test_a_data_set_that_cannot_be_read_ends_the_run_with_a_sentence(qtbot, tmp_
     assert isinstance(outcome.final, Failed) and outcome.final.kind == "setup"
     assert "no file or folder at" in outcome.final.message and "missing.csv" in outcome.final.message
     assert outcome.weights is None
+
+
+def test_after_a_run_a_refresh_brings_the_views_and_the_worker_then_rests(qtbot, tmp_path, worker):
+    # The run's process keeps the trained model for views asked later; the window's timer runs
+    # only while an answer is due, so an idle window does not wake ten times a second.
+    got = _collect(worker)
+    graph = example("mlp_circles", epochs=2)
+    with qtbot.waitSignal(worker.finished, timeout=RUN_TIMEOUT_MS):
+        worker.start(_request(graph, tmp_path))
+    qtbot.waitUntil(lambda: not worker._timer.isActive(), timeout=5000)
+    got.clear()
+    worker.set_wants(ViewWants(boundary=True))
+    qtbot.waitUntil(lambda: any("boundary" in u.views for _, u in got), timeout=10_000)
+    qtbot.waitUntil(lambda: not worker._timer.isActive(), timeout=5000)
