@@ -123,7 +123,7 @@ def gui_run(
     print(
         f"  GUI{' with the 10 ms probe' if probe else ''}: {len(lateness)} ticks during training, GUI thread "
         f"busy {100 * busy[0] / busy[1]:.0f}% of {busy[1]:.1f} s, views computed for "
-        f"{outcome.inspection_seconds:.2f} s on the training thread, {training.worker.updates_sent} updates"
+        f"{outcome.inspection_seconds:.2f} s in the run's process, {training.worker.updates_sent} updates"
         f"{shown}",
         flush=True,
     )
