@@ -141,10 +141,6 @@ class RunProcess:
         """Tell the run to exit (it stops training first); it goes when it has."""
         self.send(("exit",))
 
-    def kill(self) -> None:
-        with contextlib.suppress(ValueError):
-            self._process.kill()
-
 
 def prestart() -> None:
     """Start the process server now (it imports torch: seconds), so the first Train is quick."""
@@ -411,7 +407,10 @@ def crashed(request: RunRequest, exit_code: int | None) -> Outcome:
     """The outcome of a run whose process ended without reporting one."""
     from nnstudio.training.events import Failed, History
 
-    how = f"with exit code {exit_code}" if exit_code and exit_code > 0 else f"by signal {-(exit_code or 0)}"
+    if exit_code is None or exit_code == 0:
+        how = "without saying how the run went"
+    else:
+        how = f"with exit code {exit_code}" if exit_code > 0 else f"by signal {-exit_code}"
     message = (
         f"The training process ended unexpectedly ({how}). Your project is untouched, and the "
         "metrics and checkpoints written so far stay in the run folder. If memory ran out, try "
