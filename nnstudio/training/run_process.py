@@ -120,18 +120,11 @@ class RunProcess:
 
     def send(self, message: tuple) -> bool:
         """False when the run has gone (its end of the pipe is closed)."""
-        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        with self._send_lock, contextlib.suppress(OSError, ValueError):
-            self._conn.send_bytes(data)
-            return True
-        return False
+        return _write(self._conn, self._send_lock, message)
 
     def receive(self) -> tuple | None:
         """The run's next message; None once it has ended (or crashed)."""
-        try:
-            return pickle.loads(self._conn.recv_bytes())
-        except (EOFError, OSError, ValueError):
-            return None
+        return _read(self._conn)
 
     def join(self, seconds: float | None = None) -> bool:
         self._process.join(seconds)
@@ -140,6 +133,25 @@ class RunProcess:
     def close(self) -> None:
         """Tell the run to exit (it stops training first); it goes when it has."""
         self.send(("exit",))
+
+
+def _write(conn: Connection, lock: threading.Lock, message: tuple) -> bool:
+    """Send one message (see the module docstring); False when the other end has gone."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)  # the slow part, outside the lock
+    with lock:
+        try:
+            conn.send_bytes(data)
+        except (OSError, ValueError):
+            return False
+    return True
+
+
+def _read(conn: Connection) -> tuple | None:
+    """The next message; None once the other end has gone."""
+    try:
+        return pickle.loads(conn.recv_bytes())
+    except (EOFError, OSError, ValueError):
+        return None
 
 
 def prestart() -> None:
@@ -195,9 +207,7 @@ class _Outbox:
             self.send(("update", update))
 
     def send(self, message: tuple) -> None:
-        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        with self._lock, contextlib.suppress(OSError, ValueError):  # the window went: we stop soon
-            self._conn.send_bytes(data)
+        _write(self._conn, self._lock, message)  # False: the window went, and we stop soon
 
 
 class _Run:
@@ -250,20 +260,17 @@ class _Run:
 
 def serve(conn: Connection) -> None:
     """The run's process: train the request that comes first, then serve view refreshes."""
-    try:
-        _, request = pickle.loads(conn.recv_bytes())  # ("request", RunRequest), always first
-    except (EOFError, OSError):
+    first = _read(conn)  # ("request", RunRequest), always first
+    if first is None:
         return  # the window went before it said what to train
+    request = first[1]
     _lower_priority(request.threads)
     outbox = _Outbox(conn)
     run = _Run(outbox)
 
     def read_controls() -> None:
         while True:
-            try:
-                message = pickle.loads(conn.recv_bytes())
-            except (EOFError, OSError):
-                message = ("exit",)  # the window went: stop, and go
+            message = _read(conn) or ("exit",)  # None: the window went; stop, and go
             run.control(message)
             if message[0] == "exit":
                 return
