@@ -26,11 +26,16 @@ from nnstudio.gui.main_window import MainWindow
 from nnstudio.training.run_process import prestart as prestart_runs
 
 PROBE_ENV = "NNSTUDIO_STARTUP_PROBE"
+# Qt's raster engine hands every fill of 96 or more rows to helper threads and waits for them.
+# During a run each hand-off wakes a thread that takes a core from training (80 a second with
+# LeNet-5 on screen), which costs a run on every core more than the fill: paint serially.
+SERIAL_PAINTING_ENV = "QT_NO_GUI_THREADPOOL"
 PRESTART_DELAY_MS = 1000
 
 
 def create_application(argv: Sequence[str] = ()) -> QApplication:
     """The QApplication, named so settings and app data land in nnstudio's folders."""
+    os.environ.setdefault(SERIAL_PAINTING_ENV, "1")  # read by Qt at its first large fill
     app = QApplication.instance()
     if app is None:
         # Fractional scale factors (150 %) render crisply instead of being rounded.
