@@ -49,7 +49,11 @@ if TYPE_CHECKING:
     from nnstudio.training.carry_over import WeightSnapshot
     from nnstudio.training.events import Failed, Finished
 
-FLUSH_S = 0.1  # seconds between two updates sent to the window: as often as it shows them
+# Seconds between two updates sent to the window. Each wakes the window, which repaints the
+# progress and the X server, and a run on every core pays for each: it gets four a second, enough
+# for a progress bar; a run that leaves the window a core gets ten (the live decision boundary).
+FLUSH_S = 0.1
+BUSY_FLUSH_S = 0.25
 TRAINING_NICE = 10  # how much a run on every core yields to the window (0 is normal, 19 the least)
 # What every run imports (torch's compiler stack through the optimizers, scikit-learn's data
 # sets): imported once in the process server, a run starts training in a fraction of a second
@@ -181,10 +185,11 @@ class _Outbox:
     One message per event cost a tiny network 2.4% of its speed in pickling and sending
     (mlp_circles ends an epoch every 8 ms); merged, it is ten messages a second."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, interval: float = FLUSH_S) -> None:
         self._conn = conn
         self._lock = threading.Lock()
         self.relay = Relay()
+        self._interval = interval
         self._next = 0.0
 
     def put(self, event: Any) -> None:
@@ -197,11 +202,11 @@ class _Outbox:
         self.relay.put_carried(sentence)
 
     def flush(self, urgent: bool = True) -> None:
-        """Send what has gathered: always when ``urgent``, else only once ``FLUSH_S`` has passed."""
+        """Send what has gathered: always when ``urgent``, else only once the interval has passed."""
         now = time.perf_counter()
         if not urgent and now < self._next:
             return
-        self._next = now + FLUSH_S
+        self._next = now + self._interval
         update = self.relay.take()
         if update is not None:
             self.send(("update", update))
@@ -265,7 +270,7 @@ def serve(conn: Connection) -> None:
         return  # the window went before it said what to train
     request = first[1]
     _lower_priority(request.threads)
-    outbox = _Outbox(conn)
+    outbox = _Outbox(conn, update_interval(request.threads))
     run = _Run(outbox)
 
     def read_controls() -> None:
@@ -384,6 +389,18 @@ def _build(request: RunRequest, outbox: _Outbox) -> tuple[Any, Any]:
     return trainer, graph
 
 
+def on_every_core(threads: int | None) -> bool:
+    """Does a run with this many torch threads leave the window no core of its own?"""
+    from nnstudio.training.threads import usable_cores
+
+    return (threads or 0) >= usable_cores()
+
+
+def update_interval(threads: int | None) -> float:
+    """Seconds between two updates of a run with this many threads (see ``BUSY_FLUSH_S``)."""
+    return BUSY_FLUSH_S if on_every_core(threads) else FLUSH_S
+
+
 def _lower_priority(threads: int | None) -> None:
     """A run on every core lets the window win each contest for one: its event loop would
     otherwise wait for a time slice and stutter. A run that leaves a core free keeps the
@@ -391,9 +408,7 @@ def _lower_priority(threads: int | None) -> None:
     scheduler stop training whenever the window and the X server ran at once (mlp_circles
     on one of two cores trained at 0.93x the command line's speed at nice 10, 0.99x at 0;
     benchmarks/gui_responsiveness.py). Threads started later (torch's) inherit it."""
-    from nnstudio.training.threads import usable_cores
-
-    if hasattr(os, "nice") and (threads or 0) >= usable_cores():
+    if hasattr(os, "nice") and on_every_core(threads):
         with contextlib.suppress(OSError):
             os.nice(TRAINING_NICE)
 

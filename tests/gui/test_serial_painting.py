@@ -30,6 +30,8 @@ SCRIPT = textwrap.dedent("""
 def test_painting_a_large_widget_starts_no_helper_threads(tmp_path):
     env = {**os.environ, "NNSTUDIO_HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"}
     env.pop("QT_NO_GUI_THREADPOOL", None)  # what the app sets, not the test
-    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "0", f"{result.stdout.strip()} of Qt's painting helper threads started"

@@ -27,13 +27,20 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from nnstudio.training.payloads import ViewWants
 from nnstudio.training.relay import Relay, Update
-from nnstudio.training.run_process import Outcome, RunProcess, RunRequest, crashed, setup_failure
+from nnstudio.training.run_process import (
+    Outcome,
+    RunProcess,
+    RunRequest,
+    crashed,
+    setup_failure,
+    update_interval,
+)
 from nnstudio.training.threads import usable_cores
 
 __all__ = ["Outcome", "RunRequest", "TrainingWorker", "default_threads"]
 
-# At most ten updates a second reach the GUI: smooth enough for a progress bar, and every
-# millisecond the GUI thread spends on them is taken from training (which uses every core).
+# At most ten updates a second reach the GUI (four from a run on every core, which pays for each
+# wake-up of the window: run_process.update_interval); the run sends them at the same pace.
 UPDATE_INTERVAL_MS = 100
 THREADS_ENV = "NNSTUDIO_TRAIN_THREADS"
 
@@ -129,13 +136,15 @@ class TrainingWorker(QObject):
     updated = Signal(object)  # Update
     finished = Signal(object)  # Outcome
 
-    def __init__(self, parent: QObject | None = None, interval_ms: int = UPDATE_INTERVAL_MS) -> None:
+    def __init__(self, parent: QObject | None = None, interval_ms: int | None = None) -> None:
+        """``interval_ms``: how often the window takes the run's news; None: at the run's pace."""
         super().__init__(parent)
+        self._interval_ms = interval_ms
         self.relay = Relay()
         self._link: _RunLink | None = None
         self._wants = ViewWants()
         self._timer = QTimer(self)
-        self._timer.setInterval(interval_ms)
+        self._timer.setInterval(interval_ms or UPDATE_INTERVAL_MS)
         self._timer.timeout.connect(self._drain)
         self._closed = False
         self.updates_sent = 0
@@ -163,6 +172,7 @@ class TrainingWorker(QObject):
         link = _RunLink(dataclasses.replace(request, threads=request.threads or default_threads()))
         link.send(("wants", self._wants))
         self._link, self.relay = link, link.relay
+        self._timer.setInterval(self._interval_ms or round(1000 * update_interval(link.request.threads)))
         self._timer.start()
         threading.Thread(target=link.receive, name="nnstudio-run-receiver", daemon=True).start()
 
@@ -213,7 +223,7 @@ class TrainingWorker(QObject):
         """The run's process exits (after stopping the run, if one goes on)."""
         self._send(("exit",))
 
-    # --- on the GUI thread, every UPDATE_INTERVAL_MS while there is news to wait for -------------
+    # --- on the GUI thread, at the run's pace while there is news to wait for -------------------
 
     def _drain(self) -> None:
         link = self._link

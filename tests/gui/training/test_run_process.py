@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from nnstudio.gui.training.worker import UPDATE_INTERVAL_MS, RunRequest, TrainingWorker
@@ -111,3 +112,23 @@ def test_a_fast_run_sends_its_reports_merged_about_ten_times_a_second(qtbot, tmp
     assert sum(len(u.epochs) for u in updates) == 150  # nothing lost on the way
     assert any("boundary" in u.views for u in updates)
     assert messages <= 1000 / UPDATE_INTERVAL_MS * seconds + 10, (messages, seconds)
+
+
+@pytest.mark.skipif(usable_cores() < 2, reason="one core: every run is on every core")
+def test_a_run_on_every_core_wakes_the_window_four_times_a_second_and_one_on_a_core_ten(qtbot, tmp_path):
+    # Each update wakes the window and the X server; a run on every core pays for each wake-up
+    # with its own speed, and four a second keep a progress bar live. A run that leaves the window
+    # a core keeps ten (the decision boundary of a 2-D network moves several times a second).
+    graph = example("mlp_circles", epochs=100_000)
+    for threads, per_second in ((usable_cores(), 4), (1, 10)):
+        worker = TrainingWorker()
+        times: list[float] = []
+        worker.updated.connect(lambda _update, times=times: times.append(time.perf_counter()))
+        worker.start(
+            RunRequest(graph.to_dict(), dict(graph.training), tmp_path / f"run{threads}", threads=threads)
+        )
+        qtbot.waitUntil(lambda times=times: len(times) >= 14, timeout=RUN_TIMEOUT_MS)
+        worker.close()
+        assert worker.wait(30)
+        gaps = np.diff(times[3:14])  # the first few come at once: start, the first epochs
+        assert 0.8 / per_second <= np.median(gaps) <= 1.6 / per_second, (threads, gaps)
