@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from nnstudio.gui.training.images import colorize, describe_sample, sample_picture, unit_range
+from nnstudio.gui.training.progress_widgets import StatusText
 from nnstudio.gui.training.tiles import TileGrid
 from nnstudio.training.payloads import FeatureMaps
 
@@ -30,8 +31,9 @@ class FeatureMapView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title = QLabel("Feature maps")
-        self.title.setWordWrap(True)
+        self.title = StatusText(
+            "Feature maps", rich=True
+        )  # changes with every picture: a repaint, never a relayout
         self.layer_box = QComboBox()
         self.layer_box.setToolTip("The layer whose activations to show (or click one on the canvas)")
         # Long names (paths inside blocks) elide rather than widen the dock past the window.
@@ -95,7 +97,9 @@ class FeatureMapView(QWidget):
 
     def show_maps(self, payload: FeatureMaps) -> None:
         self.payload = payload
-        if payload.samples:
+        if (
+            payload.samples and payload.samples - 1 != self.sample_spin.maximum()
+        ):  # a new range lays out again
             self.sample_spin.blockSignals(True)
             self.sample_spin.setMaximum(payload.samples - 1)
             self.sample_spin.blockSignals(False)

@@ -18,6 +18,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from nnstudio.core.instance_paths import is_inside
+from nnstudio.gui.training.progress_widgets import StatusText
 from nnstudio.gui.training.tiles import TileGrid
 from nnstudio.training.payloads import Filters
 
@@ -30,8 +31,9 @@ class FilterView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title = QLabel("Filters")
-        self.title.setWordWrap(True)
+        self.title = StatusText(
+            "Filters", rich=True
+        )  # changes with every picture: a repaint, never a relayout
         self.layer_box = QComboBox()
         self.layer_box.setToolTip("The convolution whose filters to show (or click one on the canvas)")
         # Long names (paths inside blocks) elide rather than widen the dock past the window.

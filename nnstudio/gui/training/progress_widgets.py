@@ -8,8 +8,11 @@ change with every update from the worker, must be cheap:
   percentage moves. ``ProgressBar`` turns that into an ordinary ``update``,
   which Qt merges with the rest of the frame.
 - ``QLabel.setText`` asks the layout to recompute, and a word-wrapped label
-  lays its text out again to find its height. ``StatusText`` has a fixed
-  height of two lines, so new text is only a repaint of itself.
+  lays its text out again to find its height; the request climbs every
+  layout up to the window, which lays out and repaints its docks again.
+  ``StatusText`` has a fixed height of two lines, so new text is only a
+  repaint of itself. The live views' titles ("conv1: ... · step 1,200")
+  use it too, with rich text.
 
 Measured on LeNet-5, two cores: the two together took about 2% of the GUI
 thread's time as QProgressBar and QLabel, next to nothing now.
@@ -20,7 +23,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QRect, QSize, Qt
-from PySide6.QtGui import QPainter, QPaintEvent, QPalette
+from PySide6.QtGui import QPainter, QPaintEvent, QPalette, QResizeEvent, QStaticText
 from PySide6.QtWidgets import QProgressBar, QSizePolicy, QWidget
 
 STATUS_LINES = 2
@@ -38,11 +41,14 @@ class ProgressBar(QProgressBar):
 
 
 class StatusText(QWidget):
-    """Two lines of word-wrapped text; a new text repaints this widget and nothing else."""
+    """Two lines of word-wrapped text; a new text repaints this widget and nothing else.
+    ``rich``: the text is Qt rich text (``<b>conv1</b>: ...``)."""
 
-    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+    def __init__(self, text: str = "", parent: QWidget | None = None, rich: bool = False) -> None:
         super().__init__(parent)
         self._text = text
+        self._rich = rich
+        self._laid_out: QStaticText | None = None  # rich text laid out for the current width
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.setFixedHeight(STATUS_LINES * self.fontMetrics().lineSpacing() + 2)
 
@@ -52,15 +58,28 @@ class StatusText(QWidget):
     def setText(self, text: str) -> None:
         if text != self._text:
             self._text = text
+            self._laid_out = None
             self.setToolTip(text)  # the whole text, should two lines not hold it
             self.update()
 
     def sizeHint(self) -> QSize:
         return QSize(200, self.height())
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self._laid_out = None
+        super().resizeEvent(event)
+
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
-        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))  # rich text's colour too
+        if self._rich:
+            if self._laid_out is None:
+                self._laid_out = QStaticText(self._text)
+                self._laid_out.setTextFormat(Qt.TextFormat.RichText)
+                self._laid_out.setTextWidth(self.width())
+            painter.setClipRect(self.rect())
+            painter.drawStaticText(0, 0, self._laid_out)
+            return
         flags = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap
         painter.drawText(QRect(0, 0, self.width(), self.height()), flags, self._text)
 

@@ -31,6 +31,8 @@ class TileGrid(QWidget):
         self._min_tile = min_tile
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(120, 80)
+        # paintEvent fills every pixel: Qt need not paint the widgets underneath first.
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
     def set_tiles(
         self, tiles: Sequence[np.ndarray], captions: Sequence[str] = (), columns: int | None = None
