@@ -167,12 +167,17 @@ class TimedGraphics(pg.GraphicsLayoutWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.paint_seconds: list[float] = []  # the latest paints
+        self.painting = 0.0  # seconds painted since ``take_painting``
 
     def paintEvent(self, event: QPaintEvent) -> None:
         began = time.perf_counter()
         super().paintEvent(event)
-        self.paint_seconds = [*self.paint_seconds[-1:], time.perf_counter() - began]
+        self.painting += time.perf_counter() - began
+
+    def take_painting(self) -> float:
+        """Seconds painted since the last call."""
+        painted, self.painting = self.painting, 0.0
+        return painted
 
 
 class MetricsPlots(QWidget):
@@ -184,6 +189,7 @@ class MetricsPlots(QWidget):
         self.current: RunCurves | None = None
         self.graphics = TimedGraphics()
         self._refresh_seconds: list[float] = []  # the latest refreshes
+        self._paint_seconds: list[float] = []  # what the latest refreshes' paints took
         self.loss_plot = self.graphics.addPlot(row=0, col=0)
         self.acc_plot = self.graphics.addPlot(row=1, col=0)
         self._style_plot(self.loss_plot)
@@ -616,6 +622,11 @@ class MetricsPlots(QWidget):
 
     def refresh(self) -> None:
         """Push the current run's data to its curves (once per worker update)."""
+        # Every paint since the last refresh is its cost: pyqtgraph paints twice after a refresh
+        # whose ranges change the axes.
+        painted = self.graphics.take_painting()
+        if self._refresh_seconds:
+            self._paint_seconds = [*self._paint_seconds[-1:], painted]
         began = time.perf_counter()
         if self.current is not None:
             self._draw(self.current)
@@ -624,11 +635,11 @@ class MetricsPlots(QWidget):
 
     @property
     def redraw_seconds(self) -> float:
-        """What a redraw costs the GUI thread: pushing the data to the curves and painting them.
-        The cheaper of the last two of each, so one slow redraw (a run's first, a busy machine)
-        does not count as the usual cost."""
+        """What a redraw costs the GUI thread: pushing the data to the curves and painting them
+        (every paint until the next redraw). The cheaper of the last two of each, so one slow
+        redraw (a run's first, a busy machine) does not count as the usual cost."""
         refresh = min(self._refresh_seconds, default=0.0)
-        paint = min(self.graphics.paint_seconds, default=0.0)
+        paint = min(self._paint_seconds, default=self.graphics.painting)
         return refresh + paint
 
     # --- ranges ----------------------------------------------------------------------------------

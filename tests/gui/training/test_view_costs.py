@@ -4,6 +4,8 @@ is drawn, not by timing, so the tests hold on a loaded machine."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from PySide6.QtGui import QColor
@@ -177,6 +179,30 @@ def test_the_plots_redraw_less_often_when_a_redraw_costs_more(qtbot):
     plots.refresh()
     plots.graphics.grab()  # a paint, timed
     assert plots.redraw_seconds > 0.0
+
+
+def test_every_paint_after_a_refresh_counts_in_what_a_redraw_costs(qtbot, monkeypatch):
+    # pyqtgraph paints twice after a refresh whose ranges move the axes; counting one of the two
+    # let the plots of LeNet-5 redraw every second at twice their budget.
+    import pyqtgraph as pg
+
+    paint = pg.GraphicsLayoutWidget.paintEvent
+
+    def slow_paint(self, event):
+        time.sleep(0.02)
+        paint(self, event)
+
+    monkeypatch.setattr(pg.GraphicsLayoutWidget, "paintEvent", slow_paint)
+    plots = MetricsPlots()
+    qtbot.addWidget(plots)
+    plots.resize(900, 330)
+    plots.begin_run(1, "Run 1", STEPS_PER_EPOCH, total_steps=EPOCHS * STEPS_PER_EPOCH, lr=0.05)
+    for _ in range(3):
+        _feed(plots, 20)
+        plots.refresh()
+        plots.graphics.grab()  # two paints of one redraw
+        plots.graphics.grab()
+    assert plots.redraw_seconds >= 0.04
 
 
 def test_the_step_axis_grows_in_few_big_steps(qtbot):
