@@ -162,6 +162,9 @@ class SideLegend(pg.LegendItem):
         return [label.text for _sample, label in self.items]
 
 
+FIRST_PAINTS = 2  # rounds of paints of a run that cost more than the usual (see refresh)
+
+
 class TimedGraphics(pg.GraphicsLayoutWidget):
     """The plots' canvas; it times its paints, for what a redraw costs the GUI thread."""
 
@@ -190,6 +193,7 @@ class MetricsPlots(QWidget):
         self.graphics = TimedGraphics()
         self._refresh_seconds: list[float] = []  # the latest refreshes
         self._paint_seconds: list[float] = []  # what the latest refreshes' paints took
+        self._first_paints_left = FIRST_PAINTS  # of the current run, not counted in its redraw cost
         self.loss_plot = self.graphics.addPlot(row=0, col=0)
         self.acc_plot = self.graphics.addPlot(row=1, col=0)
         self._style_plot(self.loss_plot)
@@ -495,6 +499,7 @@ class MetricsPlots(QWidget):
         ``total_steps`` the step axis never grows past the run's planned end (see _fit_ranges);
         with ``lr`` (the run's starting rate) the learning-rate axis is right from the first update.
         A run made ready by ``prepare_run`` keeps its curves: only its figures are filled in."""
+        self._first_paints_left = FIRST_PAINTS
         prepared = self.current
         if prepared is not None and prepared.key == key and prepared.live and prepared.prepared:
             prepared.prepared = False
@@ -623,9 +628,13 @@ class MetricsPlots(QWidget):
     def refresh(self) -> None:
         """Push the current run's data to its curves (once per worker update)."""
         # Every paint since the last refresh is its cost: pyqtgraph paints twice after a refresh
-        # whose ranges change the axes.
+        # whose ranges change the axes. Not so a run's first two rounds of paints: the new curves'
+        # (pyqtgraph fills its caches) and its first data's, up to 34 ms against 4-15 ms later,
+        # would hold the plots back for seconds just as the loss falls fastest.
         painted = self.graphics.take_painting()
-        if self._refresh_seconds:
+        if painted and self._first_paints_left:
+            self._first_paints_left -= 1
+        elif painted:
             self._paint_seconds = [*self._paint_seconds[-1:], painted]
         began = time.perf_counter()
         if self.current is not None:
@@ -639,7 +648,7 @@ class MetricsPlots(QWidget):
         (every paint until the next redraw). The cheaper of the last two of each, so one slow
         redraw (a run's first, a busy machine) does not count as the usual cost."""
         refresh = min(self._refresh_seconds, default=0.0)
-        paint = min(self._paint_seconds, default=self.graphics.painting)
+        paint = min(self._paint_seconds, default=0.0)  # kept from the last run until this one's come
         return refresh + paint
 
     # --- ranges ----------------------------------------------------------------------------------
