@@ -181,21 +181,27 @@ def test_the_plots_redraw_less_often_when_a_redraw_costs_more(qtbot):
     assert plots.redraw_seconds > 0.0
 
 
-def test_every_paint_after_a_refresh_counts_in_what_a_redraw_costs(qtbot, monkeypatch):
-    # pyqtgraph paints twice after a refresh whose ranges move the axes; counting one of the two
-    # let the plots of LeNet-5 redraw every second at twice their budget.
+def _slow_plots(qtbot, monkeypatch, seconds: float) -> MetricsPlots:
+    """Plots whose every paint takes at least ``seconds``."""
     import pyqtgraph as pg
 
     paint = pg.GraphicsLayoutWidget.paintEvent
 
     def slow_paint(self, event):
-        time.sleep(0.02)
+        time.sleep(seconds)
         paint(self, event)
 
     monkeypatch.setattr(pg.GraphicsLayoutWidget, "paintEvent", slow_paint)
     plots = MetricsPlots()
     qtbot.addWidget(plots)
     plots.resize(900, 330)
+    return plots
+
+
+def test_every_paint_after_a_refresh_counts_in_what_a_redraw_costs(qtbot, monkeypatch):
+    # pyqtgraph paints twice after a refresh whose ranges move the axes; counting one of the two
+    # let the plots of LeNet-5 redraw every second at twice their budget.
+    plots = _slow_plots(qtbot, monkeypatch, 0.02)
     plots.begin_run(1, "Run 1", STEPS_PER_EPOCH, total_steps=EPOCHS * STEPS_PER_EPOCH, lr=0.05)
     for _ in range(2 + FIRST_PAINTS):  # a run's first paints do not count (next test)
         _feed(plots, 20)
@@ -208,20 +214,9 @@ def test_every_paint_after_a_refresh_counts_in_what_a_redraw_costs(qtbot, monkey
 def test_a_runs_first_paints_do_not_hold_its_plots_back(qtbot, monkeypatch):
     # The window's first paint and pyqtgraph's first paints of new curves cost up to 34 ms; counted,
     # they held LeNet-5's plots still for four seconds at the start, when the loss falls fastest.
-    import pyqtgraph as pg
-
     from nnstudio.gui.training.controller import PLOT_INTERVAL_S, plot_interval
 
-    paint = pg.GraphicsLayoutWidget.paintEvent
-
-    def slow_paint(self, event):
-        time.sleep(0.03)
-        paint(self, event)
-
-    monkeypatch.setattr(pg.GraphicsLayoutWidget, "paintEvent", slow_paint)
-    plots = MetricsPlots()
-    qtbot.addWidget(plots)
-    plots.resize(900, 330)
+    plots = _slow_plots(qtbot, monkeypatch, 0.03)
     plots.graphics.grab()  # the window's first paint
     plots.begin_run(1, "Run 1", STEPS_PER_EPOCH, total_steps=EPOCHS * STEPS_PER_EPOCH, lr=0.05)
     for _ in range(2):
