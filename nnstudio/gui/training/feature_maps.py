@@ -31,9 +31,8 @@ class FeatureMapView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title = StatusText(
-            "Feature maps", rich=True
-        )  # changes with every picture: a repaint, never a relayout
+        # The title changes with every picture: a repaint, never a relayout of the window.
+        self.title = StatusText("Feature maps", rich=True)
         self.layer_box = QComboBox()
         self.layer_box.setToolTip("The layer whose activations to show (or click one on the canvas)")
         # Long names (paths inside blocks) elide rather than widen the dock past the window.
@@ -97,9 +96,8 @@ class FeatureMapView(QWidget):
 
     def show_maps(self, payload: FeatureMaps) -> None:
         self.payload = payload
-        if (
-            payload.samples and payload.samples - 1 != self.sample_spin.maximum()
-        ):  # a new range lays out again
+        # Only a new range: setting one lays the window out again.
+        if payload.samples and payload.samples - 1 != self.sample_spin.maximum():
             self.sample_spin.blockSignals(True)
             self.sample_spin.setMaximum(payload.samples - 1)
             self.sample_spin.blockSignals(False)

@@ -31,9 +31,8 @@ class FilterView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title = StatusText(
-            "Filters", rich=True
-        )  # changes with every picture: a repaint, never a relayout
+        # The title changes with every picture: a repaint, never a relayout of the window.
+        self.title = StatusText("Filters", rich=True)
         self.layer_box = QComboBox()
         self.layer_box.setToolTip("The convolution whose filters to show (or click one on the canvas)")
         # Long names (paths inside blocks) elide rather than widen the dock past the window.
