@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -27,7 +28,8 @@ def test_updates_come_at_most_ten_times_a_second_and_carry_every_step(qtbot, tmp
     got = _collect(worker)
     graph = example("mlp_circles", epochs=30)  # hundreds of tiny steps: a flood if sent one by one
     with qtbot.waitSignal(worker.finished, timeout=RUN_TIMEOUT_MS) as finished:
-        worker.start(_request(graph, tmp_path))
+        # On one thread, the fastest pace (a run on every core sends four a second: test_run_process.py)
+        worker.start(dataclasses.replace(_request(graph, tmp_path), threads=1))
     outcome = finished.args[0]
     assert isinstance(outcome.final, Finished)
     steps = np.concatenate([u.points.steps for _, u in got if len(u.points)])
