@@ -20,6 +20,8 @@ def test_a_run_started_from_the_panel_fills_the_plots_moves_the_progress_bar_and
     window = train_window("digits_cnn", epochs=2)
     training = window.training
     panel = training.panel
+    shown: list[str] = []  # the status line after each update (a short run may end between two looks)
+    training.worker.updated.connect(lambda _update: shown.append(panel.status.text()))
     qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     assert window.editing_locked and not window.act_delete.isEnabled()
     assert not panel.start_button.isEnabled() and panel.stop_button.isEnabled()
@@ -28,7 +30,9 @@ def test_a_run_started_from_the_panel_fills_the_plots_moves_the_progress_bar_and
         lambda: plots.current is not None and len(plots.current.steps) > 0, timeout=RUN_TIMEOUT_MS
     )
     qtbot.waitUntil(lambda: panel.progress.value() > 0, timeout=RUN_TIMEOUT_MS)
-    assert "epoch" in panel.status.text() and "samples/s" in panel.status.text()
+    qtbot.waitUntil(
+        lambda: any("epoch" in text and "samples/s" in text for text in shown), timeout=RUN_TIMEOUT_MS
+    )
 
     outcome = wait_for_run(qtbot, training)
     assert isinstance(outcome.final, Finished) and not outcome.final.stopped
