@@ -55,6 +55,9 @@ from nnstudio.training.runs import RunRecord
 
 NICE_STEPS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
 COARSE_STEPS = (1.0, 2.0, 5.0)  # the step axis grows by these: fewer, bigger changes
+# The step axis shows at least this many epochs: a run of up to 10 epochs has its planned end in view
+# from its first redraw, and a longer one starts with its first epoch a tenth of the width at most.
+MIN_EPOCHS_SHOWN = 10
 RUN_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 LR_COLOUR = "#8c8c8c"  # mid grey: readable on the light and the dark background
 AXIS_WIDTH = 56  # pixels for the value axes on the left
@@ -672,11 +675,12 @@ class MetricsPlots(QWidget):
             return
         # The step axis grows ahead of the data to a round 1, 2 or 5 (never past the planned end),
         # so a long run is not a sliver at the left, and the axis changes only when the data has
-        # filled 80% of it: each change draws the axes again and re-samples every curve.
+        # filled 80% of it: each change draws the axes again and re-samples every curve. It starts
+        # at MIN_EPOCHS_SHOWN epochs: a short run's axis never moves.
         ends = []
         for r in shown:
             done = float(r.steps.values[-1]) if len(r.steps) else 0.0
-            ahead = nice_ceil(max(1.25 * done, r.steps_per_epoch), COARSE_STEPS)
+            ahead = nice_ceil(max(1.25 * done, MIN_EPOCHS_SHOWN * r.steps_per_epoch), COARSE_STEPS)
             ends.append(min(ahead, nice_ceil(1.02 * r.total_steps)) if r.total_steps else ahead)
         last = max(ends)
         losses = [r.loss_high for r in shown] + [

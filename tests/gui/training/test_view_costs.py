@@ -241,3 +241,31 @@ def test_the_step_axis_grows_in_few_big_steps(qtbot):
         assert steps[-1] <= ends[-1]  # the newest step is in view
     assert len(set(ends)) <= 4, ends
     assert ends[-1] == 6000  # the planned end, rounded
+
+
+def test_a_short_run_shows_its_planned_end_from_the_start(qtbot):
+    # LeNet-5's 6 epochs in the benchmark: the step axis moved at 50, 100, 200 and 275 steps, four
+    # redraws of every axis (about 5 ms each on the GUI thread) in a run of three seconds.
+    plots = MetricsPlots()
+    qtbot.addWidget(plots)
+    plots.begin_run(1, "Run 1", 23, total_steps=6 * 23, lr=0.05)
+    ends = []
+    for chunk in range(6):
+        steps = np.arange(chunk * 23 + 1, (chunk + 1) * 23 + 1, dtype=np.int64)
+        loss = np.full(len(steps), 0.5, np.float32)
+        plots.add_points(StepPoints(steps, loss, loss, loss))
+        plots.refresh()
+        ends.append(plots.loss_plot.viewRange()[0][1])
+    assert len(set(ends)) == 1 and 138 <= ends[0] <= 150, ends  # the planned end, rounded
+
+
+def test_a_long_runs_first_epoch_is_a_tenth_of_the_step_axis_at_most(qtbot):
+    plots = MetricsPlots()
+    qtbot.addWidget(plots)
+    plots.begin_run(1, "Run 1", 23, total_steps=80 * 23, lr=0.05)
+    steps = np.arange(1, 24, dtype=np.int64)
+    loss = np.full(len(steps), 0.5, np.float32)
+    plots.add_points(StepPoints(steps, loss, loss, loss))
+    plots.refresh()
+    end = plots.loss_plot.viewRange()[0][1]
+    assert 10 * 23 <= end <= 25 * 23  # readable: the first epoch is a tenth to a twenty-fifth
