@@ -20,7 +20,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
+
+from nnstudio.core.atomic import write_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -66,34 +68,53 @@ def folder_summary(folder: Path) -> str:
 
 
 class MetricsWriter:
-    """A training listener that rewrites ``metrics.csv`` (one row per epoch) after every
-    epoch, atomically: a resumed run's file holds the epochs from before the resume too."""
+    """A training listener that keeps ``metrics.csv`` (one row per epoch) up to date.
+
+    When a run starts, the file is written whole, atomically: a resumed run's file holds
+    the epochs from before the resume too. Each epoch then appends its row. Rewriting the
+    file (and flushing it to disk) after every epoch cost mlp_circles 17% of its training
+    time at 400 epochs, more with every epoch."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._epochs: list[Any] = []
+        self._file: TextIO | None = None  # open for appending from the run's start to its end
 
     def __call__(self, event: Any) -> None:
         from nnstudio.training import events
 
         if isinstance(event, events.RunStarted):
-            self._epochs = list(event.history.epochs)
-            self._write()
+            self._start(event.history.epochs)
         elif isinstance(event, events.EpochEnded):
-            self._epochs.append(event.record)
-            self._write()
+            if self._file is None:
+                self._start([])
+            self._file.write(_row(event.record))
+            self._file.flush()  # to the system at once: a crash loses no epoch
+        elif isinstance(event, events.Finished | events.Failed):
+            self.close()
 
-    def _write(self) -> None:
-        from nnstudio.core.project import write_atomic
+    def _start(self, earlier: list[Any]) -> None:
         from nnstudio.training.events import EpochRecord
 
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(EpochRecord.CSV_COLUMNS)
-        for record in self._epochs:
-            writer.writerow([_cell(v) for v in record.as_dict().values()])
+        self.close()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path, buffer.getvalue())
+        header = _csv_line(EpochRecord.CSV_COLUMNS)
+        write_atomic(self.path, header + "".join(_row(record) for record in earlier))
+        self._file = self.path.open("a", encoding="utf-8", newline="")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _row(record: Any) -> str:
+    return _csv_line([_cell(v) for v in record.as_dict().values()])
+
+
+def _csv_line(cells: Any) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(cells)
+    return buffer.getvalue()
 
 
 def _cell(value: float) -> str:

@@ -63,6 +63,44 @@ def test_metrics_csv_holds_one_row_per_epoch_including_those_before_a_resume(tmp
     assert rows[1]["train_acc"] == "" and rows[1]["val_loss"] == "0.4"
 
 
+def _started(history: events.History) -> events.RunStarted:
+    return events.RunStarted(
+        config=None,
+        device="cpu",
+        data="",
+        loss="mse",
+        steps_per_epoch=1,
+        total_steps=2,
+        start_epoch=1,
+        start_step=1,
+        history=history,
+    )
+
+
+def test_each_epoch_adds_its_row_without_writing_the_file_again(tmp_path, monkeypatch):
+    # Rewriting the whole file (and flushing it to disk) after every epoch took mlp_circles 17% of
+    # its training time at 400 epochs, and grew with every epoch of its 2,000.
+    from nnstudio.training import run_folder
+
+    rewrites = []
+    write_atomic = run_folder.write_atomic
+    monkeypatch.setattr(run_folder, "write_atomic", lambda *a: (rewrites.append(a), write_atomic(*a)))
+    path = tmp_path / "run" / "metrics.csv"
+    writer = MetricsWriter(path)
+    writer(_started(events.History()))
+    for epoch in range(1, 201):
+        writer(
+            events.EpochEnded(
+                record=events.EpochRecord(epoch, 1 / epoch, 0.5, 0.8, 0.6, 0.01, 0.008), epochs=200
+            )
+        )
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, 201))
+    assert rows[-1]["train_loss"] == "0.005"
+    assert len(rewrites) == 1  # the header (and a resumed run's earlier epochs), once
+
+
 def test_the_trained_model_is_exported_beside_the_checkpoint_and_a_failure_is_a_sentence(tmp_path):
     from nnstudio.compiler.codegen import compile_graph
 
