@@ -103,13 +103,16 @@ class Relay:
         if chunks:
             columns = zip(*(c.arrays() for c in chunks), strict=True)
             update.points = StepPoints(*(np.concatenate(column) for column in columns))
+        if update.progress is not None and len(update.progress.points):
+            # Its points are in ``update.points``; stripped here, once a take, not once an event.
+            update.progress = replace(update.progress, points=StepPoints.empty())
         return update
 
 
 def _merge(update: Update, event: Any) -> None:
     update.events += 1
-    if isinstance(event, Progress):  # its points wait in the relay's chunks
-        update.progress = replace(event, points=StepPoints.empty())
+    if isinstance(event, Progress):  # its points wait in the relay's chunks (see take)
+        update.progress = event
     elif isinstance(event, EpochEnded):
         update.epochs.append(event.record)
     elif isinstance(event, RunStarted):
