@@ -37,32 +37,6 @@ def test_run_folders_are_new_every_time_and_named_after_the_project(tmp_path):
     assert first.name.startswith("my_net-") and first.name.endswith("-3")
 
 
-def test_metrics_csv_holds_one_row_per_epoch_including_those_before_a_resume(tmp_path):
-    path = tmp_path / "run" / "metrics.csv"
-    writer = MetricsWriter(path)
-    before = events.EpochRecord(1, 0.9, 0.5, 0.8, 0.6, 0.01, 1.5)
-    history = events.History()
-    history.epochs.append(before)
-    writer(
-        events.RunStarted(
-            config=None,
-            device="cpu",
-            data="",
-            loss="mse",
-            steps_per_epoch=1,
-            total_steps=2,
-            start_epoch=1,
-            start_step=1,
-            history=history,
-        )
-    )
-    writer(events.EpochEnded(record=events.EpochRecord(2, 0.5, math.nan, 0.4, math.nan, 0.01, 1.0), epochs=2))
-    with path.open() as handle:
-        rows = list(csv.DictReader(handle))
-    assert [r["epoch"] for r in rows] == ["1", "2"]
-    assert rows[1]["train_acc"] == "" and rows[1]["val_loss"] == "0.4"
-
-
 def _started(history: events.History) -> events.RunStarted:
     return events.RunStarted(
         config=None,
@@ -75,6 +49,20 @@ def _started(history: events.History) -> events.RunStarted:
         start_step=1,
         history=history,
     )
+
+
+def test_metrics_csv_holds_one_row_per_epoch_including_those_before_a_resume(tmp_path):
+    path = tmp_path / "run" / "metrics.csv"
+    writer = MetricsWriter(path)
+    before = events.EpochRecord(1, 0.9, 0.5, 0.8, 0.6, 0.01, 1.5)
+    history = events.History()
+    history.epochs.append(before)
+    writer(_started(history))
+    writer(events.EpochEnded(record=events.EpochRecord(2, 0.5, math.nan, 0.4, math.nan, 0.01, 1.0), epochs=2))
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert rows[1]["train_acc"] == "" and rows[1]["val_loss"] == "0.4"
 
 
 def test_each_epoch_adds_its_row_without_writing_the_file_again(tmp_path, monkeypatch):
