@@ -18,9 +18,10 @@ session has no 10 ms timer waking the GUI thread, and on a machine whose
 cores all train, every wake-up interrupts a training thread). Both write
 per-epoch seconds (the CLI to metrics.csv, the GUI into its run record); the
 first epoch (warm-up) is left out and the median epoch taken. A shared
-machine's speed drifts by 20% and more over minutes, so the two are timed in
-pairs, back to back and in alternating order, and the ratio is the median of
-the pairs' ratios. Limit: the GUI's samples/s at least 95% of the CLI's.
+machine's speed drifts by 20% and more over minutes, so each GUI run is timed
+between two CLI runs (C G C G ... C) and compared with their mean, which
+cancels a drift that is steady across the three; the ratio is the median of
+those comparisons. Limit: the GUI's samples/s at least 95% of the CLI's.
 
     xvfb-run -s "-screen 0 1600x1000x24" python benchmarks/gui_responsiveness.py \
         [--epochs N] [--repeats 10] [--lateness-runs 3] [--threads N] [--model lenet5,mlp_circles]
@@ -173,7 +174,7 @@ def steady(seconds: list[float]) -> float:
 
 def median_interval(values: list[float], level: float = 0.90, resamples: int = 10_000) -> tuple[float, float]:
     """A bootstrap interval for the median of ``values``: how far the figure could move if the
-    pairs were taken again (this machine's speed swings by a quarter between runs)."""
+    runs were taken again (this machine's speed swings by a quarter between runs)."""
     rng = np.random.default_rng(0)
     medians = np.median(rng.choice(values, size=(resamples, len(values))), axis=1)
     tail = 100 * (1 - level) / 2
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="lenet5,mlp_circles", help="examples, comma-separated")
     parser.add_argument("--epochs", type=int, default=None, help=f"per run (default {EPOCHS})")
-    parser.add_argument("--repeats", type=int, default=10, help="pairs of throughput runs")
+    parser.add_argument("--repeats", type=int, default=10, help="GUI runs, each between two CLI runs")
     parser.add_argument("--lateness-runs", type=int, default=3, help="runs with the 10 ms probe")
     parser.add_argument(
         "--threads",
@@ -223,23 +224,20 @@ def bench(app, model: str, epochs: int, args: argparse.Namespace, home: Path) ->
         f"{threads} torch thread(s), and so does nnstudio train",
         flush=True,
     )
-    ratios, cli_epochs, gui_epochs, lateness = [], [], [], []
+    ratios, gui_epochs, lateness = [], [], []
+    # C G C G ... C: each GUI run against the mean of the CLI runs either side of it. The
+    # machine's speed drifts between two runs back to back; a drift steady over three cancels.
+    cli_epochs = [steady(cli_run(model, epochs, home, threads))]
     samples = 0
     for repeat in range(args.repeats):
-        # Alternate which goes first, so a drifting machine favours neither.
-        first_cli = repeat % 2 == 0
-        if first_cli:
-            cli = steady(cli_run(model, epochs, home, threads))
         _, gui, samples = gui_run(app, model, epochs, args.threads, probe=False)
-        gui = steady(gui)
-        if not first_cli:
-            cli = steady(cli_run(model, epochs, home, threads))
-        cli_epochs.append(cli)
-        gui_epochs.append(gui)
-        ratios.append(cli / gui)  # GUI samples/s over CLI samples/s
+        gui_epochs.append(steady(gui))
+        cli_epochs.append(steady(cli_run(model, epochs, home, threads)))
+        before, after = cli_epochs[-2:]
+        ratios.append((before + after) / 2 / gui_epochs[-1])  # GUI samples/s over CLI samples/s
         print(
-            f"  repeat {repeat + 1}: nnstudio train {cli:.3f} s/epoch, GUI {gui:.3f} s/epoch: "
-            f"GUI/CLI {ratios[-1]:.3f}",
+            f"  repeat {repeat + 1}: nnstudio train {1000 * before:.2f} ms/epoch, GUI "
+            f"{1000 * gui_epochs[-1]:.2f}, nnstudio train {1000 * after:.2f}: GUI/CLI {ratios[-1]:.3f}",
             flush=True,
         )
     for run in range(args.lateness_runs):
@@ -268,7 +266,8 @@ def bench(app, model: str, epochs: int, args: argparse.Namespace, home: Path) ->
     print(
         f"{model}: throughput: nnstudio train {samples / statistics.median(cli_epochs):,.0f} samples/s, "
         f"GUI {samples / statistics.median(gui_epochs):,.0f} samples/s (medians); GUI/CLI, median of "
-        f"{len(ratios)} pairs = {ratio:.3f} (90% interval {low:.3f} to {high:.3f}, pairs {min(ratios):.3f} to "
+        f"{len(ratios)} GUI runs against the CLI runs either side = {ratio:.3f} (90% interval {low:.3f} "
+        f"to {high:.3f}, single runs {min(ratios):.3f} to "
         f"{max(ratios):.3f}; "
         f"limit {THROUGHPUT_LIMIT}) {'PASS' if ok_rate else 'FAIL'}",
         flush=True,
