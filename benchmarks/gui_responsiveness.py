@@ -266,8 +266,8 @@ def bench(app, model: str, epochs: int, args: argparse.Namespace, home: Path) ->
     print(
         f"{model}: throughput: nnstudio train {samples / statistics.median(cli_epochs):,.0f} samples/s, "
         f"GUI {samples / statistics.median(gui_epochs):,.0f} samples/s (medians); GUI/CLI, median of "
-        f"{len(ratios)} GUI runs against the CLI runs either side = {ratio:.3f} (90% interval {low:.3f} "
-        f"to {high:.3f}, single runs {min(ratios):.3f} to "
+        f"{len(ratios)} pairs = {ratio:.3f} (each GUI run against the mean of the CLI runs either side; "
+        f"90% interval {low:.3f} to {high:.3f}, single pairs {min(ratios):.3f} to "
         f"{max(ratios):.3f}; "
         f"limit {THROUGHPUT_LIMIT}) {'PASS' if ok_rate else 'FAIL'}",
         flush=True,
