@@ -59,6 +59,7 @@ def test_metrics_csv_holds_one_row_per_epoch_including_those_before_a_resume(tmp
     history.epochs.append(before)
     writer(_started(history))
     writer(events.EpochEnded(record=events.EpochRecord(2, 0.5, math.nan, 0.4, math.nan, 0.01, 1.0), epochs=2))
+    writer.close()
     with path.open() as handle:
         rows = list(csv.DictReader(handle))
     assert [r["epoch"] for r in rows] == ["1", "2"]
@@ -82,6 +83,7 @@ def test_each_epoch_adds_its_row_without_writing_the_file_again(tmp_path, monkey
                 record=events.EpochRecord(epoch, 1 / epoch, 0.5, 0.8, 0.6, 0.01, 0.008), epochs=200
             )
         )
+    writer.close()
     with path.open() as handle:
         rows = list(csv.DictReader(handle))
     assert [int(r["epoch"]) for r in rows] == list(range(1, 201))
